@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+# Each creates .venv, installs what it needs, then runs.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Selected tests: `make test MARKERS="not slow and not browser"`.
+MARKERS ?= not slow and not cuda
+
+.PHONY: demo test lint bench venv clean
+
+venv: $(STAMP)
+
+# torch==2.13.0 first: pip takes the CPU build that lies on this kind of machine's disk;
+# a bare `torch` requirement would pull a multi-GB CUDA build instead.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev,demo,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/facestream demo
+
+test: $(STAMP)
+	$(PY) -m pytest -m "$(MARKERS)"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy stream models filters demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,5 @@
+"""The facestream command line."""
+
+
+def main() -> None:
+    print("facestream")
