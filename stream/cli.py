@@ -1,5 +1,84 @@
-"""The facestream command line."""
+"""The ``facestream`` command line.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``, with its one-line help as the module docstring; adding a subcommand is
+one line in ``COMMANDS``. Modules load only when their command runs, so a light command
+never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+import av.error
+
+from facestream.stream.errors import UserError
+
+COMMANDS: dict[str, str] = {
+    "swap": "facestream.stream.cli_swap",
+    "demo": "facestream.stream.cli_demo",
+}
+
+log = logging.getLogger("facestream")
 
 
-def main() -> None:
-    print("facestream")
+def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="show tracebacks and debug logs"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", default=default, help="no progress bar, errors only"
+    )
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand of ``COMMANDS``."""
+    parser = argparse.ArgumentParser(
+        prog="facestream", description="Real-time face swap for video files and streams."
+    )
+    _add_global_flags(parser, default=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = _load(name)
+        summary = (module.__doc__ or "").strip().splitlines()[0]
+        sub = commands.add_parser(name, help=summary, description=summary)
+        # SUPPRESS keeps a flag given before the subcommand from being reset by this one.
+        _add_global_flags(sub, default=argparse.SUPPRESS)
+        module.add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``facestream`` command; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
+    logging.basicConfig(format="facestream: %(message)s", level=level, stream=sys.stderr)
+    try:
+        return int(_load(args.command).run(args))
+    except Exception as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, UserError):
+            log.error("error: %s", exc)
+            return exc.exit_code
+        if isinstance(exc, av.error.FFmpegError):
+            log.error("error: FFmpeg failed: %s", exc)
+        else:
+            log.error(
+                "internal error: %s: %s (run with --debug for the traceback)",
+                type(exc).__name__,
+                exc,
+            )
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted; nothing was written under the output name.")
+        return 130

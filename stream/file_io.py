@@ -1,0 +1,328 @@
+"""Video files in and out with PyAV: a threaded decoder and an encoder that keeps everything else.
+
+The reader decodes the first video stream and hands every other packet (audio, subtitles,
+data) to a callback untouched; the writer encodes frames with the pts and time_base they
+arrive with and remuxes the other packets, so timing, audio bytes, rotation and colour tags
+survive the trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+from av.video.frame import PictureType
+
+from facestream.stream.errors import UserError
+from facestream.stream.frames import Frame
+
+log = logging.getLogger(__name__)
+
+PacketSink = Callable[[av.Packet], None]
+
+
+@dataclass(frozen=True)
+class CodecDefaults:
+    """How one encoder spells quality and speed, and its default values."""
+
+    crf: int
+    preset: str
+    quality_option: str  # the encoder option that takes --crf
+    preset_option: str  # the encoder option that takes --preset
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+CODECS: dict[str, CodecDefaults] = {
+    "libx264": CodecDefaults(23, "medium", "crf", "preset"),
+    "libx265": CodecDefaults(28, "medium", "crf", "preset", (("x265-params", "log-level=error"),)),
+    # VP9 reaches constant quality only with a zero target bitrate; its speed knob is
+    # "deadline" (good, best, realtime).
+    "libvpx-vp9": CodecDefaults(32, "good", "crf", "deadline", (("b", "0"), ("row-mt", "1"))),
+    "h264_nvenc": CodecDefaults(23, "p4", "cq", "preset", (("rc", "vbr"),)),
+}
+
+
+def available_codecs() -> list[str]:
+    """The encoders of ``CODECS`` that this PyAV build contains."""
+    return [name for name in CODECS if name in av.codecs_available]
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """Video encoder settings; ``None`` takes the codec's default from ``CODECS``."""
+
+    codec: str = "libx264"
+    crf: int | None = None
+    preset: str | None = None
+
+    def codec_options(self) -> dict[str, str]:
+        defaults = CODECS[self.codec]
+        options = dict(defaults.extra)
+        options[defaults.quality_option] = str(defaults.crf if self.crf is None else self.crf)
+        options[defaults.preset_option] = self.preset or defaults.preset
+        return options
+
+
+class VideoReader:
+    """Decodes the first video stream of a file; forwards every other packet untouched.
+
+    Opening decodes the first frame, so its geometry, pixel format, rotation and colour tags
+    are known before the writer is set up. Packets of the other streams met on the way are
+    held until ``forward_packets_to`` names their destination.
+
+    Example:
+        >>> reader = VideoReader(Path("in.mp4"))  # doctest: +SKIP
+        >>> for frame in reader.frames(): ...  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            raise UserError(f"{path} does not exist.")
+        if not path.is_file():
+            raise UserError(f"{path} is not a file.")
+        try:
+            self.container = av.open(str(path))
+        except av.error.FFmpegError as exc:
+            raise UserError(f"{path} is not a readable media file ({exc.strerror}).") from exc
+        if not self.container.streams.video:
+            self.container.close()
+            raise UserError(f"{path} has no video stream.")
+        self.path = path
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.copied_streams = [
+            s
+            for s in self.container.streams
+            if s.type in ("audio", "subtitle", "data") and s is not self.video
+        ]
+        self.decoded = 0  # frames handed out, damaged ones included
+        self.decode_errors = 0  # packets the decoder rejected
+        self.corrupt_frames = 0  # frames the decoder flagged as concealed
+        self.read_error: str | None = None  # why demuxing stopped early, if it did
+        self._held: list[av.Packet] = []
+        self._forward: PacketSink = self._held.append
+        self._decoded = self._decode_all()
+        self.first_frame = next(self._decoded, None)
+        if self.first_frame is None:
+            self.container.close()
+            raise UserError(f"{path} contains no decodable video frame.")
+
+    @property
+    def expected_frames(self) -> int | None:
+        """The frame count the container announces, when it announces one."""
+        return self.video.frames or None
+
+    @property
+    def damaged_frames(self) -> int:
+        """Frames that could not be decoded, were concealed, or are missing from the file."""
+        missing = 0
+        if self.expected_frames is not None:
+            missing = max(0, self.expected_frames - self.decoded - self.decode_errors)
+        return self.decode_errors + self.corrupt_frames + missing
+
+    def forward_packets_to(self, sink: PacketSink) -> None:
+        """Send the other streams' packets (held ones first) to ``sink`` from now on."""
+        for packet in self._held:
+            sink(packet)
+        self._held.clear()
+        self._forward = sink
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield every decodable frame in order, wrapped as ``Frame`` with index 0, 1, ..."""
+        first, self.first_frame = self.first_frame, None
+        if first is None:
+            raise RuntimeError("VideoReader.frames() can be iterated only once")
+        yield Frame.from_av(first, 0)
+        for index, video_frame in enumerate(self._decoded, start=1):
+            yield Frame.from_av(video_frame, index)
+
+    def _decode_all(self) -> Iterator[av.VideoFrame]:
+        demuxer = self.container.demux(self.video, *self.copied_streams)
+        while True:
+            try:
+                packet = next(demuxer)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as exc:
+                # A corrupt container: keep what was decoded, flush the decoder, stop.
+                self.read_error = exc.strerror
+                yield from self._decode_packet(None)
+                return
+            if packet.stream.index != self.video.index:
+                if packet.dts is not None:  # the demuxer's empty end-of-stream packets have none
+                    self._forward(packet)
+                continue
+            # An empty video packet at the end flushes the decoder.
+            yield from self._decode_packet(packet)
+
+    def _decode_packet(self, packet: av.Packet | None) -> Iterator[av.VideoFrame]:
+        try:
+            decoded = self.video.decode(packet)
+        except av.error.EOFError:
+            return
+        except av.error.FFmpegError:
+            self.decode_errors += 1
+            return
+        for video_frame in decoded:
+            self.decoded += 1
+            if video_frame.is_corrupt:
+                self.corrupt_frames += 1
+            yield video_frame
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def display_matrix(video_frame: av.VideoFrame) -> list[int] | None:
+    """The frame's display matrix (rotation and flips) as FFmpeg's nine int32, if any."""
+    for side_data in video_frame.side_data:
+        if side_data.type.name == "DISPLAYMATRIX":
+            return list(struct.unpack("=9i", bytes(side_data)))
+    return None
+
+
+def choose_pix_fmt(codec: str, input_format: str) -> str:
+    """The input's pixel format when the encoder takes it, else the encoder's 4:2:0 default."""
+    supported = [f.name for f in av.Codec(codec, "w").video_formats or ()]
+    if input_format in supported:
+        return input_format
+    return "yuv420p" if "yuv420p" in supported else supported[0]
+
+
+class VideoWriter:
+    """Encodes frames into a new file and remuxes the reader's other streams into it.
+
+    Thread-safe for one thread calling ``write`` while another calls ``mux_copy``.
+    """
+
+    def __init__(self, path: Path, reader: VideoReader, options: EncoderOptions) -> None:
+        first = reader.first_frame
+        if first is None:
+            raise RuntimeError("the reader's first frame is gone; make the writer before reading")
+        if options.codec not in CODECS:
+            raise UserError(f"unknown codec {options.codec}; choose one of {', '.join(CODECS)}.")
+        if options.codec not in av.codecs_available:
+            raise UserError(f"this PyAV build has no {options.codec} encoder.")
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self.container = av.open(str(path), "w")
+        except av.error.FFmpegError as exc:
+            raise UserError(f"cannot write {path} ({exc.strerror}).") from exc
+        try:
+            self._add_video(reader, first, options)
+            self._copies = self._add_copies(reader)
+        except BaseException:
+            self.container.close()
+            raise
+        self.frames_written = 0
+
+    def _add_video(
+        self, reader: VideoReader, first: av.VideoFrame, options: EncoderOptions
+    ) -> None:
+        source = reader.video
+        rate = source.average_rate or source.guessed_rate or 25
+        stream = self.container.add_stream(options.codec, rate=rate)
+        stream.width = first.width
+        stream.height = first.height
+        stream.pix_fmt = choose_pix_fmt(options.codec, first.format.name)
+        # The encoder counts in the input's time base so each pts passes through unchanged.
+        stream.time_base = source.time_base
+        stream.codec_context.time_base = source.time_base
+        context = stream.codec_context
+        context.color_range = first.color_range
+        context.color_primaries = first.color_primaries
+        context.color_trc = first.color_trc
+        context.colorspace = first.colorspace
+        if source.sample_aspect_ratio:
+            context.sample_aspect_ratio = source.sample_aspect_ratio
+        context.options = options.codec_options()
+        matrix = display_matrix(first)
+        if matrix is not None:
+            stream.set_display_matrix(matrix)
+        try:
+            context.open()
+        except av.error.FFmpegError as exc:
+            raise UserError(
+                f"the {options.codec} encoder refused these settings or this machine "
+                f"({exc.strerror})."
+            ) from exc
+        self.video = stream
+
+    def _add_copies(self, reader: VideoReader) -> dict[int, av.stream.Stream]:
+        copies = {}
+        supported = self.container.supported_codecs
+        for source in reader.copied_streams:
+            name = source.codec_context.name if source.codec_context else None
+            if name is not None and name not in supported:
+                if source.type == "audio":
+                    raise UserError(
+                        f"{self.container.format.name} cannot hold the input's {name} audio "
+                        "without re-encoding; choose another output extension (e.g. .mkv)."
+                    )
+                log.warning(
+                    "dropped %s stream %d (%s): the output container cannot hold it",
+                    source.type,
+                    source.index,
+                    name,
+                )
+                continue
+            try:
+                copies[source.index] = self.container.add_stream_from_template(source)
+            except (av.error.FFmpegError, ValueError) as exc:
+                if source.type == "audio":
+                    raise UserError(f"cannot copy audio stream {source.index}: {exc}.") from exc
+                log.warning("dropped %s stream %d: %s", source.type, source.index, exc)
+        return copies
+
+    def mux_copy(self, packet: av.Packet) -> None:
+        """Remux a packet of a copied stream as it is (no re-encoding)."""
+        target = self._copies.get(packet.stream.index)
+        if target is None:
+            return
+        packet.stream = target
+        with self._lock:
+            self.container.mux(packet)
+
+    def write(self, frame: Frame) -> None:
+        """Encode one frame with its own pts and time_base."""
+        video_frame = frame.to_av()
+        if video_frame.format.name != self.video.pix_fmt:
+            context = self.video.codec_context
+            converted = video_frame.reformat(
+                format=self.video.pix_fmt,
+                dst_colorspace=context.colorspace or None,
+                dst_color_range=context.color_range or None,
+            )
+            converted.pts, converted.time_base = video_frame.pts, video_frame.time_base
+            video_frame = converted
+        # The decoder's picture types would force the encoder's I/P/B decisions.
+        video_frame.pict_type = PictureType.NONE
+        packets = self.video.encode(video_frame)
+        with self._lock:
+            self.container.mux(packets)
+        self.frames_written += 1
+
+    @property
+    def copied_stream_count(self) -> int:
+        return len(self._copies)
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        packets = self.video.encode(None)
+        with self._lock:
+            self.container.mux(packets)
+        self.container.close()
+
+    def abort(self) -> None:
+        """Close the file without flushing (the caller deletes it)."""
+        try:
+            self.container.close()
+        except av.error.FFmpegError:
+            pass

@@ -1,0 +1,159 @@
+"""An asyncio pipeline of frame stages joined by bounded queues.
+
+source ──► q ──► stage 1 ──► q ──► ... ──► stage n ──► q ──► sink
+
+Every step runs in its own worker thread (decode, each stage's ``process``, encode), so the
+steps overlap while the event loop only moves frames between queues. Every queue is bounded:
+in ``BACKPRESSURE`` mode (files) a full queue makes the producer wait and no frame is ever
+dropped; in ``LATEST`` mode (live sources) a full queue drops its oldest frame so latency
+cannot grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from facestream.stream.frames import Frame, FrameStage
+
+
+class QueueMode(enum.Enum):
+    """What a full queue does with a new frame."""
+
+    BACKPRESSURE = "backpressure"  # wait for room: files, never drop
+    LATEST = "latest"  # drop the oldest queued frame: live sources, bounded latency
+
+
+@dataclass
+class PipelineStats:
+    """What went through a pipeline run."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    # Frames dropped at each queue (index 0 is the queue after the source); LATEST mode only.
+    dropped: list[int] = field(default_factory=list)
+
+
+_END = object()  # end-of-stream marker; never dropped
+
+
+class _Link:
+    """A bounded queue between two steps, with the mode's put policy."""
+
+    def __init__(self, maxsize: int, mode: QueueMode) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
+        self.mode = mode
+        self.dropped = 0
+
+    async def put(self, item: Any) -> None:
+        if self.mode is QueueMode.LATEST and item is not _END:
+            while self.queue.full():
+                self.queue.get_nowait()  # never _END: nothing is put after it
+                self.dropped += 1
+            self.queue.put_nowait(item)
+        else:
+            await self.queue.put(item)
+
+    async def get(self) -> Any:
+        return await self.queue.get()
+
+
+Source = Iterator[Frame] | AsyncIterator[Frame]
+Sink = Callable[[Frame], None] | Callable[[Frame], Awaitable[None]]
+
+
+async def run_pipeline(
+    source: Source,
+    stages: Sequence[FrameStage],
+    sink: Sink,
+    mode: QueueMode = QueueMode.BACKPRESSURE,
+    maxsize: int = 4,
+) -> PipelineStats:
+    """Pull frames from ``source``, pass them through ``stages`` in order, hand them to ``sink``.
+
+    Args:
+        source: frames to process; a plain iterator (e.g. a file decoder) is advanced in a
+            worker thread, an async iterator (e.g. a live track) on the event loop.
+        stages: objects with ``process(frame) -> Frame``, each run in its own worker thread.
+        sink: called once per frame in order; a plain function runs in a worker thread, an
+            ``async def`` on the event loop.
+        mode: ``BACKPRESSURE`` never drops a frame; ``LATEST`` keeps only the newest frames.
+        maxsize: capacity of every queue (at least 1).
+
+    Returns:
+        Counts of frames read, written and dropped per queue.
+
+    Raises:
+        The first exception raised by the source, a stage or the sink; the other steps are
+        cancelled, worker threads finish their current frame, and every stage's ``close()``
+        runs before the exception surfaces.
+
+    Example:
+        >>> stats = asyncio.run(run_pipeline(iter([]), [], lambda f: None))
+        >>> stats.frames_out
+        0
+    """
+    if maxsize < 1:
+        raise ValueError("every pipeline queue needs a maxsize of at least 1")
+    links = [_Link(maxsize, mode) for _ in range(len(stages) + 1)]
+    stats = PipelineStats()
+    # One thread per step so a slow stage never waits for a free worker.
+    executor = ThreadPoolExecutor(max_workers=len(stages) + 2, thread_name_prefix="facestream")
+    loop = asyncio.get_running_loop()
+
+    def in_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        return loop.run_in_executor(executor, fn, *args)
+
+    async def read() -> None:
+        if isinstance(source, AsyncIterator):
+            async for frame in source:
+                stats.frames_in += 1
+                await links[0].put(frame)
+        else:
+            while (frame := await in_thread(next, source, _END)) is not _END:
+                stats.frames_in += 1
+                await links[0].put(frame)
+        await links[0].put(_END)
+
+    async def step(stage: FrameStage, inbox: _Link, outbox: _Link) -> None:
+        while (frame := await inbox.get()) is not _END:
+            await outbox.put(await in_thread(stage.process, frame))
+        await outbox.put(_END)
+
+    async def write() -> None:
+        is_async = inspect.iscoroutinefunction(sink)
+        while (frame := await links[-1].get()) is not _END:
+            if is_async:
+                await sink(frame)  # type: ignore[misc]
+            else:
+                await in_thread(sink, frame)
+            stats.frames_out += 1
+
+    tasks = [asyncio.create_task(read())]
+    tasks += [
+        asyncio.create_task(step(stage, links[i], links[i + 1])) for i, stage in enumerate(stages)
+    ]
+    tasks.append(asyncio.create_task(write()))
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Threads cannot be interrupted: wait for them before anyone closes the containers
+        # they are using.
+        await loop.run_in_executor(None, executor.shutdown, True)
+        for stage in stages:
+            close = getattr(stage, "close", None)
+            if close is not None:
+                close()
+    stats.dropped = [link.dropped for link in links]
+    return stats
