@@ -1,0 +1,93 @@
+"""MediaPipe Face Mesh landmarks for development renders and benchmarks, cached as npz.
+
+The swap benchmarks and the rendered examples need real landmarks before the project's own
+engine has trained weights. MediaPipe lives in its own venv (`.venv-mp`, numpy<2), so this
+file is both a script run there (`python bench/mesh_cache.py MEDIA OUT.npz`) and a small
+loader used from the main venv (`load_meshes`), which runs the script in a subprocess once
+per file and reads the cache afterwards.
+
+The cache (`$FACESTREAM_CACHE/meshes/`, default `~/.cache/facestream`) holds
+`meshes` float32 (F, K, 478, 3) in pixels (z scaled like x) and `counts` int (F,).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MP_PYTHON = REPO / ".venv-mp" / "bin" / "python"
+MAX_FACES = 4
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("FACESTREAM_CACHE", Path.home() / ".cache" / "facestream"))
+    return root / "meshes"
+
+
+def cache_path(media: Path, max_frames: int) -> Path:
+    stat = media.stat()
+    key = f"{media.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{max_frames}".encode()
+    return cache_dir() / f"{media.stem}-{hashlib.sha1(key).hexdigest()[:12]}.npz"
+
+
+def load_meshes(media: Path | str, max_frames: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Face Mesh points for an image or a video (first `max_frames` frames, 0 = all).
+
+    Returns `(meshes (F, K, 478, 3) float32 in pixels, counts (F,) int)`; an image has F = 1.
+    """
+    media = Path(media)
+    out = cache_path(media, max_frames)
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp.npz")
+        cmd = [str(MP_PYTHON), str(Path(__file__).resolve()), str(media), str(tmp)]
+        subprocess.run([*cmd, str(max_frames)], check=True)
+        tmp.rename(out)
+    with np.load(out) as data:
+        return data["meshes"], data["counts"]
+
+
+def _run_face_mesh(media: Path, out: Path, max_frames: int) -> None:
+    # Imported here: only the .venv-mp interpreter has mediapipe.
+    import cv2
+    import mediapipe as mp
+
+    is_image = media.suffix.lower() in IMAGE_SUFFIXES
+    mesh = mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=is_image,
+        max_num_faces=MAX_FACES,
+        refine_landmarks=True,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
+    )
+    if is_image:
+        frames = [cv2.imread(str(media))]
+    else:
+        cap = cv2.VideoCapture(str(media))
+        frames = []
+        while max_frames <= 0 or len(frames) < max_frames:
+            ok, img = cap.read()
+            if not ok:
+                break
+            frames.append(img)
+    meshes = np.zeros((len(frames), MAX_FACES, 478, 3), np.float32)
+    counts = np.zeros(len(frames), np.int32)
+    for i, bgr in enumerate(frames):
+        h, w = bgr.shape[:2]
+        result = mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        for k, face in enumerate(result.multi_face_landmarks or []):
+            pts = np.array([(p.x, p.y, p.z) for p in face.landmark], np.float32)
+            meshes[i, k] = pts * np.array([w, h, w], np.float32)
+            counts[i] = k + 1
+    np.savez_compressed(out, meshes=meshes, counts=counts)
+
+
+if __name__ == "__main__":
+    _run_face_mesh(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,99 @@
+"""Identity in shape: landmarks split into rigid pose, identity shape and expression.
+
+A face's points are aligned to the canonical `MEAN_SHAPE` by a similarity (Procrustes):
+what the similarity removes is the pose; what is left is identity shape plus expression.
+For a target seen over many frames its identity is the running mean of its canonical
+shapes and its expression is the difference from that mean. The swapped face is drawn on
+the source's identity with the target's expression and pose.
+
+Example:
+    >>> import numpy as np
+    >>> ref = np.array([[0, 0], [1, 0], [0, 1]], np.float32)
+    >>> pose = fit_similarity(ref * 3 + 5, ref)
+    >>> np.allclose(to_canonical(ref * 3 + 5, pose), ref, atol=1e-5)
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """`frame = scale * R @ canonical + translation` (R a 2x2 rotation)."""
+
+    scale: float
+    rotation: np.ndarray  # (2, 2)
+    translation: np.ndarray  # (2,)
+
+
+def fit_similarity(points: np.ndarray, reference: np.ndarray) -> Similarity:
+    """The least-squares similarity taking `reference` onto `points` (Umeyama)."""
+    p = points.astype(np.float64)
+    r = reference.astype(np.float64)
+    mp, mr = p.mean(axis=0), r.mean(axis=0)
+    pc, rc = p - mp, r - mr
+    u, s, vt = np.linalg.svd(pc.T @ rc)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, d]) @ vt
+    scale = (s[0] + d * s[1]) / max((rc**2).sum(), 1e-12)
+    return Similarity(float(scale), rot, mp - scale * rot @ mr)
+
+
+def to_canonical(points: np.ndarray, pose: Similarity) -> np.ndarray:
+    """Undo `pose`: points in the canonical frame."""
+    return ((points - pose.translation) @ pose.rotation / pose.scale).astype(np.float32)
+
+
+def to_frame(canonical: np.ndarray, pose: Similarity) -> np.ndarray:
+    """Apply `pose` to canonical points."""
+    return (pose.scale * canonical @ pose.rotation.T + pose.translation).astype(np.float32)
+
+
+class IdentityEstimate:
+    """Running mean of one face track's canonical shape: its identity shape so far."""
+
+    def __init__(self) -> None:
+        self.mean: np.ndarray | None = None
+        self.count = 0
+
+    def update(self, canonical: np.ndarray) -> np.ndarray:
+        """Add one frame's canonical shape; return the identity estimate after it."""
+        self.count += 1
+        if self.mean is None:
+            self.mean = canonical.astype(np.float64)
+        else:
+            self.mean += (canonical - self.mean) / self.count
+        return self.mean.astype(np.float32)
+
+
+def reshape_to_source(
+    target: np.ndarray,
+    target_identity: np.ndarray,
+    source_identity: np.ndarray,
+    reference: np.ndarray,
+    pinned: np.ndarray,
+    strength: float = 1.0,
+) -> np.ndarray:
+    """Target points redrawn on the source's identity shape, with the target's pose and
+    expression.
+
+    Args:
+        target: `(N, 2)` the target's points in the frame.
+        target_identity: `(N, 2)` the target's canonical identity estimate.
+        source_identity: `(N, 2)` the source's canonical shape.
+        reference: `(N, 2)` the canonical frame (`MEAN_SHAPE`) the poses are fit against.
+        pinned: int indices of points kept exactly where the target has them (the outer
+            outline, so the background never shows, and the inner lips, so the target's
+            mouth interior stays in place).
+        strength: 0 keeps the target's shape, 1 takes the source's fully.
+    """
+    pose = fit_similarity(target, reference)
+    canonical = to_canonical(target, pose)
+    moved = canonical + strength * (source_identity - target_identity)
+    out = to_frame(moved, pose)
+    out[pinned] = target[pinned]
+    return out
