@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Selected tests: `make test MARKERS="not slow and not browser"`.
 MARKERS ?= not slow and not cuda
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean labels
 
 venv: $(STAMP)
 
@@ -31,6 +31,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy stream models filters demo
+
+# Teacher labels (docs/LABELS.md): mediapipe==0.10.21 needs numpy<2, so it gets its own venv;
+# the labelling script imports only numpy, cv2 and mediapipe and runs there by path.
+MP_VENV := .venv-mp
+MP_STAMP := $(MP_VENV)/.installed
+DATA ?= ../shared/data
+
+$(MP_STAMP):
+	$(PYTHON) -m venv $(MP_VENV)
+	$(MP_VENV)/bin/python -m pip install --quiet mediapipe==0.10.21 'numpy<2'
+	touch $(MP_STAMP)
+
+labels: $(STAMP) $(MP_STAMP)
+	nice -n 10 $(MP_VENV)/bin/python models/train/labels.py --data $(DATA)
+	nice -n 10 $(PY) -m facestream.models.train.mesh_to_ibug
 
 clean:
 	rm -rf $(VENV) build *.egg-info
