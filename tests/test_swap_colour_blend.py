@@ -1,0 +1,62 @@
+"""Colour transfer and seam blending of the swap compositor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facestream.filters.blend import alpha_blend, feathered_mask, laplacian_blend
+from facestream.filters.colour import lab_transfer, lowfreq_transfer, masked_mean_std, to_lab
+
+
+def noisy(mean: tuple[int, int, int], spread: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.array(mean, np.float32) + rng.normal(0, spread, (64, 64, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", ["lab", "lowfreq"])
+def test_colour_transfer_moves_statistics_toward_the_target(method):
+    src = noisy((200, 150, 120), 20, 0)  # light, warm skin
+    tgt = noisy((90, 70, 80), 8, 1)  # dark, cool lighting
+    w = np.ones(src.shape[:2], np.float32)
+    if method == "lab":
+        out = lab_transfer(src, tgt, w, w)
+    else:
+        out = lowfreq_transfer(src, tgt, w, w, sigma=8.0)
+    mean_s, _ = masked_mean_std(to_lab(src), w)
+    mean_t, _ = masked_mean_std(to_lab(tgt), w)
+    mean_o, _ = masked_mean_std(to_lab(out), w)
+    assert np.linalg.norm(mean_o - mean_t) < 0.2 * np.linalg.norm(mean_s - mean_t)
+
+
+def test_lab_transfer_ignores_pixels_outside_the_weight():
+    src = noisy((200, 150, 120), 10, 0)
+    tgt = noisy((90, 70, 80), 10, 1)
+    tgt[:, 32:] = (0, 255, 0)  # background the weight excludes
+    w = np.zeros(src.shape[:2], np.float32)
+    w[:, :32] = 1
+    out = lab_transfer(src, tgt, w, w)
+    assert abs(out[:, :32].mean(axis=(0, 1)) - tgt[:, :32].mean(axis=(0, 1))).max() < 6
+
+
+def test_feather_is_zero_outside_and_ramps_over_its_width():
+    poly = np.array([[20, 20], [180, 20], [180, 180], [20, 180]], np.float32)
+    a = feathered_mask(poly, (200, 200), width=16)
+    assert a[10, 100] == 0 and a[100, 100] == 1
+    row = a[100, :100]
+    ramp = np.count_nonzero((row > 0) & (row < 1))
+    assert 14 <= ramp <= 17
+
+
+def test_blends_keep_pixels_where_alpha_is_zero_or_one():
+    fg = noisy((200, 150, 120), 10, 0)
+    bg = noisy((50, 60, 70), 10, 1)
+    alpha = np.zeros(fg.shape[:2], np.float32)
+    alpha[:, 32:] = 1
+    out = alpha_blend(fg, bg, alpha)
+    assert np.array_equal(out[:, :32], bg[:, :32]) and np.array_equal(out[:, 32:], fg[:, 32:])
+    multi = laplacian_blend(fg, bg, alpha, levels=3).astype(int)
+    # Far from the seam the multi-band result is each side's own image.
+    assert np.abs(multi[:, :16] - bg[:, :16]).max() <= 2
+    assert np.abs(multi[:, 48:] - fg[:, 48:]).max() <= 2
