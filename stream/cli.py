@@ -57,11 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(level: int) -> None:
+    # Our own handler on the package logger: the host's root logging setup stays untouched.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("facestream: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``facestream`` command; returns the process exit status."""
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
-    logging.basicConfig(format="facestream: %(message)s", level=level, stream=sys.stderr)
+    _configure_logging(level)
     try:
         return int(_load(args.command).run(args))
     except Exception as exc:

@@ -187,12 +187,25 @@ def display_matrix(video_frame: av.VideoFrame) -> list[int] | None:
     return None
 
 
-def choose_pix_fmt(codec: str, input_format: str) -> str:
-    """The input's pixel format when the encoder takes it, else the encoder's 4:2:0 default."""
+def choose_pix_fmt(codec: str, input_format: str, width: int, height: int) -> str:
+    """The input's pixel format when the encoder takes it, else the encoder's 4:2:0 default.
+
+    x264, x265 and NVENC refuse odd sizes with subsampled chroma; such frames go to 4:4:4
+    rather than losing a row or column.
+    """
     supported = [f.name for f in av.Codec(codec, "w").video_formats or ()]
-    if input_format in supported:
-        return input_format
-    return "yuv420p" if "yuv420p" in supported else supported[0]
+    choice = input_format if input_format in supported else "yuv420p"
+    if choice not in supported:
+        choice = supported[0]
+    odd = width % 2 or height % 2
+    fmt = av.VideoFormat(choice, width, height)
+    subsampled = (
+        len(fmt.components) > 1
+        and fmt.components[1].width * fmt.components[1].height < width * height
+    )
+    if odd and subsampled and codec in ("libx264", "libx265", "h264_nvenc"):
+        return "yuv444p"
+    return choice
 
 
 class VideoWriter:
@@ -228,10 +241,16 @@ class VideoWriter:
     ) -> None:
         source = reader.video
         rate = source.average_rate or source.guessed_rate or 25
-        stream = self.container.add_stream(options.codec, rate=rate)
+        try:
+            stream = self.container.add_stream(options.codec, rate=rate)
+        except ValueError:
+            raise UserError(
+                f"a .{self.container.format.name} file cannot hold {options.codec} video; "
+                "choose another --codec or output extension."
+            ) from None
         stream.width = first.width
         stream.height = first.height
-        stream.pix_fmt = choose_pix_fmt(options.codec, first.format.name)
+        stream.pix_fmt = choose_pix_fmt(options.codec, first.format.name, first.width, first.height)
         # The encoder counts in the input's time base so each pts passes through unchanged.
         stream.time_base = source.time_base
         stream.codec_context.time_base = source.time_base

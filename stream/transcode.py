@@ -45,7 +45,7 @@ def check_paths(source: Path, output: Path) -> None:
         raise UserError(f"the output {output} is a folder; give a file name.")
     folder = output.parent
     if not folder.is_dir():
-        raise UserError(f"cannot write {output}: the folder {folder} does not exist.")
+        raise UserError(f"cannot write {output}: {folder} is not an existing folder.")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {output}: the folder {folder} is not writable.")
     try:

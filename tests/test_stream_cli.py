@@ -1,0 +1,138 @@
+"""The facestream command: one clear sentence and a non-zero exit for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from facestream.stream.cli import COMMANDS, main
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["--quiet", *argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_swap_writes_the_output(make_video, tmp_path, capsys):
+    src = make_video(pts=range(5), audio=("aac",))
+    out = tmp_path / "out.mp4"
+    code, err = run_cli(capsys, "swap", str(src), str(out), "--preset", "ultrafast")
+    assert code == 0 and err == ""
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.video[0].frames == 5
+        assert len(container.streams.audio) == 1
+
+
+def test_missing_input(tmp_path, capsys):
+    code, err = run_cli(capsys, "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4"))
+    assert code == 2 and "does not exist" in err and err.count("\n") == 1
+
+
+def test_not_media(tmp_path, capsys):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    code, err = run_cli(capsys, "swap", str(text), str(tmp_path / "o.mp4"))
+    assert code == 2 and "not a readable media file" in err
+
+
+def test_no_video_stream(tmp_path, capsys):
+    audio_only = tmp_path / "sound.m4a"
+    with av.open(str(audio_only), "w") as container:
+        stream = container.add_stream("aac", rate=48000)
+        frame = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    code, err = run_cli(capsys, "swap", str(audio_only), str(tmp_path / "o.mp4"))
+    assert code == 2 and "no video stream" in err
+
+
+def test_truncated_input_reports_damage(make_video, tmp_path, capsys):
+    src = make_video("full.mp4", pts=range(40), size=(96, 64), options={"movflags": "+faststart"})
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    code, err = run_cli(capsys, "swap", str(cut), str(tmp_path / "o.mp4"))
+    assert code == 3 and "is damaged" in err and "frame(s) could not be decoded" in err
+    assert (tmp_path / "o.mp4").exists()
+
+
+def test_truncated_input_without_index(make_video, tmp_path, capsys):
+    src = make_video("full.mp4", pts=range(40))  # index (moov) at the end: cut away
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    code, err = run_cli(capsys, "swap", str(cut), str(tmp_path / "o.mp4"))
+    assert code == 2 and "not a readable media file" in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("where", ["missing_folder", "file_as_folder", "folder"])
+def test_unwritable_output(make_video, tmp_path, capsys, where):
+    src = make_video()
+    (tmp_path / "afile").write_text("x")
+    target = {
+        "missing_folder": tmp_path / "no" / "such" / "o.mp4",
+        "file_as_folder": tmp_path / "afile" / "o.mp4",
+        "folder": tmp_path,
+    }[where]
+    code, err = run_cli(capsys, "swap", str(src), str(target))
+    assert code == 2 and "error:" in err
+
+
+def test_output_equal_to_input(make_video, capsys):
+    src = make_video()
+    before = src.read_bytes()
+    code, err = run_cli(capsys, "swap", str(src), str(src.parent / "." / src.name))
+    assert code == 2 and "is the input file" in err
+    assert src.read_bytes() == before
+
+
+def test_unknown_output_extension(make_video, tmp_path, capsys):
+    code, err = run_cli(capsys, "swap", str(make_video()), str(tmp_path / "out.xyz"))
+    assert code == 2 and "video format" in err
+
+
+def test_codec_the_container_cannot_hold(make_video, tmp_path, capsys):
+    code, err = run_cli(capsys, "swap", str(make_video()), str(tmp_path / "out.webm"))
+    assert code == 2 and "cannot hold libx264" in err
+
+
+def test_missing_source_face(make_video, tmp_path, capsys):
+    argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", "nobody.jpg"]
+    code, err = run_cli(capsys, *argv)
+    assert code == 2 and "source face" in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="does not exist"):
+        main(["--debug", "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4")])
+
+
+def test_console_script_exit_code_and_one_line(tmp_path):
+    script = Path(sys.executable).parent / "facestream"
+    result = subprocess.run(
+        [str(script), "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"facestream: error: {tmp_path / 'nope.mp4'} does not exist."
+    ]
+
+
+def test_every_command_module_has_the_interface():
+    import importlib
+
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        assert callable(module.add_arguments) and callable(module.run), name
+        assert module.__doc__, name

@@ -1,0 +1,184 @@
+"""The video-file path: frames, timestamps, audio bytes and metadata survive a swap run."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from facestream.stream.file_io import EncoderOptions, available_codecs
+from facestream.stream.frames import Frame
+from facestream.stream.transcode import transcode
+
+FAST = EncoderOptions(preset="ultrafast")
+
+
+def probe(path: Path) -> dict:
+    """Frame times, first-frame metadata, and every copied stream's packets (bytes and time)."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        decoded = list(container.decode(video))
+        others = [s.index for s in container.streams if s.type != "video"]
+    packets: dict[int, list[tuple[bytes, Fraction]]] = {}
+    if others:
+        with av.open(str(path)) as container:
+            streams = [container.streams[i] for i in others]
+            for packet in container.demux(*streams):
+                if packet.size:
+                    time = packet.pts * packet.time_base
+                    packets.setdefault(packet.stream.index, []).append((bytes(packet), time))
+    first = decoded[0]
+    return {
+        "times": [f.pts * f.time_base for f in decoded],
+        "size": (first.width, first.height),
+        "rotation": first.rotation,
+        "colour": (first.color_range, first.colorspace, first.color_primaries, first.color_trc),
+        "audio": list(packets.values()),
+        "frames": decoded,
+    }
+
+
+def assert_same_timing_and_audio(src: Path, dst: Path) -> dict:
+    a, b = probe(src), probe(dst)
+    assert len(b["times"]) == len(a["times"])
+    assert b["times"] == a["times"]
+    assert b["size"] == a["size"]
+    assert len(b["audio"]) == len(a["audio"])
+    for packets_in, packets_out in zip(a["audio"], b["audio"], strict=True):
+        assert packets_out == packets_in  # same bytes at the same times
+    return b
+
+
+CODEC_CASES = [
+    ("libx264", "in.mp4", "ultrafast"),
+    ("libx265", "in.mp4", "ultrafast"),
+    ("libvpx-vp9", "in.webm", "realtime"),
+]
+
+
+@pytest.mark.parametrize(("codec", "name", "preset"), CODEC_CASES, ids=[c[0] for c in CODEC_CASES])
+def test_round_trip_keeps_frames_and_pts_across_codecs(make_video, tmp_path, codec, name, preset):
+    src = make_video(name, codec=codec, pts=range(12))
+    out = tmp_path / f"out{Path(name).suffix}"
+    options = EncoderOptions(codec=codec, preset=preset)
+    report = transcode(src, out, options=options, progress=False)
+    assert report.frames == 12 and report.damaged == 0
+    assert_same_timing_and_audio(src, out)
+
+
+def test_odd_size_survives(make_video, tmp_path):
+    src = make_video("odd.webm", codec="libvpx-vp9", size=(641, 359), pts=range(5))
+    out = tmp_path / "odd.mp4"
+    transcode(src, out, options=FAST, progress=False)
+    assert probe(out)["size"] == (641, 359)
+    assert_same_timing_and_audio(src, out)
+
+
+def test_variable_frame_rate_survives(make_video, tmp_path):
+    pts = [0, 40, 45, 120, 300, 310, 333, 1000, 1001, 1500]
+    src = make_video("vfr.mp4", pts=pts, time_base=Fraction(1, 1000))
+    out = tmp_path / "out.mp4"
+    transcode(src, out, options=FAST, progress=False)
+    result = assert_same_timing_and_audio(src, out)
+    assert result["times"] == [Fraction(t, 1000) for t in pts]
+
+
+@pytest.mark.parametrize("audio", [(), ("aac",), ("aac", "libopus")], ids=["none", "aac", "two"])
+def test_audio_packets_are_copied_byte_for_byte(make_video, tmp_path, audio):
+    src = make_video("a.mkv", pts=range(25), audio=audio)
+    out = tmp_path / "out.mkv"
+    report = transcode(src, out, options=FAST, progress=False)
+    assert report.copied_streams == len(audio)
+    result = assert_same_timing_and_audio(src, out)
+    assert len(result["audio"]) == len(audio)
+
+
+def test_rotation_and_colour_tags_are_kept(make_video, tmp_path):
+    colour = {"color_range": 2, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
+    src = make_video("rot.mp4", rotation=90, colour=colour, audio=("aac",))
+    out = tmp_path / "out.mp4"
+    transcode(src, out, options=FAST, progress=False)
+    a, b = probe(src), probe(out)
+    assert a["rotation"] == 90 and b["rotation"] == 90
+    assert a["colour"] == (2, 1, 1, 1) and b["colour"] == a["colour"]
+
+
+def test_pixel_format_follows_the_input(make_video, tmp_path):
+    src = make_video("444.mp4", pix_fmt="yuv444p", size=(64, 48))
+    out = tmp_path / "out.mp4"
+    transcode(src, out, options=FAST, progress=False)
+    assert probe(out)["frames"][0].format.name == "yuv444p"
+
+
+class Invert:
+    def process(self, frame: Frame) -> Frame:
+        frame.image = 255 - frame.image
+        return frame
+
+
+class Untouched:
+    def __init__(self) -> None:
+        self.touched: list[bool] = []
+
+    def process(self, frame: Frame) -> Frame:
+        self.touched.append(frame.has_pixels)
+        return frame
+
+
+def test_a_stage_that_changes_pixels_reaches_the_output(make_video, tmp_path):
+    colour = {"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
+    src = make_video("in.mp4", colour=colour, pts=range(4))
+    out = tmp_path / "out.mp4"
+    transcode(src, out, [Invert()], EncoderOptions(crf=0, preset="ultrafast"), progress=False)
+    before = [f.to_ndarray(format="rgb24").astype(int) for f in probe(src)["frames"]]
+    after = [f.to_ndarray(format="rgb24").astype(int) for f in probe(out)["frames"]]
+    for x, y in zip(before, after, strict=True):
+        # Chroma subsampling blurs the gradient's edges; the bulk must be inverted.
+        assert np.median(np.abs(255 - x - y)) <= 3
+
+
+def test_identity_stages_never_convert_pixels(make_video, tmp_path):
+    stage = Untouched()
+    transcode(make_video(pts=range(6)), tmp_path / "out.mp4", [stage], FAST, progress=False)
+    assert stage.touched == [False] * 6
+
+
+def test_interrupted_run_leaves_no_file(make_video, tmp_path):
+    class Interrupt:
+        def process(self, frame: Frame) -> Frame:
+            if frame.index == 3:
+                raise KeyboardInterrupt
+            return frame
+
+    out = tmp_path / "out.mp4"
+    src = make_video(pts=range(20), audio=("aac",))
+    with pytest.raises(KeyboardInterrupt):
+        transcode(src, out, [Interrupt()], FAST, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_truncated_file_decodes_what_it_can(make_video, tmp_path):
+    src = make_video(
+        "full.mp4",
+        pts=range(60),
+        size=(160, 120),
+        audio=("aac",),
+        options={"movflags": "+faststart"},
+    )
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(src.read_bytes()[: int(src.stat().st_size * 0.6)])
+    report = transcode(cut, tmp_path / "out.mp4", options=FAST, progress=False)
+    assert 0 < report.frames < 60
+    assert report.damaged == 60 - report.frames
+    assert len(probe(tmp_path / "out.mp4")["times"]) == report.frames
+
+
+@pytest.mark.skipif("h264_nvenc" not in available_codecs(), reason="no h264_nvenc in PyAV")
+@pytest.mark.cuda
+def test_nvenc(make_video, tmp_path):
+    src = make_video(pts=range(8))
+    transcode(src, tmp_path / "out.mp4", options=EncoderOptions(codec="h264_nvenc"), progress=False)
+    assert_same_timing_and_audio(src, tmp_path / "out.mp4")
