@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -197,7 +197,7 @@ class FaceSwapTrack(MediaStreamTrack):
         """Keep the slot filled with the newest upstream frame until upstream ends."""
         try:
             while True:
-                video_frame = await self._upstream.recv()
+                video_frame = cast(av.VideoFrame, await self._upstream.recv())
                 if self._slot is not None:
                     self._dropped += 1
                 self._slot = (video_frame, time.perf_counter())

