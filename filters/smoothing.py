@@ -1,0 +1,441 @@
+"""Landmark smoothing per face track: a constant-velocity Kalman filter on filterpy.
+
+One smoother follows one face track. A factory (norfair style) makes a fresh one for each new
+track::
+
+    factory = make_smoother_factory("kalman", strength=1.0)
+    smoother = factory()
+    out = smoother.update(points, confidence, t)   # points (128, 2) float32, t in seconds
+    out.points, out.t                               # smoothed points and the time they belong to
+    smoother.update(None, None, t)                  # a missed frame: predict through it
+
+Modes:
+
+- ``"kalman"``: causal, for live video. ``update`` returns the estimate for the frame just
+  given (``out.t == t``).
+- ``"fixed-lag"``: non-causal, for files. The smoother holds ``lag_frames`` updates and runs a
+  Rauch-Tung-Striebel pass over them, so ``update`` returns the points of the frame given
+  ``lag_frames`` updates earlier (``out.t`` is that frame's time), or ``None`` while the
+  window fills. At the end of a track, ``flush()`` returns the frames still held, in order.
+  A file pipeline therefore keeps ``lag_frames`` frames in hand and pairs each output with
+  the held frame whose time is ``out.t``.
+- ``"off"``: returns the measurement (holds the last one through missed frames).
+
+The model: the face's rigid motion (a similarity transform from the track's first shape, 4
+parameters) and its local shape (each point in that reference frame) have separate
+constant-velocity filters, so fast head motion is followed by the rigid filter with high
+process noise while the expression keeps strong smoothing. All 128 points go through one set
+of vectorised operations; the covariance algebra is filterpy's: one ``KalmanFilter`` predict
+and update per frame, and the fixed-lag pass takes its Rauch-Tung-Striebel gains from that
+filter's covariances. Because all points share the motion model and differ only in measurement
+noise, their covariances come from a small bank of filterpy filters, one per confidence level
+(measurement variance ``noise² / confidence²`` rounded to a power of 4); each point takes the
+gain of its level. Time steps come from the frames' times, so variable frame rates and
+dropped frames are handled. A measurement whose median point moves further from the
+prediction than ``gate`` face sizes (a scene cut, another face, a detector jump) restarts the
+track instead of dragging it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+from filterpy.kalman import KalmanFilter
+
+MODES = ("kalman", "fixed-lag", "off")
+
+
+@dataclass(frozen=True)
+class SmoothedPoints:
+    """Smoothed landmarks of one face and the time (seconds) of the frame they belong to."""
+
+    points: np.ndarray
+    t: float
+
+
+class Smoother(Protocol):
+    """What the pipeline sees of a per-track smoother."""
+
+    lag_frames: int
+
+    def update(
+        self, points: np.ndarray | None, confidence: np.ndarray | None, t: float
+    ) -> SmoothedPoints | None: ...
+
+    def flush(self) -> list[SmoothedPoints]: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmootherConfig:
+    """Tuning of the Kalman smoother. Lengths are in face sizes (RMS distance of the points
+    from their centroid), times in seconds.
+
+    Attributes:
+        num_points: landmarks per face.
+        strength: smoothing strength; process noises are divided by ``strength²``.
+        rigid: filter the similarity transform and the local shape separately (else each
+            coordinate directly).
+        lag_frames: 0 for causal filtering, else the fixed lag of the RTS window.
+        noise: measurement standard deviation of a point with confidence 1.
+        rigid_accel: standard deviation of the rigid motion's acceleration (per second²).
+        local_accel: standard deviation of the local shape's acceleration (per second²).
+        gate: median innovation, in face sizes, beyond which the track restarts.
+        levels: confidence levels of the covariance bank (variance steps of 4x).
+    """
+
+    num_points: int = 128
+    strength: float = 1.0
+    rigid: bool = True
+    lag_frames: int = 0
+    noise: float = 0.01
+    rigid_accel: float = 60.0
+    local_accel: float = 8.0
+    gate: float = 0.4
+    levels: int = 6
+
+
+@lru_cache(maxsize=64)
+def _cv_model(dt: float, accels: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Constant-velocity F and Q for independent (position, velocity) blocks, one per
+    acceleration standard deviation (cached: frame intervals repeat)."""
+    f = np.array([[1.0, dt], [0.0, 1.0]])
+    q = Q_discrete_white_noise(dim=2, dt=dt, var=1.0)
+    return np.kron(np.eye(len(accels)), f), np.kron(np.diag(np.square(accels)), q)
+
+
+def _fit_similarity(
+    template: np.ndarray, points: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Weighted least-squares similarity ``points ≈ [[a, -b], [b, a]] template + t``.
+
+    Returns ``(a, b, tx, ty)`` and the weighted second moment of the centred template, which
+    sets the variance of ``a`` and ``b``.
+    """
+    wsum = weights.sum()
+    u0 = weights @ template / wsum
+    p0 = weights @ points / wsum
+    uc, pc = template - u0, points - p0
+    moment = float(weights @ (uc * uc).sum(axis=1))
+    a = weights @ (uc * pc).sum(axis=1) / moment
+    b = weights @ (uc[:, 0] * pc[:, 1] - uc[:, 1] * pc[:, 0]) / moment
+    t = p0 - np.array([a * u0[0] - b * u0[1], b * u0[0] + a * u0[1]])
+    return np.array([a, b, t[0], t[1]]), moment
+
+
+def _apply_similarity(params: np.ndarray, u: np.ndarray) -> np.ndarray:
+    a, b, tx, ty = params
+    return np.stack([a * u[:, 0] - b * u[:, 1] + tx, b * u[:, 0] + a * u[:, 1] + ty], axis=1)
+
+
+def _invert_similarity(params: np.ndarray, p: np.ndarray) -> np.ndarray:
+    a, b, tx, ty = params
+    d = p - (tx, ty)
+    n = a * a + b * b
+    return np.stack([a * d[:, 0] + b * d[:, 1], -b * d[:, 0] + a * d[:, 1]], axis=1) / n
+
+
+@dataclass
+class _Step:
+    """One filtered frame, kept for the fixed-lag backward pass."""
+
+    t: float
+    segment: int
+    scale: float
+    centre: np.ndarray
+    local: np.ndarray  # (2, N, 2): position and velocity of every point
+    levels: np.ndarray  # (N,) confidence level of every point
+    x: np.ndarray  # filterpy state and covariance: [level bank | rigid similarity]
+    p: np.ndarray
+    # Set when the next step arrives: its transition F, the RTS gain P F' P_prior⁻¹ and
+    # that gain's (levels, 2, 2) blocks for the points.
+    f_next: np.ndarray | None = None
+    gain: np.ndarray | None = None
+    level_gains: np.ndarray | None = None
+
+
+class KalmanSmoother:
+    """Constant-velocity Kalman smoother of one face's landmarks (causal or fixed-lag).
+
+    One filterpy ``KalmanFilter`` holds, as independent blocks, the covariance bank of the
+    confidence levels (its state stays 0: only its gains are used, applied to every point's
+    local state) and, with ``rigid=True``, the similarity parameters ``(a, b, tx, ty)``.
+
+    Example:
+        >>> s = KalmanSmoother(SmootherConfig(num_points=3))
+        >>> pts = np.array([[0, 0], [10, 0], [0, 10]], np.float32)
+        >>> s.update(pts, np.ones(3, np.float32), 0.0).points.shape
+        (3, 2)
+    """
+
+    def __init__(self, config: SmootherConfig | None = None) -> None:
+        self.config = config or SmootherConfig()
+        self.lag_frames = self.config.lag_frames
+        self.resets = 0  # restarts forced by the gate, for diagnostics
+        levels = self.config.levels
+        # Measurement variance of each confidence level, in face sizes².
+        self._level_var = self.config.noise**2 * 4.0 ** np.arange(levels)
+        accels = [self.config.local_accel] * levels
+        if self.config.rigid:
+            accels += [self.config.rigid_accel] * 4
+        self._accels = tuple(a / self.config.strength for a in accels)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the track: the next measurement starts it afresh (held frames are dropped)."""
+        self._window: deque[_Step] = deque()
+        self._segment = 0
+        self._t: float | None = None
+
+    def update(
+        self, points: np.ndarray | None, confidence: np.ndarray | None, t: float
+    ) -> SmoothedPoints | None:
+        """Add a frame's measurement (``None`` for a missed frame) taken at time ``t``.
+
+        Args:
+            points: ``(num_points, 2)`` landmarks in pixels, or ``None`` to predict.
+            confidence: ``(num_points,)`` in [0, 1]; ``None`` means all 1.
+            t: the frame's time in seconds (from its pts); must increase.
+
+        Returns:
+            The smoothed points and their time (``lag_frames`` updates back in fixed-lag
+            mode), or ``None`` when there is nothing to output yet.
+        """
+        if self._t is not None and t <= self._t:
+            raise ValueError(f"frame times must increase, got {t} after {self._t}")
+        if points is None:
+            if self._t is None:
+                return None
+            self._predict(t)
+        else:
+            points = np.asarray(points, np.float64)
+            n = self.config.num_points
+            if points.shape != (n, 2):
+                raise ValueError(f"points must have shape ({n}, 2), got {points.shape}")
+            conf = np.ones(n) if confidence is None else np.asarray(confidence, np.float64)
+            if self._t is None:
+                self._start(points, conf, t)
+            else:
+                self._predict(t)
+                if self._jumped(points):
+                    self.resets += 1
+                    self._window.pop()  # the prediction of the abandoned segment
+                    self._segment += 1
+                    self._start(points, conf, t)
+                else:
+                    self._correct(points, conf)
+        self._t = t
+        if len(self._window) <= self.lag_frames:
+            return None
+        out = self._smoothed_oldest()
+        self._window.popleft()
+        return out
+
+    def flush(self) -> list[SmoothedPoints]:
+        """Return the frames still held back (fixed-lag), oldest first, and empty the window."""
+        out = []
+        while self._window:
+            out.append(self._smoothed_oldest())
+            self._window.popleft()
+        return out
+
+    # -- the filter ------------------------------------------------------------------------
+
+    def _levels(self, conf: np.ndarray) -> np.ndarray:
+        # Variance noise²/c² rounded to the nearest power of 4: level = round(-log2(c)).
+        c = np.clip(conf, 1e-6, 1.0)
+        return np.clip(np.rint(-np.log2(c)), 0, self.config.levels - 1).astype(np.intp)
+
+    def _start(self, points: np.ndarray, conf: np.ndarray, t: float) -> None:
+        cfg = self.config
+        levels = self._levels(conf)
+        weights = 1.0 / self._level_var[levels]
+        centre = weights @ points / weights.sum()
+        scale = float(np.sqrt(((points - centre) ** 2).sum(axis=1).mean()))
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError("landmarks must span a face (all points coincide or are not finite)")
+        self._scale, self._centre = scale, centre
+        # Face-size units around the first centroid: the tuning holds at any resolution.
+        u = (points - centre) / scale
+        self._template = u
+        blocks = len(self._accels)
+        pos_var = np.concatenate([self._level_var, np.full(blocks - cfg.levels, cfg.noise**2)])
+        vel_var = 4.0  # (face sizes per second)²: a fresh track may already be moving.
+        kf = KalmanFilter(dim_x=2 * blocks, dim_z=blocks)
+        kf.H = np.kron(np.eye(blocks), [[1.0, 0.0]])
+        kf.P = np.diag(np.stack([pos_var, np.full(blocks, vel_var)], axis=1).ravel())
+        if cfg.rigid:
+            # The first shape is the reference: its similarity to itself is the identity.
+            kf.x[2 * cfg.levels] = 1.0
+        self._kf = kf
+        self._local = np.stack([u, np.zeros_like(u)])
+        self._levels_now = levels
+        self._push(t)
+
+    def _predict(self, t: float) -> None:
+        fq = _cv_model(t - self._t, self._accels)
+        self._kf.predict(F=fq[0], Q=fq[1])
+        f = fq[0][:2, :2]
+        self._local = (f @ self._local.reshape(2, -1)).reshape(self._local.shape)
+        if self.lag_frames:
+            # The backward gain of the last step, from filterpy's prior covariance.
+            last = self._window[-1]
+            last.f_next = fq[0]
+            last.gain = last.p @ fq[0].T @ np.linalg.inv(self._kf.P_prior)
+            nl, idx = self.config.levels, np.arange(self.config.levels)
+            last.level_gains = last.gain[: 2 * nl, : 2 * nl].reshape(nl, 2, nl, 2)[idx, :, idx, :]
+        self._push(t)
+
+    def _jumped(self, points: np.ndarray) -> bool:
+        # The median ignores the few points that an occlusion or a bad peak throws away.
+        predicted = self._to_pixels(self._local[0], self._kf.x)
+        moved = np.sqrt(((points - predicted) ** 2).sum(axis=1))
+        return float(np.median(moved)) > self.config.gate * self._scale
+
+    def _correct(self, points: np.ndarray, conf: np.ndarray) -> None:
+        levels = self._levels(conf)
+        nl = self.config.levels
+        u = (points - self._centre) / self._scale
+        z, r = np.zeros(nl), self._level_var
+        if self.config.rigid:
+            weights = 1.0 / self._level_var[levels]
+            params, moment = _fit_similarity(self._template, u, weights)
+            z = np.concatenate([z, params])
+            r = np.concatenate([r, 1.0 / np.array([moment, moment, weights.sum(), weights.sum()])])
+            u = _invert_similarity(params, u)
+        self._kf.update(z, R=np.diag(r))
+        # Bank gains: level l's (position, velocity) gain sits at rows 2l, 2l+1, column l.
+        gains = self._kf.K[: 2 * nl, :nl].reshape(nl, 2, nl)[np.arange(nl), :, np.arange(nl)]
+        g = gains[levels]  # (N, 2)
+        innovation = u - self._local[0]
+        self._local = self._local + g.T[:, :, None] * innovation[None]
+        self._levels_now = levels
+        self._window[-1] = self._snapshot(self._window[-1].t)
+
+    def _to_pixels(self, u: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if self.config.rigid:
+            u = _apply_similarity(x.reshape(-1, 2)[self.config.levels :, 0], u)
+        return u * self._scale + self._centre
+
+    def _snapshot(self, t: float) -> _Step:
+        return _Step(
+            t=t,
+            segment=self._segment,
+            scale=self._scale,
+            centre=self._centre,
+            local=self._local,
+            levels=self._levels_now,
+            x=self._kf.x.copy(),
+            p=self._kf.P.copy(),
+        )
+
+    def _push(self, t: float) -> None:
+        self._window.append(self._snapshot(t))
+
+    # -- the fixed-lag backward pass -------------------------------------------------------
+
+    def _smoothed_oldest(self) -> SmoothedPoints:
+        """Rauch-Tung-Striebel pass from the newest step of the oldest step's segment back to
+        the oldest step; the rigid state and the points share the gains of their blocks."""
+        first = self._window[0]
+        steps = [s for s in self._window if s.segment == first.segment]
+        x, local = steps[-1].x, steps[-1].local
+        for step in reversed(steps[:-1]):
+            x = step.x + step.gain @ (x - step.f_next @ step.x)
+            c = step.level_gains[step.levels]  # (N, 2, 2)
+            f = step.f_next[:2, :2]
+            d = local - (f @ step.local.reshape(2, -1)).reshape(step.local.shape)
+            local = step.local + np.stack([c[:, i, :1] * d[0] + c[:, i, 1:] * d[1] for i in (0, 1)])
+        u = local[0]
+        if self.config.rigid:
+            u = _apply_similarity(x.reshape(-1, 2)[self.config.levels :, 0], u)
+        points = (u * first.scale + first.centre).astype(np.float32)
+        return SmoothedPoints(points=points, t=first.t)
+
+
+class PassThrough:
+    """The ``"off"`` mode: the measurement itself, held through missed frames."""
+
+    lag_frames = 0
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the last measurement."""
+        self._last: np.ndarray | None = None
+
+    def update(
+        self, points: np.ndarray | None, confidence: np.ndarray | None, t: float
+    ) -> SmoothedPoints | None:
+        """Return ``points`` (or the last ones for a missed frame) at time ``t``."""
+        if points is not None:
+            self._last = np.asarray(points, np.float32)
+        return None if self._last is None else SmoothedPoints(self._last, t)
+
+    def flush(self) -> list[SmoothedPoints]:
+        """Nothing is ever held back."""
+        return []
+
+
+# Fixed lag of the file mode, in frames: a few frames ahead remove most of the causal lag.
+FIXED_LAG_FRAMES = 4
+
+
+def make_smoother_factory(
+    mode: str = "kalman", strength: float = 1.0, num_points: int = 128
+) -> Callable[[], Smoother]:
+    """A callable that creates one smoother per new face track.
+
+    Args:
+        mode: ``"kalman"`` (causal, live), ``"fixed-lag"`` (files) or ``"off"``.
+        strength: smoothing strength, 1.0 by default; larger is stiller, smaller follows
+            faster (process noise scales as ``1 / strength²``).
+        num_points: landmarks per face.
+
+    Example:
+        >>> factory = make_smoother_factory("fixed-lag")
+        >>> factory().lag_frames
+        4
+    """
+    if mode not in MODES:
+        raise ValueError(f"smoothing mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if not strength > 0:
+        raise ValueError(f"smoothing strength must be positive, not {strength}")
+    if mode == "off":
+        return PassThrough
+    config = SmootherConfig(num_points=num_points, strength=strength)
+    if mode == "fixed-lag":
+        config = replace(config, lag_frames=FIXED_LAG_FRAMES)
+    return lambda: KalmanSmoother(config)
+
+
+def add_smoothing_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, default_mode: str = "kalman"
+) -> None:
+    """Add ``--smooth`` and ``--smooth-strength`` to an argparse parser (or argument group).
+
+    Read them back with ``make_smoother_factory(args.smooth, args.smooth_strength)``.
+    """
+    parser.add_argument(
+        "--smooth",
+        choices=MODES,
+        default=default_mode,
+        help=f"landmark smoothing (default: {default_mode}; fixed-lag looks "
+        f"{FIXED_LAG_FRAMES} frames ahead, for files only)",
+    )
+    parser.add_argument(
+        "--smooth-strength",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="smoothing strength: larger is stiller, smaller follows faster (default: 1.0)",
+    )
