@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import av.error
 from av.video.frame import PictureType
+from av.video.stream import VideoStream
 
 from facestream.stream.errors import UserError
 from facestream.stream.frames import Frame
@@ -181,10 +182,11 @@ class VideoReader:
 
 def display_matrix(video_frame: av.VideoFrame) -> list[int] | None:
     """The frame's display matrix (rotation and flips) as FFmpeg's nine int32, if any."""
-    for side_data in video_frame.side_data:
-        if side_data.type.name == "DISPLAYMATRIX":
-            return list(struct.unpack("=9i", bytes(side_data)))
-    return None
+    if "DISPLAYMATRIX" not in video_frame.side_data:
+        return None
+    # PyAV's stub types frame side data as a TypedDict that lacks this key.
+    side_data = video_frame.side_data["DISPLAYMATRIX"]  # type: ignore[typeddict-item]
+    return list(struct.unpack("=9i", bytes(side_data)))
 
 
 def choose_pix_fmt(codec: str, input_format: str, width: int, height: int) -> str:
@@ -243,6 +245,7 @@ class VideoWriter:
         rate = source.average_rate or source.guessed_rate or 25
         try:
             stream = self.container.add_stream(options.codec, rate=rate)
+            assert isinstance(stream, VideoStream)
         except ValueError:
             raise UserError(
                 f"a .{self.container.format.name} file cannot hold {options.codec} video; "
@@ -252,8 +255,9 @@ class VideoWriter:
         stream.height = first.height
         stream.pix_fmt = choose_pix_fmt(options.codec, first.format.name, first.width, first.height)
         # The encoder counts in the input's time base so each pts passes through unchanged.
-        stream.time_base = source.time_base
-        stream.codec_context.time_base = source.time_base
+        time_base = source.time_base
+        assert time_base is not None, "a demuxed stream always has a time base"
+        stream.time_base = stream.codec_context.time_base = time_base
         context = stream.codec_context
         context.color_range = first.color_range
         context.color_primaries = first.color_primaries

@@ -182,3 +182,20 @@ def test_nvenc(make_video, tmp_path):
     src = make_video(pts=range(8))
     transcode(src, tmp_path / "out.mp4", options=EncoderOptions(codec="h264_nvenc"), progress=False)
     assert_same_timing_and_audio(src, tmp_path / "out.mp4")
+
+
+SHARED_CLIPS = ["retalking/1.mp4", "spectre/QoT0S2vu9m4_00002.mp4"]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("clip", SHARED_CLIPS)
+def test_swap_on_shared_clips_keeps_frames_pts_and_audio(shared_data, tmp_path, capsys, clip):
+    from facestream.stream.cli import main
+
+    src = shared_data / "videos" / clip
+    if not src.is_file():
+        pytest.skip(f"{src} is absent")
+    out = tmp_path / "out.mp4"
+    assert main(["--quiet", "swap", str(src), str(out), "--preset", "ultrafast"]) == 0
+    result = assert_same_timing_and_audio(src, out)
+    assert result["audio"], "these clips carry audio"
