@@ -42,6 +42,7 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
     """
     if args.source is not None and not args.source.is_file():
         raise UserError(f"the source face {args.source} does not exist.")
+    log.info("no swap stage in this build yet: frames pass through unchanged")
     return []
 
 
