@@ -1,0 +1,109 @@
+"""Training samples from a tiny synthetic label cache: targets, weights, crops, epoch plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facestream.models.landmarks import NUM_POINTS
+from facestream.models.train.augment import NO_AUGMENT, AugmentConfig
+from facestream.models.train.dataset import (
+    LandmarkDataset,
+    PlanBatchSampler,
+    epoch_plan,
+    sample_from_label,
+)
+from facestream.models.train.label_store import load_labels
+
+SIZE = 64
+
+
+def write_cache(root: Path, n: int = 4) -> Path:
+    """faces300w.npz with ``n`` train crops: random images, a mesh and human points."""
+    rng = np.random.default_rng(0)
+    data, labels = root / "data", root / "cache" / "labels"
+    (data / "faces300w" / "train").mkdir(parents=True)
+    labels.mkdir(parents=True)
+    sources = []
+    for i in range(n):
+        source = f"faces300w/train/face{i}.jpg"
+        cv2.imwrite(str(data / source), rng.integers(0, 255, (120, 100, 3), dtype=np.uint8))
+        sources.append(source)
+    mesh = rng.uniform(30, 90, (n, 478, 3)).astype(np.float32)
+    human = rng.uniform(30, 90, (n, 68, 2)).astype(np.float32)
+    np.savez(
+        labels / "faces300w.npz",
+        data_root=np.array(str(data)),
+        source=np.array(sources),
+        split=np.array(["train"] * n),
+        mesh=mesh,
+        score=np.ones(n, np.float32),
+        human=human,
+    )
+    return root / "cache"
+
+
+def scale_crop(points: np.ndarray) -> np.ndarray:
+    """A stand-in crop: the point box's centre at the crop centre, side 2x the box."""
+    lo, hi = points.min(0), points.max(0)
+    s = SIZE / (2 * float((hi - lo).max()))
+    c = (lo + hi) / 2
+    return np.array([[s, 0, SIZE / 2 - s * c[0]], [0, s, SIZE / 2 - s * c[1]]])
+
+
+def test_samples_from_label_cache(tmp_path: Path) -> None:
+    items = load_labels(write_cache(tmp_path), kinds=["faces300w"])
+    samples = [sample_from_label(it) for it in items]
+    assert len(samples) == 4
+    s = samples[0]
+    assert s.points.shape == (NUM_POINTS, 2) and s.weight.shape == (NUM_POINTS,)
+    np.testing.assert_array_equal(s.points[:68], items[0].ibug68)
+    # Human iBUG labels weigh more than the teacher's extra points.
+    assert (s.weight[:68] > s.weight[68:].max()).all()
+
+
+def test_dataset_items_are_seeded_and_consistent(tmp_path: Path) -> None:
+    items = load_labels(write_cache(tmp_path), kinds=["faces300w"])
+    samples = [sample_from_label(it) for it in items]
+    plain = LandmarkDataset(samples, SIZE, scale_crop, NO_AUGMENT)
+    item = plain[(1, 0)]
+    assert item["image"].shape == (3, SIZE, SIZE) and str(item["image"].dtype) == "torch.uint8"
+    m = scale_crop(samples[1].points)
+    expected = samples[1].points @ m[:, :2].T + m[:, 2]
+    np.testing.assert_allclose(item["points"].numpy(), expected, atol=1e-4)
+    augmented = LandmarkDataset(samples, SIZE, scale_crop, AugmentConfig())
+    a, b = augmented[(2, 77)], augmented[(2, 77)]
+    assert (a["image"] == b["image"]).all() and (a["points"] == b["points"]).all()
+    assert not (augmented[(2, 78)]["points"] == a["points"]).all()
+
+
+def test_epoch_plan_is_deterministic_and_resumable() -> None:
+    kinds = ["faces300w"] * 10 + ["stills"] * 4 + ["videos"] * 6
+    plan = epoch_plan(kinds, seed=1, epoch=0)
+    np.testing.assert_array_equal(plan, epoch_plan(kinds, seed=1, epoch=0))
+    assert not np.array_equal(plan, epoch_plan(kinds, seed=1, epoch=1))
+    # faces300w twice, stills once, half the videos.
+    assert len(plan) == 20 + 4 + 3
+    assert len(np.unique(plan[:, 1])) == len(plan)
+    batches = list(PlanBatchSampler(plan, 4))
+    assert list(PlanBatchSampler(plan, 4, start=2)) == batches[2:]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_points_far_outside_get_no_weight(tmp_path: Path, seed: int) -> None:
+    items = load_labels(write_cache(tmp_path), kinds=["faces300w"])
+    samples = [sample_from_label(it) for it in items]
+
+    def tight(points: np.ndarray) -> np.ndarray:  # zoomed in: many points fall outside
+        m = scale_crop(points)
+        m[:, :2] *= 4
+        m[:, 2] = m[:, 2] * 4 - 1.5 * SIZE
+        return m
+
+    item = LandmarkDataset(samples, SIZE, tight, NO_AUGMENT)[(seed, 0)]
+    p, w = item["points"].numpy(), item["weight"].numpy()
+    far = ((p < -0.1 * SIZE) | (p > 1.1 * SIZE)).any(1)
+    assert far.any() and (w[far] == 0).all() and (w[~far] > 0).all()
