@@ -22,6 +22,8 @@ from facestream.stream.errors import UserError
 COMMANDS: dict[str, str] = {
     "swap": "facestream.stream.cli_swap",
     "demo": "facestream.stream.cli_demo",
+    "serve": "facestream.demo.server",
+    "webcam": "facestream.stream.webcam",
 }
 
 log = logging.getLogger("facestream")
