@@ -1,4 +1,4 @@
-"""`facestream serve`: the WebRTC demo server (aiohttp + aiortc).
+"""Serve the WebRTC demo page: your camera in, the face-swapped video back.
 
 Signaling follows aiortc's ``examples/server/server.py`` so any WebRTC client can use it:
 
@@ -370,7 +370,6 @@ async def serve(host: str, port: int, config: ServerConfig) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``facestream serve``."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
     try:
         asyncio.run(serve(args.host, args.port, config))

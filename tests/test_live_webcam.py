@@ -1,0 +1,82 @@
+"""`facestream webcam` without a camera: every missing piece is one clear sentence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from facestream.stream.cli import main
+from facestream.stream.errors import UserError
+from facestream.stream.webcam import Recorder, VirtualCamera, open_camera
+
+
+@pytest.fixture
+def face(tmp_path: Path) -> Path:
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), np.full((64, 64, 3), 128, np.uint8))
+    return path
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="v4l2 device names")
+def test_missing_camera_is_one_sentence(tmp_path: Path, face: Path) -> None:
+    missing = tmp_path / "video9"
+    with pytest.raises(UserError, match=r"cannot open the camera .*video9 \(v4l2\): No such file"):
+        open_camera(str(missing), "640x480", 30)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "facestream"),
+            "webcam",
+            "--device",
+            str(missing),
+            "--source",
+            str(face),
+            "--record",
+            str(tmp_path / "out.mp4"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot open the camera" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_outputs_and_source_are_checked_first(face: Path, tmp_path: Path) -> None:
+    assert main(["webcam", "--source", str(face)]) == 2  # no output chosen
+    assert main(["webcam", "--source", str(tmp_path / "nope.jpg"), "--preview"]) == 2
+
+
+def test_missing_virtual_camera_driver_is_one_sentence() -> None:
+    pytest.importorskip("pyvirtualcam", reason="the [webcam] extra is not installed")
+    if list(Path("/dev").glob("video*")):
+        pytest.skip("a video device exists here; the no-driver path cannot be shown")
+    with pytest.raises(UserError, match="no virtual camera device is available"):
+        VirtualCamera(64, 48, 30)
+
+
+def test_recorder_keeps_timing_and_renames_when_done(tmp_path: Path) -> None:
+    out = tmp_path / "rec.mp4"
+    recorder = Recorder(out, 64, 48, Fraction(1, 1000))
+    for i in range(10):
+        frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), "rgb24")
+        frame.pts, frame.time_base = 5000 + i * 33, Fraction(1, 1000)
+        recorder.write(frame)
+    assert recorder.partial.exists() and not out.exists()
+    recorder.close()
+    assert out.exists() and not recorder.partial.exists()
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        times = [float(f.pts * f.time_base) for f in container.decode(stream)]
+    assert len(times) == 10
+    assert times[0] == pytest.approx(0, abs=1e-3) and times[-1] == pytest.approx(0.297, abs=2e-3)
+    with pytest.raises(UserError, match="MP4"):
+        Recorder(tmp_path / "rec.avi", 64, 48, Fraction(1, 1000))
