@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Selected tests: `make test MARKERS="not slow and not browser"`.
 MARKERS ?= not slow and not cuda
 
-.PHONY: demo test lint bench venv clean labels
+.PHONY: demo test lint bench venv clean labels browser-deps
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,demo,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,demo,bench,webcam]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -49,3 +49,10 @@ labels: $(STAMP) $(MP_STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Headless Chromium for the browser test (tests/browser), from Debian; a no-op when present.
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
