@@ -1,0 +1,206 @@
+"""Load on the live demo server: N simultaneous aiortc peers on loopback at 640x480.
+
+Starts ``facestream serve`` on 127.0.0.1 in a child process, then for N = 1, 2, ... opens
+N client peers at once, each sending a moving face at 30 fps (``MovingFaceTrack``) and
+receiving the swapped video back. Per peer it reports the frame rate received by the
+client, and from the server's own stats (over the data channel) the output fps, the
+processing latency (receive -> send) p50/p95 and the frames dropped by "latest wins".
+It stops after the first N whose median per-peer fps falls below the target.
+
+The peer measured in the same run: one call with the swap switched off (the transport and
+codec alone), against which the one-peer latency is given as a ratio.
+
+All traffic stays on 127.0.0.1; every run is bounded by ``--max-peers`` and ``--seconds``.
+
+    .venv/bin/python bench/live_load.py --max-peers 6 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import aiohttp
+
+from facestream.demo.client import DemoCall, MovingFaceTrack, start_call
+from facestream.demo.examples import example_image
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_until_up(base: str, http: aiohttp.ClientSession, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            async with http.get(f"{base}/examples") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.3)
+    raise RuntimeError("the demo server did not start")
+
+
+async def count_frames(call: DemoCall, times: list[float]) -> None:
+    remote = await call.remote
+    try:
+        while True:
+            await remote.recv()
+            times.append(time.monotonic())
+    except Exception:  # the call ended
+        return
+
+
+async def run_peers(
+    base: str, http: aiohttp.ClientSession, n: int, seconds: float, swap: bool, source: str
+) -> list[dict[str, Any]]:
+    """Open ``n`` calls at once, measure ``seconds`` after a warm-up, close them all."""
+    face = example_image("carphone")
+    calls: list[DemoCall] = []
+    cameras = []
+    counters = []
+    for _ in range(n):
+        async with http.post(f"{base}/session") as response:
+            client = (await response.json())["client"]
+        form = aiohttp.FormData(default_to_multipart=True)
+        form.add_field("client", client)
+        form.add_field("example", source)
+        async with http.post(f"{base}/source", data=form) as response:
+            if response.status != 200:
+                raise RuntimeError(f"source refused: {await response.text()}")
+        camera = MovingFaceTrack(face, 640, 480)
+        call = await start_call(base, camera, http, client=client)
+        times: list[float] = []
+        calls.append(call)
+        cameras.append(camera)
+        counters.append((times, asyncio.ensure_future(count_frames(call, times))))
+    for call in calls:
+        await asyncio.wait_for(call.remote, 20)
+    await asyncio.sleep(1.0)
+    for call in calls:
+        if call.channel.readyState == "open":
+            call.channel.send(json.dumps({"swap": swap}))
+    await asyncio.sleep(3.0)  # warm-up: codecs settle, first keyframes, stats window fills
+    start = time.monotonic()
+    first_stats = [c.stats()[-1] if c.stats() else None for c in calls]
+    await asyncio.sleep(seconds)
+    end = time.monotonic()
+    results = []
+    for call, (times, _task), first in zip(calls, counters, first_stats, strict=True):
+        received = [t for t in times if start <= t < end]
+        last = call.stats()[-1] if call.stats() else {}
+        results.append(
+            {
+                "client_fps": len(received) / (end - start),
+                "server": last,
+                "p95_first_ms": (first or {}).get("latency_p95_ms"),
+            }
+        )
+    for call, camera in zip(calls, cameras, strict=True):
+        await call.close()
+        camera.stop()
+    for _times, task in counters:
+        task.cancel()
+    await asyncio.sleep(1.0)  # let the server free the peers
+    return results
+
+
+def summary(n: int, label: str, results: list[dict[str, Any]]) -> dict[str, float]:
+    fps = [r["client_fps"] for r in results]
+    server = [r["server"] for r in results if r["server"]]
+    row = {
+        "n": n,
+        "client_fps_median": median(fps),
+        "client_fps_min": min(fps),
+        "server_fps_median": median(s["fps"] for s in server) if server else 0.0,
+        "p50_ms": median(s["latency_p50_ms"] for s in server) if server else 0.0,
+        "p95_ms": median(s["latency_p95_ms"] for s in server) if server else 0.0,
+        "process_p50_ms": median(s["process_p50_ms"] for s in server) if server else 0.0,
+        "dropped": sum(s["dropped"] for s in server),
+        "frames_in": sum(s["frames_in"] for s in server),
+        "backlog": max(s["frames_in"] - s["frames_out"] - s["dropped"] for s in server)
+        if server
+        else 0,
+    }
+    print(
+        f"{label:>10} N={n}: fps/peer client median {row['client_fps_median']:.1f} "
+        f"(min {row['client_fps_min']:.1f}), server {row['server_fps_median']:.1f}; "
+        f"latency p50 {row['p50_ms']:.1f} ms p95 {row['p95_ms']:.1f} ms "
+        f"(stages p50 {row['process_p50_ms']:.1f} ms); dropped {row['dropped']}/"
+        f"{row['frames_in']}; largest backlog {row['backlog']} frame",
+        flush=True,
+    )
+    return row
+
+
+async def main(args: argparse.Namespace) -> None:
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "facestream"),
+            "--quiet",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--max-peers",
+            str(args.max_peers),
+        ],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_until_up(base, http)
+            print(f"server pid {server.pid} on {base}; {os.cpu_count()} CPU cores", flush=True)
+            peer = summary(
+                1, "swap off", await run_peers(base, http, 1, args.seconds, False, args.source)
+            )
+            best = 0
+            one = None
+            for n in range(1, args.max_peers + 1):
+                row = summary(
+                    n, "swap on", await run_peers(base, http, n, args.seconds, True, args.source)
+                )
+                one = one or row
+                if row["client_fps_median"] < args.target_fps:
+                    break
+                best = n
+            assert one is not None
+            print(
+                f"largest N with median per-peer fps >= {args.target_fps:g}: {best}\n"
+                f"one peer: latency p50 {one['p50_ms']:.1f} ms, p95 {one['p95_ms']:.1f} ms "
+                f"(target p95 <= 40 ms); ratio to swap off: p50 x"
+                f"{one['p50_ms'] / max(peer['p50_ms'], 1e-6):.2f}, p95 x"
+                f"{one['p95_ms'] / max(peer['p95_ms'], 1e-6):.2f}",
+                flush=True,
+            )
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-peers", type=int, default=6, help="largest N tried (default 6)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per N")
+    parser.add_argument("--target-fps", type=float, default=15.0, help="fps a peer must hold")
+    parser.add_argument("--source", default="astronaut", help="example source face")
+    asyncio.run(main(parser.parse_args()))
