@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facestream.models.train.mesh_to_ibug import MeshToIbug
+from facestream.models.train.mesh_to_ibug import MeshToIbug, mesh_yaw
 
 KINDS = ("faces300w", "stills", "videos")
 
@@ -48,6 +48,8 @@ class LabelItem:
         score: the BlazeFace detection score of the face.
         ibug68: ``(68, 2)`` float32 iBUG points in image pixels.
         ibug_provenance: ``(68,)`` uint8, ``Provenance.HUMAN`` or ``Provenance.MAPPED``.
+        yaw: head yaw in degrees from the mesh (``mesh_to_ibug.mesh_yaw``); mapped points of
+            faces beyond about 45 degrees are an extrapolation of the mapping.
     """
 
     kind: str
@@ -60,6 +62,7 @@ class LabelItem:
     score: float
     ibug68: np.ndarray
     ibug_provenance: np.ndarray
+    yaw: float
 
 
 def cache_dir() -> Path:
@@ -128,6 +131,7 @@ def _items(
     frame = arrays.get("frame", np.full(n, -1))
     face = arrays.get("face", np.zeros(n, np.int32))
     jpeg = arrays.get("jpeg")
+    yaw = mesh_yaw(mesh)
     return [
         LabelItem(
             kind=kind,
@@ -140,6 +144,7 @@ def _items(
             score=float(arrays["score"][i]),
             ibug68=ibug68[i].astype(np.float32),
             ibug_provenance=np.full(68, provenance, np.uint8),
+            yaw=float(yaw[i]),
         )
         for i in np.flatnonzero(keep)
     ]
