@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Facestream-Token"
 STATS_INTERVAL_S = 0.5
+# A call whose camera sent nothing for this long is told so (once per silence).
+CAMERA_SILENCE_S = 3.0
 # Sessions that never start a call are forgotten after this long.
 PENDING_SESSION_TTL_S = 600.0
 # The only files served, by URL path: (file in demo/static, content type).
@@ -257,10 +259,6 @@ class DemoServer:
             session.track = FaceSwapTrack(track, stages=[session.chain])
             pc.addTrack(session.track)
 
-            @track.on("ended")
-            def on_ended() -> None:
-                session.send({"type": "event", "message": "the camera stopped sending video"})
-
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
             session.channel = channel
@@ -292,9 +290,17 @@ class DemoServer:
         session.send({"type": "options", **vars(options)})
 
     async def _send_stats(self, session: Session) -> None:
+        silent = False
         while session.pc is not None:
             if session.track is not None:
-                session.send({"type": "stats", **session.track.stats.as_dict()})
+                stats = session.track.stats
+                session.send({"type": "stats", **stats.as_dict()})
+                age = stats.input_age_s
+                if age is not None and age > CAMERA_SILENCE_S and not silent:
+                    session.send({"type": "event", "message": "the camera stopped sending video"})
+                elif silent and age is not None and age < CAMERA_SILENCE_S:
+                    session.send({"type": "event", "message": "the camera is sending again"})
+                silent = age is not None and age > CAMERA_SILENCE_S
             await asyncio.sleep(STATS_INTERVAL_S)
 
     async def _end_call(self, session: Session) -> None:

@@ -48,6 +48,8 @@ class LiveStats:
         process_p50_ms: median time spent in the stages alone, recent window.
         errors: frames whose processing raised (those frames are sent unprocessed).
         last_error: the message of the latest processing error, if any.
+        input_age_s: seconds since the last upstream frame arrived (``None`` before the
+            first); a growing value means the camera stopped sending.
     """
 
     frames_in: int
@@ -59,6 +61,7 @@ class LiveStats:
     process_p50_ms: float
     errors: int
     last_error: str | None
+    input_age_s: float | None
 
     def as_dict(self) -> dict[str, Any]:
         """The snapshot as JSON-ready values (what the demo page receives)."""
@@ -72,6 +75,7 @@ class LiveStats:
             "process_p50_ms": round(self.process_p50_ms, 2),
             "errors": self.errors,
             "last_error": self.last_error,
+            "input_age_s": None if self.input_age_s is None else round(self.input_age_s, 2),
         }
 
 
@@ -126,6 +130,7 @@ class FaceSwapTrack(MediaStreamTrack):
         self._latencies: deque[float] = deque(maxlen=STATS_WINDOW)
         self._process_times: deque[float] = deque(maxlen=STATS_WINDOW)
         self._sent_at: deque[float] = deque(maxlen=STATS_WINDOW)
+        self._last_arrival: float | None = None
 
     @property
     def stats(self) -> LiveStats:
@@ -146,6 +151,9 @@ class FaceSwapTrack(MediaStreamTrack):
             process_p50_ms=float(np.percentile(process, 50)) if process.size else 0.0,
             errors=self._errors,
             last_error=self._last_error,
+            input_age_s=None
+            if self._last_arrival is None
+            else time.perf_counter() - self._last_arrival,
         )
 
     async def call_in_worker(self, fn: Any, *args: Any) -> Any:
@@ -200,7 +208,8 @@ class FaceSwapTrack(MediaStreamTrack):
                 video_frame = cast(av.VideoFrame, await self._upstream.recv())
                 if self._slot is not None:
                     self._dropped += 1
-                self._slot = (video_frame, time.perf_counter())
+                self._last_arrival = time.perf_counter()
+                self._slot = (video_frame, self._last_arrival)
                 self._frames_in += 1
                 self._slot_filled.set()
         except MediaStreamError:

@@ -237,3 +237,32 @@ def test_header_sizes_are_read_without_decoding() -> None:
         image_kind_and_size(jpeg.tobytes()[:20])
     with pytest.raises(UploadError, match="pixels"):
         decode_photo(fake_png_header(5000, 5000), max_pixels=1000)
+
+
+def test_a_camera_that_stops_is_reported_and_other_peers_keep_going() -> None:
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, demo), aiohttp.ClientSession() as http:
+            face = example_image("astronaut")
+            camera_a, camera_b = MovingFaceTrack(face, 160, 120), MovingFaceTrack(face, 160, 120)
+            call_a = await start_call(base, camera_a, http)
+            call_b = await start_call(base, camera_b, http)
+            remote_b = await asyncio.wait_for(call_b.remote, 10)
+            await asyncio.wait_for(remote_b.recv(), 15)
+            camera_a.stop()  # A's camera stops: its sender goes quiet, the call stays up
+            for _ in range(60):
+                if any(m["type"] == "event" for m in call_a.messages):
+                    break
+                await asyncio.sleep(0.1)
+            events = [m["message"] for m in call_a.messages if m["type"] == "event"]
+            assert events == ["the camera stopped sending video"]
+            await call_a.close()  # A leaves mid-call
+            before = len(call_b.stats())
+            frames = [await asyncio.wait_for(remote_b.recv(), 5) for _ in range(10)]
+            assert len(frames) == 10 and demo.peers == 1
+            await asyncio.sleep(1.0)
+            assert len(call_b.stats()) > before
+            assert not any(m["type"] == "event" for m in call_b.messages)
+            await call_b.close()
+            camera_b.stop()
+
+    asyncio.run(main())
