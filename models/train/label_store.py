@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -20,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facestream.models.train.mesh_to_ibug import MeshToIbug, mesh_yaw
+from facestream.models.train.mesh_to_ibug import MeshToIbug, cache_dir, mesh_yaw
 
 KINDS = ("faces300w", "stills", "videos")
+__all__ = ["KINDS", "LabelItem", "Provenance", "cache_dir", "load_labels"]
 
 
 class Provenance(IntEnum):
@@ -63,11 +63,6 @@ class LabelItem:
     ibug68: np.ndarray
     ibug_provenance: np.ndarray
     yaw: float
-
-
-def cache_dir() -> Path:
-    """``$FACESTREAM_CACHE``, default ``~/.cache/facestream``."""
-    return Path(os.environ.get("FACESTREAM_CACHE", Path.home() / ".cache" / "facestream"))
 
 
 def load_labels(

@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import mediapipe as mp
@@ -334,11 +335,14 @@ def label_videos(
 def save(path: Path, data_root: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an npz atomically (temporary name, then rename)."""
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, data_root=np.array(str(data_root)), **arrays)
+    payload: dict[str, Any] = {"data_root": np.array(str(data_root)), **arrays}
+    np.savez_compressed(tmp, **payload)
     os.replace(tmp, path)
 
 
 def default_cache() -> Path:
+    """``$FACESTREAM_CACHE``, default ``~/.cache/facestream`` (``mesh_to_ibug.cache_dir``; this
+    file cannot import the project, it runs in the labelling venv)."""
     return Path(os.environ.get("FACESTREAM_CACHE", Path.home() / ".cache" / "facestream"))
 
 

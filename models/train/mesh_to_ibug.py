@@ -182,7 +182,8 @@ def cross_validate(meshes: np.ndarray, points: np.ndarray, seed: int = 0) -> dic
     return scores
 
 
-def default_cache() -> Path:
+def cache_dir() -> Path:
+    """``$FACESTREAM_CACHE``, default ``~/.cache/facestream``."""
     return Path(os.environ.get("FACESTREAM_CACHE", Path.home() / ".cache" / "facestream"))
 
 
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="default: $FACESTREAM_CACHE")
     args = parser.parse_args(argv)
-    labels = (args.cache or default_cache()) / "labels"
+    labels = (args.cache or cache_dir()) / "labels"
     source = labels / "faces300w.npz"
     if not source.is_file():
         print(f"No teacher labels at {source}: run `make labels` first.", file=sys.stderr)
