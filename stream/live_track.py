@@ -227,9 +227,11 @@ class FaceSwapTrack(MediaStreamTrack):
                 frame = stage.process(frame)
             out = frame.to_av()
         except Exception as error:  # a bad frame must not end the call
+            message = f"{type(error).__name__}: {error}"
+            if message != self._last_error:  # once per kind of failure, not 30 times a second
+                log.warning("frame processing failed, sending frames unprocessed: %s", message)
             self._errors += 1
-            self._last_error = f"{type(error).__name__}: {error}"
-            log.warning("frame processing failed, sending it unprocessed: %s", self._last_error)
+            self._last_error = message
             out = source
         return out, time.perf_counter() - start
 
