@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -245,9 +246,9 @@ def label_stills(labeler: FaceLabeler, data: Path) -> tuple[dict[str, np.ndarray
     return {
         "source": np.array(sources),
         "face": np.array(face_ids, np.int32),
-        "mesh": np.stack(meshes).astype(np.float32),
+        "mesh": np.array(meshes, np.float32).reshape(-1, NUM_MESH, 3),
         "score": np.array(scores, np.float32),
-        "box": np.stack(boxes).astype(np.float32),
+        "box": np.array(boxes, np.float32).reshape(-1, 4),
     }, empty
 
 
@@ -299,6 +300,7 @@ def label_videos(
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Faces of the kept frames of every clip; frames are written to ``out/frames/``."""
     paths = sorted((data / "videos").rglob("*.mp4"))
+    shutil.rmtree(out / "frames", ignore_errors=True)  # frames of an earlier run
     sources, frames, jpegs, face_ids, meshes, scores, boxes = [], [], [], [], [], [], []
     totals = {"sampled": 0, "no_face": 0, "near_duplicate": 0, "over_cap": 0, "kept": 0}
     progress = Progress(len(paths), "videos")
@@ -326,9 +328,9 @@ def label_videos(
         "frame": np.array(frames, np.int32),
         "jpeg": np.array(jpegs),
         "face": np.array(face_ids, np.int32),
-        "mesh": np.stack(meshes).astype(np.float32),
+        "mesh": np.array(meshes, np.float32).reshape(-1, NUM_MESH, 3),
         "score": np.array(scores, np.float32),
-        "box": np.stack(boxes).astype(np.float32),
+        "box": np.array(boxes, np.float32).reshape(-1, 4),
     }, totals
 
 
