@@ -86,6 +86,9 @@ class SmootherConfig:
             coordinate directly).
         lag_frames: 0 for causal filtering, else the fixed lag of the RTS window.
         noise: measurement standard deviation of a point with confidence 1.
+        rigid_noise: standard deviation of the error that all points share (a landmark
+            model's error moves the whole face together, so averaging points does not
+            remove it), for each similarity parameter.
         rigid_accel: standard deviation of the rigid motion's acceleration (per second²).
         local_accel: standard deviation of the local shape's acceleration (per second²).
         gate: median innovation, in face sizes, beyond which the track restarts.
@@ -96,9 +99,12 @@ class SmootherConfig:
     strength: float = 1.0
     rigid: bool = True
     lag_frames: int = 0
+    # Tuned on MediaPipe trajectories of talking-head clips (bench/jitter.py): most of a
+    # landmark model's jitter moves the whole face, so the rigid part needs the most damping.
     noise: float = 0.01
-    rigid_accel: float = 60.0
-    local_accel: float = 8.0
+    rigid_noise: float = 0.05
+    rigid_accel: float = 3.0
+    local_accel: float = 0.5
     gate: float = 0.4
     levels: int = 6
 
@@ -152,14 +158,11 @@ class _Step:
     scale: float
     centre: np.ndarray
     local: np.ndarray  # (2, N, 2): position and velocity of every point
-    levels: np.ndarray  # (N,) confidence level of every point
     x: np.ndarray  # filterpy state and covariance: [level bank | rigid similarity]
     p: np.ndarray
-    # Set when the next step arrives: its transition F, the RTS gain P F' P_prior⁻¹ and
-    # that gain's (levels, 2, 2) blocks for the points.
+    # Set when the next step arrives: its transition F and the RTS gain P F' P_prior⁻¹.
     f_next: np.ndarray | None = None
     gain: np.ndarray | None = None
-    level_gains: np.ndarray | None = None
 
 
 class KalmanSmoother:
@@ -267,7 +270,7 @@ class KalmanSmoother:
         u = (points - centre) / scale
         self._template = u
         blocks = len(self._accels)
-        pos_var = np.concatenate([self._level_var, np.full(blocks - cfg.levels, cfg.noise**2)])
+        pos_var = np.full(blocks, cfg.noise**2)
         vel_var = 4.0  # (face sizes per second)²: a fresh track may already be moving.
         kf = KalmanFilter(dim_x=2 * blocks, dim_z=blocks)
         kf.H = np.kron(np.eye(blocks), [[1.0, 0.0]])
@@ -277,7 +280,6 @@ class KalmanSmoother:
             kf.x[2 * cfg.levels] = 1.0
         self._kf = kf
         self._local = np.stack([u, np.zeros_like(u)])
-        self._levels_now = levels
         self._push(t)
 
     def _predict(self, t: float) -> None:
@@ -290,8 +292,6 @@ class KalmanSmoother:
             last = self._window[-1]
             last.f_next = fq[0]
             last.gain = last.p @ fq[0].T @ np.linalg.inv(self._kf.P_prior)
-            nl, idx = self.config.levels, np.arange(self.config.levels)
-            last.level_gains = last.gain[: 2 * nl, : 2 * nl].reshape(nl, 2, nl, 2)[idx, :, idx, :]
         self._push(t)
 
     def _jumped(self, points: np.ndarray) -> bool:
@@ -309,15 +309,19 @@ class KalmanSmoother:
             weights = 1.0 / self._level_var[levels]
             params, moment = _fit_similarity(self._template, u, weights)
             z = np.concatenate([z, params])
-            r = np.concatenate([r, 1.0 / np.array([moment, moment, weights.sum(), weights.sum()])])
+            var = 1.0 / np.array([moment, moment, weights.sum(), weights.sum()])
+            r = np.concatenate([r, var + self.config.rigid_noise**2])
             u = _invert_similarity(params, u)
         self._kf.update(z, R=np.diag(r))
         # Bank gains: level l's (position, velocity) gain sits at rows 2l, 2l+1, column l.
         gains = self._kf.K[: 2 * nl, :nl].reshape(nl, 2, nl)[np.arange(nl), :, np.arange(nl)]
+        # Every level starts the next frame from a confident point's covariance (level 0):
+        # a point is usually confident, and an occasional doubtful measurement must not
+        # inherit the large covariance of a point that was never seen well.
+        self._kf.P[: 2 * nl, : 2 * nl] = np.kron(np.eye(nl), self._kf.P[:2, :2])
         g = gains[levels]  # (N, 2)
         innovation = u - self._local[0]
         self._local = self._local + g.T[:, :, None] * innovation[None]
-        self._levels_now = levels
         self._window[-1] = self._snapshot(self._window[-1].t)
 
     def _to_pixels(self, u: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -332,7 +336,6 @@ class KalmanSmoother:
             scale=self._scale,
             centre=self._centre,
             local=self._local,
-            levels=self._levels_now,
             x=self._kf.x.copy(),
             p=self._kf.P.copy(),
         )
@@ -350,10 +353,11 @@ class KalmanSmoother:
         x, local = steps[-1].x, steps[-1].local
         for step in reversed(steps[:-1]):
             x = step.x + step.gain @ (x - step.f_next @ step.x)
-            c = step.level_gains[step.levels]  # (N, 2, 2)
-            f = step.f_next[:2, :2]
-            d = local - (f @ step.local.reshape(2, -1)).reshape(step.local.shape)
-            local = step.local + np.stack([c[:, i, :1] * d[0] + c[:, i, 1:] * d[1] for i in (0, 1)])
+            # Every point shares the covariance of level 0, hence its backward gain.
+            c, f = step.gain[:2, :2], step.f_next[:2, :2]
+            shape = step.local.shape
+            d = local - (f @ step.local.reshape(2, -1)).reshape(shape)
+            local = step.local + (c @ d.reshape(2, -1)).reshape(shape)
         u = local[0]
         if self.config.rigid:
             u = _apply_similarity(x.reshape(-1, 2)[self.config.levels :, 0], u)

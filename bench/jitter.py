@@ -1,0 +1,366 @@
+"""Jitter, lag and cost of the landmark smoothers, against raw landmarks and a One Euro peer.
+
+For every clip: landmarks per frame (``--landmarks mediapipe``: MediaPipe Face Mesh on each
+frame on its own, run in ``.venv-mp``; ``--landmarks engine``: the product's engine), then
+each smoother over the same trajectories, in the same run:
+
+- jitter: mean |p[t+1] - 2 p[t] + p[t-1]| over points, in % of the inter-ocular distance;
+- lag: the delay (frames, sub-frame by interpolation) that best aligns the smoothed
+  trajectories with the raw ones, on the clips with strong head motion;
+- cost: median milliseconds per face per frame (``update`` only).
+
+The One Euro filter is tuned (beta over a grid, min_cutoff by bisection) to the lag of each
+Kalman mode, and the lowest-jitter setting at that lag is the peer. Synthetic trajectories
+with a known truth (rigid head motion + expression + noise) give the jitter and error against
+the truth, which real clips cannot (their raw jitter includes real facial motion).
+
+Usage: ``.venv/bin/python bench/jitter.py [--landmarks mediapipe] [--plot docs/jitter.png]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from facestream.filters.one_euro import OneEuroFilter
+from facestream.filters.smoothing import (
+    FIXED_LAG_FRAMES,
+    KalmanSmoother,
+    PassThrough,
+    Smoother,
+    SmootherConfig,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
+CLIPS = [
+    *(f"liveportrait/d{i}.mp4" for i in (0, 3, 9, 10, 11, 12, 14, 18, 19, 20)),
+    "retalking/1.mp4",
+    "spectre/M003_level_1_disgusted_015.mp4",
+]
+# A clip has strong head motion when its face centre moves this much per frame (median, % of
+# the inter-ocular distance); lag is measured on those.
+STRONG_MOTION = 0.7
+
+
+@dataclass
+class Track:
+    """One face's landmarks over a clip; NaN rows are frames where the face was missed."""
+
+    name: str
+    times: np.ndarray  # (T,) seconds
+    points: np.ndarray  # (T, N, 2)
+    confidence: np.ndarray  # (T, N)
+    iod: float  # inter-ocular distance, pixels
+    truth: np.ndarray | None = None  # (T, N, 2) for synthetic tracks
+
+
+# -- landmark sources -----------------------------------------------------------------------
+
+
+def frame_times(clip: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(clip)) as container:
+        return np.array([f.time for f in container.decode(video=0)], np.float64)
+
+
+def mediapipe_track(clip: Path) -> Track:
+    """Face Mesh on each frame, cached under ``$FACESTREAM_CACHE/tracks``."""
+    root = Path(os.environ.get("FACESTREAM_CACHE", Path.home() / ".cache" / "facestream"))
+    digest = hashlib.sha1(clip.read_bytes()).hexdigest()[:16]
+    cache = root / "tracks" / f"{clip.stem}-{digest}-mediapipe.npz"
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        script = REPO / "bench" / "mediapipe_tracks.py"
+        subprocess.run(
+            [str(REPO / ".venv-mp" / "bin" / "python"), str(script), str(clip), str(tmp)],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        tmp.rename(cache)
+    with np.load(cache) as data:
+        points = data["points"].astype(np.float64)
+        eyes = int(data["left_eye_outer"]), int(data["right_eye_outer"])
+    times = frame_times(clip)[: len(points)]
+    iod = float(np.nanmedian(np.linalg.norm(points[:, eyes[0]] - points[:, eyes[1]], axis=1)))
+    conf = np.ones(points.shape[:2])
+    return Track(clip.stem, times, points[: len(times)], conf[: len(times)], iod)
+
+
+def engine_track(clip: Path) -> Track:
+    """The product's LandmarkEngine on each frame (the first face)."""
+    try:
+        from facestream.models.engine import LandmarkEngine
+        from facestream.models.landmarks import LEFT_EYE, RIGHT_EYE
+        from facestream.stream.frames import Frame
+    except ImportError as exc:
+        sys.exit(f"--landmarks engine needs the trained landmark engine ({exc}); use mediapipe")
+    import av
+
+    engine = LandmarkEngine()
+    points, conf, times = [], [], []
+    with av.open(str(clip)) as container:
+        for index, vf in enumerate(container.decode(video=0)):
+            faces = engine.process(Frame.from_av(vf, index)).faces
+            times.append(vf.time)
+            if faces:
+                points.append(faces[0].points)
+                conf.append(faces[0].confidence)
+            else:
+                points.append(np.full((128, 2), np.nan))
+                conf.append(np.zeros(128))
+    p = np.array(points, np.float64)
+    iod = float(np.nanmedian(np.linalg.norm(p[:, LEFT_EYE].mean(1) - p[:, RIGHT_EYE].mean(1), 1)))
+    return Track(clip.stem, np.array(times), p, np.array(conf), iod)
+
+
+def synthetic_tracks(template: np.ndarray, iod: float, fps: float = 30.0) -> list[Track]:
+    """Known truth: a face template under head motion (translation, rotation, scale) and a
+    talking mouth, plus noise like a landmark model's: 0.3% IOD per point and 0.2% IOD shared
+    by the whole face (confidence 1). One still and one fast-moving track."""
+    rng = np.random.default_rng(0)
+    t = np.arange(300) / fps
+    centred = template - template.mean(0)
+    mouth = centred[:, 1] > np.percentile(centred[:, 1], 70)  # lower face: opens and closes
+    tracks = []
+    for name, speed in (("synthetic-still", 0.0), ("synthetic-moving", 1.0)):
+        # Head motion: smooth oscillations peaking at about 5% IOD per frame.
+        dx = speed * iod * (0.6 * np.sin(2 * np.pi * 0.5 * t) + 0.2 * np.sin(2 * np.pi * 1.3 * t))
+        dy = speed * iod * 0.3 * np.sin(2 * np.pi * 0.7 * t + 1.0)
+        angle = speed * 0.2 * np.sin(2 * np.pi * 0.4 * t)
+        zoom = 1.0 + speed * 0.1 * np.sin(2 * np.pi * 0.3 * t)
+        openness = 0.1 * iod * (1 - np.cos(2 * np.pi * 1.5 * t)) / 2
+        shape = np.repeat(centred[None], len(t), 0)
+        shape[:, mouth, 1] += openness[:, None]
+        c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+        x = zoom[:, None] * (c * shape[..., 0] - s * shape[..., 1]) + dx[:, None]
+        y = zoom[:, None] * (s * shape[..., 0] + c * shape[..., 1]) + dy[:, None]
+        truth = np.stack([x, y], -1) + template.mean(0)
+        noise = rng.normal(0, 0.003 * iod, truth.shape)
+        noise += rng.normal(0, 0.002 * iod, (len(t), 1, 2))
+        conf = np.ones(truth.shape[:2])
+        tracks.append(Track(name, t, truth + noise, conf, iod, truth))
+    return tracks
+
+
+# -- running and measuring ------------------------------------------------------------------
+
+
+def run(make: Callable[[], Smoother], track: Track) -> tuple[np.ndarray, float]:
+    """Smoothed trajectories aligned to the track's frames, and median ms per update."""
+    smoother = make()
+    out = np.full_like(track.points, np.nan)
+    index = {t: k for k, t in enumerate(track.times)}
+    costs = []
+    for k, t in enumerate(track.times):
+        p = track.points[k]
+        missed = bool(np.isnan(p).any())
+        start = time.perf_counter()
+        res = smoother.update(None if missed else p, None if missed else track.confidence[k], t)
+        costs.append(time.perf_counter() - start)
+        if res is not None:
+            out[index[res.t]] = res.points
+    for res in smoother.flush():
+        out[index[res.t]] = res.points
+    return out, 1e3 * float(np.median(costs))
+
+
+def jitter(p: np.ndarray, iod: float) -> float:
+    """Mean norm of the second difference over points and frames, % of IOD."""
+    acc = np.linalg.norm(p[2:] - 2 * p[1:-1] + p[:-2], axis=-1)
+    return 100.0 * float(np.nanmean(acc)) / iod
+
+
+def _fill_gaps(ref: np.ndarray) -> np.ndarray:
+    """Missed frames linearly interpolated, per coordinate."""
+    flat = ref.reshape(len(ref), -1)
+    valid = ~np.isnan(flat).any(axis=1)
+    if valid.all():
+        return flat
+    frames = np.arange(len(ref))
+    return np.stack([np.interp(frames, frames[valid], c[valid]) for c in flat.T], 1)
+
+
+def _shift_error(p: np.ndarray, ref: np.ndarray, keep: np.ndarray, d: float) -> float:
+    # ref(t - d) by linear interpolation; frames whose source falls outside are dropped.
+    n = len(ref)
+    src = np.arange(n) - d
+    lo = np.floor(src).astype(int)
+    ok = keep & (lo >= 0) & (lo + 1 < n)
+    w = (src - lo)[ok, None]
+    shifted = (1 - w) * ref[lo[ok]] + w * ref[lo[ok] + 1]
+    return float(np.mean((p[ok] - shifted) ** 2))
+
+
+def lag(p: np.ndarray, ref: np.ndarray) -> float:
+    """Delay d (frames) minimising the squared distance between p[t] and ref[t - d]."""
+    flat_p = p.reshape(len(p), -1)
+    flat_ref = _fill_gaps(ref)
+    keep = ~np.isnan(flat_p).any(axis=1) & ~np.isnan(ref.reshape(len(ref), -1)).any(axis=1)
+    keep[:4], keep[-4:] = False, False
+    coarse = np.arange(-3.0, 3.01, 0.25)
+    d0 = coarse[np.argmin([_shift_error(flat_p, flat_ref, keep, d) for d in coarse])]
+    fine = d0 + np.arange(-0.25, 0.2501, 0.01)
+    return float(fine[np.argmin([_shift_error(flat_p, flat_ref, keep, d) for d in fine])])
+
+
+def motion(track: Track) -> float:
+    """Median per-frame speed of the face centre, % of IOD."""
+    centre = track.points.mean(axis=1)
+    return 100.0 * float(np.nanmedian(np.linalg.norm(np.diff(centre, axis=0), axis=1))) / track.iod
+
+
+@dataclass
+class Result:
+    jitter: list[float]  # per track
+    lag: float  # median over strong-motion tracks
+    cost: float  # median ms over tracks
+    outputs: list[np.ndarray]
+
+
+def evaluate(make: Callable[[], Smoother], tracks: list[Track], strong: list[bool]) -> Result:
+    outs, costs = zip(*(run(make, tr) for tr in tracks), strict=True)
+    lags = [lag(o, tr.points) for o, tr, s in zip(outs, tracks, strong, strict=True) if s]
+    return Result(
+        [jitter(o, tr.iod) for o, tr in zip(outs, tracks, strict=True)],
+        float(np.median(lags)) if lags else float("nan"),
+        float(np.median(costs)),
+        list(outs),
+    )
+
+
+def one_euro_at_lag(target: float, tracks: list[Track], strong: list[bool]) -> tuple[str, Result]:
+    """The lowest-jitter One Euro setting whose lag matches ``target`` (bisection on
+    min_cutoff, for each beta of a grid)."""
+    best: tuple[str, Result] | None = None
+    for beta in (0.0, 1.0, 4.0):
+        lo, hi = np.log(0.05), np.log(50.0)  # lag falls as min_cutoff rises
+        for _ in range(10):
+            mid = 0.5 * (lo + hi)
+            res = evaluate(partial(OneEuroFilter, float(np.exp(mid)), beta), tracks, strong)
+            lo, hi = (mid, hi) if res.lag > target else (lo, mid)
+        cutoff = float(np.exp(hi))
+        res = evaluate(partial(OneEuroFilter, cutoff, beta), tracks, strong)
+        label = f"One Euro (min_cutoff {cutoff:.2f} Hz, beta {beta})"
+        if best is None or np.mean(res.jitter) < np.mean(best[1].jitter):
+            best = (label, res)
+    assert best is not None
+    return best
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def plot(path: Path, track: Track, series: dict[str, np.ndarray], point: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    speed = np.linalg.norm(np.diff(track.points[:, point], axis=0), axis=1)
+    centre = int(np.nanargmax(np.convolve(np.nan_to_num(speed), np.ones(15), "same")))
+    lo = max(0, centre - 45)
+    sl = slice(lo, lo + 90)
+    t = track.times[sl]
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    for ax, c, name in zip(axes, (0, 1), "xy", strict=True):
+        for label, p in series.items():
+            style = {"lw": 0.8, "color": "0.6", "marker": ".", "ms": 3} if label == "raw" else {}
+            ax.plot(t, p[sl, point, c], label=label, **style)
+        ax.set_ylabel(f"{name} (px)")
+    axes[0].set_title(f"{track.name}: landmark {point}, raw vs smoothed (fastest 3 s)")
+    axes[1].set_xlabel("time (s)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--landmarks", choices=("mediapipe", "engine"), default="mediapipe")
+    parser.add_argument("--plot", type=Path, default=REPO / "docs" / "jitter_trajectory.png")
+    parser.add_argument("--clips", nargs="*", default=CLIPS)
+    args = parser.parse_args()
+    if not VIDEOS.is_dir():
+        sys.exit(f"the clips are not here: {VIDEOS}")
+    source = mediapipe_track if args.landmarks == "mediapipe" else engine_track
+    tracks = [source(VIDEOS / c) for c in args.clips]
+    strong = [motion(tr) >= STRONG_MOTION for tr in tracks]
+    synthetic = synthetic_tracks(np.nanmedian(tracks[0].points, axis=0), tracks[0].iod)
+
+    base = SmootherConfig()
+    kalman = {
+        "raw": lambda: PassThrough(),
+        "kalman": lambda: KalmanSmoother(base),
+        "kalman, no rigid split": lambda: KalmanSmoother(replace(base, rigid=False)),
+        "fixed-lag": lambda: KalmanSmoother(replace(base, lag_frames=FIXED_LAG_FRAMES)),
+        "fixed-lag, no rigid split": lambda: KalmanSmoother(
+            replace(base, lag_frames=FIXED_LAG_FRAMES, rigid=False)
+        ),
+    }
+    results = {name: evaluate(make, tracks, strong) for name, make in kalman.items()}
+    for mode in ("kalman", "fixed-lag"):
+        label, res = one_euro_at_lag(results[mode].lag, tracks, strong)
+        results[f"{label}, at the lag of {mode}"] = res
+    raw = np.array(results["raw"].jitter)
+
+    print(f"landmarks: {args.landmarks}; clips: {len(tracks)}, strong motion (lag): ", end="")
+    print(", ".join(tr.name for tr, s in zip(tracks, strong, strict=True) if s))
+    print("\n| clip | motion (% IOD/frame) | raw jitter (% IOD) |\n| --- | --- | --- |")
+    for tr, j in zip(tracks, raw, strict=True):
+        print(f"| {tr.name} | {motion(tr):.2f} | {j:.2f} |")
+    print(
+        "\n| smoother | jitter (% IOD, median) | jitter cut (median over clips) | "
+        "lag (frames, strong motion) | ms per face per frame |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    for name, res in results.items():
+        cut = 100.0 * (1.0 - np.array(res.jitter) / raw)
+        print(
+            f"| {name} | {np.median(res.jitter):.2f} | {np.median(cut):.1f}% | "
+            f"{res.lag:+.2f} | {res.cost:.3f} |"
+        )
+    ratio = results["kalman"].cost / max(results["kalman, no rigid split"].cost, 1e-9)
+    print(f"\ncost ratio kalman / no-rigid-split (same run): {ratio:.2f}")
+
+    print("\nSynthetic (truth known; noise 1% IOD):\n")
+    print(
+        "| track | smoother | jitter (% IOD) | truth jitter | RMSE vs truth (% IOD) | "
+        "lag vs truth (frames) |\n| --- | --- | --- | --- | --- | --- |"
+    )
+    for tr in synthetic:
+        for name, make in kalman.items():
+            out, _ = run(make, tr)
+            rmse = 100.0 * np.sqrt(np.nanmean(np.sum((out - tr.truth) ** 2, -1))) / tr.iod
+            lg = lag(out, tr.truth) if tr.name.endswith("moving") else float("nan")
+            print(
+                f"| {tr.name} | {name} | {jitter(out, tr.iod):.3f} | "
+                f"{jitter(tr.truth, tr.iod):.3f} | {rmse:.3f} | {lg:+.2f} |"
+            )
+
+    shown = int(np.argmax([motion(tr) if s else -1 for tr, s in zip(tracks, strong, strict=True)]))
+    series = {
+        "raw": tracks[shown].points,
+        "kalman": results["kalman"].outputs[shown],
+        "fixed-lag": results["fixed-lag"].outputs[shown],
+        "One Euro at the lag of kalman": list(results.values())[-2].outputs[shown],
+    }
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
+    plot(args.plot, tracks[shown], series, point=int(tracks[shown].points.shape[1] // 2))
+    print(f"\nplot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""The landmark smoothers on synthetic trajectories with a known truth, for every mode."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from facestream.filters.one_euro import OneEuroFilter
+from facestream.filters.smoothing import (
+    FIXED_LAG_FRAMES,
+    KalmanSmoother,
+    PassThrough,
+    Smoother,
+    SmootherConfig,
+    add_smoothing_arguments,
+    make_smoother_factory,
+)
+
+FPS = 30.0
+N = 128
+SMOOTHING = {
+    "kalman": make_smoother_factory("kalman"),
+    "fixed-lag": make_smoother_factory("fixed-lag"),
+    "kalman-no-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=False)),
+    "fixed-lag-no-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=False, lag_frames=3)),
+}
+
+
+@pytest.fixture(params=list(SMOOTHING))
+def factory(request: pytest.FixtureRequest) -> Callable[[], Smoother]:
+    return SMOOTHING[request.param]
+
+
+def face(rng: np.random.Generator) -> np.ndarray:
+    """128 points spread over a 100-pixel face centred at (320, 240)."""
+    return rng.uniform(-50, 50, (N, 2)) + (320.0, 240.0)
+
+
+def drive(
+    smoother: Smoother,
+    times: np.ndarray,
+    points: list[np.ndarray | None],
+    confidence: list[np.ndarray] | None = None,
+) -> dict[float, np.ndarray]:
+    """Feed every frame, then flush; smoothed points by frame time."""
+    out: dict[float, np.ndarray] = {}
+    for k, (t, p) in enumerate(zip(times, points, strict=True)):
+        c = None if confidence is None or p is None else confidence[k]
+        res = smoother.update(None if p is None else p.astype(np.float32), c, float(t))
+        if res is not None:
+            out[res.t] = res.points
+    for res in smoother.flush():
+        out[res.t] = res.points
+    return out
+
+
+def second_difference(track: np.ndarray) -> float:
+    return float(np.linalg.norm(track[2:] - 2 * track[1:-1] + track[:-2], axis=-1).mean())
+
+
+def test_still_face_converges_and_jitter_drops(factory: Callable[[], Smoother]) -> None:
+    rng = np.random.default_rng(1)
+    truth = face(rng)
+    times = np.arange(120) / FPS
+    noisy = [truth + rng.normal(0, 0.7, truth.shape) for _ in times]
+    out = drive(factory(), times, noisy)
+    smoothed = np.stack([out[t] for t in times])[60:]
+    raw = np.stack(noisy)[60:]
+    assert second_difference(smoothed) < 0.3 * second_difference(raw)
+    assert np.abs(smoothed - truth).mean() < 0.5 * np.abs(raw - truth).mean()
+
+
+def test_constant_velocity_is_followed_with_bounded_lag(factory: Callable[[], Smoother]) -> None:
+    rng = np.random.default_rng(2)
+    start = face(rng)
+    times = np.arange(90) / FPS
+    velocity = np.array([90.0, -45.0])  # pixels per second: 3 px per frame in x
+    truth = [start + velocity * t for t in times]
+    out = drive(factory(), times, [p + rng.normal(0, 0.3, p.shape) for p in truth])
+    error = np.stack([out[t] - p for t, p in zip(times, truth, strict=True)])[30:]
+    # The mean error along the motion is the lag: well under a frame (3 px).
+    assert abs(error[..., 0].mean()) < 0.5
+    assert np.linalg.norm(error, axis=-1).mean() < 1.0
+
+
+def test_sudden_jump_resets_instead_of_dragging(factory: Callable[[], Smoother]) -> None:
+    rng = np.random.default_rng(3)
+    first, second = face(rng), face(rng) + (400.0, 100.0)  # another face, far away
+    times = np.arange(60) / FPS
+    frames = [(first if k < 30 else second) + rng.normal(0, 0.3, (N, 2)) for k in range(60)]
+    smoother = factory()
+    out = drive(smoother, times, frames)
+    # From the jump on, the output is on the new face; before it, never pulled towards it.
+    assert np.abs(out[times[30]] - second).max() < 2.0
+    assert np.abs(out[times[29]] - first).max() < 2.0
+    assert smoother.resets == 1
+
+
+def test_missing_frames_are_predicted(factory: Callable[[], Smoother]) -> None:
+    rng = np.random.default_rng(4)
+    start = face(rng)
+    times = np.arange(80) / FPS
+    velocity = np.array([60.0, 30.0])
+    truth = [start + velocity * t for t in times]
+    frames: list[np.ndarray | None] = [p + rng.normal(0, 0.3, p.shape) for p in truth]
+    frames[40:46] = [None] * 6
+    out = drive(factory(), times, frames)
+    assert set(out) == set(times.tolist())  # one output per frame, missed ones included
+    for k in range(40, 46):
+        assert np.linalg.norm(out[times[k]] - truth[k], axis=-1).mean() < 1.5
+
+
+def test_variable_frame_rate_uses_the_time_steps(factory: Callable[[], Smoother]) -> None:
+    rng = np.random.default_rng(5)
+    start = face(rng)
+    times = np.cumsum(rng.choice([1 / 60, 1 / 30, 1 / 15, 1 / 10], size=90))
+    velocity = np.array([90.0, 0.0])
+    truth = [start + velocity * t for t in times]
+    out = drive(factory(), times, [p + rng.normal(0, 0.3, p.shape) for p in truth])
+    error = np.stack([out[t] - p for t, p in zip(times, truth, strict=True)])[30:]
+    # A filter that counted frames instead of seconds would be off by up to 6 px here.
+    assert np.linalg.norm(error, axis=-1).mean() < 1.0
+
+
+def test_low_confidence_outliers_barely_move_the_output(
+    factory: Callable[[], Smoother],
+) -> None:
+    rng = np.random.default_rng(6)
+    truth = face(rng)
+    times = np.arange(60) / FPS
+    frames, confidence = [], []
+    for k in range(60):
+        p, c = truth + rng.normal(0, 0.3, truth.shape), np.ones(N, np.float32)
+        if k >= 20 and k % 3 == 0:
+            p[:10] += 30.0  # 10 points thrown off by an occlusion
+            c[:10] = 0.02
+        frames.append(p)
+        confidence.append(c)
+    out = drive(factory(), times, frames, confidence)
+    worst = max(np.abs(out[t][:10] - truth[:10]).max() for t in times[20:])
+    assert worst < 3.0  # 10% of the outliers' 30 px
+
+
+@pytest.mark.parametrize("mode", ["kalman", "fixed-lag", "off"])
+def test_outputs_come_in_order_with_the_documented_lag(mode: str) -> None:
+    rng = np.random.default_rng(7)
+    smoother = make_smoother_factory(mode)()
+    expected_lag = FIXED_LAG_FRAMES if mode == "fixed-lag" else 0
+    assert smoother.lag_frames == expected_lag
+    times = np.arange(20) / FPS
+    emitted = []
+    for k, t in enumerate(times):
+        res = smoother.update(face(rng), np.ones(N, np.float32), float(t))
+        if k < expected_lag:
+            assert res is None
+        else:
+            assert res is not None and res.t == times[k - expected_lag]
+            emitted.append(res.t)
+    emitted += [res.t for res in smoother.flush()]
+    assert emitted == times.tolist()
+
+
+def test_off_passes_points_through_and_holds_them() -> None:
+    rng = np.random.default_rng(8)
+    p = face(rng).astype(np.float32)
+    smoother = make_smoother_factory("off")()
+    assert isinstance(smoother, PassThrough)
+    assert smoother.update(None, None, 0.0) is None
+    np.testing.assert_array_equal(smoother.update(p, None, 0.1).points, p)
+    np.testing.assert_array_equal(smoother.update(None, None, 0.2).points, p)
+    smoother.reset()
+    assert smoother.update(None, None, 0.3) is None
+
+
+def test_reset_forgets_the_track(factory: Callable[[], Smoother]) -> None:
+    rng = np.random.default_rng(9)
+    smoother = factory()
+    for k in range(10):
+        smoother.update(face(rng), None, k / FPS)
+    smoother.reset()
+    assert smoother.flush() == []
+    assert smoother.update(None, None, 1.0) is None
+    fresh = face(rng)
+    first = smoother.update(fresh, None, 2.0) or smoother.flush()[0]
+    np.testing.assert_allclose(first.points, fresh, atol=1e-3)
+
+
+def test_number_of_points_is_a_parameter() -> None:
+    smoother = make_smoother_factory("kalman", num_points=68)()
+    rng = np.random.default_rng(10)
+    assert smoother.update(rng.uniform(0, 100, (68, 2)), None, 0.0).points.shape == (68, 2)
+    with pytest.raises(ValueError, match="shape"):
+        smoother.update(rng.uniform(0, 100, (128, 2)), None, 0.1)
+
+
+def test_times_must_increase() -> None:
+    smoother = make_smoother_factory("kalman")()
+    smoother.update(face(np.random.default_rng(11)), None, 1.0)
+    with pytest.raises(ValueError, match="increase"):
+        smoother.update(None, None, 1.0)
+
+
+def test_factory_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="kalman, fixed-lag, off"):
+        make_smoother_factory("median")
+    with pytest.raises(ValueError, match="positive"):
+        make_smoother_factory("kalman", strength=0.0)
+
+
+def test_strength_trades_stillness_for_following() -> None:
+    rng = np.random.default_rng(12)
+    truth = face(rng)
+    times = np.arange(90) / FPS
+    noisy = [truth + rng.normal(0, 0.7, truth.shape) for _ in times]
+    jitters = []
+    for strength in (0.5, 2.0):
+        out = drive(make_smoother_factory("kalman", strength)(), times, noisy)
+        jitters.append(second_difference(np.stack([out[t] for t in times])[30:]))
+    assert jitters[1] < jitters[0]
+
+
+def test_cli_arguments() -> None:
+    parser = argparse.ArgumentParser()
+    add_smoothing_arguments(parser, default_mode="fixed-lag")
+    args = parser.parse_args([])
+    assert (args.smooth, args.smooth_strength) == ("fixed-lag", 1.0)
+    args = parser.parse_args(["--smooth", "off", "--smooth-strength", "2"])
+    assert (args.smooth, args.smooth_strength) == ("off", 2.0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--smooth", "median"])
+
+
+def test_one_euro_peer_smooths_a_still_face() -> None:
+    rng = np.random.default_rng(13)
+    truth = face(rng)
+    times = np.arange(90) / FPS
+    noisy = [truth + rng.normal(0, 0.7, truth.shape) for _ in times]
+    out = drive(OneEuroFilter(min_cutoff=1.0, beta=0.5), times, noisy)
+    smoothed = np.stack([out[t] for t in times])[30:]
+    assert second_difference(smoothed) < 0.5 * second_difference(np.stack(noisy)[30:])
