@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from train_cache import write_cache
 
 from facestream.models.landmarks import NUM_POINTS
 from facestream.models.train.augment import NO_AUGMENT, AugmentConfig
@@ -19,31 +19,6 @@ from facestream.models.train.dataset import (
 from facestream.models.train.label_store import load_labels
 
 SIZE = 64
-
-
-def write_cache(root: Path, n: int = 4) -> Path:
-    """faces300w.npz with ``n`` train crops: random images, a mesh and human points."""
-    rng = np.random.default_rng(0)
-    data, labels = root / "data", root / "cache" / "labels"
-    (data / "faces300w" / "train").mkdir(parents=True)
-    labels.mkdir(parents=True)
-    sources = []
-    for i in range(n):
-        source = f"faces300w/train/face{i}.jpg"
-        cv2.imwrite(str(data / source), rng.integers(0, 255, (120, 100, 3), dtype=np.uint8))
-        sources.append(source)
-    mesh = rng.uniform(30, 90, (n, 478, 3)).astype(np.float32)
-    human = rng.uniform(30, 90, (n, 68, 2)).astype(np.float32)
-    np.savez(
-        labels / "faces300w.npz",
-        data_root=np.array(str(data)),
-        source=np.array(sources),
-        split=np.array(["train"] * n),
-        mesh=mesh,
-        score=np.ones(n, np.float32),
-        human=human,
-    )
-    return root / "cache"
 
 
 def scale_crop(points: np.ndarray) -> np.ndarray:

@@ -31,6 +31,8 @@ from facestream.models.train.label_store import LabelItem, Provenance
 PROVENANCE_WEIGHT = {Provenance.HUMAN: 1.0, Provenance.TEACHER: 0.5, Provenance.MAPPED: 0.25}
 # How many times an epoch visits each kind of face: the human-labelled crops are the scarce
 # and exact ones; video frames of one clip are much alike, so half of them per epoch.
+# Beyond this head yaw the ridge mapping extrapolates (faces300w train has one such face).
+MAPPED_MAX_YAW = 45.0
 EPOCH_REPEATS = {"faces300w": 2.0, "stills": 1.0, "videos": 0.5}
 
 CropFn = Callable[[np.ndarray], np.ndarray]
@@ -52,6 +54,8 @@ def sample_from_label(item: LabelItem) -> Sample:
     points = np.concatenate([item.ibug68, teacher_points(item.mesh[:, :2])]).astype(np.float32)
     weight = np.empty(NUM_POINTS, np.float32)
     weight[:68] = [PROVENANCE_WEIGHT[Provenance(p)] for p in item.ibug_provenance]
+    if abs(item.yaw) > MAPPED_MAX_YAW:
+        weight[:68][item.ibug_provenance == Provenance.MAPPED] *= 0.25
     weight[68:] = PROVENANCE_WEIGHT[Provenance.TEACHER]
     return Sample(item.image, points, weight, item.kind)
 
