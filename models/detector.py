@@ -52,9 +52,11 @@ KEYPOINT_NAMES = (
 
 @dataclass(frozen=True)
 class BlazeFaceConfig:
-    """One detector variant: network input size, anchor layout and weights file.
+    """One detector variant: network input size, anchor layout, score threshold, weights.
 
-    The SSD anchor options are those of MediaPipe's face detection graphs. Both variants
+    The SSD anchor options and default score thresholds are those of MediaPipe's face
+    detection graphs (the 0.10.21 Python solution keeps 0.5 and 0.6 whatever its
+    ``min_detection_confidence`` says). Both variants
     use fixed-size anchors, so an anchor is only a centre and offsets are scaled by the
     input size alone.
     """
@@ -63,6 +65,7 @@ class BlazeFaceConfig:
     input_size: int
     anchor_strides: tuple[int, ...]
     interpolated_scale_aspect_ratio: float
+    min_score: float
     weights_file: str
     anchor_offset: float = 0.5
     nms_iou_threshold: float = 0.3
@@ -70,8 +73,10 @@ class BlazeFaceConfig:
 
 
 CONFIGS = {
-    "short": BlazeFaceConfig("short", 128, (8, 16, 16, 16), 1.0, "blazeface_short.safetensors"),
-    "full": BlazeFaceConfig("full", 192, (4,), 0.0, "blazeface_full.safetensors"),
+    "short": BlazeFaceConfig(
+        "short", 128, (8, 16, 16, 16), 1.0, 0.5, "blazeface_short.safetensors"
+    ),
+    "full": BlazeFaceConfig("full", 192, (4,), 0.0, 0.6, "blazeface_full.safetensors"),
 }
 
 
@@ -477,8 +482,8 @@ class FaceDetector:
         variant: ``"short"`` (faces near the camera, 128 px input) or ``"full"`` (faces up
             to about 5 m, 192 px input).
         device: torch device for the network.
-        min_score: detections below this confidence are dropped before NMS (MediaPipe's
-            ``min_detection_confidence``).
+        min_score: detections below this confidence are dropped before NMS; ``None`` for
+            MediaPipe's threshold of the variant (0.5 short, 0.6 full).
         weights: safetensors path, or ``"default"`` for the shipped converted weights.
 
     Example:
@@ -492,12 +497,12 @@ class FaceDetector:
         self,
         variant: str = "short",
         device: str | torch.device = "cpu",
-        min_score: float = 0.5,
+        min_score: float | None = None,
         weights: str | Path = "default",
     ) -> None:
         self.config = _config(variant)
         self.device = torch.device(device)
-        self.min_score = min_score
+        self.min_score = self.config.min_score if min_score is None else min_score
         self.net = blazeface(variant, weights).to(self.device)
         self.anchors = torch.from_numpy(ssd_anchors(self.config)).to(self.device)
 
