@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from facestream.stream.errors import UserError
@@ -17,6 +18,11 @@ log = logging.getLogger("facestream")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="the video to process")
     parser.add_argument("output", type=Path, help="the result; its extension picks the format")
+    add_options(parser)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of a swap run but the input and output (``facestream batch`` shares them)."""
     parser.add_argument("--source", type=Path, help="photo of the face to swap in")
     parser.add_argument(
         "--codec", default="libx264", choices=available_codecs(), help="video encoder"
@@ -46,10 +52,17 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
     return []
 
 
-def swap_file(args: argparse.Namespace) -> TranscodeReport:
-    """Run the swap pipeline on ``args.input`` into ``args.output`` and report."""
+def swap_file(
+    args: argparse.Namespace, stages: Sequence[FrameStage] | None = None
+) -> TranscodeReport:
+    """Run the swap pipeline on ``args.input`` into ``args.output`` and report.
+
+    ``stages`` are the ones ``build_stages(args)`` made, when the caller keeps them across
+    files (``facestream batch`` loads the model once per worker); built here when omitted.
+    """
     options = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset)
-    stages = build_stages(args)
+    if stages is None:
+        stages = build_stages(args)
     report = transcode(
         args.input, args.output, stages, options, progress=False if args.quiet else None
     )
