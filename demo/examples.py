@@ -19,7 +19,10 @@ import numpy as np
 def _astronaut() -> np.ndarray:
     from skimage import data
 
-    return np.ascontiguousarray(data.astronaut())
+    # The face is small in the 512x512 photo (40 px between the eyes); enrollment wants
+    # a close-up, so crop around the head and upscale.
+    head = data.astronaut()[0:260, 100:360]
+    return cv2.resize(head, None, fx=2.4, fy=2.4, interpolation=cv2.INTER_CUBIC)
 
 
 def _astronaut_mirrored() -> np.ndarray:
@@ -35,8 +38,8 @@ def _carphone() -> np.ndarray:
             if index == 30:  # an early frame where the driver faces the camera
                 image = frame.to_ndarray(format="rgb24")
                 break
-    # The clip is 176x144; upscale so enrollment sees a usable face.
-    return cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    # The clip is 176x144; upscale so enrollment sees a face large enough to swap.
+    return cv2.resize(image, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
 
 
 EXAMPLES: dict[str, tuple[str, Callable[[], np.ndarray]]] = {

@@ -29,6 +29,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -110,6 +111,11 @@ class DemoServer:
     """The demo's state: sessions by client id, and the request handlers."""
 
     def __init__(self, config: ServerConfig) -> None:
+        import torch
+
+        # Peers run in parallel, one worker thread each; torch's own intra-op threads on top
+        # of that oversubscribe the cores (measured: 25 ms a frame becomes 150+ ms).
+        torch.set_num_threads(1)
         self.config = config
         self.sessions: dict[str, Session] = {}
         self._static = {
@@ -179,6 +185,7 @@ class DemoServer:
         if not request.content_type.startswith("multipart/"):
             return error(400, "send the source photo as multipart/form-data")
         fields: dict[str, bytes] = {}
+        photo_name = ""
         try:
             reader = await request.multipart()
             async for part in reader:
@@ -192,6 +199,9 @@ class DemoServer:
                         limit = self.config.max_upload_bytes // (1024 * 1024)
                         return error(413, f"the photo is larger than {limit} MiB")
                 fields[name] = bytes(data)
+                if name == "photo":
+                    # Only ever shown in messages; keep the base name, short.
+                    photo_name = Path(getattr(part, "filename", None) or "photo").name[:80]
         except ValueError as exc:
             return error(400, f"malformed multipart body: {exc}")
         session = self.sessions.get(fields.get("client", b"").decode(errors="replace"))
@@ -205,12 +215,13 @@ class DemoServer:
                 if name not in example_names():
                     return error(400, f"no example named {name!r}")
                 image = await asyncio.to_thread(example_image, name)
+                photo_name = f"example {name}"
             else:
                 return error(400, "send a 'photo' file or an 'example' name")
         except UploadError as exc:
             return error(415 if "JPEG or PNG" in str(exc) else 400, str(exc))
         try:
-            await session.in_worker(session.chain.set_source, image)
+            await session.in_worker(session.chain.set_source, image, photo_name)
         except UserError as exc:
             return error(422, str(exc))
         return web.json_response({"ok": True, "size": [image.shape[1], image.shape[0]]})

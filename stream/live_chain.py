@@ -1,16 +1,24 @@
-"""The live processing chain: the source face, the swap and its toggles, as one stage.
+"""The live processing chain: landmarks, smoothing and the swap, with the call's toggles.
 
-`LiveChain` is what a :class:`~facestream.stream.live_track.FaceSwapTrack` runs per frame.
-It holds the per-call state that a user changes while the call goes on (the source face,
-swap on/off, the landmark overlay, the smoothing mode) and the stages that do the work.
-All its methods run on the track's worker thread (see ``FaceSwapTrack.call_in_worker``).
+`LiveChain` is the stage a :class:`~facestream.stream.live_track.FaceSwapTrack` runs per
+frame. It holds what a user changes while a call goes on (the source face, swap on/off, the
+landmark overlay, the smoothing mode) and runs, in order:
+
+1. landmarks: fills ``frame.faces`` (see :class:`Landmarks`);
+2. smoothing: one ``facestream.filters.smoothing`` smoother per face track;
+3. the compositor ``facestream.filters.swap.SwapStage`` (and the overlay).
+
+With the swap and the overlay both off, frames pass through untouched. All methods run on
+the track's worker thread (``FaceSwapTrack.call_in_worker``). torch and the models load on
+first use, so importing this module stays light for the command line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -19,6 +27,8 @@ from facestream.stream.errors import UserError
 from facestream.stream.frames import Frame
 
 SMOOTHING_MODES = ("kalman", "off")
+# Frame time for smoothing when a frame carries no pts (never for aiortc or PyAV frames).
+_FALLBACK_FPS = 30.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,77 @@ class LiveOptions:
         return replace(self, **clean)
 
 
+class Landmarks(Protocol):
+    """Where faces come from: a frame stage for video and a function for still photos.
+
+    ``process(frame)`` fills ``frame.faces`` with objects carrying ``track_id``, ``points``
+    ``(128, 2)``, ``confidence`` ``(128,)`` and ``box`` (the engine's ``FaceLandmarks``);
+    calling it on an RGB photo returns those faces (source enrollment).
+    """
+
+    def process(self, frame: Frame) -> Frame: ...
+
+    def __call__(self, image: np.ndarray) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class TemplateFace:
+    """A face of :class:`TemplateLandmarks`, shaped like the engine's ``FaceLandmarks``."""
+
+    track_id: int
+    points: np.ndarray
+    confidence: np.ndarray
+    box: np.ndarray
+
+
+class TemplateLandmarks:
+    """STAND-IN for the HRNet-128 landmark engine until it is wired in.
+
+    It finds the most confident face with the project's BlazeFace detector and places the
+    scheme's mean face shape (``MEAN_SHAPE``) on the detector's eye, nose and mouth
+    keypoints by a similarity fit. Pose and size follow the face; expression and identity
+    shape do not (the mouth never opens, the jaw is the average jaw), so the swap it drives
+    is a rough one. Its points get confidence 0.5 to say so.
+    """
+
+    def __init__(self) -> None:
+        from facestream.models.detector import FaceDetector
+        from facestream.models.landmarks import LEFT_EYE, MEAN_SHAPE, OUTER_MOUTH, RIGHT_EYE
+
+        self._detector = FaceDetector("short")
+        self._mean = np.asarray(MEAN_SHAPE, np.float32)
+        # The detector's keypoints 0-3 (right eye, left eye, nose tip, mouth centre) on the
+        # mean shape: eye-polygon centres, the iBUG nose tip (30), the outer-lip centre.
+        self._anchors = np.stack(
+            [
+                self._mean[RIGHT_EYE].mean(axis=0),
+                self._mean[LEFT_EYE].mean(axis=0),
+                self._mean[30],
+                self._mean[OUTER_MOUTH].mean(axis=0),
+            ]
+        )
+
+    def __call__(self, image: np.ndarray) -> list[TemplateFace]:
+        from facestream.filters.shape import fit_similarity, to_frame
+
+        faces = []
+        for detection in self._detector.detect(image)[:1]:
+            pose = fit_similarity(detection.keypoints[:4], self._anchors)
+            points = to_frame(self._mean, pose)
+            confidence = np.full(len(points), 0.5, np.float32)
+            faces.append(TemplateFace(0, points, confidence, detection.box))
+        return faces
+
+    def process(self, frame: Frame) -> Frame:
+        frame.faces = self(frame.image)
+        return frame
+
+
+def default_landmarks() -> Landmarks:
+    """The landmark source of the live chain (the stand-in until the engine is wired)."""
+    return TemplateLandmarks()
+
+
 def read_source_image(source: str | Path | np.ndarray) -> np.ndarray:
     """The source face photo as an RGB uint8 array (a path is read with OpenCV)."""
     if isinstance(source, np.ndarray):
@@ -63,33 +144,15 @@ def read_source_image(source: str | Path | np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-class StandInStage:
-    """STAND-IN for the landmark engine + compositor, used until they are wired in.
-
-    It does no face analysis at all: it pixelates a centred ellipse (where a webcam face
-    usually is) and writes "stand-in" on the frame, so a viewer can see that frames went
-    through the live chain and came back, and nobody mistakes it for a swap.
-    """
-
-    def process(self, frame: Frame) -> Frame:
-        image = frame.image.copy()
-        h, w = image.shape[:2]
-        small = cv2.resize(image, (max(w // 16, 1), max(h // 16, 1)), interpolation=cv2.INTER_AREA)
-        blocky = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-        mask = np.zeros((h, w), np.uint8)
-        cv2.ellipse(mask, (w // 2, h // 2), (w // 5, h // 3), 0, 0, 360, 255, -1)
-        image[mask > 0] = blocky[mask > 0]
-        cv2.putText(image, "stand-in", (8, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 0, 0), 2)
-        frame.image = image
-        return frame
-
-
 class LiveChain:
-    """One call's processing: options, the source face, and the stages they select.
+    """One call's processing: options, the enrolled source, and the stages they select.
 
     Args:
-        source: the source face (path or RGB array), or ``None`` for no swap yet.
+        source: the source face (path or RGB array), or ``None`` for no swap until
+            :meth:`set_source`.
         options: the starting toggles.
+        landmarks: where faces come from; by default :func:`default_landmarks` (built on
+            first use).
 
     Example:
         >>> chain = LiveChain()
@@ -98,31 +161,110 @@ class LiveChain:
     """
 
     def __init__(
-        self, source: str | Path | np.ndarray | None = None, options: LiveOptions | None = None
+        self,
+        source: str | Path | np.ndarray | None = None,
+        options: LiveOptions | None = None,
+        *,
+        landmarks: Landmarks | None = None,
     ) -> None:
         self.options = options or LiveOptions()
-        self.source: np.ndarray | None = None
-        self._stand_in = StandInStage()
+        self._landmarks = landmarks
+        self._swap: Any = None  # filters.swap.SwapStage once a source is enrolled
+        self._smoothers: dict[int, Any] = {}
         if source is not None:
             self.set_source(source)
 
-    def set_source(self, source: str | Path | np.ndarray) -> None:
-        """Use a new source face from the next frame on.
+    @property
+    def landmarks(self) -> Landmarks:
+        if self._landmarks is None:
+            self._landmarks = default_landmarks()
+        return self._landmarks
+
+    @property
+    def has_source(self) -> bool:
+        """True once a source face is enrolled."""
+        return self._swap is not None
+
+    def set_source(self, source: str | Path | np.ndarray, name: str = "") -> None:
+        """Enroll a new source face; it is used from the next frame on.
+
+        Args:
+            source: a photo path or an RGB uint8 array.
+            name: what to call an array source in messages (e.g. the uploaded file name).
 
         Raises:
-            UserError: the photo cannot be read or holds no usable face.
+            UserError: the photo cannot be read, shows no face or several, or a face too
+                small or turned too far to swap.
         """
-        self.source = read_source_image(source)
+        from facestream.filters.enroll import SourceFaceError, enroll_photo
+        from facestream.filters.swap import SwapStage
+
+        image = read_source_image(source)
+        label = Path(name or "(uploaded)") if isinstance(source, np.ndarray) else Path(source)
+        try:
+            face = enroll_photo(label, image, self.landmarks)
+        except SourceFaceError as exc:
+            raise UserError(str(exc)) from None
+        self._swap = SwapStage(face, self._swap_options())
 
     def set_options(self, changes: dict[str, Any]) -> LiveOptions:
         """Apply toggles from the next frame on; returns the options now in force."""
-        self.options = self.options.updated(changes)
-        return self.options
+        options = self.options.updated(changes)
+        if options.smoothing != self.options.smoothing:
+            self._smoothers.clear()
+        self.options = options
+        if self._swap is not None:
+            self._swap.options = self._swap_options()
+        return options
 
     def process(self, frame: Frame) -> Frame:
-        if self.options.swap and self.source is not None:
-            frame = self._stand_in.process(frame)
+        swap = self.options.swap and self._swap is not None
+        if not (swap or self.options.overlay):
+            self._smoothers.clear()
+            return frame  # untouched: the encoder gets the decoded frame as it came
+        frame = self.landmarks.process(frame)
+        self._smooth(frame)
+        if self._swap is not None:
+            return self._swap.process(frame)  # draws the overlay too when it is on
+        from facestream.filters.overlay import draw_overlay
+
+        image = frame.image.copy()
+        for face in frame.faces:
+            draw_overlay(image, np.asarray(face.points, np.float32), "landmarks")
+        frame.image = image
         return frame
 
     def close(self) -> None:
-        self.source = None
+        self._swap = None
+        self._smoothers.clear()
+        self._landmarks = None
+
+    def _swap_options(self) -> Any:
+        from facestream.filters.swap import SwapOptions
+
+        return SwapOptions(
+            swap=self.options.swap, overlay="landmarks" if self.options.overlay else None
+        )
+
+    def _smooth(self, frame: Frame) -> None:
+        """Replace each face's points by its track's smoothed points."""
+        from facestream.filters.smoothing import make_smoother_factory
+
+        if frame.pts is not None and frame.time_base is not None:
+            t = float(frame.pts * frame.time_base)
+        else:
+            t = frame.index / _FALLBACK_FPS
+        new_smoother = make_smoother_factory(self.options.smoothing)
+        # Tracks that left the frame are forgotten; the engine keeps ids stable while a
+        # face stays, so a smoother lives exactly as long as its track.
+        smoothers = {}
+        faces = []
+        for face in frame.faces:
+            smoother = self._smoothers.get(face.track_id) or new_smoother()
+            smoothers[face.track_id] = smoother
+            out = smoother.update(face.points, face.confidence, t)
+            if out is not None and dataclasses.is_dataclass(face):
+                face = replace(face, points=out.points.astype(np.float32))
+            faces.append(face)
+        self._smoothers = smoothers
+        frame.faces = faces

@@ -192,13 +192,16 @@ def test_upload_limits_type_and_pixel_cap() -> None:
                 http, base, client, photo=fake_png_header(40000, 40000)
             )
             assert status == 400 and "40000x40000" in reply["error"]
-            small = png_bytes(cv2.resize(example_image("astronaut"), (128, 128)))
+            astronaut = example_image("astronaut")
+            ok, small = cv2.imencode(".jpg", astronaut[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])
+            small = small.tobytes()
+            assert ok and len(small) < 200_000
             status, reply = await post_source(http, base, "nobody", photo=small)
             assert status == 404
             status, reply = await post_source(http, base, client, example="../../etc/passwd")
             assert status == 400
             status, reply = await post_source(http, base, client, photo=small)
-            assert status == 200 and reply["size"] == [128, 128]
+            assert status == 200 and reply["size"] == [astronaut.shape[1], astronaut.shape[0]]
             async with http.post(f"{base}/source", json={"client": client}) as response:
                 assert response.status == 400
 
@@ -264,5 +267,20 @@ def test_a_camera_that_stops_is_reported_and_other_peers_keep_going() -> None:
             assert not any(m["type"] == "event" for m in call_b.messages)
             await call_b.close()
             camera_b.stop()
+
+    asyncio.run(main())
+
+
+def test_a_source_photo_without_a_face_is_refused_with_the_reason() -> None:
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, _), aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/session") as response:
+                client = (await response.json())["client"]
+            blank = png_bytes(np.full((240, 240, 3), 120, np.uint8))
+            status, reply = await post_source(http, base, client, photo=blank)
+            assert status == 422 and "No face was found" in reply["error"], reply
+            assert "face.png" in reply["error"]
+            status, reply = await post_source(http, base, client, example="carphone")
+            assert status == 200, reply
 
     asyncio.run(main())
