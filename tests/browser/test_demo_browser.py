@@ -230,4 +230,4 @@ async def check_page(devtools: DevTools, tmp_path: Path, origin: str) -> None:
         f"\n[{origin}] face-box difference swap on {diff_on:.1f}, off {diff_off:.1f};"
         f" stats {stats}; screenshot {screenshot}"
     )
-    assert diff_on > 1.5 * diff_off and diff_on > 5, (diff_on, diff_off)
+    assert diff_on > 2 * diff_off and diff_on > 8, (diff_on, diff_off)
