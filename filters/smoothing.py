@@ -92,21 +92,35 @@ class SmootherConfig:
         rigid_accel: standard deviation of the rigid motion's acceleration (per second²).
         local_accel: standard deviation of the local shape's acceleration (per second²).
         gate: median innovation, in face sizes, beyond which the track restarts.
+        adapt: the rigid process noise rises (up to 16x in acceleration) while the rigid
+            innovation's normalised square exceeds ``adapt`` times its expected value; 0
+            turns it off.
+        shape_rate: rate of the running spread of each point's shape change, which
+            lowers the weight of expressive points in the rigid fit.
         levels: confidence levels of the covariance bank (variance steps of 4x).
+        motion_levels: motion levels of the bank (acceleration steps of 4x): a confident
+            point whose innovation exceeds ``motion_gate`` (then 16x more per level) times
+            its expected value takes the next level's process noise on the next step.
+        motion_gate: see ``motion_levels``.
     """
 
     num_points: int = 128
     strength: float = 1.0
     rigid: bool = True
     lag_frames: int = 0
-    # Tuned on MediaPipe trajectories of talking-head clips (bench/jitter.py): most of a
-    # landmark model's jitter moves the whole face, so the rigid part needs the most damping.
+    # Tuned on MediaPipe trajectories of talking-head clips and synthetic faces with a known
+    # truth (bench/jitter.py): most of a landmark model's jitter moves the whole face, so the
+    # rigid part is damped hardest and its process noise rises when it falls behind.
     noise: float = 0.01
-    rigid_noise: float = 0.05
-    rigid_accel: float = 3.0
+    rigid_noise: float = 0.03
+    rigid_accel: float = 1.0
     local_accel: float = 0.5
     gate: float = 0.4
-    levels: int = 6
+    adapt: float = 0.5
+    shape_rate: float = 0.05
+    levels: int = 4
+    motion_levels: int = 3
+    motion_gate: float = 4.0
 
 
 @lru_cache(maxsize=64)
@@ -158,11 +172,13 @@ class _Step:
     scale: float
     centre: np.ndarray
     local: np.ndarray  # (2, N, 2): position and velocity of every point
+    motion: np.ndarray  # (N,) motion level of every point for the next transition
     x: np.ndarray  # filterpy state and covariance: [level bank | rigid similarity]
     p: np.ndarray
     # Set when the next step arrives: its transition F and the RTS gain P F' P_prior⁻¹.
     f_next: np.ndarray | None = None
     gain: np.ndarray | None = None
+    motion_gains: np.ndarray | None = None
 
 
 class KalmanSmoother:
@@ -183,12 +199,24 @@ class KalmanSmoother:
         self.config = config or SmootherConfig()
         self.lag_frames = self.config.lag_frames
         self.resets = 0  # restarts forced by the gate, for diagnostics
-        levels = self.config.levels
-        # Measurement variance of each confidence level, in face sizes².
-        self._level_var = self.config.noise**2 * 4.0 ** np.arange(levels)
-        accels = [self.config.local_accel] * levels
-        if self.config.rigid:
-            accels += [self.config.rigid_accel] * 4
+        cfg = self.config
+        # The bank's block m * levels + l serves points of confidence level l and motion
+        # level m: measurement variance noise² 4^l, acceleration local_accel 4^m.
+        self._nb = cfg.levels * cfg.motion_levels
+        self._level_var = cfg.noise**2 * 4.0 ** np.arange(cfg.levels)
+        self._bank_var = np.tile(self._level_var, cfg.motion_levels)
+        accels = [
+            cfg.local_accel * 4.0**m for m in range(cfg.motion_levels) for _ in self._level_var
+        ]
+        if cfg.rigid:
+            accels += [cfg.rigid_accel] * 4
+        # Indices of the bank's 2x2 covariance blocks and of the confident block of the same
+        # motion level that each one copies after an update.
+        b = np.arange(self._nb)[:, None, None]
+        src = b // cfg.levels * cfg.levels
+        i, j = np.arange(2)[:, None], np.arange(2)[None, :]
+        self._blocks = (2 * b + i, 2 * b + j)
+        self._sources = (2 * src + i, 2 * src + j)
         self._accels = tuple(a / self.config.strength for a in accels)
         self.reset()
 
@@ -277,13 +305,20 @@ class KalmanSmoother:
         kf.P = np.diag(np.stack([pos_var, np.full(blocks, vel_var)], axis=1).ravel())
         if cfg.rigid:
             # The first shape is the reference: its similarity to itself is the identity.
-            kf.x[2 * cfg.levels] = 1.0
+            kf.x[2 * self._nb] = 1.0
         self._kf = kf
+        self._boost = 1.0
+        self._motion = np.zeros(len(points), np.intp)
+        self._shape_var = np.zeros(len(points))
         self._local = np.stack([u, np.zeros_like(u)])
         self._push(t)
 
     def _predict(self, t: float) -> None:
-        fq = _cv_model(t - self._t, self._accels)
+        accels = self._accels
+        if self._boost > 1:
+            nb = self._nb
+            accels = accels[:nb] + tuple(a * self._boost for a in accels[nb:])
+        fq = _cv_model(t - self._t, accels)
         self._kf.predict(F=fq[0], Q=fq[1])
         f = fq[0][:2, :2]
         self._local = (f @ self._local.reshape(2, -1)).reshape(self._local.shape)
@@ -292,6 +327,9 @@ class KalmanSmoother:
             last = self._window[-1]
             last.f_next = fq[0]
             last.gain = last.p @ fq[0].T @ np.linalg.inv(self._kf.P_prior)
+            # The points' 2x2 gains: the confident block of each motion level.
+            first = np.arange(self.config.motion_levels) * self.config.levels
+            last.motion_gains = last.gain[self._blocks][first]
         self._push(t)
 
     def _jumped(self, points: np.ndarray) -> bool:
@@ -302,31 +340,52 @@ class KalmanSmoother:
 
     def _correct(self, points: np.ndarray, conf: np.ndarray) -> None:
         levels = self._levels(conf)
-        nl = self.config.levels
+        nb = self._nb
         u = (points - self._centre) / self._scale
-        z, r = np.zeros(nl), self._level_var
+        z, r = np.zeros(nb), self._bank_var
         if self.config.rigid:
-            weights = 1.0 / self._level_var[levels]
+            # Points that move with the expression (mouth, jaw) are trusted less for the
+            # head's pose: their variance adds the spread of their recent shape changes.
+            weights = 1.0 / (self._level_var[levels] + self._shape_var)
             params, moment = _fit_similarity(self._template, u, weights)
             z = np.concatenate([z, params])
             var = 1.0 / np.array([moment, moment, weights.sum(), weights.sum()])
             r = np.concatenate([r, var + self.config.rigid_noise**2])
             u = _invert_similarity(params, u)
+            spread = ((u - self._template) ** 2).sum(axis=1)
+            rate = self.config.shape_rate
+            self._shape_var = np.where(
+                levels == 0, (1 - rate) * self._shape_var + rate * spread, self._shape_var
+            )
         self._kf.update(z, R=np.diag(r))
-        # Bank gains: level l's (position, velocity) gain sits at rows 2l, 2l+1, column l.
-        gains = self._kf.K[: 2 * nl, :nl].reshape(nl, 2, nl)[np.arange(nl), :, np.arange(nl)]
-        # Every level starts the next frame from a confident point's covariance (level 0):
-        # a point is usually confident, and an occasional doubtful measurement must not
-        # inherit the large covariance of a point that was never seen well.
-        self._kf.P[: 2 * nl, : 2 * nl] = np.kron(np.eye(nl), self._kf.P[:2, :2])
-        g = gains[levels]  # (N, 2)
+        if self.config.rigid and self.config.adapt > 0:
+            y = self._kf.y[nb:, 0]
+            nis = float(y @ self._kf.SI[nb:, nb:] @ y) / 4.0
+            self._boost = float(
+                2.0 ** np.clip(np.rint(0.5 * np.log2(max(nis / self.config.adapt, 1.0))), 0, 4)
+            )
+        # Bank gains: block b's (position, velocity) gain sits at rows 2b, 2b+1, column b.
+        ar = np.arange(nb)
+        gains = self._kf.K[: 2 * nb, :nb].reshape(nb, 2, nb)[ar, :, ar]
+        block = self._motion * self.config.levels + levels
+        # Every block starts the next frame from the covariance of a confident point of
+        # its motion level: a point usually is confident, and an occasional doubtful
+        # measurement must not inherit the large covariance of a point never seen well.
+        self._kf.P[self._blocks] = self._kf.P[self._sources]
         innovation = u - self._local[0]
-        self._local = self._local + g.T[:, :, None] * innovation[None]
+        self._local = self._local + gains[block].T[:, :, None] * innovation[None]
+        # A confident point that moved more than its innovation covariance explains (the
+        # mouth opening) gets more process noise on the next step.
+        nis = (innovation**2).sum(axis=1) / (2.0 * self._kf.S[block, block])
+        moving = np.digitize(
+            nis, self.config.motion_gate * 16.0 ** np.arange(self.config.motion_levels - 1)
+        )
+        self._motion = np.where(levels == 0, moving, 0)
         self._window[-1] = self._snapshot(self._window[-1].t)
 
     def _to_pixels(self, u: np.ndarray, x: np.ndarray) -> np.ndarray:
         if self.config.rigid:
-            u = _apply_similarity(x.reshape(-1, 2)[self.config.levels :, 0], u)
+            u = _apply_similarity(x.reshape(-1, 2)[self._nb :, 0], u)
         return u * self._scale + self._centre
 
     def _snapshot(self, t: float) -> _Step:
@@ -336,6 +395,7 @@ class KalmanSmoother:
             scale=self._scale,
             centre=self._centre,
             local=self._local,
+            motion=self._motion,
             x=self._kf.x.copy(),
             p=self._kf.P.copy(),
         )
@@ -353,14 +413,15 @@ class KalmanSmoother:
         x, local = steps[-1].x, steps[-1].local
         for step in reversed(steps[:-1]):
             x = step.x + step.gain @ (x - step.f_next @ step.x)
-            # Every point shares the covariance of level 0, hence its backward gain.
-            c, f = step.gain[:2, :2], step.f_next[:2, :2]
-            shape = step.local.shape
-            d = local - (f @ step.local.reshape(2, -1)).reshape(shape)
-            local = step.local + (c @ d.reshape(2, -1)).reshape(shape)
+            # Every point shares the covariance of block 0; its motion level picks the
+            # process noise of the transition, hence the backward gain.
+            c = step.motion_gains[step.motion]  # (N, 2, 2)
+            f = step.f_next[:2, :2]
+            d = local - (f @ step.local.reshape(2, -1)).reshape(step.local.shape)
+            local = step.local + np.stack([c[:, i, :1] * d[0] + c[:, i, 1:] * d[1] for i in (0, 1)])
         u = local[0]
         if self.config.rigid:
-            u = _apply_similarity(x.reshape(-1, 2)[self.config.levels :, 0], u)
+            u = _apply_similarity(x.reshape(-1, 2)[self._nb :, 0], u)
         points = (u * first.scale + first.centre).astype(np.float32)
         return SmoothedPoints(points=points, t=first.t)
 

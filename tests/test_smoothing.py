@@ -65,7 +65,7 @@ def test_still_face_converges_and_jitter_drops(factory: Callable[[], Smoother]) 
     rng = np.random.default_rng(1)
     truth = face(rng)
     times = np.arange(120) / FPS
-    noisy = [truth + rng.normal(0, 0.7, truth.shape) for _ in times]
+    noisy = [truth + rng.normal(0, 0.4, truth.shape) for _ in times]
     out = drive(factory(), times, noisy)
     smoothed = np.stack([out[t] for t in times])[60:]
     raw = np.stack(noisy)[60:]
@@ -214,7 +214,7 @@ def test_strength_trades_stillness_for_following() -> None:
     rng = np.random.default_rng(12)
     truth = face(rng)
     times = np.arange(90) / FPS
-    noisy = [truth + rng.normal(0, 0.7, truth.shape) for _ in times]
+    noisy = [truth + rng.normal(0, 0.4, truth.shape) for _ in times]
     jitters = []
     for strength in (0.5, 2.0):
         out = drive(make_smoother_factory("kalman", strength)(), times, noisy)
@@ -237,7 +237,7 @@ def test_one_euro_peer_smooths_a_still_face() -> None:
     rng = np.random.default_rng(13)
     truth = face(rng)
     times = np.arange(90) / FPS
-    noisy = [truth + rng.normal(0, 0.7, truth.shape) for _ in times]
+    noisy = [truth + rng.normal(0, 0.4, truth.shape) for _ in times]
     out = drive(OneEuroFilter(min_cutoff=1.0, beta=0.5), times, noisy)
     smoothed = np.stack([out[t] for t in times])[30:]
     assert second_difference(smoothed) < 0.5 * second_difference(np.stack(noisy)[30:])
