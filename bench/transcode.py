@@ -2,8 +2,8 @@
 
 Both do the same job on the same file with the same encoder settings: decode the video
 (threaded), encode it with libx264, copy the audio packets. Runs alternate between the two
-so machine load drifts hit both alike; the medians of several runs give the ratio
-(swap fps / plain fps, target ≥ 0.95).
+so machine load drifts hit both alike. It prints the ratio of the median fps (swap / plain,
+target ≥ 0.95) and the median of the per-pair ratios.
 
     nice -n 10 .venv/bin/python bench/transcode.py [--runs 5] [--preset veryfast]
 
@@ -50,9 +50,16 @@ def plain_pyav(source: Path, output: Path, options: EncoderOptions) -> int:
     with av.open(str(source)) as src, av.open(str(output), "w") as dst:
         video = src.streams.video[0]
         video.thread_type = "AUTO"
+        decoder = video.codec_context
+        encoder = dst.add_stream(options.codec, rate=video.average_rate)
+        encoder.width, encoder.height = decoder.width, decoder.height
+        encoder.pix_fmt = choose_pix_fmt(
+            options.codec, decoder.pix_fmt, decoder.width, decoder.height
+        )
+        encoder.time_base = encoder.codec_context.time_base = video.time_base
+        encoder.codec_context.options = options.codec_options()
         audio = list(src.streams.audio)
         copies = {s.index: dst.add_stream_from_template(s) for s in audio}
-        encoder = None
         frames = 0
         for packet in src.demux(video, *audio):
             if packet.stream.index in copies:
@@ -61,14 +68,6 @@ def plain_pyav(source: Path, output: Path, options: EncoderOptions) -> int:
                     dst.mux(packet)
                 continue
             for frame in video.decode(packet):
-                if encoder is None:
-                    encoder = dst.add_stream(options.codec, rate=video.average_rate)
-                    encoder.width, encoder.height = frame.width, frame.height
-                    encoder.pix_fmt = choose_pix_fmt(
-                        options.codec, frame.format.name, frame.width, frame.height
-                    )
-                    encoder.time_base = encoder.codec_context.time_base = video.time_base
-                    encoder.codec_context.options = options.codec_options()
                 frame.pict_type = av.video.frame.PictureType.NONE
                 dst.mux(encoder.encode(frame))
                 frames += 1
@@ -81,8 +80,11 @@ def frame_count(path: Path) -> int:
         return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
 
 
-def bench_clip(source: Path, preset: str, runs: int, folder: Path) -> tuple[float, float, int]:
-    """Median fps of the plain loop and of `facestream swap` over ``runs`` alternating runs."""
+def bench_clip(
+    source: Path, preset: str, runs: int, folder: Path
+) -> tuple[float, float, float, int]:
+    """Median fps of the plain loop and of `facestream swap` over ``runs`` alternating runs,
+    and the median of the per-pair ratios (robust to load drifting between pairs)."""
     options = EncoderOptions(preset=preset)
     frames = frame_count(source)
     plain, swap = [], []
@@ -94,8 +96,10 @@ def bench_clip(source: Path, preset: str, runs: int, folder: Path) -> tuple[floa
         argv = ["--quiet", "swap", str(source), str(folder / "swap.mp4"), "--preset", preset]
         assert facestream(argv) == 0
         swap.append(frames / (time.perf_counter() - started))
+        print(f"  run: plain {plain[-1]:.1f} fps, swap {swap[-1]:.1f} fps", flush=True)
     assert frame_count(folder / "swap.mp4") == frames
-    return statistics.median(plain), statistics.median(swap), frames
+    pairs = statistics.median(s / p for s, p in zip(swap, plain, strict=True))
+    return statistics.median(plain), statistics.median(swap), pairs, frames
 
 
 def run() -> None:
@@ -107,14 +111,20 @@ def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print(f"libx264 preset={args.preset}, crf=23, median of {args.runs} alternating runs")
-        print(f"{'clip':<52} {'frames':>6} {'plain fps':>9} {'swap fps':>9} {'ratio':>6}")
+        print(
+            f"{'clip':<44} {'frames':>6} {'plain fps':>9} {'swap fps':>9} "
+            f"{'ratio':>6} {'paired':>6}"
+        )
         for label, clip in CLIPS.items():
             shared = SHARED / clip
             source = shared if shared.is_file() and not args.generated else None
             source = source or generated_clip(folder, label)
-            plain, swap, frames = bench_clip(source, args.preset, args.runs, folder)
-            name = f"{label} {source.name}"
-            print(f"{name:<52} {frames:>6} {plain:>9.1f} {swap:>9.1f} {swap / plain:>6.3f}")
+            plain, swap, paired, frames = bench_clip(source, args.preset, args.runs, folder)
+            name = f"{label} {source.name}"[:44]
+            print(
+                f"{name:<44} {frames:>6} {plain:>9.1f} {swap:>9.1f} "
+                f"{swap / plain:>6.3f} {paired:>6.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -46,9 +46,10 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
 
     Until the swap stage (``facestream.filters.swap``) exists, frames pass through unchanged.
     """
-    if args.source is not None and not args.source.is_file():
-        raise UserError(f"the source face {args.source} does not exist.")
-    log.info("no swap stage in this build yet: frames pass through unchanged")
+    if args.source is not None:
+        if not args.source.is_file():
+            raise UserError(f"the source face {args.source} does not exist.")
+        log.info("no swap stage in this build yet: frames pass through unchanged")
     return []
 
 

@@ -3,7 +3,9 @@
 source ──► q ──► stage 1 ──► q ──► ... ──► stage n ──► q ──► sink
 
 Every step runs in its own worker thread (decode, each stage's ``process``, encode), so the
-steps overlap while the event loop only moves frames between queues. Every queue is bounded:
+steps overlap while the event loop only moves frames between queues. A step takes every
+frame waiting in its queue in one trip to its thread, which keeps thread wake-ups off the
+critical path when the pipeline is saturated. Every queue is bounded:
 in ``BACKPRESSURE`` mode (files) a full queue makes the producer wait and no frame is ever
 dropped; in ``LATEST`` mode (live sources) a full queue drops its oldest frame so latency
 cannot grow.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,8 +62,31 @@ class _Link:
         else:
             await self.queue.put(item)
 
-    async def get(self) -> Any:
-        return await self.queue.get()
+    def room(self) -> int:
+        """How many frames a producer may add without waiting (at least 1)."""
+        return max(1, self.queue.maxsize - self.queue.qsize())
+
+    async def take(self) -> tuple[list[Frame], bool]:
+        """Wait for a frame; return it with every frame queued behind it, and whether the
+        stream ended. Handing a whole batch to a worker thread saves thread wake-ups per
+        frame; in LATEST mode one frame at a time, so no stale frame is processed.
+        """
+        batch: list[Frame] = []
+        item = await self.queue.get()
+        while item is not _END:
+            batch.append(item)
+            if self.mode is QueueMode.LATEST or self.queue.empty():
+                return batch, False
+            item = self.queue.get_nowait()
+        return batch, True
+
+
+def _next_frames(frames: Iterator[Frame], count: int) -> list[Frame]:
+    return list(itertools.islice(frames, count))
+
+
+def _process_all(process: Callable[[Frame], Frame], frames: list[Frame]) -> list[Frame]:
+    return [process(frame) for frame in frames]
 
 
 Source = Iterator[Frame] | AsyncIterator[Frame]
@@ -115,24 +141,36 @@ async def run_pipeline(
                 stats.frames_in += 1
                 await links[0].put(frame)
         else:
-            while (frame := await in_thread(next, source, _END)) is not _END:
-                stats.frames_in += 1
-                await links[0].put(frame)
+            while True:
+                wanted = links[0].room()
+                frames = await in_thread(_next_frames, source, wanted)
+                for frame in frames:
+                    stats.frames_in += 1
+                    await links[0].put(frame)
+                if len(frames) < wanted:
+                    break
         await links[0].put(_END)
 
     async def step(stage: FrameStage, inbox: _Link, outbox: _Link) -> None:
-        while (frame := await inbox.get()) is not _END:
-            await outbox.put(await in_thread(stage.process, frame))
+        ended = False
+        while not ended:
+            batch, ended = await inbox.take()
+            if batch:
+                for frame in await in_thread(_process_all, stage.process, batch):
+                    await outbox.put(frame)
         await outbox.put(_END)
 
     async def write() -> None:
         is_async = inspect.iscoroutinefunction(sink)
-        while (frame := await links[-1].get()) is not _END:
+        ended = False
+        while not ended:
+            batch, ended = await links[-1].take()
             if is_async:
-                await sink(frame)  # type: ignore[misc]
-            else:
-                await in_thread(sink, frame)
-            stats.frames_out += 1
+                for frame in batch:
+                    await sink(frame)  # type: ignore[misc]
+            elif batch:
+                await in_thread(_process_all, sink, batch)
+            stats.frames_out += len(batch)
 
     tasks = [asyncio.create_task(read())]
     tasks += [

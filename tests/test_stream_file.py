@@ -176,8 +176,11 @@ def test_truncated_file_decodes_what_it_can(make_video, tmp_path):
     assert len(probe(tmp_path / "out.mp4")["times"]) == report.frames
 
 
-@pytest.mark.skipif("h264_nvenc" not in available_codecs(), reason="no h264_nvenc in PyAV")
 @pytest.mark.cuda
+@pytest.mark.skipif(
+    "h264_nvenc" not in available_codecs() or not Path("/dev/nvidiactl").exists(),
+    reason="needs an NVIDIA GPU and a PyAV build with h264_nvenc",
+)
 def test_nvenc(make_video, tmp_path):
     src = make_video(pts=range(8))
     transcode(src, tmp_path / "out.mp4", options=EncoderOptions(codec="h264_nvenc"), progress=False)

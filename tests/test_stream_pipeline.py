@@ -76,8 +76,8 @@ def test_backpressure_bounds_frames_in_flight() -> None:
         time.sleep(0.003)
 
     run(source(), stages, slow_sink, QueueMode.BACKPRESSURE, maxsize=maxsize)
-    # Two queues of two, one frame in each step (source, stage, sink) at most.
-    assert max(in_flight) <= 2 * maxsize + 3
+    # Two queues and three steps (source, stage, sink), each holding at most maxsize frames.
+    assert max(in_flight) <= (2 + 3) * maxsize
 
 
 def test_latest_wins_drops_old_frames_and_keeps_the_newest() -> None:
