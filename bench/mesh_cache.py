@@ -16,6 +16,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,10 @@ def cache_dir() -> Path:
 
 
 def cache_path(media: Path, max_frames: int) -> Path:
-    stat = media.stat()
-    key = f"{media.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{max_frames}".encode()
-    return cache_dir() / f"{media.stem}-{hashlib.sha1(key).hexdigest()[:12]}.npz"
+    """Keyed by content, so a temporary copy of an image hits the same entry."""
+    digest = hashlib.sha1(media.read_bytes())
+    digest.update(f"|{max_frames}".encode())
+    return cache_dir() / f"{digest.hexdigest()[:16]}.npz"
 
 
 def load_meshes(media: Path | str, max_frames: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -48,10 +50,72 @@ def load_meshes(media: Path | str, max_frames: int = 0) -> tuple[np.ndarray, np.
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp.npz")
         cmd = [str(MP_PYTHON), str(Path(__file__).resolve()), str(media), str(tmp)]
-        subprocess.run([*cmd, str(max_frames)], check=True)
+        done = subprocess.run([*cmd, str(max_frames)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"Face Mesh failed on {media}: {done.stderr[-2000:]}")
         tmp.rename(out)
     with np.load(out) as data:
         return data["meshes"], data["counts"]
+
+
+def mesh_to_128(meshes: np.ndarray) -> np.ndarray:
+    """The project's 128 points from Face Mesh vertices `(..., 478, 2+)`.
+
+    Points 0-67 come from the fitted mesh-to-iBUG ridge mapping when `make labels` has
+    produced it (the same mapping the training labels use), else from the fixed one-vertex
+    correspondence; points 68-127 are the scheme's own teacher definitions.
+    """
+    from facestream.models.landmarks import teacher_points
+    from facestream.models.train.mesh_to_ibug import FIXED_VERTICES, MeshToIbug
+
+    xy = meshes[..., :2].astype(np.float32)
+    ridge = cache_dir().parent / "labels" / "mesh_to_ibug.npz"
+    if ridge.is_file():
+        flat = xy.reshape(-1, 478, 2)
+        ibug = MeshToIbug.load(ridge).predict(flat).reshape(*xy.shape[:-2], 68, 2)
+    else:
+        ibug = xy[..., FIXED_VERTICES, :]
+    return np.concatenate([ibug, teacher_points(xy)], axis=-2).astype(np.float32)
+
+
+def mediapipe_landmarks(image: np.ndarray) -> list[np.ndarray]:
+    """A landmark function for enrollment: `(128, 2)` points per face of an RGB image."""
+    import tempfile
+
+    import cv2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "image.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        meshes, counts = load_meshes(path)
+    return list(mesh_to_128(meshes[0, : counts[0]]))
+
+
+@dataclass
+class DevFace:
+    """Stand-in for the engine's FaceLandmarks (what the swap stage reads)."""
+
+    track_id: int
+    points: np.ndarray
+    confidence: np.ndarray
+
+
+def load_clip(path: Path | str, max_frames: int) -> tuple[list[np.ndarray], list[list[DevFace]]]:
+    """The first `max_frames` RGB frames of a clip (PyAV) and their faces (128 points)."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == max_frames:
+                break
+    meshes, counts = load_meshes(path, max_frames)
+    faces = [
+        [DevFace(k, p, np.ones(128, np.float32)) for k, p in enumerate(mesh_to_128(m[:n]))]
+        for m, n in zip(meshes[: len(frames)], counts, strict=False)
+    ]
+    return frames[: len(faces)], faces
 
 
 def _run_face_mesh(media: Path, out: Path, max_frames: int) -> None:

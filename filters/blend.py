@@ -31,7 +31,8 @@ def polygon_mask(polygon: np.ndarray, shape: tuple[int, int], offset=(0.0, 0.0))
 
 def feather(mask: np.ndarray, width: float) -> np.ndarray:
     """float32 alpha from a uint8 mask: distance inside the mask / `width`, clipped to 1."""
-    dist = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # The 3x3 approximate L2 distance is within a few percent of exact: plenty for a ramp.
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
     return np.minimum(dist * (1.0 / max(width, 1e-6)), 1.0)
 
 
@@ -44,10 +45,8 @@ def feathered_mask(
 
 def alpha_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """uint8 `bg + alpha * (fg - bg)` for `(h, w, 3)` images and an `(h, w)` alpha."""
-    a = alpha[..., None]
-    out = bg.astype(np.float32)
-    out += a * (fg.astype(np.float32) - out)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    alpha = alpha.astype(np.float32, copy=False)
+    return cv2.blendLinear(fg, bg, alpha, 1.0 - alpha)
 
 
 def laplacian_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, levels: int) -> np.ndarray:

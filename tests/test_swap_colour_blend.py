@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facestream.filters.blend import alpha_blend, feathered_mask, laplacian_blend
-from facestream.filters.colour import lab_transfer, lowfreq_transfer, masked_mean_std, to_lab
+from facestream.filters.colour import lowfreq_transfer, masked_mean_cov, stats_transfer
 
 
 def noisy(mean: tuple[int, int, int], spread: float, seed: int) -> np.ndarray:
@@ -15,28 +15,39 @@ def noisy(mean: tuple[int, int, int], spread: float, seed: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("method", ["lab", "lowfreq"])
+@pytest.mark.parametrize("method", ["stats", "lowfreq"])
 def test_colour_transfer_moves_statistics_toward_the_target(method):
     src = noisy((200, 150, 120), 20, 0)  # light, warm skin
     tgt = noisy((90, 70, 80), 8, 1)  # dark, cool lighting
     w = np.ones(src.shape[:2], np.float32)
-    if method == "lab":
-        out = lab_transfer(src, tgt, w, w)
+    if method == "stats":
+        out = stats_transfer(src, tgt, w, w)
     else:
         out = lowfreq_transfer(src, tgt, w, w, sigma=8.0)
-    mean_s, _ = masked_mean_std(to_lab(src), w)
-    mean_t, _ = masked_mean_std(to_lab(tgt), w)
-    mean_o, _ = masked_mean_std(to_lab(out), w)
+    mean_s, _ = masked_mean_cov(src, w)
+    mean_t, _ = masked_mean_cov(tgt, w)
+    mean_o, _ = masked_mean_cov(out, w)
     assert np.linalg.norm(mean_o - mean_t) < 0.2 * np.linalg.norm(mean_s - mean_t)
 
 
-def test_lab_transfer_ignores_pixels_outside_the_weight():
+def test_contrast_follows_the_target_within_bounds():
+    src = noisy((150, 120, 100), 30, 0)
+    tgt = noisy((150, 120, 100), 12, 1)
+    w = np.ones(src.shape[:2], np.float32)
+    _, cov_o = masked_mean_cov(stats_transfer(src, tgt, w, w), w)
+    _, cov_s = masked_mean_cov(src, w)
+    luma = np.array([0.299, 0.587, 0.114])
+    # Luma contrast drops toward the target's (12/30) but not below the 0.6 gain floor.
+    assert 0.57 < np.sqrt((luma @ cov_o @ luma) / (luma @ cov_s @ luma)) < 0.63
+
+
+def test_stats_transfer_ignores_pixels_outside_the_weight():
     src = noisy((200, 150, 120), 10, 0)
     tgt = noisy((90, 70, 80), 10, 1)
     tgt[:, 32:] = (0, 255, 0)  # background the weight excludes
     w = np.zeros(src.shape[:2], np.float32)
     w[:, :32] = 1
-    out = lab_transfer(src, tgt, w, w)
+    out = stats_transfer(src, tgt, w, w)
     assert abs(out[:, :32].mean(axis=(0, 1)) - tgt[:, :32].mean(axis=(0, 1))).max() < 6
 
 

@@ -1,0 +1,93 @@
+"""Render the swap examples of docs/SWAP.md: one grid row per clip (target, source, result,
+mask), from real clips of ../shared/data/videos and sources from ../shared/data/stills.
+
+Landmarks come from MediaPipe Face Mesh (`mesh_cache.py`) until the engine has weights::
+
+    .venv/bin/python bench/swap_examples.py --out docs/images/swap_grid.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mesh_cache import load_clip, mediapipe_landmarks  # noqa: E402
+
+from facestream.filters.enroll import enroll_source  # noqa: E402
+from facestream.filters.shape import IdentityEstimate  # noqa: E402
+from facestream.filters.swap import SwapOptions, canonical, composite_face  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+# (clip, source photo, frame shown): different sizes, lighting, skin tones and expressions.
+EXAMPLES = [
+    ("videos/liveportrait/d0.mp4", "stills/deepface/img6.jpg", 40),
+    ("videos/sadtalker/WDA_KatieHill_000.mp4", "stills/deepface/img3.jpg", 60),
+    ("videos/spectre/M003_level_1_disgusted_015.mp4", "stills/deepface/img30.jpg", 50),
+    ("videos/retalking/2.mp4", "stills/deepface/img35.jpg", 30),
+    ("videos/liveportrait/s32.mp4", "stills/face_recognition/img2.jpg", 90),
+]
+CELL = 256
+
+
+def face_crop(image: np.ndarray, points: np.ndarray, scale: float = 1.6) -> tuple[int, ...]:
+    """A square box around the face, `scale` times its landmark extent, inside the image."""
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    half = scale * float(np.ptp(points, axis=0).max()) / 2
+    h, w = image.shape[:2]
+    half = min(half, centre[0], centre[1], w - centre[0], h - centre[1])
+    x0, y0 = (centre - half).astype(int)
+    x1, y1 = (centre + half).astype(int)
+    return x0, y0, x1, y1
+
+
+def cell(image: np.ndarray, box: tuple[int, ...]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return cv2.resize(image[y0:y1, x0:x1], (CELL, CELL), interpolation=cv2.INTER_AREA)
+
+
+def render_row(clip: str, photo: str, index: int, options: SwapOptions) -> np.ndarray:
+    frames, faces = load_clip(DATA / clip, index + 1)
+    source = enroll_source(DATA / photo, mediapipe_landmarks)
+    identity = IdentityEstimate()
+    # Feed the earlier frames so the target's identity shape is estimated as in a stream.
+    for face in faces[:index]:
+        if face:
+            identity.update(canonical(face[0].points))
+    target = frames[index]
+    points = faces[index][0].points
+    result = target.copy()
+    done = composite_face(result, points, source, options, identity)
+    assert done is not None
+    mask = np.zeros(target.shape[:2], np.float32)
+    x0, y0, x1, y1 = done.box
+    mask[y0:y1, x0:x1] = done.alpha
+    mask_rgb = np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2)
+    box = face_crop(target, points)
+    src_box = face_crop(source.image, source.points)
+    return np.hstack(
+        [cell(target, box), cell(source.image, src_box), cell(result, box), cell(mask_rgb, box)]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/images/swap_grid.jpg"))
+    parser.add_argument("--baseline", action="store_true", help="render the plain baseline")
+    args = parser.parse_args()
+    from facestream.filters.swap import baseline_options
+
+    options = baseline_options() if args.baseline else SwapOptions()
+    rows = [render_row(clip, photo, index, options) for clip, photo, index in EXAMPLES]
+    grid = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out), grid, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
+
+
+if __name__ == "__main__":
+    main()

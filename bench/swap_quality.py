@@ -1,0 +1,280 @@
+"""Swap quality on real talking-head clips, against the plain baseline in the same run.
+
+For every clip x source pair three compositors run on the same frames:
+
+- `ours`: default `SwapOptions` on Kalman-smoothed landmarks (`filters/smoothing.py`);
+- `ours, target shape`: the same with `shape_strength=0` (what identity-in-shape gains);
+- `baseline`: convex-hull mask, no colour transfer, no mouth handling, target shape, raw
+  landmarks.
+
+Metrics (medians over frames, then means over pairs):
+
+- seam: mean colour-gradient magnitude in a band around the mask border (0.5 level),
+  output over input at the same pixels (1 = no visible seam);
+- temporal: mean absolute frame-to-frame change inside the target's face, output over input
+  (1 = no added flicker);
+- expression/pose: MediaPipe Face Mesh re-run on the output; NME of the 68 iBUG points
+  against the target's, normalised by the outer eye corners, in percent;
+- identity (when the dlib venv exists): dlib ResNet descriptor of the output face closer to
+  the source than to the target, share of frames.
+
+Landmarks come from MediaPipe Face Mesh until the engine has weights::
+
+    nice -n 10 .venv/bin/python bench/swap_quality.py [--frames 48] [--dlib /tmp/venv-dlib]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mesh_cache import load_clip, load_meshes, mediapipe_landmarks, mesh_to_128  # noqa: E402
+
+from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
+from facestream.filters.shape import IdentityEstimate  # noqa: E402
+from facestream.filters.smoothing import make_smoother_factory  # noqa: E402
+from facestream.filters.swap import SwapOptions, baseline_options, composite_face  # noqa: E402
+from facestream.models.landmarks import FACE_OUTLINE  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+CLIPS = [
+    "videos/liveportrait/d0.mp4",
+    "videos/liveportrait/d12.mp4",
+    "videos/sadtalker/WDA_KatieHill_000.mp4",
+    "videos/retalking/2.mp4",
+    "videos/liveportrait/s32.mp4",
+]
+SOURCES = ["stills/deepface/img6.jpg", "stills/deepface/img30.jpg", "stills/deepface/img35.jpg"]
+CONFIGS = {
+    "ours": (SwapOptions(), True),
+    "ours, target shape": (SwapOptions(shape_strength=0.0), True),
+    "baseline": (baseline_options(), False),
+}
+IDENTITY_EVERY = 4  # identity descriptors on every 4th frame (dlib is slow on CPU)
+CROP = 200  # face crop side for the descriptor
+
+
+@dataclass
+class Scores:
+    seam: list[float] = field(default_factory=list)
+    temporal: list[float] = field(default_factory=list)
+    nme: list[float] = field(default_factory=list)
+    identity: list[float] = field(default_factory=list)
+    dist_source: list[float] = field(default_factory=list)
+
+
+def gradient(image: np.ndarray) -> np.ndarray:
+    """Colour gradient magnitude: L2 over channels of the Sobel x/y derivatives."""
+    f = image.astype(np.float32)
+    gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3)
+    return np.sqrt((gx**2 + gy**2).sum(axis=2))
+
+
+def seam_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray, size: float) -> float:
+    """Gradient in a band around the mask's 0.5 border, output over input."""
+    inside = (mask >= 0.5).astype(np.uint8)
+    edge = cv2.morphologyEx(inside, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    r = max(2, round(0.02 * size))
+    band = cv2.dilate(edge, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+    return float(gradient(after)[band].mean() / max(gradient(before)[band].mean(), 1e-6))
+
+
+def face_mask(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(points[FACE_OUTLINE]).astype(np.int32)], 1)
+    return mask > 0
+
+
+def face_size(points: np.ndarray) -> float:
+    return float(np.sqrt(cv2.contourArea(points[FACE_OUTLINE].astype(np.float32))))
+
+
+def nme(pred: np.ndarray, truth: np.ndarray) -> float:
+    """iBUG-68 NME in percent, normalised by the outer eye corners (36, 45)."""
+    norm = np.linalg.norm(truth[36] - truth[45])
+    return float(100 * np.linalg.norm(pred[:68] - truth[:68], axis=1).mean() / norm)
+
+
+def smoothed(faces: list[list], fps: float) -> list[np.ndarray | None]:
+    """The first face's points per frame through the causal Kalman smoother."""
+    smoother = make_smoother_factory("kalman")()
+    out: list[np.ndarray | None] = []
+    for i, frame_faces in enumerate(faces):
+        f = frame_faces[0] if frame_faces else None
+        res = smoother.update(
+            None if f is None else f.points, None if f is None else f.confidence, i / fps
+        )
+        out.append(None if res is None or f is None else np.asarray(res.points, np.float32))
+    return out
+
+
+def face_crop(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A CROP x CROP face crop and the brows-to-chin face rectangle inside it."""
+    ibug = points[:68]
+    lo = np.array([ibug[:, 0].min(), ibug[17:27, 1].min()])
+    hi = ibug.max(axis=0)
+    centre, side = (lo + hi) / 2, float((hi - lo).max()) * 1.6
+    s = CROP / side
+    m = np.array([[s, 0, CROP / 2 - s * centre[0]], [0, s, CROP / 2 - s * centre[1]]])
+    crop = cv2.warpAffine(image, m, (CROP, CROP), flags=cv2.INTER_AREA)
+    rect = np.concatenate([lo * s + m[:, 2], hi * s + m[:, 2]]).round().astype(int)
+    return crop, rect
+
+
+def descriptors(dlib_python: Path, crops: list[np.ndarray], rects: list[np.ndarray]) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "crops.npz", Path(tmp) / "out.npz"
+        np.savez(src, crops=np.stack(crops), rects=np.stack(rects))
+        script = Path(__file__).resolve().parent / "dlib_identity.py"
+        subprocess.run([str(dlib_python), str(script), str(src), str(out)], check=True)
+        with np.load(out) as data:
+            return data["descriptors"]
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    """Near-lossless H.264, so the re-detection sees the composite and not codec noise."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv444p"
+        stream.options = {"crf": "4", "preset": "ultrafast"}
+        for img in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def run_pair(
+    frames: list[np.ndarray],
+    raw: list[np.ndarray | None],
+    smooth: list[np.ndarray | None],
+    source: SourceFace,
+    options: SwapOptions,
+    use_smoothed: bool,
+) -> tuple[list[np.ndarray], list[float]]:
+    """Composite every frame; returns the outputs and per-frame seam ratios."""
+    identity = IdentityEstimate()
+    outputs, seams = [], []
+    for img, p_raw, p_smooth in zip(frames, raw, smooth, strict=True):
+        out = img.copy()
+        points = p_smooth if use_smoothed else p_raw
+        if points is not None and p_raw is not None:
+            res = composite_face(out, points, source, options, identity)
+            if res is not None:
+                mask = np.zeros(img.shape[:2], np.float32)
+                x0, y0, x1, y1 = res.box
+                mask[y0:y1, x0:x1] = res.alpha
+                seams.append(seam_ratio(img, out, mask, face_size(p_raw)))
+        outputs.append(out)
+    return outputs, seams
+
+
+def temporal_ratio(frames: list[np.ndarray], outputs: list[np.ndarray], raw: list) -> float:
+    change_in, change_out = [], []
+    for t in range(1, len(frames)):
+        if raw[t] is None:
+            continue
+        m = face_mask(frames[t].shape, raw[t])
+        change_in.append(np.abs(frames[t].astype(np.int16) - frames[t - 1])[m].mean())
+        change_out.append(np.abs(outputs[t].astype(np.int16) - outputs[t - 1])[m].mean())
+    return float(np.mean(change_out) / max(np.mean(change_in), 1e-6))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--dlib", type=Path, default=Path("/tmp/venv-dlib"))
+    parser.add_argument("--no-nme", action="store_true", help="skip the re-detection")
+    args = parser.parse_args()
+    dlib_python = args.dlib / "bin" / "python"
+    use_dlib = dlib_python.exists()
+    if not use_dlib:
+        print(f"identity: skipped, no dlib venv at {args.dlib}")
+    scores = {name: Scores() for name in CONFIGS}
+    sources = {s: enroll_source(DATA / s, mediapipe_landmarks) for s in SOURCES}
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in CLIPS:
+            frames, faces = load_clip(DATA / clip, args.frames)
+            with av.open(str(DATA / clip)) as c:
+                fps = float(c.streams.video[0].average_rate or 25)
+            raw = [f[0].points if f else None for f in faces]
+            smooth = smoothed(faces, fps)
+            for name_s, source in sources.items():
+                crops, rects, owners = [], [], []
+                for name, (options, use_smoothed) in CONFIGS.items():
+                    outputs, seams = run_pair(frames, raw, smooth, source, options, use_smoothed)
+                    sc = scores[name]
+                    sc.seam.append(float(np.median(seams)))
+                    sc.temporal.append(temporal_ratio(frames, outputs, raw))
+                    if not args.no_nme:
+                        video = Path(tmp) / "out.mp4"
+                        write_video(video, outputs, round(fps))
+                        meshes, counts = load_meshes(video, len(outputs))
+                        errs = [
+                            nme(mesh_to_128(meshes[t, 0]), raw[t])
+                            for t in range(len(outputs))
+                            if counts[t] and raw[t] is not None
+                        ]
+                        sc.nme.append(float(np.median(errs)))
+                        load_meshes_cache_drop(video, len(outputs))
+                    for t in range(0, len(outputs), IDENTITY_EVERY):
+                        if raw[t] is not None:
+                            crop, rect = face_crop(outputs[t], raw[t])
+                            crops.append(crop), rects.append(rect), owners.append((name, t))
+                if use_dlib:
+                    for t in range(0, len(frames), IDENTITY_EVERY):
+                        if raw[t] is not None:
+                            crop, rect = face_crop(frames[t], raw[t])
+                            crops.append(crop), rects.append(rect), owners.append(("target", t))
+                    crop, rect = face_crop(source.image, source.points)
+                    crops.append(crop), rects.append(rect), owners.append(("source", 0))
+                    desc = descriptors(dlib_python, crops, rects)
+                    d_src = desc[-1]
+                    d_tgt = {t: desc[i] for i, (o, t) in enumerate(owners) if o == "target"}
+                    for name in CONFIGS:
+                        won, dists = [], []
+                        for i, (o, t) in enumerate(owners):
+                            if o == name:
+                                ds = np.linalg.norm(desc[i] - d_src)
+                                won.append(ds < np.linalg.norm(desc[i] - d_tgt[t]))
+                                dists.append(ds)
+                        scores[name].identity.append(float(np.mean(won)))
+                        scores[name].dist_source.append(float(np.mean(dists)))
+                print(f"{clip} <- {name_s}: done", flush=True)
+    report(scores, len(CLIPS) * len(SOURCES), args.frames)
+
+
+def load_meshes_cache_drop(video: Path, frames: int) -> None:
+    """Delete the cache entry of a temporary output video (never read again)."""
+    from mesh_cache import cache_path
+
+    cache_path(video, frames).unlink(missing_ok=True)
+
+
+def report(scores: dict[str, Scores], pairs: int, frames: int) -> None:
+    print(f"\n{pairs} clip x source pairs, {frames} frames each (means over pairs)")
+    head = f"{'compositor':22s} {'seam':>6s} {'temporal':>9s} {'NME %':>6s}"
+    print(head + f" {'identity':>9s} {'d(src)':>7s}")
+    for name, sc in scores.items():
+
+        def mean(xs: list[float]) -> str:
+            return f"{np.mean(xs):.3f}" if xs else "  -  "
+
+        print(
+            f"{name:22s} {mean(sc.seam):>6s} {mean(sc.temporal):>9s} {mean(sc.nme):>6s}"
+            f" {mean(sc.identity):>9s} {mean(sc.dist_source):>7s}"
+        )
+    print("targets: seam <= 1.2, temporal <= 1.15, NME <= 3 %, identity >= 0.95")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Compositing speed: one face on 720p frames, median ms per face, on this CPU.
+
+Peers in the same run: the plain baseline options (hard hull mask, no colour, no mouth),
+and the textbook per-triangle warp (a `warpAffine` + mask paste per triangle) that the dense
+remap replaces. Landmarks: MediaPipe Face Mesh on a real 1280x720 clip (`mesh_cache.py`)::
+
+    .venv/bin/python bench/swap_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mesh_cache import load_clip, mediapipe_landmarks  # noqa: E402
+
+from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
+from facestream.filters.shape import IdentityEstimate  # noqa: E402
+from facestream.filters.swap import SwapOptions, baseline_options, composite_face  # noqa: E402
+from facestream.filters.warp import build_warp_map, points_box, remap  # noqa: E402
+from facestream.models.landmarks import TRIANGLES  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+CLIP = DATA / "videos" / "liveportrait" / "s32.mp4"  # 1280x720, one face
+SOURCE = DATA / "stills" / "deepface" / "img6.jpg"
+
+
+def per_triangle_warp(source: SourceFace, points: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """The loop the dense remap replaces: one warpAffine and one masked paste per triangle."""
+    box = points_box(points, image.shape)
+    x0, y0, x1, y1 = box
+    out = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+    for tri in np.asarray(TRIANGLES):
+        src = source.points[tri].astype(np.float32)
+        dst = (points[tri] - (x0, y0)).astype(np.float32)
+        m = cv2.getAffineTransform(src, dst)
+        warped = cv2.warpAffine(source.image, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+        mask = np.zeros(out.shape[:2], np.uint8)
+        cv2.fillConvexPoly(mask, np.round(dst).astype(np.int32), 1)
+        out[mask > 0] = warped[mask > 0]
+    return out
+
+
+def median_ms(fn: Callable[[int], object], n: int) -> tuple[float, float]:
+    """Median wall and CPU (this thread) ms per call; the first calls warm caches.
+
+    The CPU time is what the call costs when the machine is not shared; on a busy machine
+    the wall time also counts waiting for a core.
+    """
+    wall, cpu = [], []
+    for i in range(n):
+        t, c = time.perf_counter(), time.thread_time()
+        fn(i)
+        wall.append((time.perf_counter() - t) * 1e3)
+        cpu.append((time.thread_time() - c) * 1e3)
+    return statistics.median(wall[2:]), statistics.median(cpu[2:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=60)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)  # the pipeline runs stages in parallel threads; time one core
+    frames, faces = load_clip(CLIP, args.frames)
+    points = [f[0].points for f in faces]
+    source = enroll_source(SOURCE, mediapipe_landmarks)
+    n = len(frames)
+    h, w = frames[0].shape[:2]
+    print(f"{CLIP.name}: {w}x{h}, {n} frames, face ~{int(np.ptp(points[0][:, 0]))} px wide")
+
+    def run(options: SwapOptions) -> Callable[[int], object]:
+        identity = IdentityEstimate()
+        work = [f.copy() for f in frames]
+        return lambda i: composite_face(work[i % n], points[i % n], source, options, identity)
+
+    def dense(i: int) -> object:
+        p = points[i % n]
+        return remap(
+            source.image, build_warp_map(source.points, p, TRIANGLES, points_box(p, (h, w)))
+        )
+
+    rows = [
+        ("full compositor (default options)", median_ms(run(SwapOptions()), 3 * n)),
+        ("plain baseline (hull, no colour/mouth)", median_ms(run(baseline_options()), 3 * n)),
+        ("warp only: dense map + one remap", median_ms(dense, 3 * n)),
+        (
+            "warp only: per-triangle warpAffine loop",
+            median_ms(lambda i: per_triangle_warp(source, points[i % n], frames[i % n]), n),
+        ),
+    ]
+    full = rows[0][1][1]
+    print(f"{'what (one face, 720p)':44s} {'wall ms':>8s} {'CPU ms':>8s} {'CPU ratio':>9s}")
+    for name, (wall, cpu) in rows:
+        print(f"{name:44s} {wall:8.2f} {cpu:8.2f} {cpu / full:9.2f}")
+    verdict = "met" if full <= 5 else "MISSED"
+    print(f"target: full compositor <= 5 ms per face at 720p (CPU median) -> {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Source enrollment: the face to paste, computed once from one or several photos.
+
+`enroll_source` reads the photos, finds the landmarks with the landmark function it is
+given (the engine, or MediaPipe-derived points during development), rejects photos a swap
+cannot use with one clear sentence (`SourceFaceError`), keeps the best-posed face, and
+stores a texture crop, its landmarks and its canonical identity shape.
+
+Example:
+    >>> source = enroll_source(["me.jpg"], landmark_fn)  # doctest: +SKIP
+    >>> source.image.shape[2], source.points.shape
+    (3, (128, 2))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from facestream.filters.shape import fit_similarity, to_canonical
+from facestream.models.landmarks import IBUG68, INNER_MOUTH, LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
+
+# A landmark function takes an RGB uint8 image and returns one entry per face: a (128, 2)
+# array in image pixels, or any object with such a `.points` (e.g. FaceLandmarks).
+LandmarkFn = Callable[[np.ndarray], Sequence[Any]]
+
+MIN_EYE_DISTANCE = 80.0  # px between the eye centres; smaller faces give a blurry swap
+# Yaw proxy: nose-tip-to-jaw-end distance on the near side over the far side. With the nose
+# tip about one ear-to-midline width in front of the ears, 0.2 is about 35 degrees of yaw,
+# past which the far cheek hides and the source texture has holes.
+MIN_FRONTALITY = 0.2
+CLOSED_MOUTH = 0.02  # mouth_openness below this counts as closed
+CROP_MARGIN = 0.25  # texture crop: landmark box grown by this fraction of its size per side
+
+
+class SourceFaceError(ValueError):
+    """A source photo a swap cannot use; the message is one sentence for the user."""
+
+
+class PoorSourceFaceError(SourceFaceError):
+    """The face is too small or turned too far; another photo of the set may do."""
+
+
+@dataclass(frozen=True)
+class SourceFace:
+    """An enrolled source face.
+
+    Attributes:
+        image: uint8 RGB texture crop around the face.
+        points: float32 `(128, 2)` landmarks in crop pixels.
+        identity: float32 `(128, 2)` canonical shape (pose removed against `MEAN_SHAPE`).
+        path: the photo it came from.
+        eye_distance: px between the eye centres in the photo.
+        frontality: 1 for a frontal face, smaller the more it is turned.
+        mouth_open: inner-mouth area over the squared eye distance (0 = closed).
+    """
+
+    image: np.ndarray
+    points: np.ndarray
+    identity: np.ndarray
+    path: Path
+    eye_distance: float
+    frontality: float
+    mouth_open: float
+
+
+def eye_distance(points: np.ndarray) -> float:
+    """Pixels between the centres of the two eye polygons."""
+    left = points[list(LEFT_EYE)].mean(axis=0)
+    right = points[list(RIGHT_EYE)].mean(axis=0)
+    return float(np.linalg.norm(left - right))
+
+
+def frontality(points: np.ndarray) -> float:
+    """Near-cheek over far-cheek distance from the nose tip, pose-rotation removed (0..1)."""
+    ibug = points[list(IBUG68)]
+    canonical = to_canonical(ibug, fit_similarity(ibug, MEAN_SHAPE[list(IBUG68)]))
+    # iBUG order: 0 and 16 are the jaw ends at ear height, 30 the nose tip.
+    left = abs(canonical[30, 0] - canonical[0, 0])
+    right = abs(canonical[16, 0] - canonical[30, 0])
+    return float(min(left, right) / max(left, right, 1e-6))
+
+
+def mouth_openness(points: np.ndarray) -> float:
+    """Area of the inner-lip polygon over the squared eye distance (0 for a closed mouth)."""
+    area = cv2.contourArea(points[list(INNER_MOUTH)].astype(np.float32))
+    return float(area / max(eye_distance(points), 1.0) ** 2)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """A photo as uint8 RGB, or `SourceFaceError` if it cannot be read."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SourceFaceError(f"Cannot read the source photo {path}: not an image file.")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> SourceFace:
+    """Enroll the single face of one photo, or raise `SourceFaceError` saying why not."""
+    faces = [np.asarray(getattr(f, "points", f), np.float32) for f in landmark_fn(image)]
+    if not faces:
+        raise SourceFaceError(f"No face was found in the source photo {path}.")
+    if len(faces) > 1:
+        raise SourceFaceError(
+            f"The source photo {path} shows {len(faces)} faces; use a photo of one person."
+        )
+    points = faces[0]
+    eyes = eye_distance(points)
+    if eyes < MIN_EYE_DISTANCE:
+        raise PoorSourceFaceError(
+            f"The face in the source photo {path} is too small ({eyes:.0f} px between the "
+            f"eyes, at least {MIN_EYE_DISTANCE:.0f} needed); use a larger or closer photo."
+        )
+    front = frontality(points)
+    if front < MIN_FRONTALITY:
+        raise PoorSourceFaceError(
+            f"The face in the source photo {path} is turned too far to the side; "
+            "use a photo looking roughly at the camera."
+        )
+    h, w = image.shape[:2]
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    margin = CROP_MARGIN * (hi - lo)
+    x0, y0 = np.maximum(np.floor(lo - margin), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(hi + margin), (w, h)).astype(int)
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    local = (points - (x0, y0)).astype(np.float32)
+    identity = to_canonical(local, fit_similarity(local, MEAN_SHAPE))
+    return SourceFace(crop, local, identity, path, eyes, front, mouth_openness(points))
+
+
+def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: LandmarkFn) -> SourceFace:
+    """Enroll a source face from one or several photos of the same person.
+
+    Every photo must be readable and show exactly one face; among those large and frontal
+    enough, a closed mouth is preferred (an open source mouth would stretch its teeth over
+    the target's lips), then the most frontal, then the largest.
+
+    Args:
+        paths: one photo path or several.
+        landmark_fn: RGB uint8 image -> one `(128, 2)` point array (or `.points`) per face.
+
+    Raises:
+        SourceFaceError: one sentence saying which photo is unusable and why.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise SourceFaceError("No source photo was given.")
+    usable: list[SourceFace] = []
+    first_error: SourceFaceError | None = None
+    for path in map(Path, paths):
+        image = read_rgb(path)
+        try:
+            usable.append(enroll_photo(path, image, landmark_fn))
+        except PoorSourceFaceError as err:
+            # Another photo may be fine; no face or several faces means a wrong file was
+            # given, which the user must hear about (those errors propagate).
+            first_error = first_error or err
+    if not usable:
+        assert first_error is not None
+        raise first_error
+    return max(
+        usable, key=lambda s: (s.mouth_open < CLOSED_MOUTH, round(s.frontality, 1), s.eye_distance)
+    )

@@ -1,0 +1,261 @@
+"""The face-swap compositor: a pipeline stage pasting an enrolled source face on every face.
+
+Per face and frame: the target's pose and expression are redrawn on the source's identity
+shape (`shape.py`), the source texture is warped onto those points by one dense remap
+(`warp.py`), takes the target's colour (`colour.py`), and is blended in under a feathered
+face-outline mask (`blend.py`); the target's own mouth interior (and optionally its eyes)
+stays in place.
+
+Example:
+    >>> from facestream.filters.enroll import enroll_source
+    >>> stage = SwapStage(enroll_source("me.jpg", landmark_fn))  # doctest: +SKIP
+    >>> frame = stage.process(frame)  # uses frame.faces from the landmark stage  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
+from facestream.filters.colour import lowfreq_transfer, stats_transfer
+from facestream.filters.enroll import SourceFace
+from facestream.filters.overlay import OverlayKind, draw_overlay
+from facestream.filters.provenance import draw_label
+from facestream.filters.shape import (
+    IdentityEstimate,
+    fit_similarity,
+    reshape_to_source,
+    to_canonical,
+)
+from facestream.filters.warp import build_warp_map, points_box, remap
+from facestream.models.landmarks import (
+    FACE_OUTLINE,
+    INNER_MOUTH,
+    LEFT_EYE,
+    MEAN_SHAPE,
+    RIGHT_EYE,
+    TRIANGLES,
+)
+
+_TRIANGLES = np.asarray(TRIANGLES, np.int32)
+_OUTLINE = np.asarray(FACE_OUTLINE, np.int64)
+_MOUTH = np.asarray(INNER_MOUTH, np.int64)
+_EYES = (np.asarray(LEFT_EYE, np.int64), np.asarray(RIGHT_EYE, np.int64))
+
+
+@dataclass
+class SwapOptions:
+    """How faces are composited.
+
+    Attributes:
+        colour: "stats" (luma/chroma statistics transfer), "lowfreq" (target lighting,
+            source detail) or "none".
+        blend: "laplacian" (multi-band seam) or "feather" (alpha only).
+        mask: "outline" (the feathered face outline) or "hull" (hard convex hull of all
+            points: the plain baseline).
+        keep_mouth: keep the target's inner mouth (teeth, tongue) inside the inner lips.
+        keep_eyes: keep the target's eyes.
+        shape_strength: 0 draws the source texture on the target's own face shape, 1 on the
+            source's identity shape (target pose and expression kept either way).
+        feather: feather width as a fraction of the face size (sqrt of the outline area).
+        overlay: draw "landmarks", "mesh" or "mask" on top (debugging), or None.
+        swap: False draws only the overlay (debugging the landmarks without the swap).
+        label: visible text drawn in a corner (e.g. "synthetic"), or None.
+    """
+
+    colour: Literal["stats", "lowfreq", "none"] = "stats"
+    blend: Literal["laplacian", "feather"] = "laplacian"
+    mask: Literal["outline", "hull"] = "outline"
+    keep_mouth: bool = True
+    keep_eyes: bool = False
+    shape_strength: float = 1.0
+    feather: float = 0.06
+    overlay: OverlayKind | None = None
+    swap: bool = True
+    label: str | None = None
+
+
+def baseline_options() -> SwapOptions:
+    """The plain baseline the quality benchmark compares against: convex-hull mask, no
+    colour transfer, no mouth handling, the target's own shape."""
+    return SwapOptions(
+        colour="none", blend="feather", mask="hull", keep_mouth=False, shape_strength=0.0
+    )
+
+
+@dataclass
+class FaceResult:
+    """What compositing one face produced (for overlays, benchmarks and tests)."""
+
+    box: tuple[int, int, int, int]
+    points: np.ndarray  # the points the source was drawn on (frame pixels)
+    alpha: np.ndarray  # float32 mask over `box`, 1 = source
+
+
+def face_size(points: np.ndarray) -> float:
+    """sqrt of the face outline's area: a pose-robust face scale in pixels."""
+    outline = points[_OUTLINE].astype(np.float32)
+    return float(np.sqrt(max(cv2.contourArea(outline), 1.0)))
+
+
+def smooth_closed(polygon: np.ndarray) -> np.ndarray:
+    """A closed polygon with each vertex averaged 1-2-1 with its neighbours: removes the
+    zig-zag of alternating jaw points without moving the outline by more than a pixel or
+    two."""
+    return 0.25 * np.roll(polygon, 1, axis=0) + 0.5 * polygon + 0.25 * np.roll(polygon, -1, axis=0)
+
+
+def canonical(points: np.ndarray) -> np.ndarray:
+    """Points with the pose removed (similarity-aligned to `MEAN_SHAPE`)."""
+    return to_canonical(points, fit_similarity(points, MEAN_SHAPE))
+
+
+def draw_points(
+    target: np.ndarray, source: SourceFace, options: SwapOptions, identity: IdentityEstimate | None
+) -> np.ndarray:
+    """The target's points moved onto the source's identity shape (or the target's own)."""
+    if options.shape_strength <= 0 or identity is None:
+        return target
+    target_identity = identity.update(canonical(target))
+    pinned = [_OUTLINE, _MOUTH, *(_EYES if options.keep_eyes else ())]
+    return reshape_to_source(
+        target,
+        target_identity,
+        source.identity,
+        MEAN_SHAPE,
+        np.unique(np.concatenate(pinned)),
+        options.shape_strength,
+    )
+
+
+def composite_face(
+    image: np.ndarray,
+    target: np.ndarray,
+    source: SourceFace,
+    options: SwapOptions,
+    identity: IdentityEstimate | None = None,
+) -> FaceResult | None:
+    """Paste `source` onto the face with landmarks `target` (128, 2), in place in `image`.
+
+    Returns None when the face is too small or lies outside the frame.
+    """
+    points = draw_points(target.astype(np.float32), source, options, identity)
+    size = face_size(target)
+    width = options.feather * size
+    # Room around the face for the feather and the multi-band blur, clipped to the frame.
+    box = points_box(np.concatenate([points, target]), image.shape, pad=int(width) + 4)
+    x0, y0, x1, y1 = box
+    if size < 8 or x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    shape = (y1 - y0, x1 - x0)
+    offset = (x0, y0)
+    warp = build_warp_map(source.points, points, _TRIANGLES, box)
+    fg = remap(source.image, warp)
+    bg = image[y0:y1, x0:x1]
+    if options.mask == "hull":
+        hull = cv2.convexHull(points.astype(np.float32))[:, 0]
+        # The triangulation covers the face outline; the hull's concave extra has no source.
+        alpha = ((polygon_mask(hull, shape, offset) > 0) & warp.valid).astype(np.float32)
+    else:
+        # The smoothed outline lies inside the triangulated area, so alpha is 0 wherever
+        # the warp has no source pixel.
+        outline = smooth_closed(points[_OUTLINE])
+        alpha = feather(polygon_mask(outline, shape, offset), width)
+    keep = _kept_target_alpha(points, options, shape, offset, size)
+    if options.colour != "none":
+        # Statistics over face skin only: the mouth interior and kept eyes would skew them.
+        weight = alpha if keep is None else alpha * (1.0 - keep)
+        if options.colour == "stats":
+            fg = stats_transfer(fg, bg, weight, weight)
+        else:
+            fg = lowfreq_transfer(fg, bg, weight, weight, sigma=0.1 * size)
+    if options.blend == "laplacian" and options.mask != "hull":
+        # The coarse bands reach past the outline: there the source must be the target.
+        np.copyto(fg, bg, where=~warp.valid[..., None])
+        levels = int(np.clip(np.log2(max(width, 2.0)), 1, 5))
+        out = laplacian_blend(fg, bg, alpha, levels)
+    else:
+        out = alpha_blend(fg, bg, alpha)
+    if keep is not None:
+        # Last, so the kept pixels are the target's exactly (the multi-band blend may leak
+        # a little low frequency across any edge).
+        out = alpha_blend(bg, out, keep)
+        alpha *= 1.0 - keep
+    image[y0:y1, x0:x1] = out
+    return FaceResult(box, points, alpha)
+
+
+def _kept_target_alpha(
+    points: np.ndarray,
+    options: SwapOptions,
+    shape: tuple[int, int],
+    offset: tuple[int, int],
+    size: float,
+) -> np.ndarray | None:
+    """Alpha (1 = the target's own pixels) of the inner mouth and, optionally, the eyes."""
+    polygons = ([_MOUTH] if options.keep_mouth else []) + (list(_EYES) if options.keep_eyes else [])
+    if not polygons:
+        return None
+    mask = np.zeros(shape, np.uint8)
+    for poly in polygons:
+        mask |= polygon_mask(points[poly], shape, offset)
+    return feather(mask, 0.015 * size)
+
+
+class SwapStage:
+    """Pipeline stage: swaps the enrolled source onto every face in `frame.faces`.
+
+    Each face track keeps its own identity-shape estimate, so several faces in one video
+    are handled independently and a track keeps its estimate while it stays alive.
+
+    Args:
+        source: the enrolled source face.
+        options: compositing options.
+    """
+
+    def __init__(self, source: SourceFace, options: SwapOptions | None = None) -> None:
+        self.source = source
+        self.options = options or SwapOptions()
+        self.identities: dict[int, IdentityEstimate] = {}
+
+    def process(self, frame: Any) -> Any:
+        """Composite every face of `frame` (a `facestream.stream.frames.Frame`)."""
+        opts = self.options
+        if not frame.faces and opts.label is None:
+            return frame
+        image = frame.image.copy()
+        for face in frame.faces:
+            points = np.asarray(face.points, np.float32)
+            result = None
+            if opts.swap:
+                identity = self.identities.setdefault(face.track_id, IdentityEstimate())
+                result = composite_face(image, points, self.source, opts, identity)
+            if opts.overlay is not None:
+                draw_overlay(image, points, opts.overlay, result)
+        if opts.label is not None:
+            draw_label(image, opts.label)
+        frame.image = image
+        return frame
+
+
+def build_swap_stage(args: Any, landmark_fn: Any) -> SwapStage:
+    """The swap stage for the `facestream swap` command line.
+
+    Reads `args.source` (one path or a list of paths), and the optional `args.overlay`,
+    `args.keep_eyes`, `args.no_swap` and `args.label`; enrolls the source with `landmark_fn`
+    (raises `SourceFaceError` with one sentence for the user).
+    """
+    from facestream.filters.enroll import enroll_source
+
+    source = enroll_source(args.source, landmark_fn)
+    options = SwapOptions(
+        keep_eyes=bool(getattr(args, "keep_eyes", False)),
+        overlay=getattr(args, "overlay", None),
+        swap=not getattr(args, "no_swap", False),
+        label=getattr(args, "label", None),
+    )
+    return SwapStage(source, options)
