@@ -21,6 +21,7 @@ from facestream.stream.errors import UserError
 
 COMMANDS: dict[str, str] = {
     "swap": "facestream.stream.cli_swap",
+    "batch": "facestream.stream.cli_batch",
     "demo": "facestream.stream.cli_demo",
     "serve": "facestream.demo.server",
     "webcam": "facestream.stream.webcam",
