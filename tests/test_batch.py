@@ -1,0 +1,275 @@
+"""facestream batch: planning and skipping without Ray, then a real batch on a local Ray cluster."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import cv2
+import fsspec
+import numpy as np
+import pytest
+from batch_faults import install as install_flaky_storage
+from conftest import write_video
+from test_stream_file import assert_same_timing_and_audio
+
+from facestream.stream import cli_swap
+from facestream.stream.batch import (
+    Job,
+    Worker,
+    import_ray,
+    list_inputs,
+    plan_jobs,
+    read_photos,
+)
+from facestream.stream.cli import main
+from facestream.stream.errors import UserError
+
+TESTS = Path(__file__).resolve().parent
+
+
+def settings(**overrides: object) -> argparse.Namespace:
+    """The swap options as ``facestream batch`` parses them."""
+    parser = argparse.ArgumentParser()
+    cli_swap.add_options(parser)
+    args = parser.parse_args(["--preset", "ultrafast"])
+    args.quiet = True
+    vars(args).update(overrides)
+    return args
+
+
+@pytest.fixture
+def memfs():
+    fs = fsspec.filesystem("memory")
+    yield fs
+    if fs.exists("/batchtest"):
+        fs.rm("/batchtest", recursive=True)
+
+
+def test_manifest_lines_comments_and_relative_paths(tmp_path):
+    (tmp_path / "clips").mkdir()
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(
+        "# talks\n\nclips/a.mp4\n  /data/b.mkv  \nmemory://bucket/c.webm\ns3://bucket/d/e.mov\n"
+    )
+    assert list_inputs(str(manifest)) == [
+        (str(tmp_path / "clips" / "a.mp4"), "a.mp4"),
+        ("/data/b.mkv", "b.mkv"),
+        ("memory://bucket/c.webm", "c.webm"),
+        ("s3://bucket/d/e.mov", "e.mov"),
+    ]
+
+
+def test_folder_is_searched_recursively_and_keeps_relative_paths(tmp_path):
+    for name in ["a.mp4", "day2/b.MKV", "day2/notes.txt", "day2/deep/c.webm"]:
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / name).write_bytes(b"x")
+    jobs, skipped = plan_jobs(str(tmp_path / "in"), str(tmp_path / "out"))
+    assert skipped == []
+    assert [(Path(j.input).relative_to(tmp_path / "in").as_posix(), j.output) for j in jobs] == [
+        ("a.mp4", str(tmp_path / "out" / "a.mp4")),
+        ("day2/b.MKV", str(tmp_path / "out" / "day2" / "b.MKV")),
+        ("day2/deep/c.webm", str(tmp_path / "out" / "day2" / "deep" / "c.webm")),
+    ]
+
+
+def test_existing_outputs_are_skipped_but_partial_ones_are_not(tmp_path):
+    (tmp_path / "in").mkdir()
+    for name in "abc":
+        (tmp_path / "in" / f"{name}.mp4").write_bytes(b"x")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.mp4").write_bytes(b"done")
+    (tmp_path / "out" / ".b.1234abcd.batch.mp4").write_bytes(b"half")  # an interrupted write
+    jobs, skipped = plan_jobs(str(tmp_path / "in"), str(tmp_path / "out"))
+    assert [Path(j.output).name for j in jobs] == ["b.mp4", "c.mp4"]
+    assert [(Path(r.job.output).name, r.status) for r in skipped] == [("a.mp4", "skipped")]
+
+
+def test_skipping_works_on_a_remote_output_folder(memfs):
+    memfs.pipe("/batchtest/in/a.mp4", b"x")
+    memfs.pipe("/batchtest/in/b.mp4", b"x")
+    memfs.pipe("/batchtest/out/b.mp4", b"done")
+    jobs, skipped = plan_jobs("memory://batchtest/in", "memory://batchtest/out")
+    assert jobs == [Job("memory:///batchtest/in/a.mp4", "memory://batchtest/out/a.mp4")]
+    assert [r.job.output for r in skipped] == ["memory://batchtest/out/b.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("x/a.mp4\ny/a.mp4\n", "would both be written to"),
+        ("# nothing\n", "lists no video files"),
+    ],
+)
+def test_plan_refuses_bad_manifests(tmp_path, lines, message):
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(lines)
+    with pytest.raises(UserError, match=message):
+        plan_jobs(str(manifest), str(tmp_path / "out"))
+
+
+def test_plan_refuses_an_output_over_its_input(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    with pytest.raises(UserError, match="would overwrite it"):
+        plan_jobs(str(tmp_path), str(tmp_path))
+
+
+def test_missing_manifest_and_unknown_protocol(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        plan_jobs(str(tmp_path / "nope.txt"), str(tmp_path / "out"))
+    with pytest.raises(UserError, match="cannot open nosuchfs://"):
+        plan_jobs("nosuchfs://bucket/list.txt", str(tmp_path / "out"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed")
+def test_a_url_without_its_fsspec_package_fails_before_any_work(tmp_path):
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("s3://bucket/a.mp4\n")
+    with pytest.raises(UserError, match="cannot open s3://bucket/a.mp4: Install s3fs"):
+        plan_jobs(str(manifest), str(tmp_path / "out"))
+
+
+def test_worker_downloads_and_uploads_through_fsspec(memfs, tmp_path):
+    src = write_video(tmp_path / "a.mp4", pts=range(8), audio=("aac",))
+    memfs.pipe("/batchtest/in/a.mp4", src.read_bytes())
+    worker = Worker(settings())
+    result = worker.process(Job("memory://batchtest/in/a.mp4", "memory://batchtest/out/a.mp4"))
+    assert (result.status, result.frames) == ("done", 8), result.reason
+    assert memfs.ls("/batchtest/out", detail=False) == ["/batchtest/out/a.mp4"]  # no partial
+    local = tmp_path / "back.mp4"
+    local.write_bytes(memfs.cat("/batchtest/out/a.mp4"))
+    assert_same_timing_and_audio(src, local)
+
+
+def test_worker_failures_are_one_sentence_and_leave_no_output(memfs, tmp_path):
+    (tmp_path / "bad.mp4").write_text("not a video\n" * 40)
+    worker = Worker(settings())
+    bad = worker.process(Job(str(tmp_path / "bad.mp4"), str(tmp_path / "out" / "bad.mp4")))
+    assert bad.status == "failed" and "is not a readable media file" in bad.reason
+    missing = worker.process(Job("memory://batchtest/nope.mp4", "memory://batchtest/o.mp4"))
+    assert missing.status == "failed"
+    assert missing.reason == "memory://batchtest/nope.mp4 does not exist."
+    assert list((tmp_path / "out").iterdir()) == []  # no output, no partial file
+    assert not memfs.exists("/batchtest/o.mp4")
+
+
+def test_worker_builds_stages_once_when_they_reset(tmp_path):
+    class Counting:
+        def __init__(self) -> None:
+            self.frames, self.resets = 0, 0
+
+        def process(self, frame):
+            self.frames += 1
+            return frame
+
+        def reset(self) -> None:
+            self.resets += 1
+
+    built: list[Counting] = []
+
+    def build(args):
+        built.append(Counting())
+        return [built[-1]]
+
+    worker = Worker(settings())
+    for name in ("a", "b", "c"):
+        src = write_video(tmp_path / f"{name}.mp4", pts=range(5))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("facestream.stream.batch.build_stages", build)
+            assert worker.process(Job(str(src), str(tmp_path / "out" / src.name))).status == "done"
+    assert len(built) == 1 and worker.builds == 1
+    assert (built[0].frames, built[0].resets) == (15, 2)
+
+
+def test_source_photos_reach_the_worker_as_bytes(tmp_path):
+    photo = tmp_path / "face.jpg"
+    photo.write_bytes(b"jpeg bytes")
+    worker = Worker(settings(source=photo), read_photos(photo))
+    assert worker.settings.source != photo and worker.settings.source.read_bytes() == b"jpeg bytes"
+    with pytest.raises(UserError, match="source face .* does not exist"):
+        read_photos(tmp_path / "nope.jpg")
+
+
+def test_without_ray_the_sentence_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(UserError, match=r"pip install 'facestream\[ray\]'"):
+        import_ray()
+
+
+# --- a real batch on a local Ray cluster ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason="needs Ray: pip install 'facestream[ray]'")
+    install_flaky_storage()
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 1024 * 1024,
+        runtime_env={
+            "env_vars": {"PYTHONPATH": str(TESTS)},
+            "worker_process_setup_hook": "batch_faults.install",
+        },
+    )
+    yield ray
+    ray.shutdown()
+
+
+def source_photo(path: Path) -> Path:
+    """A real face photo when scikit-image's sample data is there, else a plain image."""
+    try:
+        from skimage import data
+
+        image = data.astronaut()
+    except ImportError:
+        image = np.full((256, 256, 3), 128, np.uint8)
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.mark.slow
+def test_batch_on_local_ray(local_ray, tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    good = [
+        write_video(clips / "a.mp4", pts=range(12), audio=("aac",)),
+        write_video(clips / "b.mkv", pts=[0, 1, 2, 4, 7, 8, 9], audio=("aac", "libopus")),
+        write_video(clips / "c.mp4", pts=range(20), size=(80, 60), audio=("aac",)),
+        write_video(clips / "d.mp4", pts=range(15), audio=("aac",)),
+    ]
+    flaky = write_video(clips / "flaky.mp4", pts=range(10), audio=("aac",))
+    (clips / "flaky.mp4.fail").write_text("1")  # the first download fails, the retry works
+    down = write_video(clips / "down.mp4", pts=range(10))
+    (clips / "down.mp4.fail").write_text("always")
+    (clips / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(
+        "\n".join(f"clips/{p.name}" for p in [*good, clips / "corrupt.mp4"])
+        + f"\nflaky://{flaky}\nflaky://{down}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["batch", str(manifest), "--out", str(out), "--workers", "2", "--retries", "2"]
+    argv += ["--source", str(source_photo(tmp_path / "face.jpg")), "--preset", "ultrafast"]
+
+    assert main(argv) == 1  # two files failed
+    err = capsys.readouterr().err
+    assert "batch: 5 done, 2 failed, 0 skipped" in err
+    assert f"failed: {clips / 'corrupt.mp4'}: " in err and "not a readable media file" in err
+    assert f"failed: flaky://{down}: " in err and "connection reset" in err and "(2 retries)" in err
+    assert "Traceback" not in err
+    for clip in [*good, flaky]:
+        assert_same_timing_and_audio(clip, out / clip.name)
+    assert (clips / "flaky.mp4.attempts").read_text() == "2"
+    assert (clips / "down.mp4.attempts").read_text() == "3"  # one try and two retries
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in [*good, flaky])
+
+    finished = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    (clips / "down.mp4.fail").unlink()  # the storage is back
+    assert main(argv) == 1  # the corrupt file still fails, at once
+    err = capsys.readouterr().err
+    assert "batch: 1 done, 1 failed, 5 skipped" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in finished} == finished
+    assert_same_timing_and_audio(down, out / "down.mp4")
