@@ -1,0 +1,167 @@
+"""The swap compositor stage on synthetic faces: frame contract, mouth, eyes, feathering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facestream.filters.blend import polygon_mask
+from facestream.filters.enroll import enroll_source
+from facestream.filters.swap import SwapOptions, SwapStage, build_swap_stage, composite_face
+from facestream.models.landmarks import INNER_MOUTH, LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
+from facestream.stream.frames import Frame
+
+
+@dataclass
+class Face:
+    track_id: int
+    points: np.ndarray
+
+
+def face_points(scale: float, x: float, y: float, mouth_open: float = 0.0) -> np.ndarray:
+    """MEAN_SHAPE placed in a frame, the inner lower lip lowered by `mouth_open` x scale."""
+    p = np.asarray(MEAN_SHAPE, np.float32).copy()
+    mouth = np.asarray(INNER_MOUTH)
+    lower = mouth[p[mouth, 1] > p[mouth, 1].mean()]
+    p[lower, 1] += mouth_open
+    return p * scale + (x, y)
+
+
+def texture(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (h // 8 + 1, w // 8 + 1, 3), np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture
+def source(tmp_path: Path):
+    path = tmp_path / "source.png"
+    cv2.imwrite(str(path), texture(420, 400, 1))
+    points = face_points(300, 50, 60)
+    return enroll_source(path, lambda image: [points])
+
+
+def interior(polygon: np.ndarray, shape: tuple[int, int], margin: int) -> np.ndarray:
+    """Pixels at least `margin` px inside `polygon`."""
+    mask = polygon_mask(polygon, shape)
+    return cv2.erode(mask, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+
+
+def run_stage(stage: SwapStage, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    frame = Frame(pts=7, time_base=None, index=0, faces=faces)
+    frame.image = image.copy()
+    out = stage.process(frame)
+    assert out.pts == 7
+    return out.image
+
+
+def test_stage_keeps_size_dtype_and_pixels_outside_the_face(source):
+    image = texture(360, 480, 2)
+    points = face_points(200, 140, 80)
+    out = run_stage(SwapStage(source), image, [Face(0, points)])
+    assert out.shape == image.shape and out.dtype == np.uint8
+    changed = np.any(out != image, axis=2)
+    assert changed.sum() > 10_000
+    # Nothing changes outside the face's landmark box (grown by the feather room).
+    x0, y0 = points.min(axis=0) - 20
+    x1, y1 = points.max(axis=0) + 20
+    outside = np.ones(changed.shape, bool)
+    outside[int(y0) : int(y1), int(x0) : int(x1)] = False
+    assert not changed[outside].any()
+
+
+def test_frame_without_faces_is_returned_untouched(source):
+    image = texture(120, 160, 3)
+    assert np.array_equal(run_stage(SwapStage(source), image, []), image)
+
+
+@pytest.mark.parametrize("shape_strength", [0.0, 1.0])
+def test_inner_mouth_is_the_target_pixel_exact(source, shape_strength):
+    image = texture(360, 480, 4)
+    points = face_points(220, 130, 60, mouth_open=0.08)
+    options = SwapOptions(shape_strength=shape_strength)
+    out = run_stage(SwapStage(source, options), image, [Face(0, points)])
+    inside = interior(points[INNER_MOUTH], image.shape[:2], margin=4)
+    assert inside.sum() > 200
+    assert np.array_equal(out[inside], image[inside])
+    # Without mouth handling the same pixels come from the source.
+    plain = run_stage(SwapStage(source, SwapOptions(keep_mouth=False)), image, [Face(0, points)])
+    assert not np.array_equal(plain[inside], image[inside])
+
+
+def test_keep_eyes_keeps_the_target_eyes(source):
+    image = texture(360, 480, 5)
+    points = face_points(220, 130, 60)
+    out = run_stage(SwapStage(source, SwapOptions(keep_eyes=True)), image, [Face(0, points)])
+    for eye in (LEFT_EYE, RIGHT_EYE):
+        inside = interior(points[eye], image.shape[:2], margin=3)
+        assert inside.sum() > 20
+        assert np.array_equal(out[inside], image[inside])
+
+
+def test_feather_width_scales_with_face_size(source):
+    def ramp(scale: float) -> int:
+        image = texture(700, 700, 6)
+        points = face_points(scale, 40, 40)
+        res = composite_face(image, points, source, SwapOptions(shape_strength=0.0))
+        assert res is not None
+        centre_row = res.alpha[res.alpha.shape[0] // 2]
+        return int(np.count_nonzero((centre_row > 0) & (centre_row < 1)))
+
+    small, large = ramp(150), ramp(600)
+    assert 3.3 < large / small < 4.7
+
+
+def test_each_track_keeps_its_own_identity_estimate(source):
+    image = texture(400, 800, 7)
+    faces = [Face(3, face_points(200, 50, 80)), Face(9, face_points(220, 450, 60))]
+    stage = SwapStage(source)
+    out = run_stage(stage, image, faces)
+    assert set(stage.identities) == {3, 9}
+    assert all(est.count == 1 for est in stage.identities.values())
+    for face in faces:
+        x0, y0 = face.points.min(axis=0).astype(int) + 40
+        x1, y1 = face.points.max(axis=0).astype(int) - 40
+        assert np.any(out[y0:y1, x0:x1] != image[y0:y1, x0:x1])
+
+
+@pytest.mark.parametrize("kind", ["landmarks", "mesh", "mask"])
+def test_overlays_draw_with_and_without_the_swap(source, kind):
+    image = texture(360, 480, 8)
+    face = [Face(0, face_points(200, 140, 80))]
+    swapped = run_stage(SwapStage(source), image, face)
+    for swap in (True, False):
+        out = run_stage(SwapStage(source, SwapOptions(overlay=kind, swap=swap)), image, face)
+        assert not np.array_equal(out, swapped if swap else image)
+
+
+def test_unknown_overlay_is_refused(source):
+    stage = SwapStage(source, SwapOptions(overlay="boxes"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="overlay"):
+        run_stage(stage, texture(360, 480, 9), [Face(0, face_points(200, 140, 80))])
+
+
+def test_label_is_drawn_even_without_faces(source):
+    image = texture(360, 480, 10)
+    out = run_stage(SwapStage(source, SwapOptions(label="synthetic face")), image, [])
+    assert np.any(out[-60:, :200] != image[-60:, :200])
+
+
+def test_build_swap_stage_from_cli_arguments(tmp_path: Path):
+    path = tmp_path / "me.png"
+    cv2.imwrite(str(path), texture(420, 400, 11))
+    points = face_points(300, 50, 60)
+
+    class Args:
+        source = [path]
+        overlay = "mesh"
+        keep_eyes = True
+        no_swap = False
+        label = None
+
+    stage = build_swap_stage(Args(), lambda image: [points])
+    assert stage.options.overlay == "mesh" and stage.options.keep_eyes
