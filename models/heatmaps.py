@@ -1,0 +1,125 @@
+"""Heatmap decoding and rendering for HRNet-128, batched and vectorised.
+
+Coordinates inside a crop are *normalised*: (0, 0) is the crop's top-left corner and (1, 1)
+its bottom-right corner, so a heatmap cell ``(u, v)`` of a ``W x H`` heatmap has its centre
+at ``((u + 0.5) / W, (v + 0.5) / H)`` whatever the input size and stride of the model. The
+affine ``crop_to_frame`` ``(N, 2, 3)`` maps normalised crop coordinates to frame pixels; it
+comes from `facestream.models.crops`.
+
+Example:
+    >>> import torch
+    >>> hm = render_heatmaps(torch.tensor([[[0.25, 0.5]]]), (32, 32), sigma=1.5)
+    >>> points, conf = decode_heatmaps(hm, torch.eye(2, 3)[None] * 128)
+    >>> [round(v, 3) for v in points[0, 0].tolist()], round(conf[0, 0].item(), 2)
+    ([32.0, 64.0], 1.0)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _gaussian_blur(heatmaps: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, round(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=heatmaps.dtype, device=heatmaps.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    n, c, h, w = heatmaps.shape
+    x = heatmaps.reshape(n * c, 1, h, w)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
+    return x.reshape(n, c, h, w)
+
+
+def decode_heatmaps(
+    heatmaps: torch.Tensor, crop_to_frame: torch.Tensor, blur_sigma: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Landmarks in frame pixels and their confidence from a batch of heatmaps.
+
+    The peak of each heatmap is found by argmax, refined to sub-pixel precision by a
+    second-order Taylor expansion of the log-heatmap around it (DARK, Zhang et al. 2020; exact
+    for Gaussian peaks), then mapped through ``crop_to_frame``.
+
+    Args:
+        heatmaps: ``(N, K, H, W)`` heatmaps (any float dtype, any device).
+        crop_to_frame: ``(N, 2, 3)`` affines from normalised crop coordinates to frame pixels.
+        blur_sigma: optional Gaussian smoothing (in heatmap cells) before the Taylor step, as
+            DARK's distribution modulation; 0 keeps the heatmap as it is.
+
+    Returns:
+        ``points`` ``(N, K, 2)`` float32 frame pixels and ``confidence`` ``(N, K)`` float32:
+        the heatmap's value at the refined peak (targets peak at 1), clipped to [0, 1].
+    """
+    if heatmaps.ndim != 4:
+        raise ValueError(f"heatmaps must be (N, K, H, W), got {tuple(heatmaps.shape)}")
+    n, k, h, w = heatmaps.shape
+    if crop_to_frame.shape != (n, 2, 3):
+        raise ValueError(f"crop_to_frame must be ({n}, 2, 3), got {tuple(crop_to_frame.shape)}")
+    hm = heatmaps.float()
+    flat = hm.reshape(n, k, h * w)
+    peak, index = flat.max(dim=2)
+    x = index % w
+    y = torch.div(index, w, rounding_mode="floor")
+
+    smooth = _gaussian_blur(hm, blur_sigma) if blur_sigma > 0 else hm
+    log = smooth.clamp_min(1e-10).log().reshape(n, k, h * w)
+    xm, xp = (x - 1).clamp(0, w - 1), (x + 1).clamp(0, w - 1)
+    ym, yp = (y - 1).clamp(0, h - 1), (y + 1).clamp(0, h - 1)
+
+    def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return log.gather(2, (yy * w + xx).unsqueeze(2)).squeeze(2)
+
+    centre = at(y, x)
+    right, left, down, up = at(y, xp), at(y, xm), at(yp, x), at(ym, x)
+    dx, dy = (right - left) / 2, (down - up) / 2
+    dxx = right - 2 * centre + left
+    dyy = down - 2 * centre + up
+    dxy = (at(yp, xp) - at(yp, xm) - at(ym, xp) + at(ym, xm)) / 4
+    det = dxx * dyy - dxy**2
+    inside = (x > 0) & (x < w - 1) & (y > 0) & (y < h - 1)
+    # A maximum has a negative-definite Hessian; elsewhere (flat or border) keep the argmax.
+    valid = inside & (det > 1e-12) & (dxx < 0)
+    safe_det = torch.where(valid, det, torch.ones_like(det))
+    off_x = torch.where(valid, -(dyy * dx - dxy * dy) / safe_det, torch.zeros_like(det))
+    off_y = torch.where(valid, -(dxx * dy - dxy * dx) / safe_det, torch.zeros_like(det))
+    off_x, off_y = off_x.clamp(-1.0, 1.0), off_y.clamp(-1.0, 1.0)
+    off = torch.stack([off_x, off_y], dim=-1)
+    # Value of the Taylor model at the refined peak: an off-grid Gaussian peak of height 1
+    # still gives confidence 1.
+    gain = (
+        dx * off_x + dy * off_y + 0.5 * (dxx * off_x**2 + 2 * dxy * off_x * off_y + dyy * off_y**2)
+    )
+
+    cells = torch.stack([x, y], dim=-1).float() + off + 0.5
+    unit = cells / torch.tensor([w, h], dtype=torch.float32, device=hm.device)
+    affine = crop_to_frame.to(device=hm.device, dtype=torch.float32)
+    points = unit @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]
+    return points, (peak * gain.clamp(0.0, 1.0).exp()).clamp(0.0, 1.0)
+
+
+def render_heatmaps(
+    points: torch.Tensor, size: tuple[int, int], sigma: float, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Gaussian target heatmaps (peak 1) for points in normalised crop coordinates.
+
+    The inverse of `decode_heatmaps` (with the identity affine), for training targets.
+
+    Args:
+        points: ``(N, K, 2)`` normalised crop coordinates.
+        size: heatmap ``(H, W)``.
+        sigma: Gaussian standard deviation in heatmap cells.
+
+    Returns:
+        ``(N, K, H, W)`` heatmaps on the device of ``points``.
+    """
+    if points.ndim != 3 or points.shape[-1] != 2:
+        raise ValueError(f"points must be (N, K, 2), got {tuple(points.shape)}")
+    h, w = size
+    cx = points[..., 0:1].to(dtype) * w - 0.5  # (N, K, 1), in heatmap cells
+    cy = points[..., 1:2].to(dtype) * h - 0.5
+    xs = torch.arange(w, dtype=dtype, device=points.device)
+    ys = torch.arange(h, dtype=dtype, device=points.device)
+    gx = torch.exp(-((xs - cx) ** 2) / (2 * sigma**2))  # (N, K, W)
+    gy = torch.exp(-((ys - cy) ** 2) / (2 * sigma**2))  # (N, K, H)
+    return gy.unsqueeze(-1) * gx.unsqueeze(-2)
