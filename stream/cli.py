@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "swap": "facestream.stream.cli_swap",
     "batch": "facestream.stream.cli_batch",
     "demo": "facestream.stream.cli_demo",
+    "train": "facestream.models.train.cli_train",
+    "eval": "facestream.models.train.cli_eval",
     "serve": "facestream.demo.server",
     "webcam": "facestream.stream.webcam",
 }
