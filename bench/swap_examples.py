@@ -20,7 +20,12 @@ from mesh_cache import load_clip, mediapipe_landmarks  # noqa: E402
 
 from facestream.filters.enroll import enroll_source  # noqa: E402
 from facestream.filters.shape import IdentityEstimate  # noqa: E402
-from facestream.filters.swap import SwapOptions, canonical, composite_face  # noqa: E402
+from facestream.filters.swap import (  # noqa: E402
+    SwapOptions,
+    baseline_options,
+    canonical,
+    composite_face,
+)
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 # (clip, source photo, frame shown): different sizes, lighting, skin tones and expressions.
@@ -78,10 +83,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/images/swap_grid.jpg"))
     parser.add_argument("--baseline", action="store_true", help="render the plain baseline")
+    parser.add_argument("--colour", choices=["stats", "lowfreq", "none"])
+    parser.add_argument("--blend", choices=["laplacian", "feather"])
     args = parser.parse_args()
-    from facestream.filters.swap import baseline_options
-
     options = baseline_options() if args.baseline else SwapOptions()
+    if args.colour:
+        options.colour = args.colour
+    if args.blend:
+        options.blend = args.blend
     rows = [render_row(clip, photo, index, options) for clip, photo, index in EXAMPLES]
     grid = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
     args.out.parent.mkdir(parents=True, exist_ok=True)

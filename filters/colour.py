@@ -2,9 +2,9 @@
 
 Two methods, both restricted to face pixels so background and hair do not leak in:
 
-- `stats_transfer`: the source's mean colour moved to the target's and its contrast
-  scaled to the target's, in luma/chroma (YCbCr), so tone and brightness move
-  independently; linear, hence one colour matrix per frame.
+- `stats_transfer`: the source's mean colour taken to the target's by per-channel gains
+  and its luma contrast scaled toward the target's; linear, hence one colour matrix per
+  frame.
 - `lowfreq_transfer`: the target's low frequencies (its lighting and shading) with the
   source's high frequencies (its features): `src - blur(src) + blur(tgt)`, with blurs
   normalised by the blurred mask so the border does not darken.
@@ -25,8 +25,8 @@ import numpy as np
 STATS_STRIDE = 3  # statistics from every 3rd pixel in x and y: 9x cheaper, same figures
 
 
-# RGB -> luma/chroma (BT.601 YCbCr without offsets). Linear, so a per-channel affine
-# transfer in this space is one affine colour matrix in RGB.
+# RGB -> luma/chroma (BT.601 YCbCr without offsets). Linear, so scaling luma alone is one
+# colour matrix in RGB.
 _YCC = np.array(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
     np.float64,
@@ -39,16 +39,19 @@ def transfer_matrix(
 ) -> np.ndarray:
     """The `(3, 4)` RGB colour matrix moving source statistics onto the target's.
 
-    In luma/chroma space: luma takes the target's mean and (bounded) contrast; chroma only
-    shifts its mean, since scaling chroma by a std ratio turns dark features (brows,
-    lashes) blue or green.
+    Two steps, both linear: per-channel gains take the source's mean colour to the target's
+    (von Kries, like a white balance: dark features stay dark and neutral, where an additive
+    chroma shift would tint brows and lashes blue or green), then luma contrast is scaled
+    around that mean toward the target's, within bounds (a flat-lit target must not flatten
+    the source to a mask, nor a hard-lit one burn it).
     """
+    gains = np.diag(np.clip(tgt_mean / np.maximum(src_mean, 1.0), 0.4, 2.5))
     luma = _YCC[0]
-    gain = np.sqrt((luma @ tgt_cov @ luma) / max(luma @ src_cov @ luma, 1e-6))
-    # A flat-lit target must not flatten the source to a mask, nor a hard one burn it.
-    scale = np.diag([np.clip(gain, 0.6, 1.6), 1.0, 1.0])
-    linear = _YCC_INV @ scale @ _YCC
-    offset = tgt_mean - linear @ src_mean
+    balanced = gains @ src_cov @ gains
+    contrast = np.sqrt((luma @ tgt_cov @ luma) / max(luma @ balanced @ luma, 1e-6))
+    scale = _YCC_INV @ np.diag([np.clip(contrast, 0.6, 1.6), 1.0, 1.0]) @ _YCC
+    linear = scale @ gains
+    offset = tgt_mean - scale @ tgt_mean
     return np.hstack([linear, offset[:, None]]).astype(np.float32)
 
 

@@ -34,15 +34,25 @@ from facestream.filters.shape import (
 from facestream.filters.warp import build_warp_map, points_box, remap
 from facestream.models.landmarks import (
     FACE_OUTLINE,
+    GROUPS,
     INNER_MOUTH,
     LEFT_EYE,
     MEAN_SHAPE,
+    NAMES,
     RIGHT_EYE,
     TRIANGLES,
 )
 
 _TRIANGLES = np.asarray(TRIANGLES, np.int32)
 _OUTLINE = np.asarray(FACE_OUTLINE, np.int64)
+# The default mask: the jaw part of the outline closed over the mid-forehead row (left to
+# right across the image, continuing from the jaw's last point), so the source's hairline
+# and fringe never land on the target's forehead.
+_MASK = np.array(
+    [i for i in FACE_OUTLINE if i in set(GROUPS["jaw"])]
+    + [i for i, n in enumerate(NAMES) if n.startswith("forehead_") and "outline" not in n][::-1],
+    np.int64,
+)
 _MOUTH = np.asarray(INNER_MOUTH, np.int64)
 _EYES = (np.asarray(LEFT_EYE, np.int64), np.asarray(RIGHT_EYE, np.int64))
 
@@ -55,8 +65,9 @@ class SwapOptions:
         colour: "stats" (luma/chroma statistics transfer), "lowfreq" (target lighting,
             source detail) or "none".
         blend: "laplacian" (multi-band seam) or "feather" (alpha only).
-        mask: "outline" (the feathered face outline) or "hull" (hard convex hull of all
-            points: the plain baseline).
+        mask: "face" (jaw to mid-forehead, feathered), "outline" (the whole face outline up
+            to the hairline, feathered) or "hull" (hard convex hull of all points: the plain
+            baseline).
         keep_mouth: keep the target's inner mouth (teeth, tongue) inside the inner lips.
         keep_eyes: keep the target's eyes.
         shape_strength: 0 draws the source texture on the target's own face shape, 1 on the
@@ -68,8 +79,8 @@ class SwapOptions:
     """
 
     colour: Literal["stats", "lowfreq", "none"] = "stats"
-    blend: Literal["laplacian", "feather"] = "laplacian"
-    mask: Literal["outline", "hull"] = "outline"
+    blend: Literal["laplacian", "feather"] = "feather"
+    mask: Literal["face", "outline", "hull"] = "face"
     keep_mouth: bool = True
     keep_eyes: bool = False
     shape_strength: float = 1.0
@@ -163,7 +174,7 @@ def composite_face(
     else:
         # The smoothed outline lies inside the triangulated area, so alpha is 0 wherever
         # the warp has no source pixel.
-        outline = smooth_closed(points[_OUTLINE])
+        outline = smooth_closed(points[_MASK if options.mask == "face" else _OUTLINE])
         alpha = feather(polygon_mask(outline, shape, offset), width)
     keep = _kept_target_alpha(points, options, shape, offset, size)
     if options.colour != "none":
