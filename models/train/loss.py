@@ -36,13 +36,17 @@ def adaptive_wing_loss(
         The scalar loss, normalised by the total point weight.
     """
     y = target
+    with torch.no_grad():  # everything that depends on the target alone
+        power = alpha - y
+        r = (theta / epsilon) ** power
+        a = omega / (1 + r) * power * r / theta
+        c = theta * a - omega * torch.log1p(r)
+        mask = F.max_pool2d(y, 3, stride=1, padding=1) > 0.2
+        pixel_w = 1 + foreground_weight * mask.to(pred.dtype)
     diff = (pred - y).abs()
-    power = alpha - y
-    a = omega * (1 / (1 + (theta / epsilon) ** power)) * power
-    a = a * ((theta / epsilon) ** (power - 1)) / epsilon
-    c = theta * a - omega * torch.log1p((theta / epsilon) ** power)
-    loss = torch.where(diff < theta, omega * torch.log1p((diff / epsilon) ** power), a * diff - c)
-    mask = F.max_pool2d(y, 3, stride=1, padding=1) > 0.2
-    pixel_w = 1 + foreground_weight * mask.to(pred.dtype)
+    # (diff / epsilon) ** power as exp(power * log(.)): the same value, about twice as fast
+    # forward and backward on CPU as a tensor-exponent pow.
+    ratio_pow = torch.exp(power * torch.log((diff / epsilon).clamp_min(1e-12)))
+    loss = torch.where(diff < theta, omega * torch.log1p(ratio_pow), a * diff - c)
     per_point = (loss * pixel_w).mean(dim=(2, 3))
     return (per_point * point_weight).sum() / point_weight.sum().clamp_min(1e-6)

@@ -1,0 +1,307 @@
+"""Train an HRNet-128 variant on the teacher and human landmark labels.
+
+Resumable and deterministic: checkpoints hold the model (safetensors), and the optimiser,
+scheduler, RNG and loop position (``torch.save`` of plain tensors and dicts, read back with
+``weights_only=True``). They are written after every epoch, every few minutes and on
+Ctrl-C; ``--resume`` continues from the last one and sees the same samples it would have
+seen without the interruption. Each epoch ends with an evaluation on the faces300w eval crops
+(boxes from their labels), and a CSV log gets one row per epoch.
+
+Example:
+    facestream train --variant hrnet128_lite --epochs 12 --seed 0
+    facestream train --variant hrnet128_lite --resume   # after a stop
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from facestream.models.train.augment import NO_AUGMENT, AugmentConfig
+from facestream.models.train.dataset import (
+    LandmarkDataset,
+    PlanBatchSampler,
+    epoch_plan,
+    sample_from_label,
+)
+from facestream.models.train.label_store import cache_dir, load_labels
+from facestream.models.train.loss import adaptive_wing_loss
+from facestream.models.train.modelling import (
+    build_model,
+    crop_from_points,
+    heatmap_targets,
+    model_geometry,
+)
+from facestream.stream.errors import UserError
+
+LOG_FIELDS = [
+    "epoch",
+    "step",
+    "train_loss",
+    "lr",
+    "eval_nme",
+    "eval_nme_median",
+    "eval_failure",
+    "seconds",
+]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (saved beside its checkpoints)."""
+
+    variant: str = "hrnet128_lite"
+    out: Path | None = None
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: float = 0.03  # fraction of all steps
+    seed: int = 0
+    workers: int = 1
+    # One thread: on a shared 2-core machine two OpenMP threads wait on each other and ran
+    # ten times slower here than one.
+    threads: int = 1
+    save_every_s: float = 600.0
+    max_steps: int | None = None  # stop after this many steps in this call (tests, budgets)
+    eval_limit: int | None = None  # evaluate on the first N eval crops only (tests)
+
+    def directory(self) -> Path:
+        return self.out or cache_dir() / "train" / self.variant
+
+
+class Checkpoint:
+    """The files of a run: ``last.safetensors`` + ``last_state.pt``, ``best.safetensors``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.model = directory / "last.safetensors"
+        self.state = directory / "last_state.pt"
+        self.best = directory / "best.safetensors"
+        self.log = directory / "log.csv"
+
+    def exists(self) -> bool:
+        return self.model.is_file() and self.state.is_file()
+
+    def save(self, model: torch.nn.Module, state: dict, best: bool = False) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        _atomic(self.model, lambda p: save_file(weights, str(p)))
+        _atomic(self.state, lambda p: torch.save(state, p))
+        if best:
+            _atomic(self.best, lambda p: save_file(weights, str(p)))
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def lr_lambda(total: int, warmup: float):
+    """Linear warm-up then cosine decay to 1% of the peak, as a LambdaLR factor."""
+    w = max(1, int(warmup * total))
+
+    def f(step: int) -> float:
+        if step < w:
+            return (step + 1) / w
+        t = min(1.0, (step - w) / max(1, total - w))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
+
+    return f
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or continue) training; returns the final loop state.
+
+    Raises:
+        UserError: no labels, or ``resume`` without a checkpoint.
+    """
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    ckpt = Checkpoint(cfg.directory())
+    try:
+        items = load_labels()
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    train_items = [it for it in items if it.split == "train"]
+    eval_items = [it for it in items if it.split == "eval" and it.kind == "faces300w"]
+    samples = [sample_from_label(it) for it in train_items]
+    if not samples:
+        raise UserError("The label cache holds no training faces: run `make labels`.")
+
+    # Channels-last runs the depthwise convolutions of the lite model faster on CPU.
+    model = build_model(cfg.variant).to(memory_format=torch.channels_last)
+    size, stride = model_geometry(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    kinds = [s.kind for s in samples]
+    steps_per_epoch = len(epoch_plan(kinds, cfg.seed, 0)) // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, cfg.warmup))
+    loop = {"epoch": 0, "batch": 0, "step": 0, "best_nme": float("inf")}
+    if resume:
+        if not ckpt.exists():
+            raise UserError(f"No checkpoint to resume from in {ckpt.dir}.")
+        model.load_state_dict(load_file(str(ckpt.model)), strict=True)
+        state = torch.load(ckpt.state, weights_only=True)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        loop = state["loop"]
+
+    crop_fn = partial(crop_from_points, size=size)
+    dataset = LandmarkDataset(samples, size, crop_fn, AugmentConfig())
+    eval_set = LandmarkDataset(
+        [sample_from_label(it) for it in eval_items][: cfg.eval_limit],
+        size,
+        crop_fn,
+        NO_AUGMENT,
+    )
+
+    def state_dict() -> dict:
+        return {
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "loop": dict(loop),
+            "config": {k: str(v) for k, v in asdict(cfg).items()},
+        }
+
+    interrupted = False
+
+    def on_sigterm(signum, frame):  # a `kill` stops like Ctrl-C: checkpoint, then exit
+        raise KeyboardInterrupt
+
+    old_term = signal.signal(signal.SIGTERM, on_sigterm)
+    steps_done = 0
+    last_save = time.monotonic()
+    try:
+        while loop["epoch"] < cfg.epochs:
+            plan = epoch_plan(kinds, cfg.seed, loop["epoch"])
+            sampler = PlanBatchSampler(plan, cfg.batch_size, start=loop["batch"])
+            loader = DataLoader(
+                dataset,
+                batch_sampler=sampler,
+                num_workers=cfg.workers,
+                worker_init_fn=_worker_init,
+                persistent_workers=False,
+                prefetch_factor=4 if cfg.workers else None,
+            )
+            model.train()
+            t0 = time.monotonic()
+            losses = []
+            bar = tqdm(
+                loader,
+                total=len(sampler),
+                disable=not progress,
+                desc=f"epoch {loop['epoch'] + 1}/{cfg.epochs}",
+                dynamic_ncols=True,
+                mininterval=5 if progress else 0.1,
+            )
+            for batch in bar:
+                x = batch["image"].float().div_(255).contiguous(memory_format=torch.channels_last)
+                target = heatmap_targets(batch["points"], size, stride)
+                loss = adaptive_wing_loss(model(x), target, batch["weight"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loop["batch"] += 1
+                loop["step"] += 1
+                steps_done += 1
+                losses.append(float(loss.detach()))
+                bar.set_postfix(
+                    loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{sched.get_last_lr()[0]:.2e}"
+                )
+                if time.monotonic() - last_save > cfg.save_every_s:
+                    ckpt.save(model, state_dict())
+                    last_save = time.monotonic()
+                if cfg.max_steps is not None and steps_done >= cfg.max_steps:
+                    break
+            bar.close()
+            if (
+                cfg.max_steps is not None
+                and steps_done >= cfg.max_steps
+                and loop["batch"] < steps_per_epoch
+            ):
+                break
+            metrics = evaluate_crops(model, eval_set, stride) if len(eval_set) else {}
+            nme = metrics.get("nme", float("nan"))
+            is_best = nme < loop["best_nme"]
+            if is_best:
+                loop["best_nme"] = nme
+            _log_row(
+                ckpt.log,
+                {
+                    "epoch": loop["epoch"] + 1,
+                    "step": loop["step"],
+                    "train_loss": f"{np.mean(losses) if losses else float('nan'):.5f}",
+                    "lr": f"{sched.get_last_lr()[0]:.3e}",
+                    "eval_nme": f"{nme:.3f}",
+                    "eval_nme_median": f"{metrics.get('nme_median', float('nan')):.3f}",
+                    "eval_failure": f"{metrics.get('failure_rate', float('nan')):.3f}",
+                    "seconds": f"{time.monotonic() - t0:.1f}",
+                },
+            )
+            loop["epoch"] += 1
+            loop["batch"] = 0
+            ckpt.save(model, state_dict(), best=is_best)
+            last_save = time.monotonic()
+            if progress:
+                tqdm.write(f"epoch {loop['epoch']}: loss {np.mean(losses):.4f} eval NME {nme:.3f}%")
+            if cfg.max_steps is not None and steps_done >= cfg.max_steps:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    ckpt.save(model, state_dict())
+    return {**loop, "interrupted": interrupted, "model": model}
+
+
+def _worker_init(worker_id: int) -> None:
+    import cv2
+
+    # The worker shares two cores with the training step: one thread each.
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _log_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+@torch.no_grad()
+def evaluate_crops(model: torch.nn.Module, dataset: LandmarkDataset, stride: int) -> dict:
+    """NME of the model on un-augmented crops (boxes from the labels), in crop pixels."""
+    from facestream.models.train.metrics import nme_summary
+    from facestream.models.train.modelling import decode_crop
+
+    model.eval()
+    preds, truths = [], []
+    for start in range(0, len(dataset), 32):
+        batch = [dataset[(i, 0)] for i in range(start, min(start + 32, len(dataset)))]
+        x = torch.stack([b["image"] for b in batch]).float().div_(255)
+        x = x.contiguous(memory_format=torch.channels_last)
+        preds.append(decode_crop(model(x), stride))
+        truths.append(torch.stack([b["points"] for b in batch]).numpy())
+    model.train()
+    pred, truth = np.concatenate(preds), np.concatenate(truths)
+    return nme_summary(pred[:, :68], truth[:, :68])
