@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from facestream.filters.one_euro import OneEuroFilter
 from facestream.filters.smoothing import (
@@ -51,6 +52,7 @@ CLIPS = [
 # A clip has strong head motion when its face centre moves this much per frame (median, % of
 # the inter-ocular distance); lag is measured on those.
 STRONG_MOTION = 0.7
+REF_BLUR = 1.5  # frames (Gaussian sigma) of the zero-phase blur of the lag reference
 
 
 @dataclass
@@ -184,37 +186,39 @@ def jitter(p: np.ndarray, iod: float) -> float:
     return 100.0 * float(np.nanmean(acc)) / iod
 
 
-def _fill_gaps(ref: np.ndarray) -> np.ndarray:
-    """Missed frames linearly interpolated, per coordinate."""
-    flat = ref.reshape(len(ref), -1)
-    valid = ~np.isnan(flat).any(axis=1)
-    if valid.all():
-        return flat
-    frames = np.arange(len(ref))
-    return np.stack([np.interp(frames, frames[valid], c[valid]) for c in flat.T], 1)
-
-
 def _shift_error(p: np.ndarray, ref: np.ndarray, keep: np.ndarray, d: float) -> float:
-    # ref(t - d) by linear interpolation; frames whose source falls outside are dropped.
-    n = len(ref)
-    src = np.arange(n) - d
+    # p(t + d) against ref(t). The smoothed side is the one interpolated: interpolating the
+    # noisy reference would average its noise away at half-frame delays and bias d there.
+    n = len(p)
+    src = np.arange(n) + d
     lo = np.floor(src).astype(int)
     ok = keep & (lo >= 0) & (lo + 1 < n)
+    ok[ok] &= keep[lo[ok]] & keep[lo[ok] + 1]
     w = (src - lo)[ok, None]
-    shifted = (1 - w) * ref[lo[ok]] + w * ref[lo[ok] + 1]
-    return float(np.mean((p[ok] - shifted) ** 2))
+    shifted = (1 - w) * p[lo[ok]] + w * p[lo[ok] + 1]
+    return float(np.mean((shifted - ref[ok]) ** 2))
 
 
-def lag(p: np.ndarray, ref: np.ndarray) -> float:
-    """Delay d (frames) minimising the squared distance between p[t] and ref[t - d]."""
-    flat_p = p.reshape(len(p), -1)
-    flat_ref = _fill_gaps(ref)
-    keep = ~np.isnan(flat_p).any(axis=1) & ~np.isnan(ref.reshape(len(ref), -1)).any(axis=1)
-    keep[:4], keep[-4:] = False, False
+def lag(outputs: list[np.ndarray], refs: list[np.ndarray], iods: list[float]) -> float:
+    """Delay d (frames) minimising the squared distance between p[t] and ref[t - d], pooled
+    over tracks (each in units of its inter-ocular distance)."""
+    cases = []
+    for p, ref, iod in zip(outputs, refs, iods, strict=True):
+        flat_p = p.reshape(len(p), -1) / iod
+        # A zero-phase blur of the reference: a noisy reference correlates with the filter's
+        # own input noise at whole-frame delays and pulls d to integers.
+        flat_ref = gaussian_filter1d(ref.reshape(len(ref), -1) / iod, REF_BLUR, axis=0)
+        keep = ~np.isnan(flat_p).any(axis=1) & ~np.isnan(flat_ref).any(axis=1)
+        keep[:4], keep[-4:] = False, False
+        cases.append((flat_p, flat_ref, keep))
+
+    def error(d: float) -> float:
+        return sum(_shift_error(p, ref, keep, d) for p, ref, keep in cases)
+
     coarse = np.arange(-3.0, 8.01, 0.25)
-    d0 = coarse[np.argmin([_shift_error(flat_p, flat_ref, keep, d) for d in coarse])]
+    d0 = coarse[np.argmin([error(d) for d in coarse])]
     fine = d0 + np.arange(-0.25, 0.2501, 0.01)
-    return float(fine[np.argmin([_shift_error(flat_p, flat_ref, keep, d) for d in fine])])
+    return float(fine[np.argmin([error(d) for d in fine])])
 
 
 def motion(track: Track) -> float:
@@ -226,17 +230,17 @@ def motion(track: Track) -> float:
 @dataclass
 class Result:
     jitter: list[float]  # per track
-    lag: float  # median over strong-motion tracks
+    lag: float  # pooled over strong-motion tracks
     cost: float  # median ms over tracks
     outputs: list[np.ndarray]
 
 
 def evaluate(make: Callable[[], Smoother], tracks: list[Track], strong: list[bool]) -> Result:
     outs, costs = zip(*(run(make, tr) for tr in tracks), strict=True)
-    lags = [lag(o, tr.points) for o, tr, s in zip(outs, tracks, strong, strict=True) if s]
+    moving = [(o, tr) for o, tr, s in zip(outs, tracks, strong, strict=True) if s]
     return Result(
         [jitter(o, tr.iod) for o, tr in zip(outs, tracks, strict=True)],
-        float(np.median(lags)) if lags else float("nan"),
+        lag([o for o, _ in moving], [tr.points for _, tr in moving], [tr.iod for _, tr in moving]),
         float(np.median(costs)),
         list(outs),
     )
@@ -291,10 +295,61 @@ def plot(path: Path, track: Track, series: dict[str, np.ndarray], point: int) ->
     fig.savefig(path, dpi=110)
 
 
+def plot_tradeoff(path: Path, curves: dict[str, list[tuple[float, float]]]) -> None:
+    """Jitter cut against lag, one curve per smoother family over its strength setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in curves.items():
+        lags, cuts = zip(*points, strict=True)
+        ax.plot(lags, cuts, marker="o", label=label)
+    ax.axhspan(70, 100, xmin=0, xmax=1, color="0.93", zorder=0)
+    ax.set_xlabel("lag on strong-motion clips (frames)")
+    ax.set_ylabel("jitter cut, median over clips (%)")
+    ax.set_title("Stillness against lag (MediaPipe landmarks, 12 talking-head clips)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def tradeoff(
+    tracks: list[Track], strong: list[bool], raw: np.ndarray
+) -> dict[str, list[tuple[float, float]]]:
+    """(lag, median jitter cut) of each family over its stillness setting."""
+    families: dict[str, Callable[[float], Callable[[], Smoother]]] = {
+        "kalman": lambda s: partial(KalmanSmoother, SmootherConfig(strength=s)),
+        "kalman, no rigid split": lambda s: partial(
+            KalmanSmoother, SmootherConfig(strength=s, rigid=False)
+        ),
+        "fixed-lag": lambda s: partial(
+            KalmanSmoother, SmootherConfig(strength=s, lag_frames=FIXED_LAG_FRAMES)
+        ),
+        "fixed-lag, no rigid split": lambda s: partial(
+            KalmanSmoother, SmootherConfig(strength=s, lag_frames=FIXED_LAG_FRAMES, rigid=False)
+        ),
+        "One Euro (beta 0), 1/min_cutoff": lambda s: partial(OneEuroFilter, 2.0 / s, 0.0),
+    }
+    curves = {}
+    print("\n| family | strength | jitter cut | lag (frames) |\n| --- | --- | --- | --- |")
+    for label, family in families.items():
+        curves[label] = []
+        for strength in (0.35, 0.5, 0.7, 1.0, 1.4, 2.0):
+            res = evaluate(family(strength), tracks, strong)
+            cut = float(np.median(100.0 * (1.0 - np.array(res.jitter) / raw)))
+            curves[label].append((res.lag, cut))
+            print(f"| {label} | {strength:g} | {cut:.1f}% | {res.lag:+.2f} |")
+    return curves
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--landmarks", choices=("mediapipe", "engine"), default="mediapipe")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "jitter_trajectory.png")
+    parser.add_argument("--tradeoff", type=Path, default=REPO / "docs" / "jitter_tradeoff.png")
     parser.add_argument("--clips", nargs="*", default=CLIPS)
     args = parser.parse_args()
     if not VIDEOS.is_dir():
@@ -352,8 +407,9 @@ def main() -> None:
             err = np.linalg.norm(out - tr.truth, axis=-1)
             rmse = 100.0 * np.sqrt(np.mean(err**2)) / tr.iod
             mouth = 100.0 * np.sqrt(np.mean(err[:, tr.mouth] ** 2)) / tr.iod
-            all_lag = lag(out, tr.truth) if tr.name.endswith("moving") else float("nan")
-            mouth_lag = lag(out[:, tr.mouth], tr.truth[:, tr.mouth])
+            moving = tr.name.endswith("moving")
+            all_lag = lag([out], [tr.truth], [tr.iod]) if moving else float("nan")
+            mouth_lag = lag([out[:, tr.mouth]], [tr.truth[:, tr.mouth]], [tr.iod])
             print(
                 f"| {tr.name} | {name} | {jitter(out, tr.iod):.3f} | {rmse:.3f} | {mouth:.3f} | "
                 f"{all_lag:+.2f} | {mouth_lag:+.2f} |"
@@ -368,6 +424,8 @@ def main() -> None:
     }
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(args.plot, tracks[shown], series, point=int(tracks[shown].points.shape[1] // 2))
+    plot_tradeoff(args.tradeoff, tradeoff(tracks, strong, raw))
+    print(f"tradeoff plot: {args.tradeoff}")
     print(f"\nplot: {args.plot}")
 
 
