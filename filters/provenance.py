@@ -26,6 +26,23 @@ PROVENANCE_METADATA: dict[str, str] = {
 }
 # mov/mp4 muxer: write keys outside its fixed list (otherwise only "comment" survives).
 PROVENANCE_MUXER_OPTIONS: dict[str, str] = {"movflags": "use_metadata_tags"}
+_MOV_FAMILY = {".mp4", ".m4v", ".mov"}
+
+
+def provenance_for(suffix: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Container metadata and muxer options that mark an output file as a face swap.
+
+    Args:
+        suffix: the output file's extension, e.g. ".mp4".
+
+    Returns:
+        `(metadata, options)`: update `container.metadata` with the first and pass the
+        second as `av.open(..., options=...)`; merge `movflags` with any of your own.
+    """
+    options = PROVENANCE_MUXER_OPTIONS if suffix.lower() in _MOV_FAMILY else {}
+    return dict(PROVENANCE_METADATA), dict(options)
+
+
 DEFAULT_LABEL = "synthetic face"
 
 
