@@ -3,7 +3,8 @@
 Both do the same job on the same file with the same encoder settings: decode the video
 (threaded), encode it with libx264, copy the audio packets. Runs alternate between the two
 so machine load drifts hit both alike. It prints the ratio of the median fps (swap / plain,
-target ≥ 0.95) and the median of the per-pair ratios.
+target ≥ 0.95), the median of the per-pair ratios, and the CPU-time ratio (plain / swap),
+which a loaded machine disturbs less than wall-clock time.
 
     nice -n 10 .venv/bin/python bench/transcode.py [--runs 5] [--preset veryfast]
 
@@ -16,6 +17,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -80,26 +83,46 @@ def frame_count(path: Path) -> int:
         return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
 
 
-def bench_clip(
-    source: Path, preset: str, runs: int, folder: Path
-) -> tuple[float, float, float, int]:
-    """Median fps of the plain loop and of `facestream swap` over ``runs`` alternating runs,
-    and the median of the per-pair ratios (robust to load drifting between pairs)."""
+def timed(job: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (all threads of this process) of one job."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    job()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+@dataclass
+class ClipResult:
+    frames: int
+    plain_fps: float  # medians over the runs
+    swap_fps: float
+    paired: float  # median of swap/plain per alternating pair: robust to load drifting
+    cpu_ratio: float  # median CPU seconds plain / swap: >= 1 means swap costs no more CPU
+
+
+def bench_clip(source: Path, preset: str, runs: int, folder: Path) -> ClipResult:
+    """``runs`` alternating runs of the plain loop and of `facestream swap` on one clip."""
     options = EncoderOptions(preset=preset)
     frames = frame_count(source)
+    argv = ["--quiet", "swap", str(source), str(folder / "swap.mp4"), "--preset", preset]
+
+    def swap_job() -> None:
+        if facestream(argv) != 0:
+            raise RuntimeError(f"facestream swap failed on {source}")
+
     plain, swap = [], []
     for _ in range(runs):
-        started = time.perf_counter()
-        assert plain_pyav(source, folder / "plain.mp4", options) == frames
-        plain.append(frames / (time.perf_counter() - started))
-        started = time.perf_counter()
-        argv = ["--quiet", "swap", str(source), str(folder / "swap.mp4"), "--preset", preset]
-        assert facestream(argv) == 0
-        swap.append(frames / (time.perf_counter() - started))
-        print(f"  run: plain {plain[-1]:.1f} fps, swap {swap[-1]:.1f} fps", flush=True)
-    assert frame_count(folder / "swap.mp4") == frames
-    pairs = statistics.median(s / p for s, p in zip(swap, plain, strict=True))
-    return statistics.median(plain), statistics.median(swap), pairs, frames
+        plain.append(timed(lambda: plain_pyav(source, folder / "plain.mp4", options)))
+        swap.append(timed(swap_job))
+        print(f"  run: plain {frames / plain[-1][0]:.1f} fps, swap {frames / swap[-1][0]:.1f} fps")
+    assert frame_count(folder / "plain.mp4") == frame_count(folder / "swap.mp4") == frames
+    median = statistics.median
+    return ClipResult(
+        frames=frames,
+        plain_fps=frames / median(w for w, _ in plain),
+        swap_fps=frames / median(w for w, _ in swap),
+        paired=median(p[0] / s[0] for p, s in zip(plain, swap, strict=True)),
+        cpu_ratio=median(c for _, c in plain) / median(c for _, c in swap),
+    )
 
 
 def run() -> None:
@@ -111,19 +134,22 @@ def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print(f"libx264 preset={args.preset}, crf=23, median of {args.runs} alternating runs")
-        print(
-            f"{'clip':<44} {'frames':>6} {'plain fps':>9} {'swap fps':>9} "
-            f"{'ratio':>6} {'paired':>6}"
-        )
+        rows = []
         for label, clip in CLIPS.items():
             shared = SHARED / clip
             source = shared if shared.is_file() and not args.generated else None
             source = source or generated_clip(folder, label)
-            plain, swap, paired, frames = bench_clip(source, args.preset, args.runs, folder)
-            name = f"{label} {source.name}"[:44]
+            rows.append(
+                (f"{label} {source.name}"[:44], bench_clip(source, args.preset, args.runs, folder))
+            )
+        print(
+            f"{'clip':<44} {'frames':>6} {'plain fps':>9} {'swap fps':>9} {'ratio':>6} "
+            f"{'paired':>6} {'cpu':>6}"
+        )
+        for name, r in rows:
             print(
-                f"{name:<44} {frames:>6} {plain:>9.1f} {swap:>9.1f} "
-                f"{swap / plain:>6.3f} {paired:>6.3f}"
+                f"{name:<44} {r.frames:>6} {r.plain_fps:>9.1f} {r.swap_fps:>9.1f} "
+                f"{r.swap_fps / r.plain_fps:>6.3f} {r.paired:>6.3f} {r.cpu_ratio:>6.3f}"
             )
 
 

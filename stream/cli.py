@@ -2,17 +2,20 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``, with its one-line help as the module docstring; adding a subcommand is
-one line in ``COMMANDS``. Modules load only when their command runs, so a light command
-never imports torch.
+one line in ``COMMANDS``. Only the module of the command being run is imported (the help
+list reads the other docstrings from source), so a light command never imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 import av.error
@@ -45,20 +48,32 @@ def _load(name: str) -> ModuleType:
     return importlib.import_module(COMMANDS[name])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every subcommand of ``COMMANDS``."""
+def _summary(module_name: str) -> str:
+    """The first docstring line of a command module, read without importing it."""
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None:
+        return ""
+    docstring = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")))
+    return (docstring or "").strip().split("\n")[0]
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser with every subcommand of ``COMMANDS``; only the one named in ``argv``
+    gets its arguments (and its module imported)."""
     parser = argparse.ArgumentParser(
         prog="facestream", description="Real-time face swap for video files and streams."
     )
     _add_global_flags(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        module = _load(name)
-        summary = (module.__doc__ or "").strip().splitlines()[0]
+    # The global flags take no value, so the first other word names the command.
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, module_name in COMMANDS.items():
+        summary = _summary(module_name)
         sub = commands.add_parser(name, help=summary, description=summary)
         # SUPPRESS keeps a flag given before the subcommand from being reset by this one.
         _add_global_flags(sub, default=argparse.SUPPRESS)
-        module.add_arguments(sub)
+        if name == chosen:
+            _load(name).add_arguments(sub)
     return parser
 
 
@@ -73,7 +88,8 @@ def _configure_logging(level: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``facestream`` command; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
     _configure_logging(level)
     try:
