@@ -55,10 +55,11 @@ def laplacian_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, levels: i
     Each Laplacian band is mixed with the alpha blurred to that band's scale, so the low
     frequencies (lighting) cross the seam smoothly while edges stay sharp.
     """
-    f = fg.astype(np.float32)
-    b = bg.astype(np.float32)
-    a = alpha.astype(np.float32)
-    bands_f, bands_b, alphas = [], [], [a]
+    f: np.ndarray = fg.astype(np.float32)
+    b: np.ndarray = bg.astype(np.float32)
+    bands_f: list[np.ndarray] = []
+    bands_b: list[np.ndarray] = []
+    alphas: list[np.ndarray] = [alpha.astype(np.float32)]
     for _ in range(levels):
         f_small, b_small = cv2.pyrDown(f), cv2.pyrDown(b)
         size = (f.shape[1], f.shape[0])
@@ -66,7 +67,7 @@ def laplacian_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, levels: i
         bands_b.append(b - cv2.pyrUp(b_small, dstsize=size))
         f, b = f_small, b_small
         alphas.append(cv2.pyrDown(alphas[-1]))
-    out = b + alphas[-1][..., None] * (f - b)
+    out: np.ndarray = b + alphas[-1][..., None] * (f - b)
     for band_f, band_b, a_k in zip(
         reversed(bands_f), reversed(bands_b), reversed(alphas[:-1]), strict=True
     ):

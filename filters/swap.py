@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,8 +24,8 @@ import numpy as np
 from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
 from facestream.filters.colour import lowfreq_transfer, stats_transfer
 from facestream.filters.enroll import SourceFace
-from facestream.filters.overlay import OverlayKind, draw_overlay
-from facestream.filters.provenance import draw_label
+from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
+from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
     IdentityEstimate,
     fit_similarity,
@@ -251,6 +252,23 @@ class SwapStage:
             draw_label(image, opts.label)
         frame.image = image
         return frame
+
+
+def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
+    """The compositor's command-line flags (`--source` itself belongs to the command)."""
+    parser.add_argument(
+        "--overlay", choices=OVERLAY_KINDS, help="debug drawing: landmarks, mesh or mask"
+    )
+    parser.add_argument("--keep-eyes", action="store_true", help="keep the target's own eyes")
+    parser.add_argument(
+        "--no-swap", action="store_true", help="draw only the --overlay, without swapping"
+    )
+    parser.add_argument(
+        "--label",
+        nargs="?",
+        const=DEFAULT_LABEL,
+        help=f'draw a visible label (default text: "{DEFAULT_LABEL}")',
+    )
 
 
 def build_swap_stage(args: Any, landmark_fn: Any) -> SwapStage:
