@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mesh_cache import load_clip, mediapipe_landmarks  # noqa: E402
 
 from facestream.filters.enroll import enroll_source  # noqa: E402
+from facestream.filters.overlay import draw_overlay  # noqa: E402
 from facestream.filters.shape import IdentityEstimate  # noqa: E402
 from facestream.filters.swap import (  # noqa: E402
     SwapOptions,
@@ -36,7 +37,7 @@ EXAMPLES = [
     ("videos/retalking/2.mp4", "stills/deepface/img35.jpg", 30),
     ("videos/liveportrait/s32.mp4", "stills/face_recognition/img2.jpg", 90),
 ]
-CELL = 256
+CELL = 200
 
 
 def face_crop(image: np.ndarray, points: np.ndarray, scale: float = 1.6) -> tuple[int, ...]:
@@ -79,19 +80,38 @@ def render_row(clip: str, photo: str, index: int, options: SwapOptions) -> np.nd
     )
 
 
+def render_overlays(clip: str, photo: str, index: int) -> np.ndarray:
+    """One row: the `--overlay landmarks`, `mesh` and `mask` drawings on the swapped face."""
+    frames, faces = load_clip(DATA / clip, index + 1)
+    source = enroll_source(DATA / photo, mediapipe_landmarks)
+    points = faces[index][0].points
+    box = face_crop(frames[index], points)
+    cells = []
+    for kind in ("landmarks", "mesh", "mask"):
+        image = frames[index].copy()
+        done = composite_face(image, points, source, SwapOptions(), IdentityEstimate())
+        draw_overlay(image, points, kind, done)
+        cells.append(cell(image, box))
+    return np.hstack(cells)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/images/swap_grid.jpg"))
     parser.add_argument("--baseline", action="store_true", help="render the plain baseline")
     parser.add_argument("--colour", choices=["stats", "lowfreq", "none"])
     parser.add_argument("--blend", choices=["laplacian", "feather"])
+    parser.add_argument("--overlays", action="store_true", help="render the overlay kinds")
     args = parser.parse_args()
     options = baseline_options() if args.baseline else SwapOptions()
     if args.colour:
         options.colour = args.colour
     if args.blend:
         options.blend = args.blend
-    rows = [render_row(clip, photo, index, options) for clip, photo, index in EXAMPLES]
+    if args.overlays:
+        rows = [render_overlays(*EXAMPLES[2])]
+    else:
+        rows = [render_row(clip, photo, index, options) for clip, photo, index in EXAMPLES]
     grid = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), grid, [cv2.IMWRITE_JPEG_QUALITY, 85])
