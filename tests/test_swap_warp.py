@@ -72,19 +72,32 @@ def test_too_many_triangles_is_refused():
         build_warp_map(src, src, np.zeros((300, 3), np.int32), (0, 0, 4, 4))
 
 
-def test_torch_warp_agrees_with_cpu():
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_warp_agrees_with_cpu(device):
     src, tri = mesh(2)
     rng = np.random.default_rng(3)
     dst = src * 1.1 + rng.normal(0, 3, src.shape).astype(np.float32) + 10
     image = textured_image()
     box = points_box(dst, (400, 400))
     warp = build_warp_map(src, dst, tri, box)
-    map_x, map_y, valid = build_warp_map_torch(src, dst, tri, box, torch.device("cpu"))
-    assert torch.equal(valid, torch.from_numpy(warp.valid))
-    assert np.abs(map_x.numpy() - warp.map_x)[warp.valid].max() < 1e-3
-    assert np.abs(map_y.numpy() - warp.map_y)[warp.valid].max() < 1e-3
-    tensor = torch.from_numpy(image).permute(2, 0, 1).float()
-    got = remap_torch(tensor, map_x, map_y).permute(1, 2, 0).numpy()
+    map_x, map_y, valid = build_warp_map_torch(src, dst, tri, box, torch.device(device))
+    assert torch.equal(valid.cpu(), torch.from_numpy(warp.valid))
+    assert np.abs(map_x.cpu().numpy() - warp.map_x)[warp.valid].max() < 1e-3
+    assert np.abs(map_y.cpu().numpy() - warp.map_y)[warp.valid].max() < 1e-3
+    tensor = torch.from_numpy(image).permute(2, 0, 1).float().to(device)
+    got = remap_torch(tensor, map_x, map_y).permute(1, 2, 0).cpu().numpy()
     ref = remap(image, warp).astype(np.float32)
     # cv2.remap interpolates with 5-bit fixed-point weights: within one grey level.
     assert np.abs(got - ref)[warp.valid].max() <= 1.0
