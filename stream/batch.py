@@ -236,9 +236,11 @@ def describe(exc: BaseException) -> str:
 class Worker:
     """One batch worker: the swap stages built once, then ``process`` for file after file.
 
-    The stages (model, source enrollment) are kept across files; a stage with per-video
-    state must provide ``reset()``, called before each file. Should one lack it, the stages
-    are rebuilt for every file instead: correct, but the model is loaded each time.
+    The stages (model, source enrollment) are kept across files when every one of them has
+    ``reset()``: called before each file, after the pipeline's ``close()`` of the previous
+    one, it drops per-video state (tracks, smoothers) and keeps the loaded model. Should a
+    stage lack it, the stages are rebuilt for every file: correct, but the model is loaded
+    each time.
 
     Args:
         settings: the options of ``facestream swap`` (its ``add_options``).
@@ -274,7 +276,7 @@ class Worker:
             for stage in self.stages:
                 stage.reset()  # type: ignore[attr-defined]
             return self.stages
-        if self.stages is not None:
+        if self.builds == 1:
             log.warning("a swap stage has no reset(): its stages are rebuilt for every file")
         self.stages = build_stages(args)
         self.builds += 1

@@ -158,11 +158,14 @@ def test_worker_failures_are_one_sentence_and_leave_no_output(memfs, tmp_path):
 def test_worker_builds_stages_once_when_they_reset(tmp_path):
     class Counting:
         def __init__(self) -> None:
-            self.frames, self.resets = 0, 0
+            self.frames, self.closes, self.resets = 0, 0, 0
 
         def process(self, frame):
             self.frames += 1
             return frame
+
+        def close(self) -> None:  # the pipeline's, at the end of every file
+            self.closes += 1
 
         def reset(self) -> None:
             self.resets += 1
@@ -180,7 +183,28 @@ def test_worker_builds_stages_once_when_they_reset(tmp_path):
             patch.setattr("facestream.stream.batch.build_stages", build)
             assert worker.process(Job(str(src), str(tmp_path / "out" / src.name))).status == "done"
     assert len(built) == 1 and worker.builds == 1
-    assert (built[0].frames, built[0].resets) == (15, 2)
+    assert (built[0].frames, built[0].closes, built[0].resets) == (15, 3, 2)
+
+
+def test_worker_rebuilds_stages_that_cannot_reset(tmp_path, caplog):
+    class WithoutReset:
+        def process(self, frame):
+            return frame
+
+    built: list[WithoutReset] = []
+
+    def build(args):
+        built.append(WithoutReset())
+        return [built[-1]]
+
+    worker = Worker(settings())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("facestream.stream.batch.build_stages", build)
+        for name in ("a", "b", "c"):
+            src = write_video(tmp_path / f"{name}.mp4", pts=range(3))
+            assert worker.process(Job(str(src), str(tmp_path / "out" / src.name))).status == "done"
+    assert len(built) == 3  # one build per file
+    assert caplog.text.count("has no reset()") == 1
 
 
 def test_source_photos_reach_the_worker_as_bytes(tmp_path):
