@@ -79,3 +79,61 @@ def decode_crop(heatmaps: torch.Tensor, stride: int) -> np.ndarray:
     x = (win.sum(1) * xs).sum(1) / total
     pts = torch.stack([x, y], -1).reshape(n, p, 2)
     return ((pts + 0.5) * stride - 0.5).numpy().astype(np.float32)
+
+
+def keypoint_template() -> np.ndarray:
+    """Where the detector's first four keypoints (eyes, nose tip, mouth centre) sit on the
+    canonical template (``MEAN_SHAPE`` units)."""
+    return np.stack(
+        [
+            MEAN_SHAPE[36:42].mean(0),
+            MEAN_SHAPE[42:48].mean(0),
+            MEAN_SHAPE[30],
+            MEAN_SHAPE[48:68].mean(0),
+        ]
+    )
+
+
+def crop_from_keypoints(keypoints: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """The 2x3 frame-to-crop affine of a detection, from its eye, nose and mouth keypoints."""
+    template = (keypoint_template() - 0.5) * (TEMPLATE_HEIGHT * size) + (size - 1) / 2
+    return similarity_fit(keypoints[:4], template)
+
+
+class LandmarkPredictor:
+    """Detector, crop, model and decoding on one image at a time (the evaluation's path).
+
+    Example:
+        >>> predictor = LandmarkPredictor("hrnet128_lite", "default")
+        >>> faces = predictor.detect(image)
+        >>> points = predictor.from_detection(image, faces[0])  # (128, 2) frame pixels
+    """
+
+    def __init__(self, variant: str, weights: str | None) -> None:
+        from facestream.models.detector import FaceDetector
+
+        self.model = build_model(variant, weights or "default").eval()
+        self.size, self.stride = model_geometry(self.model)
+        self.detector = FaceDetector("short")
+
+    def detect(self, image: np.ndarray) -> list:
+        return self.detector.detect(image)
+
+    def from_detection(self, image: np.ndarray, detection) -> np.ndarray:
+        return self._predict(image, crop_from_keypoints(detection.keypoints, self.size))
+
+    def from_points68(self, image: np.ndarray, points68: np.ndarray) -> np.ndarray:
+        """The 300-W protocol: the crop from the labelled points (their similarity to the
+        template's 68 points)."""
+        template = (MEAN_SHAPE[:68] - 0.5) * (TEMPLATE_HEIGHT * self.size) + (self.size - 1) / 2
+        return self._predict(image, similarity_fit(points68, template))
+
+    @torch.inference_mode()
+    def _predict(self, image: np.ndarray, m: np.ndarray) -> np.ndarray:
+        import cv2
+
+        crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR)
+        x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(255)
+        points = decode_crop(self.model(x), self.stride)[0]
+        inv = cv2.invertAffineTransform(m)
+        return (points @ inv[:, :2].T + inv[:, 2]).astype(np.float32)

@@ -36,7 +36,7 @@ from facestream.models.train.dataset import (
     epoch_plan,
     sample_from_label,
 )
-from facestream.models.train.label_store import cache_dir, load_labels
+from facestream.models.train.label_store import KINDS, cache_dir, load_labels
 from facestream.models.train.loss import adaptive_wing_loss
 from facestream.models.train.modelling import (
     build_model,
@@ -132,8 +132,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     ckpt = Checkpoint(cfg.directory())
+    ckpt.dir.mkdir(parents=True, exist_ok=True)
+    labels = cache_dir() / "labels"
+    kinds_present = [k for k in KINDS if (labels / f"{k}.npz").is_file()]
     try:
-        items = load_labels()
+        items = load_labels(kinds=kinds_present or KINDS)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
     train_items = [it for it in items if it.split == "train"]
