@@ -75,10 +75,11 @@ def swap_file(
         report.seconds,
         report.fps,
     )
-    if report.damaged:
+    if report.damaged or report.read_error:
+        stopped = f" (reading stopped: {report.read_error})" if report.read_error else ""
         raise UserError(
-            f"{args.input} is damaged: {report.damaged} frame(s) could not be decoded or are "
-            f"missing; the {report.frames} readable ones were written to {report.output}.",
+            f"{args.input} is damaged{stopped}: {report.damaged} frame(s) could not be decoded "
+            f"or are missing; the {report.frames} readable ones were written to {report.output}.",
             exit_code=3,
         )
     return report

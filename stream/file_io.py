@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 import av.error
+from av.stream import Disposition
 from av.video.frame import PictureType
 from av.video.stream import VideoStream
 
@@ -95,8 +96,16 @@ class VideoReader:
             self.container.close()
             raise UserError(f"{path} has no video stream.")
         self.path = path
-        self.video = self.container.streams.video[0]
+        videos = self.container.streams.video
+        # Cover art is stored as a one-picture video stream; the movie is the other one.
+        movies = [v for v in videos if not v.disposition & Disposition.attached_pic]
+        self.video = (movies or list(videos))[0]
         self.video.thread_type = "AUTO"
+        for other in videos:
+            if other is not self.video:
+                log.warning(
+                    "ignored video stream %d: only one video stream is processed", other.index
+                )
         self.copied_streams = [
             s
             for s in self.container.streams

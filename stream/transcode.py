@@ -27,6 +27,7 @@ class TranscodeReport:
     output: Path
     frames: int
     damaged: int  # input frames that could not be decoded, were concealed or are missing
+    read_error: str | None  # why reading stopped before the end of the input, if it did
     copied_streams: int  # audio, subtitle and data streams remuxed as they were
     seconds: float
 
@@ -126,6 +127,7 @@ def transcode(
         output=output,
         frames=writer.frames_written,
         damaged=reader.damaged_frames,
+        read_error=reader.read_error,
         copied_streams=writer.copied_stream_count,
         seconds=time.perf_counter() - started,
     )
