@@ -26,6 +26,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -376,7 +377,10 @@ async def serve(host: str, port: int, config: ServerConfig) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
-        url = f"http://{'localhost' if is_loopback(host) else host}:{port}/"
+        shown = "localhost" if is_loopback(host) else host
+        if shown in ("0.0.0.0", "::"):  # every interface: name this machine instead
+            shown = socket.gethostname()
+        url = f"http://{shown}:{port}/"
         if config.token is not None:
             url += f"#token={config.token}"
         print(f"facestream demo at {url}  (Ctrl+C to stop)", flush=True)
