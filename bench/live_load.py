@@ -148,6 +148,40 @@ def summary(n: int, label: str, results: list[dict[str, Any]]) -> dict[str, floa
     return row
 
 
+def chain_only(frames: int) -> None:
+    """Time the live chain alone in this process (no WebRTC), against its landmarks alone."""
+    import itertools
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+    import torch
+
+    from facestream.demo.client import moving_face_frames
+    from facestream.stream.frames import Frame
+    from facestream.stream.live_chain import LiveChain
+
+    torch.set_num_threads(1)  # as the server runs each peer
+    chain = LiveChain(example_image("astronaut"))
+    images = list(itertools.islice(moving_face_frames(example_image("carphone")), frames + 5))
+
+    def timed(step: Any) -> np.ndarray:
+        times = []
+        for i, image in enumerate(images):
+            video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            video_frame.pts, video_frame.time_base = i * 3000, Fraction(1, 90000)
+            start = time.perf_counter()
+            step(Frame.from_av(video_frame, index=i)).to_av()
+            times.append(time.perf_counter() - start)
+        return np.asarray(times[5:]) * 1000  # the first frames warm caches up
+
+    landmarks = timed(chain.landmarks.process)
+    full = timed(chain.process)
+    for label, ms in (("landmarks only", landmarks), ("full chain", full)):
+        print(f"{label:>15}: p50 {np.median(ms):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms")
+    print(f"full chain / landmarks only: p50 x{np.median(full) / np.median(landmarks):.2f}")
+
+
 async def main(args: argparse.Namespace) -> None:
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -203,4 +237,14 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per N")
     parser.add_argument("--target-fps", type=float, default=15.0, help="fps a peer must hold")
     parser.add_argument("--source", default="astronaut", help="example source face")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument(
+        "--chain-only",
+        type=int,
+        metavar="FRAMES",
+        help="time the processing chain alone on this many 640x480 frames (no WebRTC)",
+    )
+    args = parser.parse_args()
+    if args.chain_only:
+        chain_only(args.chain_only)
+    else:
+        asyncio.run(main(args))
