@@ -15,7 +15,6 @@ first use, so importing this module stays light for the command line.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -263,7 +262,7 @@ class LiveChain:
             smoother = self._smoothers.get(face.track_id) or new_smoother()
             smoothers[face.track_id] = smoother
             out = smoother.update(face.points, face.confidence, t)
-            if out is not None and dataclasses.is_dataclass(face):
+            if out is not None:  # FaceLandmarks is a dataclass (docs/ARCHITECTURE.md)
                 face = replace(face, points=out.points.astype(np.float32))
             faces.append(face)
         self._smoothers = smoothers
