@@ -43,7 +43,12 @@ from mesh_cache import load_clip, load_meshes, mediapipe_landmarks, mesh_to_128 
 from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
 from facestream.filters.shape import IdentityEstimate  # noqa: E402
 from facestream.filters.smoothing import make_smoother_factory  # noqa: E402
-from facestream.filters.swap import SwapOptions, baseline_options, composite_face  # noqa: E402
+from facestream.filters.swap import (  # noqa: E402
+    SwapOptions,
+    baseline_options,
+    composite_face,
+    face_size,
+)
 from facestream.models.landmarks import FACE_OUTLINE  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -96,10 +101,6 @@ def face_mask(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
     mask = np.zeros(shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(points[FACE_OUTLINE]).astype(np.int32)], 1)
     return mask > 0
-
-
-def face_size(points: np.ndarray) -> float:
-    return float(np.sqrt(cv2.contourArea(points[FACE_OUTLINE].astype(np.float32))))
 
 
 def nme(pred: np.ndarray, truth: np.ndarray) -> float:

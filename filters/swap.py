@@ -239,7 +239,7 @@ class SwapStage:
         opts = self.options
         if not frame.faces and opts.label is None:
             return frame
-        image = frame.image.copy()
+        image = frame.image  # owned by this frame: composited in place
         for face in frame.faces:
             points = np.asarray(face.points, np.float32)
             result = None
