@@ -13,15 +13,14 @@ import torch
 from safetensors.torch import load_file
 from train_cache import write_cache
 
+from facestream.models.heatmaps import render_heatmaps
 from facestream.models.hrnet import hrnet128_lite, save_weights
 from facestream.models.train.loss import adaptive_wing_loss
-from facestream.models.train.modelling import heatmap_targets
 from facestream.models.train.train import TrainConfig, train
 
 
 def test_loss_is_zero_on_target_and_respects_weights() -> None:
-    points = torch.rand(2, 128, 2) * 128
-    target = heatmap_targets(points, 128, 4)
+    target = render_heatmaps(torch.rand(2, 128, 2), (32, 32), 1.5)
     weight = torch.ones(2, 128)
     assert float(adaptive_wing_loss(target, target, weight)) == pytest.approx(0, abs=1e-6)
     noisy = target + 0.1 * torch.randn_like(target)
@@ -37,7 +36,7 @@ def test_two_steps_reduce_the_loss_on_a_tiny_batch() -> None:
     torch.manual_seed(0)
     model = hrnet128_lite()
     x = torch.rand(2, 3, 128, 128)
-    target = heatmap_targets(torch.rand(2, 128, 2) * 100 + 14, 128, 4)
+    target = render_heatmaps(torch.rand(2, 128, 2) * 0.8 + 0.1, (32, 32), 1.5)
     weight = torch.ones(2, 128)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []

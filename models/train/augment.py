@@ -1,11 +1,11 @@
 """Training augmentation: what live video does to the faces the engine hands the model.
 
-Geometry is one affine from the source image to the model crop: the engine's own crop
-transform, then a jitter about the crop centre (scale, shift, a rotation residual the engine's
-rotation normalisation leaves behind) and an optional horizontal flip, so the image is warped
-once and the points follow exactly. Photometry then works on the small crop: colour and
-gamma, blur and motion blur, sensor noise, JPEG compression (the blocking H.264 leaves at low
-bit rates looks alike) and synthetic occluders (hands, microphones, glasses-like bars).
+Geometry comes from the engine's own crop function (`facestream.models.crops`) with its
+training jitter: scale, shift and the rotation residual the engine's eye-line normalisation
+leaves behind. On top of it: a horizontal flip that renumbers the points with the scheme's
+`FLIP_PERMUTATION`, then photometry on the small crop: colour and gamma, blur and motion
+blur, sensor noise, JPEG compression (the blocking H.264 leaves at low bit rates looks alike)
+and synthetic occluders (hands, microphones, glasses-like bars).
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from facestream.models.crops import CropJitter
+from facestream.models.landmarks import FLIP_PERMUTATION
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Strengths and probabilities of each augmentation (0 turns one off)."""
+    """Strengths and probabilities of each augmentation (0 or None turns one off)."""
 
-    scale: float = 0.12  # log-uniform scale jitter, +- this fraction
-    shift: float = 0.07  # uniform shift, +- this fraction of the crop side
-    rotation_deg: float = 12.0  # normal std of the rotation residual, clipped at 2.5 std
+    crop: CropJitter | None = CropJitter(rotation_deg=12.0, scale=0.12, shift=0.06)
     flip_p: float = 0.5
     colour_p: float = 0.8
     gamma_p: float = 0.4
@@ -34,47 +35,24 @@ class AugmentConfig:
     gray_p: float = 0.05
 
 
-NO_AUGMENT = AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+NO_AUGMENT = AugmentConfig(None, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
-def jitter_matrix(
-    rng: np.random.Generator, size: int, cfg: AugmentConfig, flip: bool
-) -> np.ndarray:
-    """A 3x3 affine in crop pixels: scale, rotation and shift about the centre, then flip."""
-    c = (size - 1) / 2
-    s = float(np.exp(rng.uniform(-1, 1) * np.log1p(cfg.scale)))
-    a = np.deg2rad(float(np.clip(rng.normal(), -2.5, 2.5)) * cfg.rotation_deg)
-    tx, ty = rng.uniform(-1, 1, 2) * cfg.shift * size
-    cos, sin = s * np.cos(a), s * np.sin(a)
-    j = np.array(
-        [[cos, -sin, c + tx - cos * c + sin * c], [sin, cos, c + ty - sin * c - cos * c], [0, 0, 1]]
-    )
-    if flip:
-        # Pixel centres: x -> size - 1 - x.
-        j = np.array([[-1.0, 0, size - 1], [0, 1, 0], [0, 0, 1]]) @ j
-    return j
+def flip_crop(
+    crop: np.ndarray, points: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mirror a crop left-right; ``points`` are normalised crop coordinates ``(128, 2)``.
 
-
-def warp_crop(
-    image: np.ndarray,
-    points: np.ndarray,
-    crop_matrix: np.ndarray,
-    size: int,
-    flip_perm: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Warp ``image`` by the 2x3 (or 3x3) ``crop_matrix`` and move ``points`` with it.
-
-    ``flip_perm`` is given when ``crop_matrix`` mirrors the image: the points are then
-    renumbered so that a left-eye point stays a left-eye point.
+    The points are renumbered with ``FLIP_PERMUTATION`` so that a right-eye point stays a
+    right-eye point of the mirrored face.
     """
-    m = np.asarray(crop_matrix, np.float64)[:2]
-    crop = cv2.warpAffine(
-        image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    mirrored = points.copy()
+    mirrored[:, 0] = 1.0 - mirrored[:, 0]
+    return (
+        np.ascontiguousarray(crop[:, ::-1]),
+        mirrored[FLIP_PERMUTATION],
+        weight[FLIP_PERMUTATION],
     )
-    moved = points.astype(np.float64) @ m[:, :2].T + m[:, 2]
-    if flip_perm is not None:
-        moved = moved[flip_perm]
-    return crop, moved.astype(np.float32)
 
 
 def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

@@ -4,16 +4,17 @@ A target is the 68 iBUG points (human where faces300w has them, else mapped from
 mesh) followed by the 60 extra points of the scheme, computed from the teacher mesh. Each
 point carries a weight by provenance: human labels count more than teacher or mapped ones.
 
-The crop is the engine's own rotation-normalised crop of the face's landmarks (what the
-tracker hands the model from one frame to the next), jittered and augmented
-(``augment.py``) so the model also sees what detector crops and live video look like.
+The crop is the engine's own rotation-normalised crop of the face's landmarks
+(`facestream.models.crops`: what the tracker hands the model from one frame to the next),
+cut the engine's way and jittered and augmented (``augment.py``) so the model also sees what
+detector crops and live video look like.
 Every random choice of a sample comes from its own seed, so an epoch is reproducible in
 any worker process and a resumed run sees exactly the samples it would have seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from facestream.models.landmarks import FLIP_PERMUTATION, NUM_POINTS, teacher_points
-from facestream.models.train.augment import AugmentConfig, jitter_matrix, photometric, warp_crop
+from facestream.models.crops import apply_affines, crop_from_landmarks, cut_crops, invert_affines
+from facestream.models.landmarks import NUM_POINTS, teacher_points
+from facestream.models.train.augment import AugmentConfig, flip_crop, photometric
 from facestream.models.train.label_store import LabelItem, Provenance
 
 # Loss weight of a point by where its label comes from. Mapped iBUG points (the ridge mapping
@@ -34,9 +36,6 @@ PROVENANCE_WEIGHT = {Provenance.HUMAN: 1.0, Provenance.TEACHER: 0.5, Provenance.
 # Beyond this head yaw the ridge mapping extrapolates (faces300w train has one such face).
 MAPPED_MAX_YAW = 45.0
 EPOCH_REPEATS = {"faces300w": 2.0, "stills": 1.0, "videos": 0.5}
-
-CropFn = Callable[[np.ndarray], np.ndarray]
-"""Maps a face's ``(128, 2)`` frame points to the 2x3 frame-to-crop affine of the engine."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +70,15 @@ def read_rgb(path: Path) -> np.ndarray:
 class LandmarkDataset(Dataset):
     """Augmented model crops and their points; indexed by ``(sample index, seed)``.
 
-    Returns a dict with ``image`` ``(3, S, S)`` uint8, ``points`` ``(128, 2)`` float32 in crop
-    pixels and ``weight`` ``(128,)`` float32 (0 for points far outside the crop).
+    Returns a dict with ``image`` ``(3, S, S)`` uint8, ``points`` ``(128, 2)`` float32 in
+    normalised crop coordinates ((0, 0) top-left corner, (1, 1) bottom-right, as
+    `facestream.models.heatmaps`) and ``weight`` ``(128,)`` float32 (0 for points far outside
+    the crop).
     """
 
-    def __init__(
-        self, samples: Sequence[Sample], size: int, crop_fn: CropFn, augment: AugmentConfig
-    ) -> None:
+    def __init__(self, samples: Sequence[Sample], size: int, augment: AugmentConfig) -> None:
         self.samples = list(samples)
         self.size = size
-        self.crop_fn = crop_fn
         self.augment = augment
 
     def __len__(self) -> int:
@@ -91,16 +89,15 @@ class LandmarkDataset(Dataset):
         sample = self.samples[index]
         rng = np.random.default_rng(seed)
         image = read_rgb(sample.image)
-        crop_m = np.vstack([self.crop_fn(sample.points), [0, 0, 1]])
-        flip = rng.random() < self.augment.flip_p
-        m = jitter_matrix(rng, self.size, self.augment, flip) @ crop_m
-        perm = FLIP_PERMUTATION if flip else None
-        crop, points = warp_crop(image, sample.points, m, self.size, perm)
-        weight = sample.weight[perm] if perm is not None else sample.weight.copy()
+        crop_to_frame = crop_from_landmarks(sample.points[None], self.augment.crop, rng)
+        crop = cut_crops(image, crop_to_frame, self.size)[0]
+        points = apply_affines(invert_affines(crop_to_frame), sample.points[None])[0]
+        weight = sample.weight.copy()
+        if rng.random() < self.augment.flip_p:
+            crop, points, weight = flip_crop(crop, points, weight)
         crop = photometric(crop, rng, self.augment)
         # A point far outside the crop has no heatmap peak to learn from.
-        outside = ((points < -0.1 * self.size) | (points > 1.1 * self.size)).any(axis=1)
-        weight[outside] = 0
+        weight[((points < -0.1) | (points > 1.1)).any(axis=1)] = 0
         return {
             "image": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
             "points": torch.from_numpy(points),

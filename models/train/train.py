@@ -20,7 +20,6 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,8 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from facestream.models.heatmaps import decode_heatmaps, render_heatmaps
+from facestream.models.hrnet import create_model
 from facestream.models.train.augment import NO_AUGMENT, AugmentConfig
 from facestream.models.train.dataset import (
     LandmarkDataset,
@@ -38,14 +39,10 @@ from facestream.models.train.dataset import (
 )
 from facestream.models.train.label_store import KINDS, cache_dir, load_labels
 from facestream.models.train.loss import adaptive_wing_loss
-from facestream.models.train.modelling import (
-    build_model,
-    crop_from_points,
-    heatmap_targets,
-    model_geometry,
-)
+from facestream.models.train.metrics import nme_summary
 from facestream.stream.errors import UserError
 
+SIGMA = 1.5  # Gaussian target width, in heatmap cells
 LOG_FIELDS = [
     "epoch",
     "step",
@@ -146,8 +143,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         raise UserError("The label cache holds no training faces: run `make labels`.")
 
     # Channels-last runs the depthwise convolutions of the lite model faster on CPU.
-    model = build_model(cfg.variant).to(memory_format=torch.channels_last)
-    size, stride = model_geometry(model)
+    model = create_model(cfg.variant).to(memory_format=torch.channels_last)
+    size, grid = model.config.input_size, model.config.heatmap_size
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     kinds = [s.kind for s in samples]
     steps_per_epoch = len(epoch_plan(kinds, cfg.seed, 0)) // cfg.batch_size
@@ -164,12 +161,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         torch.set_rng_state(state["torch_rng"])
         loop = state["loop"]
 
-    crop_fn = partial(crop_from_points, size=size)
-    dataset = LandmarkDataset(samples, size, crop_fn, AugmentConfig())
+    dataset = LandmarkDataset(samples, size, AugmentConfig())
     eval_set = LandmarkDataset(
         [sample_from_label(it) for it in eval_items][: cfg.eval_limit],
         size,
-        crop_fn,
         NO_AUGMENT,
     )
 
@@ -215,7 +210,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             )
             for batch in bar:
                 x = batch["image"].float().div_(255).contiguous(memory_format=torch.channels_last)
-                target = heatmap_targets(batch["points"], size, stride)
+                target = render_heatmaps(batch["points"], (grid, grid), SIGMA)
                 loss = adaptive_wing_loss(model(x), target, batch["weight"])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -240,7 +235,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 and loop["batch"] < steps_per_epoch
             ):
                 break
-            metrics = evaluate_crops(model, eval_set, stride) if len(eval_set) else {}
+            metrics = evaluate_crops(model, eval_set) if len(eval_set) else {}
             nme = metrics.get("nme", float("nan"))
             is_best = nme < loop["best_nme"]
             if is_best:
@@ -292,10 +287,8 @@ def _log_row(path: Path, row: dict) -> None:
 
 
 @torch.no_grad()
-def evaluate_crops(model: torch.nn.Module, dataset: LandmarkDataset, stride: int) -> dict:
-    """NME of the model on un-augmented crops (boxes from the labels), in crop pixels."""
-    from facestream.models.train.metrics import nme_summary
-    from facestream.models.train.modelling import decode_crop
+def evaluate_crops(model: torch.nn.Module, dataset: LandmarkDataset) -> dict:
+    """NME of the model on un-augmented crops cut from the labelled landmarks."""
 
     model.eval()
     preds, truths = [], []
@@ -303,7 +296,8 @@ def evaluate_crops(model: torch.nn.Module, dataset: LandmarkDataset, stride: int
         batch = [dataset[(i, 0)] for i in range(start, min(start + 32, len(dataset)))]
         x = torch.stack([b["image"] for b in batch]).float().div_(255)
         x = x.contiguous(memory_format=torch.channels_last)
-        preds.append(decode_crop(model(x), stride))
+        identity = torch.eye(2, 3).expand(len(batch), 2, 3)  # normalised crop coordinates
+        preds.append(decode_heatmaps(model(x), identity)[0].numpy())
         truths.append(torch.stack([b["points"] for b in batch]).numpy())
     model.train()
     pred, truth = np.concatenate(preds), np.concatenate(truths)
