@@ -100,7 +100,7 @@ def transcode(
         unit="frame",
         desc=source.name,
         disable=not (sys.stderr.isatty() if progress is None else progress),
-        leave=False,
+        leave=True,
     )
     try:
         writer = VideoWriter(tmp, reader, options)

@@ -136,3 +136,18 @@ def test_every_command_module_has_the_interface():
         module = importlib.import_module(module_name)
         assert callable(module.add_arguments) and callable(module.run), name
         assert module.__doc__, name
+
+
+def test_demo_runs_on_the_embedded_clip(tmp_path, capsys):
+    from facestream.stream.cli_demo import demo_clip
+
+    try:
+        demo_clip()
+        import skimage  # noqa: F401
+    except Exception as exc:  # the demo extra is not installed
+        pytest.skip(f"needs the demo extra: {exc}")
+    out = tmp_path / "demo.mp4"
+    assert main(["--quiet", "demo", "--output", str(out)]) == 0
+    assert f"demo output: {out.resolve()}" in capsys.readouterr().out
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 120

@@ -202,3 +202,35 @@ def test_swap_on_shared_clips_keeps_frames_pts_and_audio(shared_data, tmp_path, 
     assert main(["--quiet", "swap", str(src), str(out), "--preset", "ultrafast"]) == 0
     result = assert_same_timing_and_audio(src, out)
     assert result["audio"], "these clips carry audio"
+
+
+def with_subtitles(video: Path, out: Path) -> Path:
+    """Remux ``video`` with a two-cue SubRip stream into ``out`` (a .mkv)."""
+    srt = out.with_suffix(".srt")
+    srt.write_text(
+        "1\n00:00:00,000 --> 00:00:00,200\nhello\n\n2\n00:00:00,240 --> 00:00:00,360\nworld\n"
+    )
+    with av.open(str(video)) as v, av.open(str(srt)) as s, av.open(str(out), "w") as o:
+        # Every stream must exist before the first packet writes the header.
+        targets = [o.add_stream_from_template(src.streams[0]) for src in (v, s)]
+        for src, target in zip((v, s), targets, strict=True):
+            for packet in src.demux(src.streams[0]):
+                if packet.dts is not None:
+                    packet.stream = target
+                    o.mux(packet)
+    return out
+
+
+def test_subtitles_are_copied_where_the_container_allows(make_video, tmp_path, caplog):
+    src = with_subtitles(make_video(pts=range(10)), tmp_path / "subs.mkv")
+    kept = transcode(src, tmp_path / "out.mkv", options=FAST, progress=False)
+    assert kept.copied_streams == 1
+    assert_same_timing_and_audio(src, tmp_path / "out.mkv")  # subtitle packets included
+    dropped = transcode(src, tmp_path / "out.mp4", options=FAST, progress=False)
+    assert dropped.copied_streams == 0 and dropped.frames == 10
+    assert "dropped subtitle stream" in caplog.text
+
+
+def test_progress_bar_counts_frames(make_video, tmp_path, capsys):
+    transcode(make_video(pts=range(7)), tmp_path / "out.mp4", options=FAST, progress=True)
+    assert "7/7" in capsys.readouterr().err
