@@ -21,19 +21,28 @@ Modes:
   the held frame whose time is ``out.t``.
 - ``"off"``: returns the measurement (holds the last one through missed frames).
 
-The model: the face's rigid motion (a similarity transform from the track's first shape, 4
-parameters) and its local shape (each point in that reference frame) have separate
-constant-velocity filters, so fast head motion is followed by the rigid filter with high
-process noise while the expression keeps strong smoothing. All 128 points go through one set
-of vectorised operations; the covariance algebra is filterpy's: one ``KalmanFilter`` predict
-and update per frame, and the fixed-lag pass takes its Rauch-Tung-Striebel gains from that
-filter's covariances. Because all points share the motion model and differ only in measurement
-noise, their covariances come from a small bank of filterpy filters, one per confidence level
-(measurement variance ``noise² / confidence²`` rounded to a power of 4); each point takes the
-gain of its level. Time steps come from the frames' times, so variable frame rates and
-dropped frames are handled. A measurement whose median point moves further from the
-prediction than ``gate`` face sizes (a scene cut, another face, a detector jump) restarts the
-track instead of dragging it.
+The model: every coordinate follows a constant-velocity model, in face-size units (the tuning
+holds at any resolution). Time steps come from the frames' times, so variable frame rates
+and dropped frames are handled. All points go through one set of vectorised operations per
+frame, with the covariance algebra of one filterpy ``KalmanFilter`` (one predict, one
+update): since the points share the motion model, their covariances come from a bank of
+independent 2-state blocks inside that filter, one per (confidence level, motion level),
+and each point takes the gain of its block:
+
+- confidence level: measurement variance ``noise² / confidence²`` rounded to a power of 4,
+  so an uncertain or occluded point barely moves its estimate;
+- motion level: a confident point whose innovation is larger than its covariance explains
+  (a mouth opening, a fast turn) gets 4x (then 16x) the acceleration noise on the next step,
+  so it follows with little lag while still points stay damped.
+
+The fixed-lag pass is a Rauch-Tung-Striebel recursion whose gains come from that filter's
+covariances. A measurement whose median point moves further from the prediction than
+``gate`` face sizes (a scene cut, another face, a detector jump) restarts the track instead
+of dragging it.
+
+``SmootherConfig(rigid=True)`` adds a filter on the similarity transform of the whole face
+and smooths the points in its frame; ``bench/jitter.py`` measured it against the per-point
+model and it lost at equal lag (docs/BENCHMARKS.md), so it is off by default.
 """
 
 from __future__ import annotations
@@ -41,8 +50,8 @@ from __future__ import annotations
 import argparse
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Protocol
 
 import numpy as np
@@ -82,8 +91,9 @@ class SmootherConfig:
     Attributes:
         num_points: landmarks per face.
         strength: smoothing strength; process noises are divided by ``strength²``.
-        rigid: filter the similarity transform and the local shape separately (else each
-            coordinate directly).
+        rigid: filter the similarity transform of the face and each point in its frame
+            (else each coordinate directly). The ``rigid_*``, ``adapt`` and ``shape_rate``
+            settings only apply to it.
         lag_frames: 0 for causal filtering, else the fixed lag of the RTS window.
         noise: measurement standard deviation of a point with confidence 1.
         rigid_noise: standard deviation of the error that all points share (a landmark
@@ -106,11 +116,10 @@ class SmootherConfig:
 
     num_points: int = 128
     strength: float = 1.0
-    rigid: bool = True
+    rigid: bool = False
     lag_frames: int = 0
-    # Tuned on MediaPipe trajectories of talking-head clips and synthetic faces with a known
-    # truth (bench/jitter.py): most of a landmark model's jitter moves the whole face, so the
-    # rigid part is damped hardest and its process noise rises when it falls behind.
+    # Tuned with bench/jitter.py on MediaPipe trajectories of talking-head clips and on
+    # synthetic faces with a known truth, balancing stillness against the mouth's lag.
     noise: float = 0.01
     rigid_noise: float = 0.03
     rigid_accel: float = 1.0
@@ -453,6 +462,21 @@ class PassThrough:
 
 # Fixed lag of the file mode, in frames: a few frames ahead remove most of the causal lag.
 FIXED_LAG_FRAMES = 4
+# Looking ahead buys stillness without lag, so the file mode smooths harder at equal strength.
+FIXED_LAG_STRENGTH = 2.5
+
+
+def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> SmootherConfig:
+    """The Kalman tuning of a mode (``"kalman"`` or ``"fixed-lag"``) at a strength."""
+    if mode not in ("kalman", "fixed-lag"):
+        raise ValueError(f"{mode!r} is not a Kalman smoothing mode")
+    if not strength > 0:
+        raise ValueError(f"smoothing strength must be positive, not {strength}")
+    if mode == "fixed-lag":
+        return SmootherConfig(
+            num_points, strength * FIXED_LAG_STRENGTH, lag_frames=FIXED_LAG_FRAMES
+        )
+    return SmootherConfig(num_points, strength)
 
 
 def make_smoother_factory(
@@ -473,14 +497,11 @@ def make_smoother_factory(
     """
     if mode not in MODES:
         raise ValueError(f"smoothing mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if not strength > 0:
-        raise ValueError(f"smoothing strength must be positive, not {strength}")
     if mode == "off":
+        if not strength > 0:
+            raise ValueError(f"smoothing strength must be positive, not {strength}")
         return PassThrough
-    config = SmootherConfig(num_points=num_points, strength=strength)
-    if mode == "fixed-lag":
-        config = replace(config, lag_frames=FIXED_LAG_FRAMES)
-    return lambda: KalmanSmoother(config)
+    return partial(KalmanSmoother, smoother_config(mode, strength, num_points))
 
 
 def add_smoothing_arguments(

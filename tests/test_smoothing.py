@@ -24,8 +24,8 @@ N = 128
 SMOOTHING = {
     "kalman": make_smoother_factory("kalman"),
     "fixed-lag": make_smoother_factory("fixed-lag"),
-    "kalman-no-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=False)),
-    "fixed-lag-no-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=False, lag_frames=3)),
+    "kalman-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=True)),
+    "fixed-lag-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=True, lag_frames=3)),
 }
 
 
