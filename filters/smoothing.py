@@ -323,6 +323,7 @@ class KalmanSmoother:
         self._push(t)
 
     def _predict(self, t: float) -> None:
+        assert self._t is not None  # update() predicts only a started track
         accels = self._accels
         if self._boost > 1:
             nb = self._nb
@@ -421,6 +422,9 @@ class KalmanSmoother:
         steps = [s for s in self._window if s.segment == first.segment]
         x, local = steps[-1].x, steps[-1].local
         for step in reversed(steps[:-1]):
+            # A step that has a successor has its transition and gains.
+            assert step.f_next is not None and step.gain is not None
+            assert step.motion_gains is not None
             x = step.x + step.gain @ (x - step.f_next @ step.x)
             # Every point shares the covariance of block 0; its motion level picks the
             # process noise of the transition, hence the backward gain.

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from facestream.filters.smoothing import add_smoothing_arguments
 from facestream.stream.errors import UserError
 from facestream.stream.file_io import CODECS, EncoderOptions, available_codecs
 from facestream.stream.frames import FrameStage
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_options(parser: argparse.ArgumentParser) -> None:
     """Every option of a swap run but the input and output (``facestream batch`` shares them)."""
     parser.add_argument("--source", type=Path, help="photo of the face to swap in")
+    add_smoothing_arguments(parser, default_mode="fixed-lag")
     parser.add_argument(
         "--codec", default="libx264", choices=available_codecs(), help="video encoder"
     )
