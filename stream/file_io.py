@@ -281,9 +281,10 @@ class VideoWriter:
         try:
             context.open()
         except av.error.FFmpegError as exc:
+            hint = "; it needs an NVIDIA GPU and driver" if "nvenc" in options.codec else ""
             raise UserError(
-                f"the {options.codec} encoder refused these settings or this machine "
-                f"({exc.strerror})."
+                f"the {options.codec} encoder could not start with these settings "
+                f"({exc.strerror}){hint}."
             ) from exc
         self.video = stream
 

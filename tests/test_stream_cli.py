@@ -151,3 +151,10 @@ def test_demo_runs_on_the_embedded_clip(tmp_path, capsys):
     assert f"demo output: {out.resolve()}" in capsys.readouterr().out
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 120
+
+
+def test_bad_encoder_setting(make_video, tmp_path, capsys):
+    argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--preset", "bogus"]
+    code, err = run_cli(capsys, *argv)
+    assert code == 2 and "could not start" in err
+    assert list(tmp_path.glob("*o.*")) == []  # no output, no temporary file left
