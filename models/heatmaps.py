@@ -56,45 +56,48 @@ def decode_heatmaps(
     n, k, h, w = heatmaps.shape
     if crop_to_frame.shape != (n, 2, 3):
         raise ValueError(f"crop_to_frame must be ({n}, 2, 3), got {tuple(crop_to_frame.shape)}")
-    hm = heatmaps.float()
+    hm = heatmaps if heatmaps.dtype == torch.float32 else heatmaps.float()
     flat = hm.reshape(n, k, h * w)
     peak, index = flat.max(dim=2)
     x = index % w
     y = torch.div(index, w, rounding_mode="floor")
 
-    smooth = _gaussian_blur(hm, blur_sigma) if blur_sigma > 0 else hm
-    log = smooth.clamp_min(1e-10).log().reshape(n, k, h * w)
-    xm, xp = (x - 1).clamp(0, w - 1), (x + 1).clamp(0, w - 1)
-    ym, yp = (y - 1).clamp(0, h - 1), (y + 1).clamp(0, h - 1)
-
-    def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
-        return log.gather(2, (yy * w + xx).unsqueeze(2)).squeeze(2)
-
-    centre = at(y, x)
-    right, left, down, up = at(y, xp), at(y, xm), at(yp, x), at(ym, x)
+    # The log is taken only on the 3x3 neighbourhoods of the peaks (9 values per point).
+    source = _gaussian_blur(hm, blur_sigma).reshape(n, k, h * w) if blur_sigma > 0 else flat
+    xs = torch.stack([(x - 1).clamp(0, w - 1), x, (x + 1).clamp(0, w - 1)], dim=-1)
+    ys = torch.stack([(y - 1).clamp(0, h - 1), y, (y + 1).clamp(0, h - 1)], dim=-1)
+    grid = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, 9)
+    log = source.gather(2, grid).clamp_min(1e-10).log().reshape(n, k, 3, 3)  # [dy, dx]
+    centre = log[..., 1, 1]
+    right, left, down, up = log[..., 1, 2], log[..., 1, 0], log[..., 2, 1], log[..., 0, 1]
     dx, dy = (right - left) / 2, (down - up) / 2
     dxx = right - 2 * centre + left
     dyy = down - 2 * centre + up
-    dxy = (at(yp, xp) - at(yp, xm) - at(ym, xp) + at(ym, xm)) / 4
+    dxy = (log[..., 2, 2] - log[..., 2, 0] - log[..., 0, 2] + log[..., 0, 0]) / 4
     det = dxx * dyy - dxy**2
     inside = (x > 0) & (x < w - 1) & (y > 0) & (y < h - 1)
     # A maximum has a negative-definite Hessian; elsewhere (flat or border) keep the argmax.
     valid = inside & (det > 1e-12) & (dxx < 0)
-    safe_det = torch.where(valid, det, torch.ones_like(det))
-    off_x = torch.where(valid, -(dyy * dx - dxy * dy) / safe_det, torch.zeros_like(det))
-    off_y = torch.where(valid, -(dxx * dy - dxy * dx) / safe_det, torch.zeros_like(det))
-    off_x, off_y = off_x.clamp(-1.0, 1.0), off_y.clamp(-1.0, 1.0)
-    off = torch.stack([off_x, off_y], dim=-1)
+    safe_det = det.clamp_min(1e-12)
+    zero = torch.zeros((), dtype=det.dtype, device=det.device)
+    off_x = torch.where(valid, -(dyy * dx - dxy * dy) / safe_det, zero).clamp(-1.0, 1.0)
+    off_y = torch.where(valid, -(dxx * dy - dxy * dx) / safe_det, zero).clamp(-1.0, 1.0)
     # Value of the Taylor model at the refined peak: an off-grid Gaussian peak of height 1
     # still gives confidence 1.
-    gain = (
-        dx * off_x + dy * off_y + 0.5 * (dxx * off_x**2 + 2 * dxy * off_x * off_y + dyy * off_y**2)
-    )
+    gain = dx * off_x + dy * off_y
+    gain = gain + 0.5 * (dxx * off_x**2 + 2 * dxy * off_x * off_y + dyy * off_y**2)
 
-    cells = torch.stack([x, y], dim=-1).float() + off + 0.5
-    unit = cells / torch.tensor([w, h], dtype=torch.float32, device=hm.device)
+    unit_x = (x.float() + off_x + 0.5) / w
+    unit_y = (y.float() + off_y + 0.5) / h
     affine = crop_to_frame.to(device=hm.device, dtype=torch.float32)
-    points = unit @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]
+    a = affine.unsqueeze(1)  # (N, 1, 2, 3)
+    points = torch.stack(
+        [
+            a[..., 0, 0] * unit_x + a[..., 0, 1] * unit_y + a[..., 0, 2],
+            a[..., 1, 0] * unit_x + a[..., 1, 1] * unit_y + a[..., 1, 2],
+        ],
+        dim=-1,
+    )
     return points, (peak * gain.clamp(0.0, 1.0).exp()).clamp(0.0, 1.0)
 
 

@@ -11,9 +11,11 @@ Two variants:
 
 - ``hrnet128_w18``: HRNetV2-W18 (widths 18/36/72/144, basic blocks, the HRNetV2 head that
   concatenates all four streams), 256x256 input, heatmaps at stride 4 (64x64). For GPUs.
-- ``hrnet128_lite``: the same structure sized for a 2-core CPU, with Lite-HRNet ideas:
-  depthwise-separable blocks and fusion convolutions, narrow widths, one block per branch,
-  128x128 input and 32x32 heatmaps.
+- ``hrnet128_lite``: the same structure sized for a 2-core CPU: widths 12/24/48/96, one
+  basic block per branch and one module per stage, the Lite-HRNet head on the
+  high-resolution stream, 128x128 input and 32x32 heatmaps. Depthwise-separable blocks and
+  fusions (``"dwsep"``, ``separable_fusion``, Lite-HRNet's idea) are available to configs but
+  measured no faster here.
 
 The input is ``(N, 3, S, S)`` float RGB in [0, 1]; ImageNet normalisation happens inside.
 Weights are safetensors, loaded strictly by `load_weights`.
@@ -111,19 +113,22 @@ CONFIGS: dict[str, HRNetConfig] = {
         head="concat",
         head_width=270,
     ),
+    # Measured on a shared 2-core CPU (bench/landmarks.py): plain 3x3 convolutions at these
+    # widths ran as fast as or faster than depthwise-separable blocks (PyTorch's depthwise
+    # kernels are slow at this size), so the lite variant narrows the widths instead.
     "hrnet128_lite": HRNetConfig(
         name="hrnet128_lite",
         input_size=128,
         heatmap_stride=4,
-        stem="lite",
-        stem_width=24,
+        stem="conv",
+        stem_width=12,
         stages=(
-            StageConfig(1, "dwsep", (1,), (24,)),
-            StageConfig(1, "dwsep", (1, 1), (24, 48)),
-            StageConfig(2, "dwsep", (1, 1, 1), (24, 48, 96)),
-            StageConfig(1, "dwsep", (1, 1, 1, 1), (24, 48, 96, 192)),
+            StageConfig(1, "basic", (1,), (12,)),
+            StageConfig(1, "basic", (1, 1), (12, 24)),
+            StageConfig(1, "basic", (1, 1, 1), (12, 24, 48)),
+            StageConfig(1, "basic", (1, 1, 1, 1), (12, 24, 48, 96)),
         ),
-        separable_fusion=True,
+        separable_fusion=False,
         head="highres",
         head_width=64,
     ),
@@ -284,7 +289,7 @@ class HRNet(nn.Module):
     Example:
         >>> net = HRNet(CONFIGS["hrnet128_lite"])
         >>> net.forward_features(torch.rand(1, 3, 128, 128))[0].shape
-        torch.Size([1, 24, 32, 32])
+        torch.Size([1, 12, 32, 32])
     """
 
     def __init__(self, config: HRNetConfig) -> None:

@@ -46,6 +46,24 @@ def test_structure_follows_config(models, name):
     assert all(len(m.fuse) >= 1 for stage in model.stages[1:] for m in stage)
 
 
+def test_depthwise_separable_config():
+    lite = CONFIGS["hrnet128_lite"]
+    stages = tuple(
+        dataclasses.replace(
+            stage, block="dwsep", num_channels=tuple(2 * c for c in stage.num_channels)
+        )
+        for stage in lite.stages
+    )
+    cfg = dataclasses.replace(
+        lite, stem="lite", stem_width=24, stages=stages, separable_fusion=True
+    )
+    model = HRNet(cfg).eval()
+    with torch.inference_mode():
+        out = model(torch.rand(1, 3, 128, 128))
+    assert out.shape == (1, 128, 32, 32) and torch.isfinite(out).all()
+    assert any(m.groups > 1 for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
 def test_builders():
     assert hrnet.hrnet128_lite().config.name == "hrnet128_lite"
     w18 = hrnet.hrnet128_w18()
