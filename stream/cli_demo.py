@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 
-from facestream.stream.cli_swap import swap_file
+from facestream.stream import cli_swap
 from facestream.stream.errors import UserError
 
 log = logging.getLogger("facestream")
@@ -53,15 +53,13 @@ def demo_source(folder: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     output: Path = args.output
     output.parent.mkdir(parents=True, exist_ok=True)
-    swap_args = argparse.Namespace(
-        input=demo_clip(),
-        output=output,
-        source=demo_source(output.parent),
-        codec="libx264",
-        crf=None,
-        preset=None,
-        quiet=args.quiet,
+    # Parsed by swap's own parser, so every option the swap grows gets its default here.
+    swap_parser = argparse.ArgumentParser()
+    cli_swap.add_arguments(swap_parser)
+    swap_args = swap_parser.parse_args(
+        [str(demo_clip()), str(output), "--source", str(demo_source(output.parent))]
     )
-    swap_file(swap_args)
+    swap_args.quiet = args.quiet
+    cli_swap.swap_file(swap_args)
     print(f"demo output: {output.resolve()}")
     return 0
