@@ -225,7 +225,13 @@ class DemoServer:
             await session.in_worker(session.chain.set_source, image, photo_name)
         except UserError as exc:
             return error(422, str(exc))
-        return web.json_response({"ok": True, "size": [image.shape[1], image.shape[0]]})
+        return web.json_response(
+            {
+                "ok": True,
+                "size": [image.shape[1], image.shape[0]],
+                "landmarks": session.chain.landmarks.name,
+            }
+        )
 
     async def offer(self, request: web.Request) -> web.Response:
         try:

@@ -4,7 +4,8 @@
 frame. It holds what a user changes while a call goes on (the source face, swap on/off, the
 landmark overlay, the smoothing mode) and runs, in order:
 
-1. landmarks: fills ``frame.faces`` (see :class:`Landmarks`);
+1. landmarks: fills ``frame.faces``: the HRNet-128 engine (``LIVE_MODEL``) when its
+   trained weights are shipped, else a named stand-in (see :func:`default_landmarks`);
 2. smoothing: one ``facestream.filters.smoothing`` smoother per face track;
 3. the compositor ``facestream.filters.swap.SwapStage`` (and the overlay).
 
@@ -15,7 +16,9 @@ first use, so importing this module stays light for the command line.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +28,11 @@ import numpy as np
 from facestream.stream.errors import UserError
 from facestream.stream.frames import Frame
 
+log = logging.getLogger(__name__)
+
 SMOOTHING_MODES = ("kalman", "off")
+# The landmark model of live calls: the fast variant.
+LIVE_MODEL = "hrnet128_lite"
 # Frame time for smoothing when a frame carries no pts (never for aiortc or PyAV frames).
 _FALLBACK_FPS = 30.0
 
@@ -68,6 +75,8 @@ class Landmarks(Protocol):
     calling it on an RGB photo returns those faces (source enrollment).
     """
 
+    name: str  # what the page and the logs call this landmark source
+
     def process(self, frame: Frame) -> Frame: ...
 
     def __call__(self, image: np.ndarray) -> list[Any]: ...
@@ -92,6 +101,8 @@ class TemplateLandmarks:
     shape do not (the mouth never opens, the jaw is the average jaw), so the swap it drives
     is a rough one. Its points get confidence 0.5 to say so.
     """
+
+    name = "stand-in (mean face on BlazeFace keypoints)"
 
     def __init__(self) -> None:
         from facestream.models.detector import FaceDetector
@@ -126,9 +137,49 @@ class TemplateLandmarks:
         return frame
 
 
+class EngineLandmarks:
+    """Landmarks from the HRNet-128 engine: tracked in video, detected + predicted in stills.
+
+    Args:
+        engine: a ready ``facestream.models.engine.LandmarkEngine``; by default the
+            ``LIVE_MODEL`` variant with its shipped weights.
+    """
+
+    name = "HRNet-128 engine"
+
+    def __init__(self, engine: Any = None) -> None:
+        from facestream.models.detector import FaceDetector
+        from facestream.models.engine import LandmarkEngine
+
+        detector = FaceDetector("full")  # the engine's own default detector
+        self._detect = detector.detect
+        self.engine = engine or LandmarkEngine(LIVE_MODEL, detector=detector.detect)
+
+    def __call__(self, image: np.ndarray) -> list[Any]:
+        return list(self.engine.predict(image, self._detect(image)))
+
+    def process(self, frame: Frame) -> Frame:
+        frame.faces = self.engine.track(frame.image)
+        return frame
+
+
 def default_landmarks() -> Landmarks:
-    """The landmark source of the live chain (the stand-in until the engine is wired)."""
+    """The HRNet-128 engine when its trained weights are shipped, else the stand-in."""
+    from facestream.models.hrnet import default_weights_path
+
+    path = default_weights_path(LIVE_MODEL)
+    if path.is_file():
+        return EngineLandmarks()
+    _warn_once(
+        f"no trained {LIVE_MODEL} weights at {path}: live landmarks come from the stand-in "
+        "(the mean face on BlazeFace keypoints; pose follows, expression does not)"
+    )
     return TemplateLandmarks()
+
+
+@cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
 
 
 def read_source_image(source: str | Path | np.ndarray) -> np.ndarray:

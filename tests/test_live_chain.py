@@ -13,7 +13,14 @@ from facestream.demo.client import moving_face_frames
 from facestream.demo.examples import example_image
 from facestream.stream.errors import UserError
 from facestream.stream.frames import Frame
-from facestream.stream.live_chain import LiveChain, LiveOptions
+from facestream.stream.live_chain import (
+    LIVE_MODEL,
+    EngineLandmarks,
+    LiveChain,
+    LiveOptions,
+    TemplateLandmarks,
+    default_landmarks,
+)
 
 
 def frames(count: int) -> list[Frame]:
@@ -62,3 +69,23 @@ def test_swap_changes_the_face_and_overlay_and_smoothing_toggle() -> None:
     assert overlay.has_pixels and not np.array_equal(overlay.image, originals[6])
     chain.set_options({"overlay": False})
     assert not chain.process(clip[7]).has_pixels
+
+
+def test_the_engine_is_used_when_its_weights_are_shipped() -> None:
+    from facestream.models.hrnet import default_weights_path
+
+    expected = EngineLandmarks if default_weights_path(LIVE_MODEL).is_file() else TemplateLandmarks
+    assert isinstance(default_landmarks(), expected)
+
+
+def test_engine_landmarks_feed_tracked_faces_to_the_chain() -> None:
+    from facestream.models.engine import FaceLandmarks, LandmarkEngine
+
+    # Random weights: the wiring (tracking, shapes, smoothing, overlay), not the accuracy.
+    engine = LandmarkEngine(LIVE_MODEL, weights=None, min_confidence=0.0)
+    chain = LiveChain(options=LiveOptions(overlay=True), landmarks=EngineLandmarks(engine))
+    outs = [chain.process(f) for f in frames(3)]
+    assert [[face.track_id for face in f.faces] for f in outs] == [[0], [0], [0]]
+    face = outs[-1].faces[0]
+    assert isinstance(face, FaceLandmarks) and face.points.shape == (128, 2)
+    assert face.points.dtype == np.float32 and all(f.has_pixels for f in outs)

@@ -42,7 +42,8 @@ async function sendSource() {
   $("source-status").textContent = "enrolling…";
   try {
     const reply = await api("/source", form, false);
-    $("source-status").textContent = `ready (${reply.size[0]}×${reply.size[1]})`;
+    $("source-status").textContent =
+      `ready (${reply.size[0]}×${reply.size[1]}; landmarks: ${reply.landmarks})`;
     $("source-status").classList.remove("error");
   } catch (err) {
     $("source-status").textContent = err.message;
