@@ -1,0 +1,387 @@
+"""The batched landmark engine: crops, HRNet-128, decoding, tracking, devices.
+
+`LandmarkEngine` turns a frame (RGB ``uint8`` ``(H, W, 3)``) and face detections or previous
+landmarks into `FaceLandmarks` (128 points in frame pixels, per-point confidence, a box and
+a track id). All faces of a frame run through the model as one batch:
+
+1. one rotation-normalised crop per face (`facestream.models.crops`: eye line horizontal,
+   scale from the face size), cut with OpenCV on the CPU or with one batched ``grid_sample``
+   on the GPU;
+2. HRNet-128 on the batch (TorchScript-frozen on the CPU; fp16 and channels-last on CUDA);
+3. `decode_heatmaps` maps the peaks straight back to frame pixels through the crop affines.
+
+Tracking (`LandmarkEngine.track`): the detector runs on the first frame, every
+``detect_every`` frames, and on the frame after a face was lost; in between, each face's
+crop comes from its own last landmarks. A face whose mean confidence falls below
+``min_confidence`` is dropped (lost). Detections that overlap no tracked face start new
+tracks; track ids are stable while a face stays.
+
+Devices: ``"cpu"``, ``"cuda"`` (fp16 by default, channels-last, pinned host buffers,
+non-blocking copies, `LandmarkEngine.run_batches` overlaps the copies and the model over
+several CUDA streams) and ``"mps"`` (fp32). Threads are explicit: the engine sets torch's
+intra-op threads to ``num_threads`` (default 1, leaving the second core of a 2-core machine
+to decoding and encoding; on a busy 2-core machine two torch threads were several times
+slower than one in our measurements, see docs/BENCHMARKS.md).
+
+Example:
+    >>> import numpy as np
+    >>> from facestream.models.engine import LandmarkEngine
+    >>> from facestream.models.landmarks import MEAN_SHAPE
+    >>> engine = LandmarkEngine("hrnet128_lite", weights=None)  # random weights
+    >>> frame = np.zeros((240, 320, 3), np.uint8)
+    >>> faces = engine.predict(frame, [MEAN_SHAPE * 150 + 60])
+    >>> faces[0].points.shape, faces[0].confidence.shape
+    ((128, 2), (128,))
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facestream.models.crops import crop_from_keypoints, crop_from_landmarks, cut_crops
+from facestream.models.detector import box_iou
+from facestream.models.heatmaps import decode_heatmaps
+from facestream.models.hrnet import HRNet, create_model
+
+
+@dataclass
+class FaceLandmarks:
+    """One face's landmarks in frame pixels.
+
+    Attributes:
+        track_id: stable id while the face is tracked (-1 from `LandmarkEngine.predict`).
+        points: float32 ``(128, 2)``, x y in frame pixels (pixel centres at integers).
+        confidence: float32 ``(128,)`` in [0, 1], from the heatmap peaks.
+        box: float32 ``(4,)`` x0 y0 x1 y1, the bounding box of the 128 points.
+    """
+
+    track_id: int
+    points: np.ndarray
+    confidence: np.ndarray
+    box: np.ndarray
+
+
+def points_box(points: np.ndarray) -> np.ndarray:
+    """Bounding box ``(..., 4)`` x0 y0 x1 y1 of points ``(..., K, 2)``."""
+    return np.concatenate([points.min(-2), points.max(-2)], -1).astype(np.float32)
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: CUDA if present, else MPS if present, else CPU."""
+    if str(device) != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def crop_affines_to_grid_theta(
+    crop_to_frame: torch.Tensor, frame_height: int, frame_width: int
+) -> torch.Tensor:
+    """``affine_grid`` thetas ``(N, 2, 3)`` (align_corners=False) for crop affines.
+
+    ``affine_grid`` maps output coordinates g in [-1, 1] to input coordinates in [-1, 1];
+    our affines map normalised crop coordinates u = (g + 1) / 2 to frame pixels x, and
+    pixel centres sit at (2x + 1) / W - 1 in the input's [-1, 1].
+    """
+    a = crop_to_frame.to(torch.float32)
+    size = torch.tensor([frame_width, frame_height], dtype=a.dtype, device=a.device)
+    linear = a[:, :, :2] / size[None, :, None]  # d(input)/d(g) = A / W (u = (g + 1) / 2)
+    shift = (2 * (a[:, :, :2].sum(-1) / 2 + a[:, :, 2]) + 1) / size - 1
+    return torch.cat([linear, shift[:, :, None]], dim=2)
+
+
+def cut_crops_torch(frame: torch.Tensor, crop_to_frame: torch.Tensor, size: int) -> torch.Tensor:
+    """Crops ``(N, 3, size, size)`` float in [0, 1] from a ``(3, H, W)`` uint8/float frame
+    tensor on any device, by one batched bilinear ``grid_sample`` (zeros outside)."""
+    _, h, w = frame.shape
+    theta = crop_affines_to_grid_theta(crop_to_frame.to(frame.device), h, w)
+    n = theta.shape[0]
+    grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+    src = frame.unsqueeze(0).float().div(255) if frame.dtype == torch.uint8 else frame[None]
+    return F.grid_sample(src.expand(n, -1, -1, -1), grid, align_corners=False)
+
+
+@dataclass
+class _Track:
+    track_id: int
+    points: np.ndarray
+    missed: int = 0
+    history: list[float] = field(default_factory=list)
+
+
+class LandmarkEngine:
+    """Batched HRNet-128 landmarks for every face of a frame, with tracking.
+
+    Args:
+        model: a variant name (``"hrnet128_lite"``, ``"hrnet128_w18"``) or a built model
+            (an `HRNet`, or any module with its ``config``).
+        weights: ``"default"`` (the shipped file), None (random init, for tests) or a path;
+            ignored when ``model`` is already built.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+        dtype: model dtype; default fp16 on CUDA, fp32 elsewhere.
+        detector: callable frame -> detections (objects with ``box (4,)``,
+            ``keypoints (6, 2)`` and ``score``), e.g. ``FaceDetector("full").detect`` from
+            `facestream.models.detector`; created on first use (BlazeFace full range) when
+            None and `track` needs it.
+        detect_every: run the detector every this many frames while tracking.
+        min_confidence: a tracked face whose mean confidence falls below this is lost.
+        max_faces: at most this many faces are tracked (best detection scores first).
+        num_threads: torch intra-op threads on the CPU (set globally, as torch does).
+        jit: trace and freeze the model with TorchScript on the CPU (about 2x faster for
+            these small convolutions in our measurements).
+        num_streams: CUDA streams used by `run_batches`.
+    """
+
+    def __init__(
+        self,
+        model: str | HRNet = "hrnet128_lite",
+        weights: str | Path | None = "default",
+        device: str | torch.device = "auto",
+        dtype: torch.dtype | None = None,
+        detector: Callable[[np.ndarray], Sequence[object]] | None = None,
+        detect_every: int = 30,
+        min_confidence: float = 0.3,
+        max_faces: int = 8,
+        num_threads: int = 1,
+        jit: bool = True,
+        num_streams: int = 2,
+    ) -> None:
+        self.device = pick_device(device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(num_threads)
+        net = create_model(model, weights) if isinstance(model, str) else model
+        self.config = net.config
+        self.size = net.config.input_size
+        if dtype is None:
+            dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.dtype = dtype
+        net = net.eval().to(self.device, dtype)
+        if self.device.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+        self.net: Callable[[torch.Tensor], torch.Tensor] = net
+        if jit and self.device.type == "cpu" and isinstance(net, HRNet):
+            self.net = _freeze(net, self.size)
+        self._detector = detector
+        self.detect_every = detect_every
+        self.min_confidence = min_confidence
+        self.max_faces = max_faces
+        self.num_streams = num_streams
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._frame_index = 0
+        self._last_detect = -(10**9)
+        self._force_detect = True
+
+    # ------------------------------------------------------------------ stateless API
+
+    def predict(
+        self, frame: np.ndarray, faces: Sequence[object] | np.ndarray
+    ) -> list[FaceLandmarks]:
+        """Landmarks of the given faces in one batch (no tracking; track ids are -1).
+
+        Args:
+            frame: RGB ``uint8`` ``(H, W, 3)``.
+            faces: detections (objects with ``keypoints`` ``(6, 2)``) or landmark arrays
+                ``(128, 2)`` / ``(68, 2)`` (e.g. the previous frame's), or an array
+                ``(N, 128|68, 2)``.
+        """
+        affines = self.crop_affines(faces)
+        points, conf = self.infer(frame, affines)
+        return [FaceLandmarks(-1, p, c, points_box(p)) for p, c in zip(points, conf, strict=True)]
+
+    @staticmethod
+    def crop_affines(faces: Sequence[object] | np.ndarray) -> np.ndarray:
+        """``crop_to_frame`` ``(N, 2, 3)`` for detections or landmark arrays."""
+        if isinstance(faces, np.ndarray) and faces.ndim == 3:
+            return crop_from_landmarks(faces)
+        rows = []
+        for face in faces:
+            keypoints = getattr(face, "keypoints", None)
+            if keypoints is not None:
+                rows.append(crop_from_keypoints(np.asarray(keypoints)[None])[0])
+            else:
+                rows.append(crop_from_landmarks(np.asarray(face)[None])[0])
+        return np.stack(rows) if rows else np.zeros((0, 2, 3), np.float32)
+
+    @torch.inference_mode()
+    def infer(self, frame: np.ndarray, crop_to_frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points ``(N, 128, 2)`` float32 in frame pixels and confidence ``(N, 128)`` for
+        the crops ``crop_to_frame`` ``(N, 2, 3)`` of one frame, as one batch."""
+        frame = _check_frame(frame)
+        n = len(crop_to_frame)
+        k = self.config.num_points
+        if n == 0:
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        affine = torch.from_numpy(np.ascontiguousarray(crop_to_frame, dtype=np.float32))
+        if self.device.type == "cpu":
+            crops = cut_crops(frame, crop_to_frame, self.size)
+            x = torch.from_numpy(crops).permute(0, 3, 1, 2).to(self.dtype).div_(255)
+        else:
+            host = torch.from_numpy(frame)
+            if self.device.type == "cuda":
+                host = host.pin_memory()
+            image = host.to(self.device, non_blocking=True).permute(2, 0, 1)
+            x = cut_crops_torch(image, affine.to(self.device), self.size).to(self.dtype)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+        points, conf = decode_heatmaps(self.net(x), affine.to(self.device))
+        return points.cpu().numpy(), conf.cpu().numpy()
+
+    # ------------------------------------------------------------------ tracking
+
+    def reset(self) -> None:
+        """Forget all tracks; the next `track` call runs the detector."""
+        self._tracks = []
+        self._frame_index = 0
+        self._force_detect = True
+
+    def track(self, frame: np.ndarray) -> list[FaceLandmarks]:
+        """Landmarks of every face in a video frame, tracked across calls.
+
+        Example:
+            >>> from skimage.data import astronaut
+            >>> engine = LandmarkEngine(weights=None, min_confidence=0.0)
+            >>> [f.track_id for f in engine.track(astronaut())]
+            [0]
+        """
+        frame = _check_frame(frame)
+        detect = (
+            self._force_detect
+            or not self._tracks
+            or self._frame_index - self._last_detect >= self.detect_every
+        )
+        self._force_detect = False
+        sources: list[np.ndarray | object] = [t.points for t in self._tracks]
+        owners: list[_Track | None] = list(self._tracks)
+        if detect:
+            self._last_detect = self._frame_index
+            for det in self._new_detections(frame):
+                if len(owners) >= self.max_faces:
+                    break
+                sources.append(det)
+                owners.append(None)
+        self._frame_index += 1
+        if not sources:
+            return []
+        points, conf = self.infer(frame, self.crop_affines(sources))
+        out, kept = [], []
+        for owner, p, c in zip(owners, points, conf, strict=True):
+            if float(c.mean()) < self.min_confidence:
+                if owner is not None:
+                    self._force_detect = True  # a face was lost: look again next frame
+                continue
+            if owner is None:
+                owner = _Track(self._next_id, p)
+                self._next_id += 1
+            owner.points = p
+            kept.append(owner)
+            out.append(FaceLandmarks(owner.track_id, p, c, points_box(p)))
+        self._tracks = kept
+        return out
+
+    def _new_detections(self, frame: np.ndarray) -> list[object]:
+        """Detections that overlap no tracked face (those are tracked from landmarks)."""
+        if self._detector is None:
+            from facestream.models.detector import FaceDetector
+
+            self._detector = FaceDetector("full", device=self.device).detect
+        detections = sorted(self._detector(frame), key=lambda d: -float(d.score))
+        if not detections:
+            return []
+        if not self._tracks:
+            return list(detections)
+        tracked = points_box(np.stack([t.points[:68] for t in self._tracks]))
+        boxes = np.stack([np.asarray(d.box, np.float32) for d in detections])
+        overlap = box_iou(boxes, tracked).max(1)
+        return [d for d, o in zip(detections, overlap, strict=True) if o < 0.3]
+
+    # ------------------------------------------------------------------ CUDA pipeline
+
+    def run_batches(
+        self, batches: Iterable[tuple[np.ndarray, np.ndarray]]
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Landmarks for a stream of crop batches, in order, overlapping on CUDA.
+
+        Each item is ``(crops, crop_to_frame)``: ``(N, S, S, 3)`` uint8 crops (e.g. from
+        `facestream.models.crops.cut_crops`) and their ``(N, 2, 3)`` affines. On CUDA the
+        batches go round-robin over ``num_streams`` streams: batch t+1's host-to-device copy
+        (from a pinned buffer, non-blocking) overlaps the model on batch t and the
+        device-to-host copy of batch t-1; an event per batch says when its results are on
+        the host. Elsewhere the batches run one after another.
+
+        Yields:
+            ``(points (N, 128, 2), confidence (N, 128))`` per batch, in input order.
+        """
+        if self.device.type != "cuda":
+            for crops, affine in batches:
+                yield self._run_crops(crops, affine)
+            return
+        streams = [torch.cuda.Stream(self.device) for _ in range(self.num_streams)]
+        pending: list[tuple[torch.cuda.Event, torch.Tensor, torch.Tensor]] = []
+        with torch.inference_mode():
+            for t, (crops, affine) in enumerate(batches):
+                stream = streams[t % len(streams)]
+                host = torch.from_numpy(np.ascontiguousarray(crops)).pin_memory()
+                host_affine = torch.from_numpy(np.ascontiguousarray(affine, np.float32))
+                with torch.cuda.stream(stream):
+                    x = host.to(self.device, non_blocking=True)
+                    x = x.permute(0, 3, 1, 2).to(self.dtype).div_(255)
+                    x = x.contiguous(memory_format=torch.channels_last)
+                    points, conf = decode_heatmaps(
+                        self.net(x), host_affine.pin_memory().to(self.device, non_blocking=True)
+                    )
+                    out_points = torch.empty(points.shape, dtype=points.dtype, pin_memory=True)
+                    out_conf = torch.empty(conf.shape, dtype=conf.dtype, pin_memory=True)
+                    out_points.copy_(points, non_blocking=True)
+                    out_conf.copy_(conf, non_blocking=True)
+                    done = torch.cuda.Event()
+                    done.record(stream)
+                pending.append((done, out_points, out_conf))
+                while len(pending) >= len(streams):
+                    yield _finish(pending.pop(0))
+            while pending:
+                yield _finish(pending.pop(0))
+
+    @torch.inference_mode()
+    def _run_crops(self, crops: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
+        x = x.permute(0, 3, 1, 2).to(self.dtype).div_(255)
+        a = torch.from_numpy(np.ascontiguousarray(affine, np.float32)).to(self.device)
+        points, conf = decode_heatmaps(self.net(x), a)
+        return points.cpu().numpy(), conf.cpu().numpy()
+
+
+def _finish(
+    item: tuple[torch.cuda.Event, torch.Tensor, torch.Tensor],
+) -> tuple[np.ndarray, np.ndarray]:
+    done, points, conf = item
+    done.synchronize()
+    return points.numpy(), conf.numpy()
+
+
+def _freeze(net: HRNet, size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """TorchScript trace + freeze (folds BatchNorm into convolutions) for CPU inference."""
+    with warnings.catch_warnings(), torch.inference_mode():
+        # Tracing warns about the Python-level shape checks (they are fixed per variant) and
+        # torch 2.13 marks TorchScript deprecated; it still is the fastest path here.
+        warnings.simplefilter("ignore")
+        example = torch.rand(1, 3, size, size)
+        return torch.jit.freeze(torch.jit.trace(net, example, check_trace=False))
+
+
+def _check_frame(frame: object) -> np.ndarray:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3:
+        raise ValueError("frame must be an RGB uint8 array of shape (H, W, 3)")
+    if frame.shape[2] != 3:
+        raise ValueError(f"frame must have 3 channels (RGB), got {frame.shape[2]}")
+    return np.ascontiguousarray(frame)

@@ -1,0 +1,184 @@
+"""LandmarkEngine on CPU: batching, the full crop -> model -> decode chain, tracking."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facestream.models import crops
+from facestream.models.engine import (
+    FaceLandmarks,
+    LandmarkEngine,
+    cut_crops_torch,
+)
+from facestream.models.heatmaps import render_heatmaps
+from facestream.models.hrnet import CONFIGS
+from facestream.models.landmarks import MEAN_SHAPE
+
+
+class OracleNet(nn.Module):
+    """Heatmaps of the template face, wherever the crop is: the engine must then return
+    the template mapped through the crop affine, which is the input face."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = CONFIGS["hrnet128_lite"]
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        unit = torch.from_numpy(0.5 + (MEAN_SHAPE - 0.5) * crops.FACE_FRACTION)
+        size = (self.config.heatmap_size, self.config.heatmap_size)
+        return render_heatmaps(unit.expand(x.shape[0], -1, -1), size, 1.5)
+
+
+@dataclass
+class FakeDetection:
+    box: np.ndarray
+    keypoints: np.ndarray
+    score: float
+
+
+def _face(angle_deg, height, cx, cy):
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) * height
+    return ((MEAN_SHAPE - 0.5) @ rot.T + [cx, cy]).astype(np.float32)
+
+
+def _detection(face_points, angle_deg, height, cx, cy):
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) * height
+    kps = (crops.DETECTION_TEMPLATE - 0.5) @ rot.T + [cx, cy]
+    box = np.concatenate([face_points[:68].min(0), face_points[:68].max(0)])
+    return FakeDetection(box.astype(np.float32), kps.astype(np.float32), 0.9)
+
+
+FRAME = np.zeros((480, 640, 3), np.uint8)
+
+
+def test_predict_shapes_no_nans_random_weights():
+    engine = LandmarkEngine("hrnet128_lite", weights=None, device="cpu")
+    faces = engine.predict(FRAME, [_face(10, 150, 200, 220), _face(-30, 90, 480, 260)])
+    assert len(faces) == 2 and isinstance(faces[0], FaceLandmarks)
+    for f in faces:
+        assert f.points.shape == (128, 2) and f.points.dtype == np.float32
+        assert f.confidence.shape == (128,) and f.box.shape == (4,)
+        assert np.isfinite(f.points).all() and np.isfinite(f.confidence).all()
+    assert engine.predict(FRAME, []) == []
+
+
+def test_batch_equals_single_with_frozen_model():
+    engine = LandmarkEngine("hrnet128_lite", weights=None, device="cpu", jit=True)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    faces = np.stack([_face(0, 150, 200, 220), _face(20, 120, 450, 250), _face(-5, 60, 320, 400)])
+    affines = engine.crop_affines(faces)
+    batch_points, batch_conf = engine.infer(frame, affines)
+    for i in range(3):
+        p, c = engine.infer(frame, affines[i : i + 1])
+        assert np.allclose(p[0], batch_points[i], atol=1e-3)
+        assert np.allclose(c[0], batch_conf[i], atol=1e-4)
+
+
+@pytest.mark.parametrize("angle", [0.0, 35.0, -120.0])
+def test_full_chain_recovers_faces_through_rotation_and_scale(angle):
+    engine = LandmarkEngine(OracleNet(), device="cpu")
+    face = _face(angle, 180, 320, 250)
+    small = _face(angle / 2, 70, 520, 120)
+    out = engine.predict(FRAME, [face, small])
+    for f, truth, height in zip(out, [face, small], [180, 70], strict=True):
+        cell = height / crops.FACE_FRACTION / 32  # frame pixels per heatmap cell
+        assert np.abs(f.points - truth).max() < 0.05 * cell
+        assert f.confidence.min() > 0.99
+
+
+def test_crops_from_detections_land_on_the_face():
+    engine = LandmarkEngine(OracleNet(), device="cpu")
+    face = _face(15, 160, 300, 240)
+    det = _detection(face, 15, 160, 300, 240)
+    out = engine.predict(FRAME, [det])
+    # A detection crop is close to the landmark crop; the oracle output then lies near the
+    # face (within a few percent of its size).
+    assert np.abs(out[0].points - face).max() < 0.05 * 160
+
+
+def test_tracking_ids_and_detector_schedule():
+    face_a, face_b = _face(0, 150, 200, 220), _face(5, 120, 470, 230)
+    calls = []
+
+    def detector(frame):
+        calls.append(1)
+        return [_detection(face_a, 0, 150, 200, 220), _detection(face_b, 5, 120, 470, 230)]
+
+    engine = LandmarkEngine(OracleNet(), device="cpu", detector=detector, detect_every=5)
+    ids = [sorted(f.track_id for f in engine.track(FRAME)) for _ in range(11)]
+    assert all(i == [0, 1] for i in ids)  # stable ids; re-detections match existing tracks
+    assert len(calls) == 3  # frames 0, 5, 10
+    engine.reset()
+    assert sorted(f.track_id for f in engine.track(FRAME)) == [2, 3]
+
+
+def test_lost_face_triggers_detection_next_frame():
+    face = _face(0, 150, 300, 240)
+    calls = []
+
+    def detector(frame):
+        calls.append(1)
+        return [_detection(face, 0, 150, 300, 240)]
+
+    net = OracleNet()
+    engine = LandmarkEngine(net, device="cpu", detector=detector, detect_every=100)
+    assert len(engine.track(FRAME)) == 1
+    engine.min_confidence = 1.01  # every face now counts as lost
+    assert engine.track(FRAME) == []
+    assert len(calls) == 1
+    engine.min_confidence = 0.3
+    assert [f.track_id for f in engine.track(FRAME)] == [1]  # found again, new id
+    assert len(calls) == 2
+
+
+def test_grid_sample_crops_match_opencv_crops():
+    rng = np.random.default_rng(1)
+    frame = (rng.random((240, 320, 3)) * 255).astype(np.uint8)
+    frame = np.ascontiguousarray(np.repeat(np.repeat(frame[::8, ::8], 8, 0), 8, 1))
+    # 80 px face in a 64 px crop: under 2 frame pixels per crop pixel, so no pyramid level.
+    affines = crops.crop_from_landmarks(np.stack([_face(25, 80, 160, 120)]))
+    ref = crops.cut_crops(frame, affines, 64).astype(np.float32) / 255
+    t = cut_crops_torch(torch.from_numpy(frame).permute(2, 0, 1), torch.from_numpy(affines), 64)
+    got = t.permute(0, 2, 3, 1).numpy()
+    inner = (slice(None), slice(4, -4), slice(4, -4))
+    assert np.abs(got - ref)[inner].mean() < 0.01
+
+
+def test_bad_frame_is_a_clear_error():
+    engine = LandmarkEngine(OracleNet(), device="cpu")
+    with pytest.raises(ValueError, match="RGB uint8"):
+        engine.predict(np.zeros((10, 10), np.uint8), [_face(0, 5, 5, 5)])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_agrees_with_cpu_and_pipelines():
+    torch.manual_seed(0)
+    from facestream.models.hrnet import hrnet128_lite
+
+    net = hrnet128_lite()
+    cpu = LandmarkEngine(net, device="cpu", jit=False)
+    gpu = LandmarkEngine(hrnet128_lite(), device="cuda", dtype=torch.float32)
+    gpu.net.load_state_dict(net.state_dict())
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    affines = cpu.crop_affines(np.stack([_face(0, 150, 200, 220), _face(20, 120, 450, 250)]))
+    p_cpu, c_cpu = cpu.infer(frame, affines)
+    p_gpu, c_gpu = gpu.infer(frame, affines)
+    # Bilinear sampling differs slightly between OpenCV and grid_sample: a fraction of a cell.
+    cell = np.linalg.norm(affines[:, :, 0], axis=1)[:, None] / 32
+    assert np.median(np.linalg.norm(p_cpu - p_gpu, axis=-1) / cell) < 0.25
+    batch = crops.cut_crops(frame, affines, 128)
+    results = list(gpu.run_batches([(batch, affines)] * 5))
+    assert len(results) == 5
+    for p, _ in results:
+        assert np.allclose(p, results[0][0], atol=1e-3)
