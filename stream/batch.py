@@ -145,6 +145,7 @@ def plan_jobs(spec: str, out: str) -> tuple[list[Job], list[FileResult]]:
     pairs = list_inputs(spec)
     if not pairs:
         raise UserError(f"{spec} lists no video files.")
+    out = _spell(*_fs(out))  # a local folder made absolute: workers may run elsewhere
     jobs: list[Job] = []
     seen: dict[str, str] = {}
     for source, name in pairs:

@@ -92,8 +92,16 @@ def test_skipping_works_on_a_remote_output_folder(memfs):
     memfs.pipe("/batchtest/in/b.mp4", b"x")
     memfs.pipe("/batchtest/out/b.mp4", b"done")
     jobs, skipped = plan_jobs("memory://batchtest/in", "memory://batchtest/out")
-    assert jobs == [Job("memory:///batchtest/in/a.mp4", "memory://batchtest/out/a.mp4")]
-    assert [r.job.output for r in skipped] == ["memory://batchtest/out/b.mp4"]
+    assert jobs == [Job("memory:///batchtest/in/a.mp4", "memory:///batchtest/out/a.mp4")]
+    assert [r.job.output for r in skipped] == ["memory:///batchtest/out/b.mp4"]
+
+
+def test_relative_paths_become_absolute_for_workers_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("in").mkdir()
+    Path("in/a.mp4").write_bytes(b"x")
+    jobs, _ = plan_jobs("in", "out")
+    assert jobs == [Job(str(tmp_path / "in" / "a.mp4"), str(tmp_path / "out" / "a.mp4"))]
 
 
 @pytest.mark.parametrize(
