@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import logging
 import os
 import sys
@@ -234,6 +235,24 @@ def describe(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
+def _local_copy(name: str, data: bytes) -> Path:
+    """``data`` in a file of this node's temp folder, named by its content.
+
+    Workers on one node share it and a killed worker leaves nothing new behind: the same
+    photo always lands on the same path.
+    """
+    folder = Path(
+        tempfile.gettempdir(), f"facestream-source-{hashlib.sha256(data).hexdigest()[:16]}"
+    )
+    path = folder / name
+    if not path.is_file():
+        folder.mkdir(exist_ok=True)
+        partial = folder / f".{name}.{uuid.uuid4().hex[:8]}"
+        partial.write_bytes(data)
+        os.replace(partial, path)  # atomic: a worker never reads half a photo
+    return path
+
+
 class Worker:
     """One batch worker: the swap stages built once, then ``process`` for file after file.
 
@@ -259,10 +278,7 @@ class Worker:
         self.settings = copy.copy(settings)
         self.settings.quiet = True  # no per-frame progress bars from the workers
         # The photos arrive as bytes, so a worker on another node needs no shared disk.
-        self._photo_dir = tempfile.TemporaryDirectory(prefix="facestream-source-")
-        paths = [Path(self._photo_dir.name, name) for name, _ in photos]
-        for path, (_, data) in zip(paths, photos, strict=True):
-            path.write_bytes(data)
+        paths = [_local_copy(name, data) for name, data in photos]
         if paths:
             self.settings.source = paths[0] if len(paths) == 1 else paths
         self.stages: list[FrameStage] | None = None
