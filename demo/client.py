@@ -28,12 +28,16 @@ from facestream.demo.server import TOKEN_HEADER
 
 
 def moving_face_frames(
-    face: np.ndarray, width: int = 640, height: int = 480, face_height: int = 300
+    face: np.ndarray,
+    width: int = 640,
+    height: int = 480,
+    face_height: int = 300,
+    motion: float = 1.0,
 ) -> Iterator[np.ndarray]:
     """Endless RGB frames of ``face`` gliding and nodding slowly over a plain background.
 
-    The motion (a slow ellipse plus a small rotation) keeps trackers and smoothers honest
-    without leaving the frame.
+    The motion (a slow ellipse plus a small rotation, scaled by ``motion``) keeps trackers
+    and smoothers honest without leaving the frame.
     """
     scale = face_height / face.shape[0]
     sprite = cv2.resize(face, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -41,9 +45,9 @@ def moving_face_frames(
     background = np.full((height, width, 3), (90, 110, 130), np.uint8)
     t = 0
     while True:
-        cx = width / 2 + 0.15 * width * np.sin(t / 40)
-        cy = height / 2 + 0.06 * height * np.sin(t / 25)
-        angle = 8 * np.sin(t / 30)
+        cx = width / 2 + motion * 0.15 * width * np.sin(t / 40)
+        cy = height / 2 + motion * 0.06 * height * np.sin(t / 25)
+        angle = motion * 8 * np.sin(t / 30)
         matrix = cv2.getRotationMatrix2D((sw / 2, sh / 2), angle, 1.0)
         matrix[:, 2] += (cx - sw / 2, cy - sh / 2)
         frame = background.copy()

@@ -61,7 +61,10 @@ def clip_frames() -> tuple[str, list[np.ndarray]]:
                 canvas[:, (WIDTH - HEIGHT) // 2 : (WIDTH + HEIGHT) // 2] = face
                 frames.append(canvas)
         return "shared talking head d3.mp4", frames
-    generated = moving_face_frames(example_image("carphone"), WIDTH, HEIGHT, face_height=360)
+    # The head of the carphone example, centred and filling the frame's height, with gentle
+    # motion: the page compares camera and returned video a few frames apart.
+    head = example_image("carphone")[60:620, 150:640]
+    generated = moving_face_frames(head, WIDTH, HEIGHT, face_height=HEIGHT, motion=0.25)
     return "generated moving face", list(itertools.islice(generated, FRAMES))
 
 
