@@ -425,7 +425,8 @@ class KalmanSmoother:
             # A step that has a successor has its transition and gains.
             assert step.f_next is not None and step.gain is not None
             assert step.motion_gains is not None
-            x = step.x + step.gain @ (x - step.f_next @ step.x)
+            if self.config.rigid:  # the bank's own state is always 0: only the rigid part
+                x = step.x + step.gain @ (x - step.f_next @ step.x)
             # Every point shares the covariance of block 0; its motion level picks the
             # process noise of the transition, hence the backward gain.
             c = step.motion_gains[step.motion]  # (N, 2, 2)
