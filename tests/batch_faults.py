@@ -1,13 +1,15 @@
 """A storage that fails on purpose, to test the batch's retries inside Ray's worker processes.
 
 ``flaky:///abs/path`` reads a local file, but its downloads raise ``ConnectionError`` as
-many times as ``path.fail`` says (a number, or ``always``); ``path.attempts`` counts every
+many times as ``path.fail`` says (a number, or ``always``), or end the whole process the
+first time when it says ``exit`` (a worker that dies); ``path.attempts`` counts every
 download, across processes. Ray workers register it through ``install``, their
 ``worker_process_setup_hook``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -27,7 +29,10 @@ class FlakyFileSystem(fsspec.AbstractFileSystem):
         counter.write_text(str(attempts))
         fail = source.with_name(source.name + ".fail")
         plan = fail.read_text().strip() if fail.exists() else "0"
-        if plan == "always" or attempts <= int(plan):
+        if plan == "exit":
+            if attempts == 1:
+                os._exit(1)
+        elif plan == "always" or attempts <= int(plan):
             raise ConnectionError(f"connection reset while reading {source.name}")
         shutil.copyfile(source, lpath)
 

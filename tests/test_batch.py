@@ -276,11 +276,13 @@ def test_batch_on_local_ray(local_ray, tmp_path, capsys):
     (clips / "flaky.mp4.fail").write_text("1")  # the first download fails, the retry works
     down = write_video(clips / "down.mp4", pts=range(10))
     (clips / "down.mp4.fail").write_text("always")
+    crash = write_video(clips / "crash.mp4", pts=range(10), audio=("aac",))
+    (clips / "crash.mp4.fail").write_text("exit")  # its first worker dies, a new one retries
     (clips / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))
     manifest = tmp_path / "list.txt"
     manifest.write_text(
         "\n".join(f"clips/{p.name}" for p in [*good, clips / "corrupt.mp4"])
-        + f"\nflaky://{flaky}\nflaky://{down}\n"
+        + f"\nflaky://{flaky}\nflaky://{down}\nflaky://{crash}\n"
     )
     out = tmp_path / "out"
     argv = ["batch", str(manifest), "--out", str(out), "--workers", "2", "--retries", "2"]
@@ -288,20 +290,21 @@ def test_batch_on_local_ray(local_ray, tmp_path, capsys):
 
     assert main(argv) == 1  # two files failed
     err = capsys.readouterr().err
-    assert "batch: 5 done, 2 failed, 0 skipped" in err
+    assert "batch: 6 done, 2 failed, 0 skipped" in err
     assert f"failed: {clips / 'corrupt.mp4'}: " in err and "not a readable media file" in err
     assert f"failed: flaky://{down}: " in err and "connection reset" in err and "(2 retries)" in err
     assert "Traceback" not in err
-    for clip in [*good, flaky]:
+    for clip in [*good, flaky, crash]:
         assert_same_timing_and_audio(clip, out / clip.name)
     assert (clips / "flaky.mp4.attempts").read_text() == "2"
     assert (clips / "down.mp4.attempts").read_text() == "3"  # one try and two retries
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in [*good, flaky])
+    assert (clips / "crash.mp4.attempts").read_text() == "2"
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in [*good, flaky, crash])
 
     finished = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     (clips / "down.mp4.fail").unlink()  # the storage is back
     assert main(argv) == 1  # the corrupt file still fails, at once
     err = capsys.readouterr().err
-    assert "batch: 1 done, 1 failed, 5 skipped" in err
+    assert "batch: 1 done, 1 failed, 6 skipped" in err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in finished} == finished
     assert_same_timing_and_audio(down, out / "down.mp4")
