@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "eval": "facestream.models.train.cli_eval",
     "serve": "facestream.demo.server",
     "webcam": "facestream.stream.webcam",
+    "landmarks": "facestream.models.cli_landmarks",
 }
 
 log = logging.getLogger("facestream")
