@@ -31,8 +31,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the MediaPipe worker runs where facestream is not installed
+    from facestream.models.detector import FaceDetector
 
 REPO = Path(__file__).resolve().parents[1]
 MP_PYTHON = REPO / ".venv-mp" / "bin" / "python"
@@ -148,7 +152,7 @@ class Agreement:
         return sum(iou >= 0.9 for iou in self.ious)
 
 
-def compare(detector: object, paths: list[Path], reference: dict, variant: str) -> Agreement:
+def compare(detector: FaceDetector, paths: list[Path], reference: dict, variant: str) -> Agreement:
     """Match our detections to MediaPipe's per image (Hungarian on IoU, pairs >= 0.5)."""
     from scipy.optimize import linear_sum_assignment
 
@@ -239,11 +243,17 @@ def main() -> None:
     parser.add_argument("--stills", type=Path, default=STILLS)
     parser.add_argument("--latency", type=int, default=0, help="time on the first N stills")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per image")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--render", type=Path, help="write a PNG of one group photo")
     parser.add_argument("--render-image", default="ultralight/9.jpg")
     args = parser.parse_args()
 
+    import torch
+
     from facestream.models.detector import FaceDetector
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     paths = list_stills(args.stills)
     reference = mediapipe_detections(paths)

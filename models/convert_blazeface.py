@@ -32,6 +32,7 @@ import hashlib
 import importlib.util
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tflite
@@ -112,14 +113,16 @@ class TFLiteGraph:
         return values.reshape(shape)
 
 
-def _index_vector(union_type: int, table: object) -> np.ndarray:
+def _index_vector(union_type: int, table: tflite.Table) -> np.ndarray:
     vector_type, dtype = _INDEX_VECTORS[union_type]
     vector = vector_type()
     vector.Init(table.Bytes, table.Pos)
     return vector.ValuesAsNumpy().astype(np.int64)
 
 
-def _densify(values: np.ndarray, shape: tuple[int, ...], sparsity: object) -> np.ndarray:
+def _densify(
+    values: np.ndarray, shape: tuple[int, ...], sparsity: tflite.SparsityParameters
+) -> np.ndarray:
     """Expand a TFLite sparse tensor whose leading dims are dense and last dim is CSR."""
     dims = sparsity.DimMetadataLength()
     traversal = sparsity.TraversalOrderAsNumpy()
@@ -209,7 +212,7 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, help="also save TFLite outputs (.npz)")
     args = parser.parse_args()
     models = read_models(args.source)
-    reference = {}
+    reference: dict[str, Any] = {}
     for variant, data in models.items():
         state = convert(data, variant)
         metadata = {

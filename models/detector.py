@@ -56,9 +56,8 @@ class BlazeFaceConfig:
 
     The SSD anchor options and default score thresholds are those of MediaPipe's face
     detection graphs (the 0.10.21 Python solution keeps 0.5 and 0.6 whatever its
-    ``min_detection_confidence`` says). Both variants
-    use fixed-size anchors, so an anchor is only a centre and offsets are scaled by the
-    input size alone.
+    ``min_detection_confidence`` says). Both variants use fixed-size anchors, so an anchor
+    is only a centre and offsets are scaled by the input size alone.
     """
 
     variant: str
@@ -504,7 +503,8 @@ class FaceDetector:
         self.device = torch.device(device)
         self.min_score = self.config.min_score if min_score is None else min_score
         # Channels-last: the frames arrive as NHWC already, and its convs run ~1.5x faster.
-        self.net = blazeface(variant, weights).to(self.device, memory_format=torch.channels_last)
+        self.net = blazeface(variant, weights).to(self.device)
+        self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.anchors = torch.from_numpy(ssd_anchors(self.config)).to(self.device)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
