@@ -372,7 +372,7 @@ def pool_size(ray: ModuleType, wanted: int | None, num_cpus: float, num_gpus: fl
         if not node.get("Alive"):
             continue
         have = node.get("Resources", {})
-        room = int(have.get("CPU", 0) // num_cpus) if num_cpus > 0 else 1_000_000
+        room = int(have.get("CPU", 0) // num_cpus)
         if num_gpus > 0:
             room = min(room, int(have.get("GPU", 0) // num_gpus))
         fits += room
@@ -425,7 +425,7 @@ def run_batch(
         address: a Ray cluster to join (``auto``, ``host:6379``, ``ray://host:10001``); a
             local cluster is started when None (and stopped at the end).
         workers: actors in the pool, each holding the model once; as many as fit when None.
-        num_cpus: CPUs reserved per worker.
+        num_cpus: CPUs reserved per worker (more than 0).
         num_gpus: GPUs reserved per worker (fractions share a GPU).
         retries: reruns of a file after a transient error, or after its worker died.
         progress: a progress bar over files; None shows one when stderr is a terminal.
@@ -447,10 +447,11 @@ def run_batch(
         if on_result is not None:
             on_result(result)
 
-    worker_class = ray.remote(Worker).options(num_cpus=num_cpus, num_gpus=num_gpus)
-    photos_ref = ray.put(photos)  # one copy per node, however many workers read it
-    pool = _Pool(ray, lambda: worker_class.remote(settings, photos_ref))
+    pool: _Pool | None = None
     try:
+        worker_class = ray.remote(Worker).options(num_cpus=num_cpus, num_gpus=num_gpus)
+        photos_ref = ray.put(photos)  # one copy per node, however many workers read it
+        pool = _Pool(ray, lambda: worker_class.remote(settings, photos_ref))
         for _ in range(min(len(jobs), pool_size(ray, workers, num_cpus, num_gpus))):
             pool.add()
         pending = list(reversed(jobs))
@@ -492,7 +493,8 @@ def run_batch(
                         )
     finally:
         bar.close()
-        pool.close()
+        if pool is not None:
+            pool.close()
         if started_ray:
             ray.shutdown()
     return results

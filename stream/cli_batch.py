@@ -56,6 +56,8 @@ def _line(result: FileResult) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1.")
+    if args.num_cpus <= 0 or args.num_gpus < 0 or args.retries < 0:
+        raise UserError("--num-cpus must be above 0; --num-gpus and --retries 0 or more.")
     started = time.perf_counter()
     jobs, skipped = plan_jobs(args.inputs, args.out)
     for result in skipped:

@@ -19,7 +19,6 @@ from facestream.stream import cli_swap
 from facestream.stream.batch import (
     Job,
     Worker,
-    import_ray,
     list_inputs,
     plan_jobs,
     read_photos,
@@ -224,10 +223,31 @@ def test_source_photos_reach_the_worker_as_bytes(tmp_path):
         read_photos(tmp_path / "nope.jpg")
 
 
-def test_without_ray_the_sentence_says_how_to_install(monkeypatch):
+def test_cli_errors_are_one_sentence(tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"facestream: error: {tmp_path / 'nope'} does not exist.\n"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(b"x")
+    argv = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--num-cpus", "0"]
+    assert main(argv) == 2
+    assert "--num-cpus must be above 0" in capsys.readouterr().err
+
+
+def test_cli_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(UserError, match=r"pip install 'facestream\[ray\]'"):
-        import_ray()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(b"x")
+    assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 2
+    assert "pip install 'facestream[ray]'" in capsys.readouterr().err
+
+
+def test_cli_rerun_with_everything_done_needs_no_ray(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # would fail if Ray were asked for
+    for folder in ("in", "o"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.mp4").write_bytes(b"x")
+    assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    assert "batch: 0 done, 0 failed, 1 skipped (output exists)" in capsys.readouterr().err
 
 
 # --- a real batch on a local Ray cluster ---------------------------------------------------
