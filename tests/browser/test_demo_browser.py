@@ -4,12 +4,14 @@ Chromium plays a Y4M clip made here as its camera (a real talking head from
 ``../shared/data/videos`` when present, else a generated moving face), the page calls the
 demo server over WebRTC, and the test checks that the swapped video plays, that its face
 region differs from the camera's while the swap is on (and much less once it is off), and
-that stats arrive over the data channel. A screenshot is saved for a person to look at.
+that stats arrive over the data channel. A screenshot is saved for a person to look at
+(in the test's tmp dir, and copied into ``$FACESTREAM_ARTIFACTS`` when that is set).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import os
@@ -230,8 +232,6 @@ async def check_page(devtools: DevTools, tmp_path: Path, origin: str) -> None:
     diff_on = await median_face_diff(devtools)
     screenshot = tmp_path / "demo_page.png"
     shot = await devtools.call("Page.captureScreenshot", format="png")
-    import base64
-
     screenshot.write_bytes(base64.b64decode(shot["data"]))
     if os.environ.get("FACESTREAM_ARTIFACTS"):
         shutil.copy(screenshot, Path(os.environ["FACESTREAM_ARTIFACTS"]) / screenshot.name)
