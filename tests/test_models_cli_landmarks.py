@@ -1,0 +1,52 @@
+"""`facestream landmarks`: JSON per frame (and an overlay video) from a made-up clip."""
+
+import json
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from facestream.stream.cli import main
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+def _clip(path, frames=4):
+    face = skimage_data.astronaut()[:256, 96:352]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.roll(face, 2 * i, axis=1), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_video_to_json_and_overlay(tmp_path):
+    clip, js, overlay = tmp_path / "clip.mp4", tmp_path / "out.json", tmp_path / "ov.mp4"
+    _clip(clip)
+    args = ["landmarks", str(clip), "--json", str(js), "--overlay", str(overlay)]
+    assert main(args + ["--weights", "none", "--min-confidence", "0", "--device", "cpu"]) == 0
+    frames = json.loads(js.read_text())["frames"]
+    assert [f["frame"] for f in frames] == [0, 1, 2, 3]
+    times = [f["pts"] * Fraction(f["time_base"]) for f in frames]
+    assert times == [Fraction(i, 10) for i in range(4)]  # the decoded timing, kept
+    for f in frames:
+        assert [face["track_id"] for face in f["faces"]] == [0]
+        assert len(f["faces"][0]["points"]) == 128 and len(f["faces"][0]["confidence"]) == 128
+    with av.open(str(overlay)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 4
+
+
+def test_missing_weights_is_one_clear_error(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    _clip(clip, frames=1)
+    code = main(["landmarks", str(clip), "--json", str(tmp_path / "o.json"), "--weights",
+                 str(tmp_path / "nope.safetensors")])  # fmt: skip
+    assert code != 0
+    assert "nope.safetensors does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
