@@ -80,3 +80,37 @@ def test_recorder_keeps_timing_and_renames_when_done(tmp_path: Path) -> None:
     assert times[0] == pytest.approx(0, abs=1e-3) and times[-1] == pytest.approx(0.297, abs=2e-3)
     with pytest.raises(UserError, match="MP4"):
         Recorder(tmp_path / "rec.avi", 64, 48, Fraction(1, 1000))
+
+
+def test_a_clip_standing_in_for_the_camera_is_swapped_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+
+    from facestream.demo.client import moving_face_frames
+    from facestream.demo.examples import example_image
+    from facestream.stream import webcam
+
+    clip = tmp_path / "camera.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        head = example_image("carphone")[60:620, 150:640]
+        for image in itertools.islice(moving_face_frames(head, 320, 240, 240, 0.3), 45):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    source = tmp_path / "astronaut.png"
+    cv2.imwrite(str(source), example_image("astronaut")[:, :, ::-1])
+    # The platform's camera format is replaced by the clip's container format.
+    monkeypatch.setattr(webcam, "capture_format", lambda: ("mp4", str(clip)))
+    out = tmp_path / "sent.mp4"
+    assert main(["webcam", "--source", str(source), "--record", str(out)]) == 0
+    with av.open(str(out)) as container:
+        sent = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(str(clip)) as container:
+        camera = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert 10 <= len(sent) <= 45 and sent[0].shape == (240, 320, 3)
+    # Swapped: the face box differs from every camera frame, even the best-matching one.
+    centre = (slice(60, 180), slice(100, 220))
+    diff = min(np.abs(sent[5][centre].astype(int) - c[centre]).mean() for c in camera)
+    assert diff > 8, diff
