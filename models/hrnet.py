@@ -252,10 +252,11 @@ class HRModule(nn.Module):
         out = []
         for i, paths in enumerate(self.fuse):
             y = xs[i]
-            for j, path in enumerate(paths):
+            path: nn.Module
+            for j, path in enumerate(paths):  # type: ignore[arg-type]  # an nn.ModuleList
                 if j == i:
                     continue
-                z = path(xs[j])
+                z: torch.Tensor = path(xs[j])
                 if j > i:
                     z = F.interpolate(z, size=xs[i].shape[-2:], mode="nearest")
                 y = y + z
@@ -300,6 +301,8 @@ class HRNet(nn.Module):
             raise ValueError("input_size must be a multiple of 8 * heatmap_stride")
         self.config = config
         mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
         w = config.stem_width

@@ -65,7 +65,10 @@ def extract(out: Path, data: Path = DATA) -> None:
     keypoints = np.full((n, 6, 2), np.nan, np.float32)
     boxes = np.full((n, 4), np.nan, np.float32)
     for i, name in enumerate(files):
-        rgb = cv2.cvtColor(cv2.imread(str(data / name)), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(str(data / name))
+        if bgr is None:
+            raise SystemExit(f"cannot read {data / name}")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         h, w = rgb.shape[:2]
         size = np.array([w, h], np.float32)
         res = mesh_model.process(rgb)
@@ -250,6 +253,8 @@ def overlay(images: list[Path], out_dir: Path) -> None:
     )
     for path in images:
         bgr = cv2.imread(str(path))
+        if bgr is None:
+            raise SystemExit(f"cannot read {path}")
         h, w = bgr.shape[:2]
         res = model.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         for i, face in enumerate(res.multi_face_landmarks or []):
