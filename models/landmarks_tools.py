@@ -287,7 +287,7 @@ def write_docs(markdown: Path, figure: Path) -> None:
     for tri in lm.TRIANGLES:
         cv2.polylines(img, [pixels[tri]], True, (200, 200, 200), 1, cv2.LINE_AA)
     for poly in (lm.FACE_OUTLINE, lm.OUTER_MOUTH, lm.INNER_MOUTH, lm.LEFT_EYE, lm.RIGHT_EYE):
-        cv2.polylines(img, [pixels[poly]], True, (230, 150, 60), 1, cv2.LINE_AA)
+        cv2.polylines(img, [pixels[poly]], True, (0, 140, 255), 1, cv2.LINE_AA)  # BGR orange
     for i, (x, y) in enumerate(pixels):
         colour = (0, 130, 0) if i < 68 else (200, 0, 0)  # BGR: green iBUG, blue extra
         cv2.circle(img, (int(x), int(y)), 3, colour, -1, cv2.LINE_AA)
