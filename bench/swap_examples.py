@@ -20,9 +20,9 @@ from mesh_cache import load_clip, mediapipe_landmarks  # noqa: E402
 
 from facestream.filters.enroll import enroll_source  # noqa: E402
 from facestream.filters.overlay import draw_overlay  # noqa: E402
-from facestream.filters.shape import IdentityEstimate  # noqa: E402
 from facestream.filters.swap import (  # noqa: E402
     SwapOptions,
+    TrackState,
     baseline_options,
     canonical,
     composite_face,
@@ -59,15 +59,15 @@ def cell(image: np.ndarray, box: tuple[int, ...]) -> np.ndarray:
 def render_row(clip: str, photo: str, index: int, options: SwapOptions) -> np.ndarray:
     frames, faces = load_clip(DATA / clip, index + 1)
     source = enroll_source(DATA / photo, mediapipe_landmarks)
-    identity = IdentityEstimate()
+    state = TrackState()
     # Feed the earlier frames so the target's identity shape is estimated as in a stream.
     for face in faces[:index]:
         if face:
-            identity.update(canonical(face[0].points))
+            state.identity.update(canonical(face[0].points))
     target = frames[index]
     points = faces[index][0].points
     result = target.copy()
-    done = composite_face(result, points, source, options, identity)
+    done = composite_face(result, points, source, options, state)
     assert done is not None
     mask = np.zeros(target.shape[:2], np.float32)
     x0, y0, x1, y1 = done.box
@@ -89,7 +89,7 @@ def render_overlays(clip: str, photo: str, index: int) -> np.ndarray:
     cells = []
     for kind in ("landmarks", "mesh", "mask"):
         image = frames[index].copy()
-        done = composite_face(image, points, source, SwapOptions(), IdentityEstimate())
+        done = composite_face(image, points, source, SwapOptions(), TrackState())
         draw_overlay(image, points, kind, done)
         cells.append(cell(image, box))
     return np.hstack(cells)

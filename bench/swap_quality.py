@@ -43,10 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mesh_cache import load_clip, load_meshes, mediapipe_landmarks, mesh_to_128  # noqa: E402
 
 from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
-from facestream.filters.shape import IdentityEstimate  # noqa: E402
 from facestream.filters.smoothing import make_smoother_factory  # noqa: E402
 from facestream.filters.swap import (  # noqa: E402
     SwapOptions,
+    TrackState,
     baseline_options,
     composite_face,
     face_size,
@@ -169,7 +169,7 @@ def run_pair(
     use_smoothed: bool,
 ) -> tuple[list[np.ndarray], list[float], list[np.ndarray | None]]:
     """Composite every frame; returns the outputs, per-frame seam ratios and drawn points."""
-    identity = IdentityEstimate()
+    state = TrackState()
     outputs, seams = [], []
     drawn: list[np.ndarray | None] = []
     for img, p_raw, p_smooth in zip(frames, raw, smooth, strict=True):
@@ -177,7 +177,7 @@ def run_pair(
         points = p_smooth if use_smoothed else p_raw
         res = None
         if points is not None and p_raw is not None:
-            res = composite_face(out, points, source, options, identity)
+            res = composite_face(out, points, source, options, state)
             if res is not None:
                 mask = np.zeros(img.shape[:2], np.float32)
                 x0, y0, x1, y1 = res.box

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mesh_cache import load_clip, mediapipe_landmarks  # noqa: E402
 
 from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
-from facestream.filters.shape import IdentityEstimate  # noqa: E402
 from facestream.filters.swap import (  # noqa: E402
     SwapOptions,
     SwapStage,
+    TrackState,
     baseline_options,
     composite_face,
 )
@@ -127,9 +127,9 @@ def main() -> None:
     print(f"{CLIP.name}: {w}x{h}, {n} frames, face ~{int(np.ptp(points[0][:, 0]))} px wide")
 
     def run(options: SwapOptions) -> Callable[[int], object]:
-        identity = IdentityEstimate()
+        state = TrackState()
         work = [f.copy() for f in frames]
-        return lambda i: composite_face(work[i % n], points[i % n], source, options, identity)
+        return lambda i: composite_face(work[i % n], points[i % n], source, options, state)
 
     def dense(i: int) -> object:
         p = points[i % n]

@@ -65,13 +65,19 @@ def masked_mean_cov(image: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, 
     return mean, (d * w[:, None]).T @ d / total
 
 
+def stats_matrix(
+    src: np.ndarray, tgt: np.ndarray, src_weight: np.ndarray, tgt_weight: np.ndarray
+) -> np.ndarray:
+    """The colour matrix taking `src`'s statistics under `src_weight` to `tgt`'s."""
+    return transfer_matrix(*masked_mean_cov(src, src_weight), *masked_mean_cov(tgt, tgt_weight))
+
+
 def stats_transfer(
     src: np.ndarray, tgt: np.ndarray, src_weight: np.ndarray, tgt_weight: np.ndarray
 ) -> np.ndarray:
     """`src` (uint8 RGB) recoloured so its luma/chroma statistics under `src_weight` match
     the target's under `tgt_weight`: one `cv2.transform` of the pixels."""
-    matrix = transfer_matrix(*masked_mean_cov(src, src_weight), *masked_mean_cov(tgt, tgt_weight))
-    return cv2.transform(src, matrix)
+    return cv2.transform(src, stats_matrix(src, tgt, src_weight, tgt_weight))
 
 
 def masked_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:

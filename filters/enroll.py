@@ -34,6 +34,7 @@ MIN_EYE_DISTANCE = 80.0  # px between the eye centres; smaller faces give a blur
 # past which the far cheek hides and the source texture has holes.
 MIN_FRONTALITY = 0.2
 CLOSED_MOUTH = 0.02  # mouth_openness below this counts as closed
+MIN_LEVEL_SIZE = 32  # px: the texture pyramid stops before levels smaller than this
 CROP_MARGIN = 0.25  # texture crop: landmark box grown by this fraction of its size per side
 
 
@@ -57,6 +58,8 @@ class SourceFace:
         eye_distance: px between the eye centres in the photo.
         frontality: 1 for a frontal face, smaller the more it is turned.
         mouth_open: inner-mouth area over the squared eye distance (0 = closed).
+        pyramid: the texture halved again and again (level 0 is `image`), so a small target
+            face samples a level near its own size instead of aliasing a large one.
     """
 
     image: np.ndarray
@@ -66,6 +69,18 @@ class SourceFace:
     eye_distance: float
     frontality: float
     mouth_open: float
+    pyramid: tuple[np.ndarray, ...] = ()
+
+    def level_for(self, target_eye_distance: float) -> tuple[np.ndarray, np.ndarray]:
+        """The smallest texture level still at least as large as the target face, and the
+        landmarks in its pixels."""
+        ratio = self.eye_distance / max(target_eye_distance, 1.0)
+        k = int(np.clip(np.floor(np.log2(max(ratio, 1.0))), 0, max(len(self.pyramid) - 1, 0)))
+        if k == 0:
+            return self.image, self.points
+        # pyrDown maps pixel centres x -> (x + 0.5) / 2 - 0.5.
+        scale = 2.0**-k
+        return self.pyramid[k], ((self.points + 0.5) * scale - 0.5).astype(np.float32)
 
 
 def eye_distance(points: np.ndarray) -> float:
@@ -129,7 +144,12 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     local = (points - (x0, y0)).astype(np.float32)
     identity = to_canonical(local, fit_similarity(local, MEAN_SHAPE))
-    return SourceFace(crop, local, identity, path, eyes, front, mouth_openness(points))
+    pyramid = [crop]
+    while min(pyramid[-1].shape[:2]) >= 2 * MIN_LEVEL_SIZE:
+        pyramid.append(cv2.pyrDown(pyramid[-1]))
+    return SourceFace(
+        crop, local, identity, path, eyes, front, mouth_openness(points), tuple(pyramid)
+    )
 
 
 def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: LandmarkFn) -> SourceFace:

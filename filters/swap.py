@@ -15,15 +15,15 @@ Example:
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
 from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
-from facestream.filters.colour import lowfreq_transfer, stats_transfer
-from facestream.filters.enroll import SourceFace
+from facestream.filters.colour import lowfreq_transfer, stats_matrix
+from facestream.filters.enroll import SourceFace, eye_distance
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
@@ -126,13 +126,41 @@ def canonical(points: np.ndarray) -> np.ndarray:
     return to_canonical(points, fit_similarity(points, MEAN_SHAPE))
 
 
+@dataclass
+class TrackState:
+    """What one face track carries from frame to frame.
+
+    Attributes:
+        identity: the running estimate of the target's identity shape.
+        colour: exponential moving average of the colour matrix: the face's statistics
+            change with expression and motion, and re-fitting them from scratch each frame
+            makes the whole face flicker in tone.
+    """
+
+    identity: IdentityEstimate = field(default_factory=IdentityEstimate)
+    colour: np.ndarray | None = None
+
+    def smooth_colour(self, matrix: np.ndarray) -> np.ndarray:
+        """Fold this frame's colour matrix into the average and return the average."""
+        if self.colour is None:
+            self.colour = matrix
+        else:
+            self.colour = COLOUR_MEMORY * self.colour + (1.0 - COLOUR_MEMORY) * matrix
+        return self.colour
+
+
+# Weight of the past in the colour average: a time constant of about 4 frames, so lighting
+# changes are followed within a fraction of a second.
+COLOUR_MEMORY = 0.75
+
+
 def draw_points(
-    target: np.ndarray, source: SourceFace, options: SwapOptions, identity: IdentityEstimate | None
+    target: np.ndarray, source: SourceFace, options: SwapOptions, state: TrackState | None
 ) -> np.ndarray:
     """The target's points moved onto the source's identity shape (or the target's own)."""
-    if options.shape_strength <= 0 or identity is None:
+    if options.shape_strength <= 0 or state is None:
         return target
-    target_identity = identity.update(canonical(target))
+    target_identity = state.identity.update(canonical(target))
     pinned = [_OUTLINE, _MOUTH, *(_EYES if options.keep_eyes else ())]
     return reshape_to_source(
         target,
@@ -149,13 +177,13 @@ def composite_face(
     target: np.ndarray,
     source: SourceFace,
     options: SwapOptions,
-    identity: IdentityEstimate | None = None,
+    state: TrackState | None = None,
 ) -> FaceResult | None:
     """Paste `source` onto the face with landmarks `target` (128, 2), in place in `image`.
 
     Returns None when the face is too small or lies outside the frame.
     """
-    points = draw_points(target.astype(np.float32), source, options, identity)
+    points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size
     # Room around the face for the feather and the multi-band blur, clipped to the frame.
@@ -165,8 +193,11 @@ def composite_face(
         return None
     shape = (y1 - y0, x1 - x0)
     offset = (x0, y0)
-    warp = build_warp_map(source.points, points, _TRIANGLES, box)
-    fg = remap(source.image, warp)
+    # A source texture much larger than the target face would alias in the bilinear remap
+    # (sharper than the frame at the seam, shimmering from frame to frame).
+    texture, source_points = source.level_for(eye_distance(target))
+    warp = build_warp_map(source_points, points, _TRIANGLES, box)
+    fg = remap(texture, warp)
     bg = image[y0:y1, x0:x1]
     if options.mask == "hull":
         hull = cv2.convexHull(points.astype(np.float32))[:, 0]
@@ -182,7 +213,8 @@ def composite_face(
         # Statistics over face skin only: the mouth interior and kept eyes would skew them.
         weight = alpha if keep is None else alpha * (1.0 - keep)
         if options.colour == "stats":
-            fg = stats_transfer(fg, bg, weight, weight)
+            matrix = stats_matrix(fg, bg, weight, weight)
+            fg = cv2.transform(fg, matrix if state is None else state.smooth_colour(matrix))
         else:
             fg = lowfreq_transfer(fg, bg, weight, weight, sigma=0.1 * size)
     if options.blend == "laplacian" and options.mask != "hull":
@@ -221,8 +253,8 @@ def _kept_target_alpha(
 class SwapStage:
     """Pipeline stage: swaps the enrolled source onto every face in `frame.faces`.
 
-    Each face track keeps its own identity-shape estimate, so several faces in one video
-    are handled independently and a track keeps its estimate while it stays alive.
+    Each face track keeps its own state (identity-shape estimate, colour average), so
+    several faces in one video are handled independently.
 
     Args:
         source: the enrolled source face.
@@ -232,7 +264,7 @@ class SwapStage:
     def __init__(self, source: SourceFace, options: SwapOptions | None = None) -> None:
         self.source = source
         self.options = options or SwapOptions()
-        self.identities: dict[int, IdentityEstimate] = {}
+        self.tracks: dict[int, TrackState] = {}
 
     def process(self, frame: Any) -> Any:
         """Composite every face of `frame` (a `facestream.stream.frames.Frame`)."""
@@ -244,8 +276,8 @@ class SwapStage:
             points = np.asarray(face.points, np.float32)
             result = None
             if opts.swap:
-                identity = self.identities.setdefault(face.track_id, IdentityEstimate())
-                result = composite_face(image, points, self.source, opts, identity)
+                state = self.tracks.setdefault(face.track_id, TrackState())
+                result = composite_face(image, points, self.source, opts, state)
             if opts.overlay is not None:
                 draw_overlay(image, points, opts.overlay, result)
         if opts.label is not None:

@@ -97,3 +97,13 @@ def test_only_poor_photos_raise_the_first_reason(tmp_path):
     faces = iter([face(100), face(300, yaw_shift=0.35)])
     with pytest.raises(PoorSourceFaceError, match="too small"):
         enroll_source(paths, lambda img: [next(faces)])
+
+
+def test_a_small_target_samples_a_smaller_texture_level(tmp_path):
+    src = enroll_source(photo(tmp_path, "big.png", size=900), lambda img: [face(800, 40, 40)])
+    assert len(src.pyramid) >= 4
+    image, points = src.level_for(src.eye_distance)
+    assert image is src.image
+    image, points = src.level_for(src.eye_distance / 5)  # a 5x smaller face: level 2 (4x)
+    assert image.shape[:2] == src.pyramid[2].shape[:2]
+    assert eye_distance(points) == pytest.approx(src.eye_distance / 4, rel=0.01)

@@ -11,7 +11,13 @@ import pytest
 
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import enroll_source
-from facestream.filters.swap import SwapOptions, SwapStage, build_swap_stage, composite_face
+from facestream.filters.swap import (
+    SwapOptions,
+    SwapStage,
+    TrackState,
+    build_swap_stage,
+    composite_face,
+)
 from facestream.models.landmarks import INNER_MOUTH, LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
 from facestream.stream.frames import Frame
 
@@ -121,8 +127,8 @@ def test_each_track_keeps_its_own_identity_estimate(source):
     faces = [Face(3, face_points(200, 50, 80)), Face(9, face_points(220, 450, 60))]
     stage = SwapStage(source)
     out = run_stage(stage, image, faces)
-    assert set(stage.identities) == {3, 9}
-    assert all(est.count == 1 for est in stage.identities.values())
+    assert set(stage.tracks) == {3, 9}
+    assert all(state.identity.count == 1 for state in stage.tracks.values())
     for face in faces:
         x0, y0 = face.points.min(axis=0).astype(int) + 40
         x1, y1 = face.points.max(axis=0).astype(int) - 40
@@ -165,3 +171,12 @@ def test_build_swap_stage_from_cli_arguments(tmp_path: Path):
 
     stage = build_swap_stage(Args(), lambda image: [points])
     assert stage.options.overlay == "mesh" and stage.options.keep_eyes
+
+
+def test_colour_average_follows_a_lighting_change_within_a_few_frames():
+    state = TrackState()
+    dark, bright = np.zeros((3, 4), np.float32), np.ones((3, 4), np.float32)
+    state.smooth_colour(dark)
+    values = [float(state.smooth_colour(bright)[0, 0]) for _ in range(10)]
+    assert 0 < values[0] < 0.5  # one frame does not jump
+    assert values[-1] > 0.9  # ten frames later it has followed
