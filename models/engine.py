@@ -181,6 +181,7 @@ class LandmarkEngine:
         self._frame_index = 0
         self._last_detect = -(10**9)
         self._force_detect = True
+        self._pinned: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ stateless API
 
@@ -227,15 +228,22 @@ class LandmarkEngine:
             crops = cut_crops(frame, crop_to_frame, self.size)
             x = torch.from_numpy(crops).permute(0, 3, 1, 2).to(self.dtype).div_(255)
         else:
-            host = torch.from_numpy(frame)
-            if self.device.type == "cuda":
-                host = host.pin_memory()
-            image = host.to(self.device, non_blocking=True).permute(2, 0, 1)
+            image = self._upload(frame).permute(2, 0, 1)
             x = cut_crops_torch(image, affine.to(self.device), self.size).to(self.dtype)
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
         points, conf = decode_heatmaps(self.net(x), affine.to(self.device))
         return points.cpu().numpy(), conf.cpu().numpy()
+
+    def _upload(self, frame: np.ndarray) -> torch.Tensor:
+        """The frame on the device; on CUDA through a reused pinned host buffer and a
+        non-blocking copy (safe to reuse: `infer` waits for its results before returning)."""
+        if self.device.type != "cuda":
+            return torch.from_numpy(frame).to(self.device)
+        if self._pinned is None or self._pinned.shape != frame.shape:
+            self._pinned = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)
+        self._pinned.numpy()[...] = frame
+        return self._pinned.to(self.device, non_blocking=True)
 
     # ------------------------------------------------------------------ tracking
 
