@@ -85,7 +85,9 @@ class FaceSwapTrack(MediaStreamTrack):
     Args:
         track: the upstream video track (a browser's camera, a ``MediaPlayer`` track...).
         source: the source face: a photo path, an RGB ``uint8`` array, or ``None`` to start
-            with no swap until :meth:`set_source` is called. Ignored when ``stages`` is given.
+            with no swap (see ``LiveChain.set_source``). Ignored when ``stages`` is given.
+        options: the starting toggles (``LiveOptions``: swap, overlay, smoothing) of the
+            default chain. Ignored when ``stages`` is given.
         stages: the processing chain (each has ``process(frame) -> frame``); by default a
             :class:`~facestream.stream.live_chain.LiveChain` built from ``source``.
 
@@ -103,6 +105,7 @@ class FaceSwapTrack(MediaStreamTrack):
         track: MediaStreamTrack,
         source: Any = None,
         *,
+        options: Any = None,
         stages: Sequence[FrameStage] | None = None,
     ) -> None:
         super().__init__()
@@ -111,7 +114,7 @@ class FaceSwapTrack(MediaStreamTrack):
         if stages is None:
             from facestream.stream.live_chain import LiveChain
 
-            stages = [LiveChain(source=source)]
+            stages = [LiveChain(source=source, options=options)]
         self.stages: list[FrameStage] = list(stages)
         self._upstream = track
         # One worker thread per track: frames are processed in order, and stage state
