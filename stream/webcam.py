@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -211,6 +212,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("choose at least one output: --preview, --virtual-cam or --record.")
     if not args.source.is_file():
         raise UserError(f"the source photo {args.source} does not exist.")
+    if args.preview and sys.platform.startswith("linux"):
+        # OpenCV's Qt window aborts the whole process without a display; say so first.
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise UserError(
+                "cannot open a preview window: no display (DISPLAY is not set); use "
+                "--virtual-cam or --record instead."
+            )
     try:
         asyncio.run(swap_webcam(args))
     except KeyboardInterrupt:

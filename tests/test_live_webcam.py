@@ -55,6 +55,16 @@ def test_outputs_and_source_are_checked_first(face: Path, tmp_path: Path) -> Non
     assert main(["webcam", "--source", str(tmp_path / "nope.jpg"), "--preview"]) == 2
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland check")
+def test_preview_without_a_display_is_one_sentence(
+    face: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["webcam", "--source", str(face), "--preview"]) == 2
+    assert "no display (DISPLAY is not set)" in capsys.readouterr().err
+
+
 def test_missing_virtual_camera_driver_is_one_sentence() -> None:
     pytest.importorskip("pyvirtualcam", reason="the [webcam] extra is not installed")
     if list(Path("/dev").glob("video*")):
