@@ -103,20 +103,28 @@ def _join(folder: str, relative: str) -> str:
     return f"{folder.rstrip('/')}/{relative}" if "://" in folder else str(Path(folder, relative))
 
 
-def list_inputs(spec: str) -> list[tuple[str, str]]:
+def list_inputs(spec: str, exclude: str | None = None) -> list[tuple[str, str]]:
     """The inputs of a batch as ``(input, output name)`` pairs.
 
-    ``spec`` is a folder (its video files, searched recursively; each output keeps its path
-    relative to the folder) or a manifest: a text file with one input path or URL per line,
-    ``#`` comments and blank lines ignored, relative paths taken from the manifest's folder;
-    each output is named after its input's file name.
+    ``spec`` is a folder (its video files, searched recursively, except hidden ones and those
+    under the folder ``exclude``: an output folder inside the input folder holds results;
+    each output keeps its path relative to the folder) or a manifest: a text file with one
+    input path or URL per line, ``#`` comments and blank lines ignored, relative paths taken
+    from the manifest's folder; each output is named after its input's file name.
     """
     fs, root = _fs(spec)
     if not fs.exists(root):
         raise UserError(f"{spec} does not exist.")
     if fs.isdir(root):
+        skip = None  # the input folder itself as the output gets its sentence in plan_jobs
+        if exclude is not None and _canonical(exclude) != fs.unstrip_protocol(root):
+            skip = _canonical(exclude).rstrip("/") + "/"
         found = sorted(
-            path for path in fs.find(root) if PurePosixPath(path).suffix.lower() in VIDEO_SUFFIXES
+            path
+            for path in fs.find(root)
+            if PurePosixPath(path).suffix.lower() in VIDEO_SUFFIXES
+            and not PurePosixPath(path).name.startswith(".")  # e.g. a batch's partial output
+            and not (skip and fs.unstrip_protocol(path).startswith(skip))
         )
         return [
             (_spell(fs, path), PurePosixPath(path).relative_to(root).as_posix()) for path in found
@@ -143,10 +151,10 @@ def plan_jobs(spec: str, out: str) -> tuple[list[Job], list[FileResult]]:
     Raises:
         UserError: no inputs, two inputs with the same output, or an output that is its input.
     """
-    pairs = list_inputs(spec)
+    out = _spell(*_fs(out))  # a local folder made absolute: workers may run elsewhere
+    pairs = list_inputs(spec, exclude=out)
     if not pairs:
         raise UserError(f"{spec} lists no video files.")
-    out = _spell(*_fs(out))  # a local folder made absolute: workers may run elsewhere
     jobs: list[Job] = []
     seen: dict[str, str] = {}
     for source, name in pairs:

@@ -86,6 +86,14 @@ def test_existing_outputs_are_skipped_but_partial_ones_are_not(tmp_path):
     assert [(Path(r.job.output).name, r.status) for r in skipped] == [("a.mp4", "skipped")]
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read(tmp_path):
+    (tmp_path / "swapped").mkdir()
+    for name in ("a.mp4", "swapped/a.mp4", "swapped/.b.1234abcd.batch.mp4", ".hidden.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    jobs, skipped = plan_jobs(str(tmp_path), str(tmp_path / "swapped"))
+    assert jobs == [] and [r.job.input for r in skipped] == [str(tmp_path / "a.mp4")]
+
+
 def test_skipping_works_on_a_remote_output_folder(memfs):
     memfs.pipe("/batchtest/in/a.mp4", b"x")
     memfs.pipe("/batchtest/in/b.mp4", b"x")
@@ -121,6 +129,10 @@ def test_plan_refuses_an_output_over_its_input(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"x")
     with pytest.raises(UserError, match="would overwrite it"):
         plan_jobs(str(tmp_path), str(tmp_path))
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("a.mp4\n")
+    with pytest.raises(UserError, match="would overwrite it"):
+        plan_jobs(str(manifest), str(tmp_path))
 
 
 def test_missing_manifest_and_unknown_protocol(tmp_path):
