@@ -1,13 +1,14 @@
 """Our BlazeFace port against MediaPipe's own face detector: agreement and latency.
 
 Runs both on every photo of ``../shared/data/stills`` for each variant (short range =
-MediaPipe ``model_selection=0``, full range = 1, each at its default score threshold: 0.5
-and 0.6; MediaPipe 0.10.21's Python solution keeps those whatever
-``min_detection_confidence`` says),
-matches the faces one to one by IoU (Hungarian) and prints, per variant: MediaPipe's faces,
-how many we find (IoU >= 0.5), how many of those agree at IoU >= 0.9, the faces only one
-side found, the median IoU and the median keypoint distance (in % of the box side).
-``--latency N`` also times both detectors per image on the first N stills (medians).
+MediaPipe ``model_selection=0``, full range = 1, each at its default score threshold, 0.5
+and 0.6: MediaPipe 0.10.21's Python solution keeps those whatever
+``min_detection_confidence`` says), matches the faces one to one by IoU (Hungarian) and
+prints, per variant: MediaPipe's faces, ours, how many we find (IoU >= 0.5), how many agree
+at IoU >= 0.9, the median IoU and keypoint distance (in % of the box side), and which faces
+only one side found or agree below IoU 0.9.
+``--latency N`` also times both detectors per image on the first N stills, alternating
+the two in rounds (medians).
 
 Usage (main venv)::
 
@@ -192,29 +193,30 @@ def compare(detector: FaceDetector, paths: list[Path], reference: dict, variant:
     return result
 
 
-def latency(paths: list[Path], repeat: int) -> dict[str, tuple[float, float]]:
-    """Per-image median latency in ms (ours, MediaPipe) per variant, medians over images."""
-    import torch
+def latency(paths: list[Path], repeat: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """Per variant and round: (ours, MediaPipe) ms, median over images of per-image medians.
 
+    The two sides alternate round by round, so a change in the machine's load hits both.
+    """
     from facestream.models.detector import FaceDetector
 
-    theirs = _run_worker(paths, repeat)
     images = [read_rgb(p) for p in paths]
-    table = {}
-    for variant in MODEL_SELECTION:
-        detector = FaceDetector(variant)
-        detector.detect(images[0])  # warm-up
-        ours_ms = []
-        for image in images:
-            times = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                detector.detect(image)
-                times.append((time.perf_counter() - start) * 1000)
-            ours_ms.append(statistics.median(times))
-        mp_ms = [theirs[str(p)][variant]["ms"] for p in paths]
-        table[variant] = (statistics.median(ours_ms), statistics.median(mp_ms))
-    print(f"torch threads: {torch.get_num_threads()}")
+    detectors = {variant: FaceDetector(variant) for variant in MODEL_SELECTION}
+    table: dict[str, list[tuple[float, float]]] = {variant: [] for variant in MODEL_SELECTION}
+    for _ in range(rounds):
+        theirs = _run_worker(paths, repeat)
+        for variant, detector in detectors.items():
+            detector.detect(images[0])  # warm-up
+            ours_ms = []
+            for image in images:
+                times = []
+                for _ in range(repeat):
+                    start = time.perf_counter()
+                    detector.detect(image)
+                    times.append((time.perf_counter() - start) * 1000)
+                ours_ms.append(statistics.median(times))
+            mp_ms = [theirs[str(p)][variant]["ms"] for p in paths]
+            table[variant].append((statistics.median(ours_ms), statistics.median(mp_ms)))
     return table
 
 
@@ -243,6 +245,8 @@ def main() -> None:
     parser.add_argument("--stills", type=Path, default=STILLS)
     parser.add_argument("--latency", type=int, default=0, help="time on the first N stills")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per image")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating latency rounds")
+    parser.add_argument("--no-agreement", action="store_true", help="skip the agreement table")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--render", type=Path, help="write a PNG of one group photo")
     parser.add_argument("--render-image", default="ultralight/9.jpg")
@@ -260,7 +264,7 @@ def main() -> None:
     print(f"{len(paths)} stills")
     header = ("variant", "MP faces", "ours", "found", "IoU>=.9", "agree %", "med IoU", "kp err %")
     print(("{:>9}" * len(header)).format(*header), "  (found: IoU >= 0.5; kp err: % of box side)")
-    for variant in MODEL_SELECTION:
+    for variant in () if args.no_agreement else MODEL_SELECTION:
         a = compare(FaceDetector(variant), paths, reference, variant)
         agree = 100 * a.agreeing / max(a.mediapipe_faces, 1)
         row = (a.mediapipe_faces, a.our_faces, a.found, a.agreeing)
@@ -271,13 +275,12 @@ def main() -> None:
         for line in a.notes:
             print(f"    {line}")
     if args.latency:
-        print(
-            f"latency (ms): median over {args.latency} stills of per-image medians of {args.repeat}"
-        )
-        for variant, (ours, theirs) in latency(paths[: args.latency], args.repeat).items():
-            print(
-                f"  {variant}: ours {ours:.2f}, MediaPipe {theirs:.2f}, ratio {ours / theirs:.2f}x"
-            )
+        print(f"latency (ms), {args.latency} stills x {args.repeat} runs, torch threads", end=" ")
+        print(f"{torch.get_num_threads()}; per round: ours / MediaPipe = ratio")
+        for variant, rows in latency(paths[: args.latency], args.repeat, args.rounds).items():
+            cells = [f"{ours:.2f} / {theirs:.2f} = {ours / theirs:.2f}x" for ours, theirs in rows]
+            ratio = statistics.median(ours / theirs for ours, theirs in rows)
+            print(f"  {variant}: {'; '.join(cells)}; median ratio {ratio:.2f}x")
     if args.render:
         render(args.stills / args.render_image, args.render, reference)
         print(f"wrote {args.render}")
