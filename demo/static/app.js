@@ -34,7 +34,10 @@ async function newSession() {
 
 // The chosen source (a File or an example name) is kept so a new call can resend it.
 async function sendSource() {
-  if (!state.source) return;
+  if (!state.source) {
+    $("source-status").textContent = "none chosen: the video comes back unswapped";
+    return;
+  }
   const form = new FormData();
   form.append("client", state.client);
   if (typeof state.source === "string") form.append("example", state.source);
@@ -141,7 +144,14 @@ async function init() {
   for (const [name, label] of Object.entries(examples)) $("example").append(new Option(label, name));
   $("example").onchange = async () => {
     state.source = $("example").value || null;
-    if (state.client) await sendSource();
+    if (state.source) {
+      if (state.client) await sendSource();
+    } else {
+      // The server keeps the last face it enrolled; "none" turns the swap off instead.
+      $("swap").checked = false;
+      sendOptions();
+      $("source-status").textContent = "none chosen: swap off";
+    }
   };
   $("photo").onchange = async () => {
     state.source = $("photo").files[0] || null;
