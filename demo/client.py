@@ -84,6 +84,7 @@ class DemoCall:
     pc: RTCPeerConnection
     client: str
     remote: asyncio.Future[MediaStreamTrack]
+    remote_audio: asyncio.Future[MediaStreamTrack]
     channel: Any
     messages: list[dict[str, Any]] = field(default_factory=list)
 
@@ -102,8 +103,9 @@ async def start_call(
     *,
     client: str | None = None,
     token: str | None = None,
+    audio: MediaStreamTrack | None = None,
 ) -> DemoCall:
-    """Offer ``track`` to the demo server at ``base_url`` and return the call.
+    """Offer ``track`` (and ``audio``, if given) to the demo server and return the call.
 
     Raises:
         RuntimeError: the server refused the offer (its message is included).
@@ -112,7 +114,8 @@ async def start_call(
     channel = pc.createDataChannel("control")
     loop = asyncio.get_running_loop()
     remote: asyncio.Future[MediaStreamTrack] = loop.create_future()
-    call = DemoCall(pc=pc, client="", remote=remote, channel=channel)
+    remote_audio: asyncio.Future[MediaStreamTrack] = loop.create_future()
+    call = DemoCall(pc=pc, client="", remote=remote, remote_audio=remote_audio, channel=channel)
 
     @channel.on("message")
     def on_message(message: str) -> None:
@@ -120,10 +123,13 @@ async def start_call(
 
     @pc.on("track")
     def on_track(incoming: MediaStreamTrack) -> None:
-        if incoming.kind == "video" and not remote.done():
-            remote.set_result(incoming)
+        future = remote if incoming.kind == "video" else remote_audio
+        if not future.done():
+            future.set_result(incoming)
 
     pc.addTrack(track)
+    if audio is not None:
+        pc.addTrack(audio)
     await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers ICE here
     body = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
     if client is not None:

@@ -284,3 +284,25 @@ def test_a_source_photo_without_a_face_is_refused_with_the_reason() -> None:
             assert status == 200, reply
 
     asyncio.run(main())
+
+
+def test_audio_comes_back_untouched_beside_the_swapped_video() -> None:
+    from aiortc import AudioStreamTrack
+
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, _), aiohttp.ClientSession() as http:
+            camera, microphone = (
+                MovingFaceTrack(example_image("astronaut"), 160, 120),
+                AudioStreamTrack(),
+            )
+            call = await start_call(base, camera, http, audio=microphone)
+            audio = await asyncio.wait_for(call.remote_audio, 10)
+            frame = await asyncio.wait_for(audio.recv(), 10)
+            assert frame.sample_rate > 0 and frame.samples > 0
+            video = await asyncio.wait_for(call.remote, 10)
+            await asyncio.wait_for(video.recv(), 10)
+            await call.close()
+            camera.stop()
+            microphone.stop()
+
+    asyncio.run(main())
