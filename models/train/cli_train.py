@@ -24,10 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after N steps")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="only copy the run's best weights to PATH (e.g. models/weights/VARIANT.safetensors)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from facestream.models.train.train import TrainConfig, train
+    from facestream.models.train.train import TrainConfig, export_best, train
 
     cfg = TrainConfig(
         variant=args.variant,
@@ -40,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_steps=args.max_steps,
     )
+    if args.export:
+        print(f"Best weights written to {export_best(cfg.variant, cfg.directory(), args.export)}.")
+        return 0
     result = train(cfg, resume=args.resume, progress=not getattr(args, "quiet", False))
     where = cfg.directory()
     if result["interrupted"]:

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from facestream.models.heatmaps import decode_heatmaps, render_heatmaps
-from facestream.models.hrnet import create_model
+from facestream.models.hrnet import HRNet, create_model, load_weights, save_weights
 from facestream.models.train.augment import NO_AUGMENT, AugmentConfig
 from facestream.models.train.dataset import (
     LandmarkDataset,
@@ -92,13 +91,12 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.model.is_file() and self.state.is_file()
 
-    def save(self, model: torch.nn.Module, state: dict, best: bool = False) -> None:
+    def save(self, model: HRNet, state: dict, best: bool = False) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        _atomic(self.model, lambda p: save_file(weights, str(p)))
+        _atomic(self.model, lambda p: save_weights(model, p))
         _atomic(self.state, lambda p: torch.save(state, p))
         if best:
-            _atomic(self.best, lambda p: save_file(weights, str(p)))
+            _atomic(self.best, lambda p: save_weights(model, p))
 
 
 def _atomic(path: Path, write) -> None:
@@ -154,7 +152,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     if resume:
         if not ckpt.exists():
             raise UserError(f"No checkpoint to resume from in {ckpt.dir}.")
-        model.load_state_dict(load_file(str(ckpt.model)), strict=True)
+        load_weights(model, ckpt.model)
         state = torch.load(ckpt.state, weights_only=True)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -302,3 +300,19 @@ def evaluate_crops(model: torch.nn.Module, dataset: LandmarkDataset) -> dict:
     model.train()
     pred, truth = np.concatenate(preds), np.concatenate(truths)
     return nme_summary(pred[:, :68], truth[:, :68])
+
+
+def export_best(variant: str, directory: Path, out: Path) -> Path:
+    """Copy the best checkpoint's weights of a run to ``out`` (strictly checked, with the
+    variant in the file's metadata), e.g. ``models/weights/hrnet128_lite.safetensors``.
+
+    Raises:
+        UserError: the run has no best checkpoint yet.
+    """
+    best = Checkpoint(directory).best
+    if not best.is_file():
+        raise UserError(f"No best checkpoint in {directory}: train at least one epoch first.")
+    model = create_model(variant, best)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(out, lambda p: save_weights(model, p))
+    return out
