@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import struct
+import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -304,5 +305,58 @@ def test_audio_comes_back_untouched_beside_the_swapped_video() -> None:
             await call.close()
             camera.stop()
             microphone.stop()
+
+    asyncio.run(main())
+
+
+VANISHING_CLIENT = """
+import asyncio, sys, aiohttp
+from facestream.demo.client import MovingFaceTrack, start_call
+from facestream.demo.examples import example_image
+
+async def main():
+    async with aiohttp.ClientSession() as http:
+        camera = MovingFaceTrack(example_image("astronaut"), 160, 120)
+        call = await start_call(sys.argv[1], camera, http)
+        await (await call.remote).recv()
+        print("receiving", flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_a_peer_that_vanishes_is_freed_and_the_others_keep_going(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+    import sys
+
+    import aioice.ice
+
+    # ICE consent (RFC 7675) is how a vanished peer is noticed: every 5 s in aioice, 6 misses.
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, demo), aiohttp.ClientSession() as http:
+            camera = MovingFaceTrack(example_image("astronaut"), 160, 120)
+            stays = await start_call(base, camera, http)
+            remote = await asyncio.wait_for(stays.remote, 10)
+            vanishing = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", VANISHING_CLIENT, base, stdout=subprocess.PIPE
+            )
+            assert vanishing.stdout is not None
+            line = await asyncio.wait_for(vanishing.stdout.readline(), 60)
+            assert line.strip() == b"receiving" and demo.peers == 2
+            vanishing.kill()  # no goodbye: no DTLS close, no SCTP abort
+            await vanishing.wait()
+            deadline = time.monotonic() + 20
+            while demo.peers == 2 and time.monotonic() < deadline:
+                await remote.recv()  # the staying peer keeps receiving meanwhile
+            print(f"vanished peer freed after {20 - (deadline - time.monotonic()):.1f} s")
+            assert demo.peers == 1 and len(demo.sessions) == 1
+            await asyncio.wait_for(remote.recv(), 5)
+            await stays.close()
+            camera.stop()
 
     asyncio.run(main())
