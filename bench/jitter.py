@@ -103,29 +103,32 @@ def mediapipe_track(clip: Path) -> Track:
 
 
 def engine_track(clip: Path) -> Track:
-    """The product's LandmarkEngine on each frame (the first face)."""
-    try:
-        from facestream.models.engine import LandmarkEngine
-        from facestream.models.landmarks import LEFT_EYE, RIGHT_EYE
-        from facestream.stream.frames import Frame
-    except ImportError as exc:
-        sys.exit(f"--landmarks engine needs the trained landmark engine ({exc}); use mediapipe")
+    """The product's LandmarkEngine (HRNet-128, tracking) on each frame, first face."""
     import av
 
-    engine = LandmarkEngine()
+    from facestream.models.engine import LandmarkEngine
+    from facestream.models.hrnet import WeightsError
+    from facestream.models.landmarks import NAMES, NUM_POINTS
+
+    try:
+        engine = LandmarkEngine()
+    except WeightsError as exc:
+        sys.exit(f"--landmarks engine needs trained weights ({exc}); use --landmarks mediapipe")
     points, conf, times = [], [], []
     with av.open(str(clip)) as container:
-        for index, vf in enumerate(container.decode(video=0)):
-            faces = engine.process(Frame.from_av(vf, index)).faces
+        for vf in container.decode(video=0):
+            faces = engine.track(vf.to_ndarray(format="rgb24"))
             times.append(vf.time)
             if faces:
                 points.append(faces[0].points)
                 conf.append(faces[0].confidence)
             else:
-                points.append(np.full((128, 2), np.nan))
-                conf.append(np.zeros(128))
+                points.append(np.full((NUM_POINTS, 2), np.nan))
+                conf.append(np.zeros(NUM_POINTS))
     p = np.array(points, np.float64)
-    iod = float(np.nanmedian(np.linalg.norm(p[:, LEFT_EYE].mean(1) - p[:, RIGHT_EYE].mean(1), 1)))
+    # Outer eye corners (iBUG 36 and 45), as for the MediaPipe points.
+    eyes = p[:, NAMES.index("eye_right_0")] - p[:, NAMES.index("eye_left_3")]
+    iod = float(np.nanmedian(np.linalg.norm(eyes, axis=1)))
     return Track(clip.stem, np.array(times), p, np.array(conf), iod)
 
 
