@@ -1,7 +1,8 @@
 """Evaluate landmarks on a 68-point labelled set (prints one JSON object).
 
-Runs the product's own path on each image: our BlazeFace detector, the engine's crop from
-the detection, the model and the heatmap decoding, so the figure is what users get. With
+Runs the product's own path on each image: our BlazeFace detector, then `LandmarkEngine`
+(the engine's crop from the detection, the model, the heatmap decoding), so the figure is
+what users get. With
 ``--box-from-labels`` the crop comes from the labelled points' box instead (the 300-W
 protocol: detection left out). Peers run in the same call when their environments exist:
 MediaPipe Face Mesh + the ridge mapping (read from the teacher-label cache) and dlib's
@@ -98,60 +99,33 @@ def summarise(pred: np.ndarray, truth: np.ndarray, found: np.ndarray) -> dict:
     return out
 
 
-class Predictor:
-    """Our detector, the engine's crop, the model and the heatmap decoding, image by image.
-
-    Example:
-        >>> predictor = Predictor("hrnet128_lite", None)  # the shipped weights
-        >>> faces = predictor.detector.detect(image)
-        >>> points = predictor.predict(image, crop_from_keypoints(faces[0].keypoints[None]))
-    """
-
-    def __init__(self, variant: str, weights: str | None, detector: str = "short") -> None:
-        import torch
-
-        from facestream.models.detector import FaceDetector
-        from facestream.models.hrnet import WeightsError, create_model
-
-        torch.set_num_threads(1)
-        try:
-            self.model = create_model(variant, weights or "default").eval()
-        except WeightsError as exc:
-            raise UserError(str(exc)) from None
-        self.detector = FaceDetector(detector)
-
-    def predict(self, image: np.ndarray, crop_to_frame: np.ndarray) -> np.ndarray:
-        """``(N, 128, 2)`` frame points of the faces given by ``(N, 2, 3)`` crops."""
-        import torch
-
-        from facestream.models.crops import cut_crops
-        from facestream.models.heatmaps import decode_heatmaps
-
-        crops = cut_crops(image, crop_to_frame, self.model.config.input_size)
-        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255)
-        with torch.inference_mode():
-            points, _ = decode_heatmaps(self.model(x), torch.from_numpy(crop_to_frame))
-        return points.numpy()
-
-
 def run_ours(
     data: LabelledSet, variant: str, weights: str | None, box_from_labels: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Our 128 points per face (NaN where no face was found) and the found mask."""
-    from facestream.models.crops import crop_from_keypoints, crop_from_landmarks
+    """Our 128 points per face (NaN where no face was found) and the found mask.
 
-    predictor = Predictor(variant, weights)
+    The product's path: `LandmarkEngine` with the detector it uses by default (BlazeFace
+    full range); with ``box_from_labels`` the engine crops from the labelled points instead.
+    """
+    from facestream.models.detector import FaceDetector
+    from facestream.models.engine import LandmarkEngine
+    from facestream.models.hrnet import WeightsError
+
+    try:
+        engine = LandmarkEngine(variant, weights=weights or "default", device="cpu")
+    except WeightsError as exc:
+        raise UserError(str(exc)) from None
+    detector = FaceDetector("full")
     pred = np.full((len(data.files), 128, 2), np.nan, np.float32)
     for i, path in enumerate(data.paths):
         image = read_rgb(path)
         if box_from_labels:
-            pred[i] = predictor.predict(image, crop_from_landmarks(data.points[i : i + 1]))[0]
+            pred[i] = engine.predict(image, data.points[i : i + 1])[0].points
             continue
-        detections = predictor.detector.detect(image)
+        detections = detector.detect(image)
         k = match_face(np.array([d.box for d in detections]).reshape(-1, 4), data.points[i])
         if k >= 0:
-            crop = crop_from_keypoints(detections[k].keypoints[None])
-            pred[i] = predictor.predict(image, crop)[0]
+            pred[i] = engine.predict(image, [detections[k]])[0].points
     return pred, np.isfinite(pred).all((1, 2))
 
 
