@@ -263,7 +263,8 @@ def main() -> None:
     reference = mediapipe_detections(paths)
     print(f"{len(paths)} stills")
     header = ("variant", "MP faces", "ours", "found", "IoU>=.9", "agree %", "med IoU", "kp err %")
-    print(("{:>9}" * len(header)).format(*header), "  (found: IoU >= 0.5; kp err: % of box side)")
+    if not args.no_agreement:
+        print(("{:>9}" * len(header)).format(*header), "  (found: IoU >= .5; kp err: % of box)")
     for variant in () if args.no_agreement else MODEL_SELECTION:
         a = compare(FaceDetector(variant), paths, reference, variant)
         agree = 100 * a.agreeing / max(a.mediapipe_faces, 1)
