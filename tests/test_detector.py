@@ -217,6 +217,21 @@ def test_weights_errors(tmp_path: Path) -> None:
         FaceDetector("medium")
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cuda_matches_cpu(variant: str) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from skimage.data import astronaut
+
+    image = astronaut()
+    cpu, cuda = FaceDetector(variant).detect(image), FaceDetector(variant, "cuda").detect(image)
+    assert len(cpu) == len(cuda) == 1
+    np.testing.assert_allclose(cpu[0].box, cuda[0].box, atol=0.05)
+    np.testing.assert_allclose(cpu[0].keypoints, cuda[0].keypoints, atol=0.05)
+    assert abs(cpu[0].score - cuda[0].score) < 1e-3
+
+
 @pytest.mark.data
 def test_agrees_with_mediapipe_on_stills(shared_data: Path) -> None:
     """Same faces as MediaPipe's own detector, box IoU >= 0.9 on >= 95% of them."""
