@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -126,6 +127,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     """
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    # OpenCV's thread pool in this process (the evaluation's crops) can stall the data
+    # workers forked at the next epoch; one OpenCV thread here as in the workers.
+    cv2.setNumThreads(1)
     ckpt = Checkpoint(cfg.directory())
     ckpt.dir.mkdir(parents=True, exist_ok=True)
     labels = cache_dir() / "labels"
@@ -268,8 +272,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
 
 
 def _worker_init(worker_id: int) -> None:
-    import cv2
-
     # The worker shares two cores with the training step: one thread each.
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
