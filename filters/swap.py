@@ -32,6 +32,7 @@ from facestream.filters.shape import (
     reshape_to_source,
     to_canonical,
 )
+from facestream.filters.sharpness import SharpnessMatch
 from facestream.filters.warp import build_warp_map, points_box, remap
 from facestream.models.landmarks import (
     FACE_OUTLINE,
@@ -73,6 +74,7 @@ class SwapOptions:
         keep_eyes: keep the target's eyes.
         shape_strength: 0 draws the source texture on the target's own face shape, 1 on the
             source's identity shape (target pose and expression kept either way).
+        match_sharpness: blur the source to the target's level of fine detail (per track).
         feather: feather width as a fraction of the face size (sqrt of the outline area).
         overlay: draw "landmarks", "mesh" or "mask" on top (debugging), or None.
         swap: False draws only the overlay (debugging the landmarks without the swap).
@@ -85,6 +87,7 @@ class SwapOptions:
     keep_mouth: bool = True
     keep_eyes: bool = False
     shape_strength: float = 1.0
+    match_sharpness: bool = True
     feather: float = 0.06
     overlay: OverlayKind | None = None
     swap: bool = True
@@ -95,7 +98,12 @@ def baseline_options() -> SwapOptions:
     """The plain baseline the quality benchmark compares against: convex-hull mask, no
     colour transfer, no mouth handling, the target's own shape."""
     return SwapOptions(
-        colour="none", blend="feather", mask="hull", keep_mouth=False, shape_strength=0.0
+        colour="none",
+        blend="feather",
+        mask="hull",
+        keep_mouth=False,
+        shape_strength=0.0,
+        match_sharpness=False,
     )
 
 
@@ -135,10 +143,12 @@ class TrackState:
         colour: exponential moving average of the colour matrix: the face's statistics
             change with expression and motion, and re-fitting them from scratch each frame
             makes the whole face flicker in tone.
+        sharpness: the blur strength matching the source's fine detail to the target's.
     """
 
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
     colour: np.ndarray | None = None
+    sharpness: SharpnessMatch = field(default_factory=SharpnessMatch)
 
     def smooth_colour(self, matrix: np.ndarray) -> np.ndarray:
         """Fold this frame's colour matrix into the average and return the average."""
@@ -209,9 +219,11 @@ def composite_face(
         outline = smooth_closed(points[_MASK if options.mask == "face" else _OUTLINE])
         alpha = feather(polygon_mask(outline, shape, offset), width)
     keep = _kept_target_alpha(points, options, shape, offset, size)
+    # Statistics over face skin only: the mouth interior and kept eyes would skew them.
+    weight = alpha if keep is None else alpha * (1.0 - keep)
+    if options.match_sharpness and state is not None:
+        fg = state.sharpness.apply(fg, bg, weight)
     if options.colour != "none":
-        # Statistics over face skin only: the mouth interior and kept eyes would skew them.
-        weight = alpha if keep is None else alpha * (1.0 - keep)
         if options.colour == "stats":
             matrix = stats_matrix(fg, bg, weight, weight)
             fg = cv2.transform(fg, matrix if state is None else state.smooth_colour(matrix))
