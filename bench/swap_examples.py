@@ -24,7 +24,6 @@ from facestream.filters.swap import (  # noqa: E402
     SwapOptions,
     TrackState,
     baseline_options,
-    canonical,
     composite_face,
 )
 
@@ -60,10 +59,11 @@ def render_row(clip: str, photo: str, index: int, options: SwapOptions) -> np.nd
     frames, faces = load_clip(DATA / clip, index + 1)
     source = enroll_source(DATA / photo, mediapipe_landmarks)
     state = TrackState()
-    # Feed the earlier frames so the target's identity shape is estimated as in a stream.
-    for face in faces[:index]:
+    # Run the earlier frames too, so the track's state (identity shape, colour, sharpness)
+    # is what it would be at this frame of a stream.
+    for frame, face in zip(frames[:index], faces[:index], strict=True):
         if face:
-            state.identity.update(canonical(face[0].points))
+            composite_face(frame.copy(), face[0].points, source, options, state)
     target = frames[index]
     points = faces[index][0].points
     result = target.copy()
