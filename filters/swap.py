@@ -221,14 +221,15 @@ def composite_face(
     keep = _kept_target_alpha(points, options, shape, offset, size)
     # Statistics over face skin only: the mouth interior and kept eyes would skew them.
     weight = alpha if keep is None else alpha * (1.0 - keep)
-    if options.match_sharpness and state is not None:
-        fg = state.sharpness.apply(fg, bg, weight)
     if options.colour != "none":
         if options.colour == "stats":
             matrix = stats_matrix(fg, bg, weight, weight)
             fg = cv2.transform(fg, matrix if state is None else state.smooth_colour(matrix))
         else:
             fg = lowfreq_transfer(fg, bg, weight, weight, sigma=0.1 * size)
+    if options.match_sharpness and state is not None:
+        # After the colour transfer: a contrast difference is not a sharpness difference.
+        fg = state.sharpness.apply(fg, bg, weight)
     if options.blend == "laplacian" and options.mask != "hull":
         # The coarse bands reach past the outline: there the source must be the target.
         np.copyto(fg, bg, where=~warp.valid[..., None])
