@@ -187,18 +187,21 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     old_term = signal.signal(signal.SIGTERM, on_sigterm)
     steps_done = 0
     last_save = time.monotonic()
+    # One loader for the whole run: its worker is forked once, before any evaluation, and
+    # each epoch only swaps the sampler's plan.
+    sampler = PlanBatchSampler(np.zeros((0, 2), np.int64), cfg.batch_size)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=cfg.workers,
+        worker_init_fn=_worker_init,
+        persistent_workers=cfg.workers > 0,
+        prefetch_factor=4 if cfg.workers else None,
+    )
     try:
         while loop["epoch"] < cfg.epochs:
-            plan = epoch_plan(kinds, cfg.seed, loop["epoch"])
-            sampler = PlanBatchSampler(plan, cfg.batch_size, start=loop["batch"])
-            loader = DataLoader(
-                dataset,
-                batch_sampler=sampler,
-                num_workers=cfg.workers,
-                worker_init_fn=_worker_init,
-                persistent_workers=False,
-                prefetch_factor=4 if cfg.workers else None,
-            )
+            sampler.plan = epoch_plan(kinds, cfg.seed, loop["epoch"])
+            sampler.start = loop["batch"]
             model.train()
             t0 = time.monotonic()
             losses = []
