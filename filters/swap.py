@@ -279,6 +279,10 @@ class SwapStage:
         self.options = options or SwapOptions()
         self.tracks: dict[int, TrackState] = {}
 
+    def reset(self) -> None:
+        """Forget every track's state (a new video starts); the enrolled source stays."""
+        self.tracks.clear()
+
     def process(self, frame: Any) -> Any:
         """Composite every face of `frame` (a `facestream.stream.frames.Frame`)."""
         opts = self.options
