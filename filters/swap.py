@@ -220,7 +220,11 @@ def composite_face(
         alpha = feather(polygon_mask(outline, shape, offset), width)
     keep = _kept_target_alpha(points, options, shape, offset, size)
     # Statistics over face skin only: the mouth interior and kept eyes would skew them.
-    weight = alpha if keep is None else alpha * (1.0 - keep)
+    weight = alpha
+    if keep is not None:
+        region, kept = keep
+        weight = alpha.copy()
+        weight[region] *= 1.0 - kept
     if options.colour != "none":
         if options.colour == "stats":
             matrix = stats_matrix(fg, bg, weight, weight)
@@ -240,8 +244,9 @@ def composite_face(
     if keep is not None:
         # Last, so the kept pixels are the target's exactly (the multi-band blend may leak
         # a little low frequency across any edge).
-        out = alpha_blend(bg, out, keep)
-        alpha *= 1.0 - keep
+        region, kept = keep
+        out[region] = alpha_blend(bg[region], out[region], kept)
+        alpha[region] *= 1.0 - kept
     image[y0:y1, x0:x1] = out
     return FaceResult(box, points, alpha)
 
@@ -252,15 +257,25 @@ def _kept_target_alpha(
     shape: tuple[int, int],
     offset: tuple[int, int],
     size: float,
-) -> np.ndarray | None:
-    """Alpha (1 = the target's own pixels) of the inner mouth and, optionally, the eyes."""
+) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """Where the target's own pixels are kept (the inner mouth and, optionally, the eyes):
+    a sub-region of the face box and its alpha (1 = the target's pixels)."""
     polygons = ([_MOUTH] if options.keep_mouth else []) + (list(_EYES) if options.keep_eyes else [])
     if not polygons:
         return None
-    mask = np.zeros(shape, np.uint8)
+    kept = points[np.concatenate(polygons)] - offset
+    x0, y0 = np.maximum(np.floor(kept.min(axis=0)).astype(int) - 2, 0)
+    x1, y1 = np.ceil(kept.max(axis=0)).astype(int) + 3
+    x1, y1 = min(int(x1), shape[1]), min(int(y1), shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for poly in polygons:
-        mask |= polygon_mask(points[poly], shape, offset)
-    return feather(mask, 0.015 * size)
+        mask |= polygon_mask(points[poly], mask.shape, (offset[0] + x0, offset[1] + y0))
+    # A polygon mask touching the sub-region's edge must not read as "far from the edge":
+    # pad with zeros so the distance transform sees the outside.
+    alpha = feather(np.pad(mask, 1), 0.015 * size)
+    return (slice(y0, y1), slice(x0, x1)), alpha[1:-1, 1:-1]
 
 
 class SwapStage:

@@ -16,7 +16,7 @@ def test_a_sharper_source_settles_near_the_target_detail():
     weight = np.ones((96, 96), np.float32)
     target = cv2.GaussianBlur(noise(1), (0, 0), 1.5)
     match = SharpnessMatch()
-    for _ in range(12):
+    for _ in range(36):
         out = match.apply(noise(0), target, weight)
     assert match.sigma > 0.5
     assert abs(np.log(detail(out, weight) / detail(target, weight))) < np.log(1.25)
