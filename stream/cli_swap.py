@@ -6,8 +6,10 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from facestream.filters.smoothing import add_smoothing_arguments
+from facestream.filters.smoothing import add_smoothing_arguments, make_smoother_factory
+from facestream.filters.swap import add_swap_arguments
 from facestream.stream.errors import UserError
 from facestream.stream.file_io import CODECS, EncoderOptions, available_codecs
 from facestream.stream.frames import FrameStage
@@ -25,7 +27,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_options(parser: argparse.ArgumentParser) -> None:
     """Every option of a swap run but the input and output (``facestream batch`` shares them)."""
     parser.add_argument("--source", type=Path, help="photo of the face to swap in")
+    add_swap_arguments(parser)
     add_smoothing_arguments(parser, default_mode="fixed-lag")
+    parser.add_argument(
+        "--model",
+        default="hrnet128_lite",
+        choices=["hrnet128_lite", "hrnet128_w18"],
+        help="landmark model (default: hrnet128_lite)",
+    )
+    parser.add_argument(
+        "--weights",
+        default="default",
+        help="safetensors weights of the landmark model: 'default' the shipped file, "
+        "'none' random (tests of the plumbing only), or a path",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the landmark model and face detector on the CPU (default 1: "
+        "the other cores decode, composite and encode)",
+    )
     parser.add_argument(
         "--codec", default="libx264", choices=available_codecs(), help="video encoder"
     )
@@ -46,13 +69,59 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def build_stages(args: argparse.Namespace) -> list[FrameStage]:
     """The frame stages of a swap run, in order.
 
-    Until the swap stage (``facestream.filters.swap``) exists, frames pass through unchanged.
+    With ``--source``: landmarks with smoothing, then the swap (and ``--overlay``, if
+    given, on top); with only ``--overlay``: landmarks with smoothing, then the drawing;
+    with neither: no stage (a plain re-encode). Every stage has ``reset()``, so
+    ``facestream batch`` keeps the loaded model across files.
+
+    Raises:
+        UserError: the source photo or the model weights cannot be used, in one sentence.
     """
-    if args.source is not None:
-        if not args.source.is_file():
-            raise UserError(f"the source face {args.source} does not exist.")
-        log.info("no swap stage in this build yet: frames pass through unchanged")
-    return []
+    if args.source is None and args.overlay is None:
+        return []  # swap_file says so once the file is written
+    if args.source is not None and not args.source.is_file():
+        raise UserError(f"the source face {args.source} does not exist.")
+    from facestream.stream.landmark_stage import LandmarkStage, OverlayStage
+    from facestream.stream.live_chain import EngineLandmarks
+
+    landmarks = EngineLandmarks(_engine(args))
+    stages: list[FrameStage] = [
+        LandmarkStage(landmarks.engine, make_smoother_factory(args.smooth, args.smooth_strength))
+    ]
+    if args.source is None:
+        return [*stages, OverlayStage(args.overlay)]
+    from facestream.filters.enroll import SourceFaceError
+    from facestream.filters.swap import build_swap_stage
+
+    try:
+        # Enrolled with the same model that finds the faces in the video.
+        swap = build_swap_stage(args, landmarks)
+    except SourceFaceError as exc:
+        raise UserError(str(exc)) from None
+    return [*stages, swap]
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    """The landmark engine of ``--model``/``--weights``/``--device``/``--threads``."""
+    from facestream.models.engine import LandmarkEngine
+    from facestream.models.hrnet import WeightsError, default_weights_path
+
+    weights = None if args.weights == "none" else args.weights
+    if weights == "default" and not default_weights_path(args.model).is_file():
+        raise UserError(
+            f"no trained weights for the {args.model} landmark model are installed "
+            f"({default_weights_path(args.model)} is missing); pass --weights FILE."
+        )
+    if weights is None:
+        log.warning("--weights none: random landmark weights, the swap lands anywhere")
+    try:
+        # One torch thread by default (set globally, so the BlazeFace detector too): on a
+        # busy 2-core machine more threads were several times slower (docs/BENCHMARKS.md).
+        return LandmarkEngine(
+            args.model, weights=weights, device=args.device, num_threads=args.threads
+        )
+    except WeightsError as exc:
+        raise UserError(f"cannot load the landmark weights: {exc}.") from None
 
 
 def swap_file(
@@ -63,9 +132,10 @@ def swap_file(
     ``stages`` are the ones ``build_stages(args)`` made, when the caller keeps them across
     files (``facestream batch`` loads the model once per worker); built here when omitted.
     """
-    options = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset)
     if stages is None:
         stages = build_stages(args)
+    swapped = args.source is not None and not args.no_swap
+    options = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, provenance=swapped)
     report = transcode(
         args.input, args.output, stages, options, progress=False if args.quiet else None
     )
@@ -77,6 +147,8 @@ def swap_file(
         report.seconds,
         report.fps,
     )
+    if not stages:
+        log.warning("no --source face was given: the frames were re-encoded unchanged")
     if report.damaged or report.read_error:
         stopped = f" (reading stopped: {report.read_error})" if report.read_error else ""
         raise UserError(

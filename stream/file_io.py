@@ -21,6 +21,7 @@ from av.stream import Disposition
 from av.video.frame import PictureType
 from av.video.stream import VideoStream
 
+from facestream.filters.provenance import provenance_for
 from facestream.stream.errors import UserError
 from facestream.stream.frames import Frame
 
@@ -62,6 +63,9 @@ class EncoderOptions:
     codec: str = "libx264"
     crf: int | None = None
     preset: str | None = None
+    # Mark the container as synthetic media (facestream.filters.provenance): on whenever
+    # a face swap was applied.
+    provenance: bool = False
 
     def codec_options(self) -> dict[str, str]:
         defaults = CODECS[self.codec]
@@ -235,10 +239,15 @@ class VideoWriter:
             raise UserError(f"this PyAV build has no {options.codec} encoder.")
         self.path = path
         self._lock = threading.Lock()
+        metadata: dict[str, str] = {}
+        muxer_options: dict[str, str] = {}
+        if options.provenance:
+            metadata, muxer_options = provenance_for(path.suffix)
         try:
-            self.container = av.open(str(path), "w")
+            self.container = av.open(str(path), "w", options=muxer_options)
         except av.error.FFmpegError as exc:
             raise UserError(f"cannot write {path} ({exc.strerror}).") from exc
+        self.container.metadata.update(metadata)
         try:
             self._add_video(reader, first, options)
             self._copies = self._add_copies(reader)

@@ -105,9 +105,15 @@ def copy_colour_tags(src: av.VideoFrame, dst: av.VideoFrame) -> None:
 class FrameStage(Protocol):
     """A pipeline stage: a synchronous transform run off the event loop.
 
-    A stage may also define ``close()``; the pipeline calls it once when the run ends.
+    ``process`` returns the frame it was given (changed in place or as a new Frame). A
+    *buffering* stage, one that needs to see later frames first (fixed-lag smoothing),
+    returns instead the list of frames it releases now, oldest first, possibly empty, and
+    defines ``flush() -> list[Frame]``, which the pipeline calls once after the last frame
+    to release the rest. Over a whole stream a stage releases every frame exactly once, in
+    the order it came. A stage may also define ``close()``; the pipeline calls it once when
+    the run ends (after ``flush``, and also after an error, when ``flush`` is not called).
     """
 
-    def process(self, frame: Frame) -> Frame:
-        """Transform one frame (in place or into a new Frame) and return it."""
+    def process(self, frame: Frame) -> Frame | list[Frame]:
+        """Transform one frame and return it, or return the frames released now."""
         ...

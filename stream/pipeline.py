@@ -85,8 +85,26 @@ def _next_frames(frames: Iterator[Frame], count: int) -> list[Frame]:
     return list(itertools.islice(frames, count))
 
 
-def _process_all(process: Callable[[Frame], Frame], frames: list[Frame]) -> list[Frame]:
+def _process_all(process: Callable[[Frame], Any], frames: list[Frame]) -> list[Any]:
     return [process(frame) for frame in frames]
+
+
+def _run_stage(stage: FrameStage, frames: list[Frame]) -> list[Frame]:
+    """The frames a stage releases for ``frames``: one each, or a buffering stage's list."""
+    out: list[Frame] = []
+    for frame in frames:
+        result = stage.process(frame)
+        if isinstance(result, Frame):
+            out.append(result)
+        else:
+            out.extend(result)
+    return out
+
+
+def _flush(stage: FrameStage) -> list[Frame]:
+    """The frames a buffering stage still holds at the end of the stream."""
+    flush = getattr(stage, "flush", None)
+    return list(flush()) if flush is not None else []
 
 
 Source = Iterator[Frame] | AsyncIterator[Frame]
@@ -105,7 +123,10 @@ async def run_pipeline(
     Args:
         source: frames to process; a plain iterator (e.g. a file decoder) is advanced in a
             worker thread, an async iterator (e.g. a live track) on the event loop.
-        stages: objects with ``process(frame) -> Frame``, each run in its own worker thread.
+        stages: objects with ``process(frame)``, each run in its own worker thread; it
+            returns the frame, or (a buffering stage) the list of frames it releases now,
+            in order, possibly empty; a buffering stage's ``flush()`` returns the frames it
+            still holds once the stream has ended.
         sink: called once per frame in order; a plain function runs in a worker thread, an
             ``async def`` on the event loop.
         mode: ``BACKPRESSURE`` never drops a frame; ``LATEST`` keeps only the newest frames.
@@ -156,8 +177,10 @@ async def run_pipeline(
         while not ended:
             batch, ended = await inbox.take()
             if batch:
-                for frame in await in_thread(_process_all, stage.process, batch):
+                for frame in await in_thread(_run_stage, stage, batch):
                     await outbox.put(frame)
+        for frame in await in_thread(_flush, stage):
+            await outbox.put(frame)
         await outbox.put(_END)
 
     async def write() -> None:
