@@ -1,0 +1,148 @@
+"""The landmark+smoothing stage: buffering contract, per-track smoothing, and the swap CLI's
+stage choice (the model itself is tested in test_models_engine.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from facestream.filters.smoothing import make_smoother_factory
+from facestream.models.engine import FaceLandmarks
+from facestream.stream import cli_swap
+from facestream.stream.errors import UserError
+from facestream.stream.frames import Frame
+from facestream.stream.landmark_stage import FaceSmoothing, LandmarkStage, OverlayStage
+from facestream.stream.pipeline import run_pipeline
+
+TB = Fraction(1, 25)
+RNG = np.random.default_rng(0)
+SHAPE = RNG.uniform(100, 200, (128, 2)).astype(np.float32)
+
+
+def face(track_id: int, i: int, noise: float = 2.0) -> FaceLandmarks:
+    """A face drifting right by 1 px a frame, with measurement noise."""
+    points = SHAPE + [i, 0] + RNG.normal(0, noise, SHAPE.shape).astype(np.float32)
+    return FaceLandmarks(track_id, points, np.ones(128, np.float32), np.zeros(4, np.float32))
+
+
+class FakeEngine:
+    """``track`` answers from a script: frame number -> track ids present."""
+
+    def __init__(self, script: dict[int, list[int]]) -> None:
+        self.script = script
+        self.calls = 0
+        self.resets = 0
+
+    def track(self, image: np.ndarray) -> list[FaceLandmarks]:
+        ids = self.script.get(self.calls, [])
+        faces = [face(k, self.calls) for k in ids]
+        self.calls += 1
+        return faces
+
+    def reset(self) -> None:
+        self.resets += 1
+        self.calls = 0
+
+
+def frames(n: int) -> list[Frame]:
+    out = []
+    for i in range(n):
+        frame = Frame(pts=2 * i, time_base=TB, index=i)  # pts need not be the index
+        frame.image = np.zeros((8, 8, 3), np.uint8)
+        out.append(frame)
+    return out
+
+
+def run(stage: object, items: list[Frame]) -> list[Frame]:
+    got: list[Frame] = []
+    asyncio.run(run_pipeline(iter(items), [stage], got.append))  # type: ignore[list-item]
+    return got
+
+
+def test_fixed_lag_stage_releases_every_frame_once_in_order():
+    # Track 0 throughout, track 1 on frames 3-9, track 2 only on frame 12 (shorter than the lag).
+    script = {i: [0] + ([1] if 3 <= i < 10 else []) + ([2] if i == 12 else []) for i in range(20)}
+    stage = LandmarkStage(FakeEngine(script), make_smoother_factory("fixed-lag"))
+    items = frames(20)
+    got = run(stage, items)
+    assert [f.pts for f in got] == [f.pts for f in items]
+    assert all(a is b for a, b in zip(got, items, strict=True))
+    assert [sorted(x.track_id for x in f.faces) for f in got] == [
+        sorted(script[i]) for i in range(20)
+    ]
+
+
+def mean_error(mode: str) -> float:
+    """Mean |error| of the output points against the noiseless drifting shape (frames 10+)."""
+    stage = LandmarkStage(FakeEngine({i: [0] for i in range(40)}), make_smoother_factory(mode))
+    got = run(stage, frames(40))
+    return float(
+        np.mean([np.abs(f.faces[0].points - SHAPE - [f.index, 0]).mean() for f in got[10:]])
+    )
+
+
+@pytest.mark.parametrize("mode", ["fixed-lag", "kalman"])
+def test_smoothing_removes_noise(mode):
+    assert mean_error(mode) < 0.9 * mean_error("off")
+
+
+def test_causal_smoothing_holds_nothing():
+    smoothing = FaceSmoothing(make_smoother_factory("kalman"))
+    for frame in frames(5):
+        frame.faces = [face(0, frame.index)]
+        assert smoothing.push(frame) == [frame]
+    assert smoothing.flush() == []
+
+
+def test_fixed_lag_holds_frames_until_the_track_answers():
+    smoothing = FaceSmoothing(make_smoother_factory("fixed-lag"))
+    items = frames(6)
+    released = []
+    for frame in items:
+        frame.faces = [face(0, frame.index)]
+        released.append(len(smoothing.push(frame)))
+    assert released == [0, 0, 0, 0, 1, 1]  # lag_frames = 4
+    assert smoothing.flush() == items[2:]
+
+
+def test_reset_forgets_tracks_and_held_frames():
+    engine = FakeEngine({i: [0] for i in range(3)})
+    stage = LandmarkStage(engine, make_smoother_factory("fixed-lag"))
+    for frame in frames(3):
+        assert stage.process(frame) == []
+    stage.reset()
+    assert engine.resets == 1 and stage.flush() == []
+
+
+def swap_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli_swap.add_arguments(parser)
+    return parser.parse_args(["in.mp4", "out.mp4", *argv])
+
+
+def test_stage_choice():
+    assert cli_swap.build_stages(swap_args()) == []
+    stages = cli_swap.build_stages(swap_args("--overlay", "mesh", "--weights", "none"))
+    assert [type(s) for s in stages] == [LandmarkStage, OverlayStage]
+    assert all(hasattr(s, "reset") for s in stages)  # facestream batch keeps them
+
+
+def test_missing_weights_is_one_sentence(monkeypatch, tmp_path):
+    monkeypatch.setattr(
+        "facestream.models.hrnet.default_weights_path", lambda name: tmp_path / f"{name}.st"
+    )
+    with pytest.raises(UserError, match=r"^no trained weights .* pass --weights FILE\.$"):
+        cli_swap.build_stages(swap_args("--overlay", "landmarks"))
+
+
+def test_source_without_a_face_is_one_sentence(tmp_path):
+    import cv2
+
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((300, 300, 3), 128, np.uint8))
+    with pytest.raises(UserError, match=r"^[^\n]*wall\.png[^\n]*\.$"):
+        cli_swap.build_stages(swap_args("--source", str(blank), "--weights", "none"))
