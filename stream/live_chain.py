@@ -27,14 +27,13 @@ import numpy as np
 
 from facestream.stream.errors import UserError
 from facestream.stream.frames import Frame
+from facestream.stream.landmark_stage import FaceSmoothing, OverlayStage
 
 log = logging.getLogger(__name__)
 
 SMOOTHING_MODES = ("kalman", "off")
 # The landmark model of live calls: the fast variant.
 LIVE_MODEL = "hrnet128_lite"
-# Frame time for smoothing when a frame carries no pts (never for aiortc or PyAV frames).
-_FALLBACK_FPS = 30.0
 
 
 @dataclass(frozen=True)
@@ -220,7 +219,7 @@ class LiveChain:
         self.options = options or LiveOptions()
         self._landmarks = landmarks
         self._swap: Any = None  # filters.swap.SwapStage once a source is enrolled
-        self._smoothers: dict[int, Any] = {}
+        self._smoothing = _smoothing(self.options.smoothing)
         if source is not None:
             self.set_source(source)
 
@@ -261,7 +260,7 @@ class LiveChain:
         """Apply toggles from the next frame on; returns the options now in force."""
         options = self.options.updated(changes)
         if options.smoothing != self.options.smoothing:
-            self._smoothers.clear()
+            self._smoothing = _smoothing(options.smoothing)
         self.options = options
         if self._swap is not None:
             self._swap.options = self._swap_options()
@@ -270,23 +269,17 @@ class LiveChain:
     def process(self, frame: Frame) -> Frame:
         swap = self.options.swap and self._swap is not None
         if not (swap or self.options.overlay):
-            self._smoothers.clear()
+            self._smoothing.reset()
             return frame  # untouched: the encoder gets the decoded frame as it came
-        frame = self.landmarks.process(frame)
-        self._smooth(frame)
+        # A causal mode (SMOOTHING_MODES) releases every frame at once.
+        (frame,) = self._smoothing.push(self.landmarks.process(frame))
         if self._swap is not None:
             return self._swap.process(frame)  # draws the overlay too when it is on
-        from facestream.filters.overlay import draw_overlay
-
-        image = frame.image.copy()
-        for face in frame.faces:
-            draw_overlay(image, np.asarray(face.points, np.float32), "landmarks")
-        frame.image = image
-        return frame
+        return OverlayStage("landmarks").process(frame)
 
     def close(self) -> None:
         self._swap = None
-        self._smoothers.clear()
+        self._smoothing.reset()
         self._landmarks = None
 
     def _swap_options(self) -> Any:
@@ -296,25 +289,9 @@ class LiveChain:
             swap=self.options.swap, overlay="landmarks" if self.options.overlay else None
         )
 
-    def _smooth(self, frame: Frame) -> None:
-        """Replace each face's points by its track's smoothed points."""
-        from facestream.filters.smoothing import make_smoother_factory
 
-        if frame.pts is not None and frame.time_base is not None:
-            t = float(frame.pts * frame.time_base)
-        else:
-            t = frame.index / _FALLBACK_FPS
-        new_smoother = make_smoother_factory(self.options.smoothing)
-        # Tracks that left the frame are forgotten; the engine keeps ids stable while a
-        # face stays, so a smoother lives exactly as long as its track.
-        smoothers = {}
-        faces = []
-        for face in frame.faces:
-            smoother = self._smoothers.get(face.track_id) or new_smoother()
-            smoothers[face.track_id] = smoother
-            out = smoother.update(face.points, face.confidence, t)
-            if out is not None:  # FaceLandmarks is a dataclass (docs/ARCHITECTURE.md)
-                face = replace(face, points=out.points.astype(np.float32))
-            faces.append(face)
-        self._smoothers = smoothers
-        frame.faces = faces
+def _smoothing(mode: str) -> FaceSmoothing:
+    """Per-track smoothing in a live mode: causal, so no frame is held back."""
+    from facestream.filters.smoothing import make_smoother_factory
+
+    return FaceSmoothing(make_smoother_factory(mode))
