@@ -227,7 +227,7 @@ class FaceSwapTrack(MediaStreamTrack):
         source = frame.source
         try:
             for stage in self.stages:
-                frame = stage.process(frame)
+                frame = _one_frame(stage, stage.process(frame))
             out = frame.to_av()
         except Exception as error:  # a bad frame must not end the call
             message = f"{type(error).__name__}: {error}"
@@ -243,3 +243,15 @@ class FaceSwapTrack(MediaStreamTrack):
             close = getattr(stage, "close", None)
             if close is not None:
                 close()
+
+
+def _one_frame(stage: FrameStage, result: Frame | list[Frame]) -> Frame:
+    """A stage's output as one frame: a live call cannot hold frames back or add some."""
+    if isinstance(result, Frame):
+        return result
+    if len(result) == 1:  # a buffering stage in a causal mode releases each frame at once
+        return result[0]
+    raise TypeError(
+        f"{type(stage).__name__} released {len(result)} frames for one: a live track runs "
+        "causal stages only (no look-ahead such as fixed-lag smoothing)"
+    )

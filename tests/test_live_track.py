@@ -144,3 +144,31 @@ def test_only_video_tracks_are_wrapped() -> None:
 
     with pytest.raises(ValueError, match="video"):
         FaceSwapTrack(AudioStreamTrack(), stages=[])
+
+
+class Holds:
+    """A buffering stage with look-ahead: releases nothing for the first frame."""
+
+    def process(self, frame: Frame) -> list[Frame]:
+        return []
+
+
+class Causal:
+    """A buffering stage in a causal mode: releases each frame at once, as a list."""
+
+    def process(self, frame: Frame) -> list[Frame]:
+        frame.image = 255 - frame.image
+        return [frame]
+
+
+def test_buffering_stages_must_be_causal() -> None:
+    async def main() -> None:
+        camera = FakeCamera(count=3)
+        frames = await drain(FaceSwapTrack(camera, stages=[Causal()]))
+        assert frames and frames[0].to_ndarray(format="rgb24")[0, 0, 0] == 255
+        track = FaceSwapTrack(FakeCamera(count=3), stages=[Holds()])
+        frames = await drain(track)
+        assert frames and track.stats.errors == len(frames)
+        assert "causal stages only" in (track.stats.last_error or "")
+
+    asyncio.run(main())
