@@ -83,6 +83,15 @@ class CachedFaces:
         return frame
 
 
+class TouchPixels:
+    """Peer stage: asks for the RGB image and hands it back unchanged, so the frame pays
+    the decode-side RGB conversion and the encode-side conversion back, and nothing else."""
+
+    def process(self, frame: Frame) -> Frame:
+        frame.image = frame.image
+        return frame
+
+
 def transcode_ratio(source: SourceFace, repeats: int) -> None:
     """Whole-file throughput: decode + swap stage + encode vs plain decode + encode.
 
@@ -95,14 +104,16 @@ def transcode_ratio(source: SourceFace, repeats: int) -> None:
 
     _, faces = load_clip(CLIP, 0)
     stage = SwapStage(source)
-    runs: dict[str, list[float]] = {"plain transcode": [], "transcode + swap stage": []}
+    peers = {
+        "plain transcode": [],
+        "transcode + RGB round trip only": [TouchPixels()],
+        "transcode + swap stage": [CachedFaces(faces), stage],
+    }
+    runs: dict[str, list[float]] = {name: [] for name in peers}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"
         for _ in range(repeats):
-            for name, stages in (
-                ("plain transcode", []),
-                ("transcode + swap stage", [CachedFaces(faces), stage]),
-            ):
+            for name, stages in peers.items():
                 out.unlink(missing_ok=True)
                 runs[name].append(transcode(CLIP, out, stages, progress=False).fps)
     plain = statistics.median(runs["plain transcode"])
