@@ -20,6 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="crop from the labelled points' box (300-W protocol) instead of our detector",
     )
+    parser.add_argument(
+        "--detector",
+        default="full",
+        choices=["full", "short"],
+        help="BlazeFace variant (full: the engine's default for tracking)",
+    )
     parser.add_argument("--weights", default=None, help="safetensors file (default: shipped)")
     parser.add_argument(
         "--dlib-python", type=Path, default=None, help="python of an environment with dlib"

@@ -100,12 +100,17 @@ def summarise(pred: np.ndarray, truth: np.ndarray, found: np.ndarray) -> dict:
 
 
 def run_ours(
-    data: LabelledSet, variant: str, weights: str | None, box_from_labels: bool
+    data: LabelledSet,
+    variant: str,
+    weights: str | None,
+    box_from_labels: bool,
+    detector_variant: str = "full",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Our 128 points per face (NaN where no face was found) and the found mask.
 
-    The product's path: `LandmarkEngine` with the detector it uses by default (BlazeFace
-    full range); with ``box_from_labels`` the engine crops from the labelled points instead.
+    The product's path: our BlazeFace detector (full range, as `LandmarkEngine.track`
+    creates it, or short range), then `LandmarkEngine.predict` on the detection; with
+    ``box_from_labels`` the engine crops from the labelled points instead.
     """
     from facestream.models.detector import FaceDetector
     from facestream.models.engine import LandmarkEngine
@@ -115,7 +120,7 @@ def run_ours(
         engine = LandmarkEngine(variant, weights=weights or "default", device="cpu")
     except WeightsError as exc:
         raise UserError(str(exc)) from None
-    detector = FaceDetector("full")
+    detector = FaceDetector(detector_variant)
     pred = np.full((len(data.files), 128, 2), np.nan, np.float32)
     for i, path in enumerate(data.paths):
         image = read_rgb(path)
@@ -184,10 +189,10 @@ def evaluate(args: argparse.Namespace) -> dict:
     from facestream.models.landmarks import teacher_points
 
     data = read_labelled_set(args.labels, args.images, args.split)
-    pred, found = run_ours(data, args.variant, args.weights, args.box_from_labels)
+    pred, found = run_ours(data, args.variant, args.weights, args.box_from_labels, args.detector)
     result: dict = {
         "variant": args.variant,
-        "protocol": "box_from_labels" if args.box_from_labels else "detector",
+        "protocol": "box_from_labels" if args.box_from_labels else f"detector_{args.detector}",
         **summarise(pred[:, :68], data.points, found),
     }
     peers: dict = {}
