@@ -148,7 +148,7 @@ def summary(n: int, label: str, results: list[dict[str, Any]]) -> dict[str, floa
     return row
 
 
-def chain_only(frames: int) -> None:
+def chain_only(frames: int, weights: Path | None) -> None:
     """Time the live chain alone in this process (no WebRTC), against its landmarks alone."""
     import itertools
     from fractions import Fraction
@@ -162,7 +162,7 @@ def chain_only(frames: int) -> None:
     from facestream.stream.live_chain import LiveChain
 
     torch.set_num_threads(1)  # as the server runs each peer
-    chain = LiveChain(example_image("astronaut"))
+    chain = LiveChain(example_image("astronaut"), weights=weights)
     images = list(itertools.islice(moving_face_frames(example_image("carphone")), frames + 5))
 
     def timed(step: Any) -> np.ndarray:
@@ -207,6 +207,7 @@ async def main(args: argparse.Namespace) -> None:
             str(port),
             "--max-peers",
             str(args.max_peers),
+            *(["--weights", str(args.weights)] if args.weights else []),
         ],
         stdout=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -254,8 +255,11 @@ if __name__ == "__main__":
         metavar="FRAMES",
         help="time the processing chain alone on this many 640x480 frames (no WebRTC)",
     )
+    parser.add_argument(
+        "--weights", type=Path, help="HRNet-128 lite weights (default: shipped, else stand-in)"
+    )
     args = parser.parse_args()
     if args.chain_only:
-        chain_only(args.chain_only)
+        chain_only(args.chain_only, args.weights)
     else:
         asyncio.run(main(args))

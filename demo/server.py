@@ -70,6 +70,7 @@ class ServerConfig:
         max_upload_bytes: largest accepted source photo file.
         max_pixels: largest accepted source photo, in pixels (checked before decoding).
         ice_servers: STUN/TURN URLs; empty keeps ICE to host candidates (no traffic out).
+        weights: HRNet-128 lite weights for the landmarks; ``None`` for the shipped ones.
     """
 
     token: str | None = None
@@ -77,6 +78,7 @@ class ServerConfig:
     max_upload_bytes: int = 8 * 1024 * 1024
     max_pixels: int = MAX_PIXELS
     ice_servers: list[str] = field(default_factory=list)
+    weights: Path | None = None
 
 
 @dataclass
@@ -175,7 +177,8 @@ class DemoServer:
         # Bound the memory that tabs which never call can hold (each may keep a photo).
         for stale in pending[: max(0, len(pending) - 4 * self.config.max_peers + 1)]:
             del self.sessions[stale.id]
-        session = Session(id=secrets.token_urlsafe(16), chain=LiveChain(), created=now)
+        chain = LiveChain(weights=self.config.weights)
+        session = Session(id=secrets.token_urlsafe(16), chain=chain, created=now)
         self.sessions[session.id] = session
         return session
 
@@ -362,10 +365,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stun", action="append", default=[], help="STUN/TURN URL for ICE (repeatable)"
     )
+    parser.add_argument(
+        "--weights", type=Path, help="HRNet-128 lite weights (default: the shipped ones)"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The server config for parsed arguments; generates a token off loopback if none."""
+    if args.weights is not None and not args.weights.is_file():
+        raise UserError(f"the landmark weights {args.weights} do not exist.")
     token = args.token
     if token is None and not is_loopback(args.host):
         token = secrets.token_urlsafe(16)
@@ -374,6 +382,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_peers=args.max_peers,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         ice_servers=list(args.stun),
+        weights=args.weights,
     )
 
 

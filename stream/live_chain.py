@@ -141,18 +141,21 @@ class EngineLandmarks:
 
     Args:
         engine: a ready ``facestream.models.engine.LandmarkEngine``; by default the
-            ``LIVE_MODEL`` variant with its shipped weights.
+            ``LIVE_MODEL`` variant with ``weights``.
+        weights: ``"default"`` (the shipped file) or a safetensors path, when no ``engine``.
     """
 
     name = "HRNet-128 engine"
 
-    def __init__(self, engine: Any = None) -> None:
+    def __init__(self, engine: Any = None, weights: str | Path = "default") -> None:
         from facestream.models.detector import FaceDetector
         from facestream.models.engine import LandmarkEngine
 
         detector = FaceDetector("full")  # the engine's own default detector
         self._detect = detector.detect
-        self.engine = engine or LandmarkEngine(LIVE_MODEL, detector=detector.detect)
+        self.engine = engine or LandmarkEngine(
+            LIVE_MODEL, weights=weights, detector=detector.detect
+        )
 
     def __call__(self, image: np.ndarray) -> list[Any]:
         return list(self.engine.predict(image, self._detect(image)))
@@ -162,10 +165,13 @@ class EngineLandmarks:
         return frame
 
 
-def default_landmarks() -> Landmarks:
-    """The HRNet-128 engine when its trained weights are shipped, else the stand-in."""
+def default_landmarks(weights: str | Path | None = None) -> Landmarks:
+    """The HRNet-128 lite engine with ``weights`` if given, else with its shipped weights if
+    there are any, else the stand-in."""
     from facestream.models.hrnet import default_weights_path
 
+    if weights is not None:
+        return EngineLandmarks(weights=weights)
     path = default_weights_path(LIVE_MODEL)
     if path.is_file():
         return EngineLandmarks()
@@ -202,6 +208,8 @@ class LiveChain:
         options: the starting toggles.
         landmarks: where faces come from; by default :func:`default_landmarks` (built on
             first use).
+        weights: HRNet-128 lite weights (safetensors) for the default landmarks; ``None``
+            for the shipped ones.
 
     Example:
         >>> chain = LiveChain()
@@ -215,9 +223,11 @@ class LiveChain:
         options: LiveOptions | None = None,
         *,
         landmarks: Landmarks | None = None,
+        weights: str | Path | None = None,
     ) -> None:
         self.options = options or LiveOptions()
         self._landmarks = landmarks
+        self._weights = weights
         self._swap: Any = None  # filters.swap.SwapStage once a source is enrolled
         self._smoothing = _smoothing(self.options.smoothing)
         if source is not None:
@@ -226,7 +236,7 @@ class LiveChain:
     @property
     def landmarks(self) -> Landmarks:
         if self._landmarks is None:
-            self._landmarks = default_landmarks()
+            self._landmarks = default_landmarks(self._weights)
         return self._landmarks
 
     @property
