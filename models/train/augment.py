@@ -71,7 +71,7 @@ def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
     img = np.clip(img, 0, 255)
     if rng.random() < cfg.gamma_p:
         img = 255.0 * (img / 255.0) ** rng.uniform(0.6, 1.6)
-    out = img.astype(np.uint8)
+    out: np.ndarray = img.astype(np.uint8)
     if rng.random() < cfg.occluder_p:
         out = occlude(out, rng)
     size = out.shape[0]
@@ -85,18 +85,20 @@ def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
     if rng.random() < cfg.jpeg_p:
         # The encoder expects BGR: its chroma subsampling must hit the real chroma.
         quality = [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 85))]
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(out[..., ::-1]), quality)
-        out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        _, buf = cv2.imencode(".jpg", np.ascontiguousarray(out[..., ::-1]), quality)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        assert decoded is not None  # an image OpenCV just encoded
+        out = np.ascontiguousarray(decoded[..., ::-1])
     return out
 
 
 def motion_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A line kernel of random length and direction (a face moving during the exposure)."""
     length = int(rng.integers(3, max(4, img.shape[0] // 14)))
-    kernel = np.zeros((length, length), np.float32)
-    kernel[length // 2, :] = 1.0
+    line = np.zeros((length, length), np.float32)
+    line[length // 2, :] = 1.0
     rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (length, length))
+    kernel: np.ndarray = cv2.warpAffine(line, rot, (length, length))
     return cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
 
 

@@ -131,7 +131,7 @@ def run_ours(
         k = match_face(np.array([d.box for d in detections]).reshape(-1, 4), data.points[i])
         if k >= 0:
             pred[i] = engine.predict(image, [detections[k]])[0].points
-    return pred, np.isfinite(pred).all((1, 2))
+    return pred, np.asarray(np.isfinite(pred).all(axis=(1, 2)))
 
 
 def run_dlib(data: LabelledSet, python: Path, model: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +152,7 @@ def run_dlib(data: LabelledSet, python: Path, model: Path) -> tuple[np.ndarray, 
         k = match_face(boxes, data.points[i])
         if k >= 0:
             pred[i] = faces[k]["points"]
-    return pred, np.isfinite(pred).all((1, 2))
+    return pred, np.asarray(np.isfinite(pred).all(axis=(1, 2)))
 
 
 def teacher_for(data: LabelledSet, images: Path) -> tuple[np.ndarray, np.ndarray] | None:
