@@ -79,7 +79,9 @@ def decode(path: Path) -> tuple[list[int], list[np.ndarray], bytes, dict[str, st
             pts.append(frame.pts)
             images.append(frame.to_ndarray(format="rgb24"))
     with av.open(str(path)) as container:
-        audio = b"".join(bytes(p) for p in container.demux(audio=0) if p.size)
+        audio = b"".join(
+            bytes(p) for s in container.streams.audio[:1] for p in container.demux(s) if p.size
+        )
         metadata = dict(container.metadata)
     return pts, images, audio, metadata
 
@@ -126,3 +128,16 @@ def test_swap_changes_the_face_and_keeps_the_rest(tmp_path, capsys):
         outside[max(gy0, 0) : gy1, max(gx0, 0) : gx1] = False
         assert np.percentile(diff[outside], 99) <= 12, f"frame {i} changed away from the face"
     assert changed_faces >= FRAMES - 2, f"the face changed in only {changed_faces} frames"
+
+
+def test_demo_clip_enlarged_keeps_timing(tmp_path):
+    from facestream.stream.cli_demo import enlarged_clip
+
+    clip = write_face_clip(tmp_path / "clip.mp4")
+    big = enlarged_clip(clip, tmp_path / "big.mp4", 2)
+    pts_in, frames_in, _, _ = decode(clip)
+    pts_out, frames_out, _, _ = decode(big)
+    assert pts_out == pts_in
+    assert frames_out[0].shape == (2 * SIZE[1], 2 * SIZE[0], 3)
+    small = cv2.resize(frames_out[5], SIZE, interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - frames_in[5]).mean() < 3  # the same picture
