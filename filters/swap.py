@@ -149,6 +149,7 @@ class TrackState:
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
     colour: np.ndarray | None = None
     sharpness: SharpnessMatch = field(default_factory=SharpnessMatch)
+    last_seen: int = 0
 
     def smooth_colour(self, matrix: np.ndarray) -> np.ndarray:
         """Fold this frame's colour matrix into the average and return the average."""
@@ -162,6 +163,9 @@ class TrackState:
 # Weight of the past in the colour average: a time constant of about 4 frames, so lighting
 # changes are followed within a fraction of a second.
 COLOUR_MEMORY = 0.75
+# A track unseen for this many frames is forgotten, so a long video with many faces coming
+# and going does not grow the stage's state without bound.
+FORGET_AFTER_FRAMES = 300
 
 
 def draw_points(
@@ -309,13 +313,20 @@ class SwapStage:
             result = None
             if opts.swap:
                 state = self.tracks.setdefault(face.track_id, TrackState())
+                state.last_seen = frame.index
                 result = composite_face(image, points, self.source, opts, state)
             if opts.overlay is not None:
                 draw_overlay(image, points, opts.overlay, result)
         if opts.label is not None:
             draw_label(image, opts.label)
         frame.image = image
+        self._forget_stale_tracks(frame.index)
         return frame
+
+    def _forget_stale_tracks(self, index: int) -> None:
+        stale = [tid for tid, t in self.tracks.items() if index - t.last_seen > FORGET_AFTER_FRAMES]
+        for track_id in stale:
+            del self.tracks[track_id]
 
 
 def add_swap_arguments(parser: argparse.ArgumentParser) -> None:

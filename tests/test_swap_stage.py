@@ -12,6 +12,7 @@ import pytest
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import enroll_source
 from facestream.filters.swap import (
+    FORGET_AFTER_FRAMES,
     SwapOptions,
     SwapStage,
     TrackState,
@@ -180,3 +181,20 @@ def test_colour_average_follows_a_lighting_change_within_a_few_frames():
     values = [float(state.smooth_colour(bright)[0, 0]) for _ in range(10)]
     assert 0 < values[0] < 0.5  # one frame does not jump
     assert values[-1] > 0.9  # ten frames later it has followed
+
+
+def test_stage_forgets_tracks_unseen_for_long(source):
+    stage = SwapStage(source)
+    image = texture(360, 480, 2)
+    points = face_points(200, 140, 80)
+
+    def show(track_id: int, index: int) -> None:
+        frame = Frame(pts=index, time_base=None, index=index, faces=[Face(track_id, points)])
+        frame.image = image.copy()
+        stage.process(frame)
+
+    show(0, 0)
+    show(1, FORGET_AFTER_FRAMES)
+    assert set(stage.tracks) == {0, 1}  # track 0 is still within the window
+    show(1, FORGET_AFTER_FRAMES + 1)
+    assert set(stage.tracks) == {1}
