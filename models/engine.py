@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +115,6 @@ def cut_crops_torch(frame: torch.Tensor, crop_to_frame: torch.Tensor, size: int)
 class _Track:
     track_id: int
     points: np.ndarray
-    missed: int = 0
-    history: list[float] = field(default_factory=list)
 
 
 class LandmarkEngine:
