@@ -59,6 +59,33 @@ class Face:
     box: np.ndarray
 
 
+class FaceTable:
+    """The columns of a label file with one row per face: where it was found, then the face."""
+
+    INT_COLUMNS = ("frame", "face")
+
+    def __init__(self, *where: str) -> None:
+        self.columns: dict[str, list[Any]] = {key: [] for key in (*where, "face")}
+        self.faces: list[Face] = []
+
+    def add(self, faces: list[Face], **where: Any) -> None:
+        """One row per face of ``faces``, all found at ``where`` (numbered in order)."""
+        for i, face in enumerate(faces):
+            for key, value in {**where, "face": i}.items():
+                self.columns[key].append(value)
+            self.faces.append(face)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            key: np.array(values, np.int32 if key in self.INT_COLUMNS else None)
+            for key, values in self.columns.items()
+        }
+        arrays["mesh"] = np.array([f.mesh for f in self.faces], np.float32).reshape(-1, NUM_MESH, 3)
+        arrays["score"] = np.array([f.score for f in self.faces], np.float32)
+        arrays["box"] = np.array([f.box for f in self.faces], np.float32).reshape(-1, 4)
+        return arrays
+
+
 class Progress:
     """A minimal progress bar on stderr (the labelling venv has no tqdm)."""
 
@@ -230,26 +257,15 @@ def label_faces300w(labeler: FaceLabeler, data: Path) -> dict[str, np.ndarray]:
 def label_stills(labeler: FaceLabeler, data: Path) -> tuple[dict[str, np.ndarray], int]:
     """Every face of every still; returns the arrays and the number of images with no face."""
     paths = sorted((data / "stills").rglob("*.jpg"))
-    sources, face_ids, meshes, scores, boxes = [], [], [], [], []
+    table = FaceTable("source")
     empty = 0
     progress = Progress(len(paths), "stills")
     for path in paths:
         faces = labeler.faces(read_rgb(path))
         empty += not faces
-        for i, face in enumerate(faces):
-            sources.append(path.relative_to(data).as_posix())
-            face_ids.append(i)
-            meshes.append(face.mesh)
-            scores.append(face.score)
-            boxes.append(face.box)
+        table.add(faces, source=path.relative_to(data).as_posix())
         progress.update()
-    return {
-        "source": np.array(sources),
-        "face": np.array(face_ids, np.int32),
-        "mesh": np.array(meshes, np.float32).reshape(-1, NUM_MESH, 3),
-        "score": np.array(scores, np.float32),
-        "box": np.array(boxes, np.float32).reshape(-1, 4),
-    }, empty
+    return table.arrays(), empty
 
 
 def moved(faces: list[Face], last: list[Face]) -> bool:
@@ -301,7 +317,7 @@ def label_videos(
     """Faces of the kept frames of every clip; frames are written to ``out/frames/``."""
     paths = sorted((data / "videos").rglob("*.mp4"))
     shutil.rmtree(out / "frames", ignore_errors=True)  # frames of an earlier run
-    sources, frames, jpegs, face_ids, meshes, scores, boxes = [], [], [], [], [], [], []
+    table = FaceTable("source", "frame", "jpeg")
     totals = {"sampled": 0, "no_face": 0, "near_duplicate": 0, "over_cap": 0, "kept": 0}
     progress = Progress(len(paths), "videos")
     for path in paths:
@@ -314,24 +330,9 @@ def label_videos(
             name = f"frames/{Path(source).with_suffix('').as_posix()}/{index:06d}.jpg"
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(jpeg)
-            for i, face in enumerate(faces):
-                sources.append(source)
-                frames.append(index)
-                jpegs.append(name)
-                face_ids.append(i)
-                meshes.append(face.mesh)
-                scores.append(face.score)
-                boxes.append(face.box)
+            table.add(faces, source=source, frame=index, jpeg=name)
         progress.update()
-    return {
-        "source": np.array(sources),
-        "frame": np.array(frames, np.int32),
-        "jpeg": np.array(jpegs),
-        "face": np.array(face_ids, np.int32),
-        "mesh": np.array(meshes, np.float32).reshape(-1, NUM_MESH, 3),
-        "score": np.array(scores, np.float32),
-        "box": np.array(boxes, np.float32).reshape(-1, 4),
-    }, totals
+    return table.arrays(), totals
 
 
 def save(path: Path, data_root: Path, arrays: dict[str, np.ndarray]) -> None:
