@@ -46,26 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class LandmarkStage:
+class RecordingLandmarkStage:
     """Pipeline stage: fills ``frame.faces`` with tracked `FaceLandmarks`, records them for
-    the JSON and optionally draws them."""
+    the JSON and optionally draws them (the file pipeline's `OverlayStage`)."""
 
     def __init__(self, engine: Any, draw: bool) -> None:
+        from facestream.stream.landmark_stage import OverlayStage
+
         self.engine = engine
-        self.draw = draw
+        self.overlay = OverlayStage("landmarks") if draw else None
         self.records: list[dict[str, Any]] = []
 
     def process(self, frame: Frame) -> Frame:
         frame.faces = self.engine.track(frame.image)
         self.records.append(frame_record(frame))
-        if self.draw and frame.faces:
-            from facestream.filters.overlay import draw_overlay
-
-            image = frame.image.copy()
-            for face in frame.faces:
-                draw_overlay(image, face.points, "landmarks")
-            frame.image = image
-        return frame
+        return self.overlay.process(frame) if self.overlay else frame
 
 
 def frame_record(frame: Frame) -> dict[str, Any]:
@@ -121,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except WeightsError as e:
         raise UserError(str(e)) from None
-    stage = LandmarkStage(engine, draw=args.overlay is not None)
+    stage = RecordingLandmarkStage(engine, draw=args.overlay is not None)
     if args.input.suffix.lower() in IMAGE_SUFFIXES:
         if args.overlay is not None:
             raise UserError("--overlay draws on videos; for a photo only --json is written.")
