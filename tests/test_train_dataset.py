@@ -14,6 +14,7 @@ from facestream.models.train.dataset import (
     LandmarkDataset,
     PlanBatchSampler,
     epoch_plan,
+    is_held_out,
     sample_from_label,
 )
 from facestream.models.train.label_store import load_labels
@@ -69,3 +70,13 @@ def test_points_far_outside_get_no_weight(tmp_path: Path) -> None:
     p, w = item["points"].numpy(), item["weight"].numpy()
     far = ((p < -0.1) | (p > 1.1)).any(1)
     assert far[:17].all() and (w[far] == 0).all() and (w[~far] > 0).all()
+
+
+def test_temporal_benchmark_clips_are_held_out(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    item = load_labels(write_cache(tmp_path), kinds=["faces300w"])[0]
+    video = replace(item, kind="videos", source="videos/retalking/1.mp4", frame=4)
+    assert is_held_out(video)
+    assert not is_held_out(replace(video, source="videos/retalking/2.mp4"))
+    assert not is_held_out(item)

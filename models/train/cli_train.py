@@ -29,12 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="only copy the run's best weights to PATH (e.g. models/weights/VARIANT.safetensors)",
+        help="only copy the run's last weights to PATH (e.g. models/weights/VARIANT.safetensors)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from facestream.models.train.train import TrainConfig, export_best, train
+    from facestream.models.train.train import TrainConfig, export_last, train
 
     cfg = TrainConfig(
         variant=args.variant,
@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
     )
     if args.export:
-        print(f"Best weights written to {export_best(cfg.variant, cfg.directory(), args.export)}.")
+        print(f"Last weights written to {export_last(cfg.variant, cfg.directory(), args.export)}.")
         return 0
     result = train(cfg, resume=args.resume, progress=not getattr(args, "quiet", False))
     where = cfg.directory()
     if result["interrupted"]:
         print(f"Stopped; checkpoint saved in {where} (continue with --resume).")
         return 130
-    print(f"Checkpoints in {where}; best eval NME {result['best_nme']:.3f}%.")
+    print(f"Checkpoints in {where}; last eval NME {result['eval_nme']:.3f}%.")
     return 0

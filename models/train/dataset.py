@@ -36,6 +36,10 @@ PROVENANCE_WEIGHT = {Provenance.HUMAN: 1.0, Provenance.TEACHER: 0.5, Provenance.
 # Beyond this head yaw the ridge mapping extrapolates (faces300w train has one such face).
 MAPPED_MAX_YAW = 45.0
 EPOCH_REPEATS = {"faces300w": 2.0, "stills": 1.0, "videos": 0.5}
+# Clips whose frames never enter training: the temporal benchmarks (raw jitter against
+# MediaPipe, the smoothers' jitter and lag) measure the model on them, so it must not have
+# seen them.
+HELD_OUT_CLIPS = ("videos/retalking/1.mp4", "videos/spectre/M003_level_1_disgusted_015.mp4")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,11 @@ class Sample:
     points: np.ndarray  # (128, 2) float32
     weight: np.ndarray  # (128,) float32
     kind: str
+
+
+def is_held_out(item: LabelItem) -> bool:
+    """Whether a face comes from one of the clips kept out of training."""
+    return item.kind == "videos" and item.source in HELD_OUT_CLIPS
 
 
 def sample_from_label(item: LabelItem) -> Sample:

@@ -5,7 +5,9 @@ scheduler, RNG and loop position (``torch.save`` of plain tensors and dicts, rea
 ``weights_only=True``). They are written after every epoch, every few minutes and on
 Ctrl-C; ``--resume`` continues from the last one and sees the same samples it would have
 seen without the interruption. Each epoch ends with an evaluation on the faces300w eval crops
-(boxes from their labels), and a CSV log gets one row per epoch.
+(boxes from their labels), and a CSV log gets one row per epoch. That evaluation only
+monitors the run: the exported weights are the last epoch's, never an epoch picked by its
+eval figure, so the eval NME stays a test figure.
 
 Example:
     facestream train --variant hrnet128_lite --epochs 12 --seed 0
@@ -35,6 +37,7 @@ from facestream.models.train.dataset import (
     LandmarkDataset,
     PlanBatchSampler,
     epoch_plan,
+    is_held_out,
     sample_from_label,
 )
 from facestream.models.train.label_store import KINDS, cache_dir, load_labels
@@ -80,24 +83,21 @@ class TrainConfig:
 
 
 class Checkpoint:
-    """The files of a run: ``last.safetensors`` + ``last_state.pt``, ``best.safetensors``."""
+    """The files of a run: ``last.safetensors`` + ``last_state.pt``, and the log."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.model = directory / "last.safetensors"
         self.state = directory / "last_state.pt"
-        self.best = directory / "best.safetensors"
         self.log = directory / "log.csv"
 
     def exists(self) -> bool:
         return self.model.is_file() and self.state.is_file()
 
-    def save(self, model: HRNet, state: dict, best: bool = False) -> None:
+    def save(self, model: HRNet, state: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         _atomic(self.model, lambda p: save_weights(model, p))
         _atomic(self.state, lambda p: torch.save(state, p))
-        if best:
-            _atomic(self.best, lambda p: save_weights(model, p))
 
 
 def _atomic(path: Path, write) -> None:
@@ -138,7 +138,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         items = load_labels(kinds=kinds_present or KINDS)
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
-    train_items = [it for it in items if it.split == "train"]
+    train_items = [it for it in items if it.split == "train" and not is_held_out(it)]
     eval_items = [it for it in items if it.split == "eval" and it.kind == "faces300w"]
     samples = [sample_from_label(it) for it in train_items]
     if not samples:
@@ -152,7 +152,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     steps_per_epoch = len(epoch_plan(kinds, cfg.seed, 0)) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, cfg.warmup))
-    loop = {"epoch": 0, "batch": 0, "step": 0, "best_nme": float("inf")}
+    loop = {"epoch": 0, "batch": 0, "step": 0, "eval_nme": float("nan")}
     if resume:
         if not ckpt.exists():
             raise UserError(f"No checkpoint to resume from in {ckpt.dir}.")
@@ -242,9 +242,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 break
             metrics = evaluate_crops(model, eval_set) if len(eval_set) else {}
             nme = metrics.get("nme", float("nan"))
-            is_best = nme < loop["best_nme"]
-            if is_best:
-                loop["best_nme"] = nme
+            loop["eval_nme"] = nme
             _log_row(
                 ckpt.log,
                 {
@@ -260,7 +258,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             )
             loop["epoch"] += 1
             loop["batch"] = 0
-            ckpt.save(model, state_dict(), best=is_best)
+            ckpt.save(model, state_dict())
             last_save = time.monotonic()
             if progress:
                 tqdm.write(f"epoch {loop['epoch']}: loss {np.mean(losses):.4f} eval NME {nme:.3f}%")
@@ -307,17 +305,17 @@ def evaluate_crops(model: torch.nn.Module, dataset: LandmarkDataset) -> dict:
     return nme_summary(pred[:, :68], truth[:, :68])
 
 
-def export_best(variant: str, directory: Path, out: Path) -> Path:
-    """Copy the best checkpoint's weights of a run to ``out`` (strictly checked, with the
+def export_last(variant: str, directory: Path, out: Path) -> Path:
+    """Copy the last checkpoint's weights of a run to ``out`` (strictly checked, with the
     variant in the file's metadata), e.g. ``models/weights/hrnet128_lite.safetensors``.
 
     Raises:
-        UserError: the run has no best checkpoint yet.
+        UserError: the run has no checkpoint yet.
     """
-    best = Checkpoint(directory).best
-    if not best.is_file():
-        raise UserError(f"No best checkpoint in {directory}: train at least one epoch first.")
-    model = create_model(variant, best)
+    last = Checkpoint(directory).model
+    if not last.is_file():
+        raise UserError(f"No checkpoint in {directory}: train first.")
+    model = create_model(variant, last)
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic(out, lambda p: save_weights(model, p))
     return out
