@@ -1,9 +1,12 @@
 """Write per-frame HRNet-128 landmarks of a video or an image as JSON (optional overlay video).
 
     facestream landmarks talk.mp4 --json talk.json --overlay talk_points.mp4
+    facestream landmarks talk.mp4 --json raw.json --smooth off
     facestream landmarks photo.jpg --json photo.json
 
-The JSON holds one record per frame: ``frame`` (index), ``pts`` and ``time_base`` (as
+The points are smoothed per face track as in ``facestream swap`` (``--smooth``, default
+fixed-lag; ``off`` writes the model's raw points). The JSON holds ``smooth`` (mode and
+strength) and one record per frame: ``frame`` (index), ``pts`` and ``time_base`` (as
 decoded, ``null`` for an image) and ``faces``, each with ``track_id``, ``points`` (128 x, y
 in frame pixels), ``confidence`` (128 values) and ``box`` (x0, y0, x1, y1). The JSON is
 written to a temporary name and renamed when complete.
@@ -12,6 +15,7 @@ written to a temporary name and renamed when complete.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -19,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from facestream.filters.smoothing import add_smoothing_arguments, make_smoother_factory
 from facestream.stream.errors import UserError
-from facestream.stream.frames import Frame
+from facestream.stream.frames import Frame, FrameStage
+from facestream.stream.pipeline import run_pipeline
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -44,23 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-confidence", type=float, default=0.3, help="a face below this mean is lost"
     )
+    add_smoothing_arguments(parser, default_mode="fixed-lag")
 
 
-class RecordingLandmarkStage:
-    """Pipeline stage: fills ``frame.faces`` with tracked `FaceLandmarks`, records them for
-    the JSON and optionally draws them (the file pipeline's `OverlayStage`)."""
+class RecordingStage:
+    """Pipeline stage: records each frame's (smoothed) faces for the JSON."""
 
-    def __init__(self, engine: Any, draw: bool) -> None:
-        from facestream.stream.landmark_stage import OverlayStage
-
-        self.engine = engine
-        self.overlay = OverlayStage("landmarks") if draw else None
+    def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 
     def process(self, frame: Frame) -> Frame:
-        frame.faces = self.engine.track(frame.image)
         self.records.append(frame_record(frame))
-        return self.overlay.process(frame) if self.overlay else frame
+        return frame
 
 
 def frame_record(frame: Frame) -> dict[str, Any]:
@@ -81,9 +82,14 @@ def frame_record(frame: Frame) -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, records: list[dict[str, Any]], source: Path, model: str) -> None:
+def _write_json(path: Path, records: list[dict[str, Any]], args: argparse.Namespace) -> None:
     partial = path.with_name(f".{path.name}.partial")
-    payload = {"input": str(source), "model": model, "frames": records}
+    payload = {
+        "input": str(args.input),
+        "model": args.model,
+        "smooth": {"mode": args.smooth, "strength": args.smooth_strength},
+        "frames": records,
+    }
     partial.write_text(json.dumps(payload, separators=(",", ":")))
     os.replace(partial, path)
 
@@ -105,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.input} does not exist or is not a file.")
     if not args.json.parent.is_dir():
         raise UserError(f"cannot write {args.json}: {args.json.parent} is not a folder.")
+    try:
+        new_smoother = make_smoother_factory(args.smooth, args.smooth_strength)
+    except ValueError as e:
+        raise UserError(f"{e}.") from None
     weights = None if args.weights == "none" else args.weights
     try:
         engine = LandmarkEngine(
@@ -116,28 +126,30 @@ def run(args: argparse.Namespace) -> int:
         )
     except WeightsError as e:
         raise UserError(str(e)) from None
-    stage = RecordingLandmarkStage(engine, draw=args.overlay is not None)
+    from facestream.stream.landmark_stage import LandmarkStage, OverlayStage
+
+    recording = RecordingStage()
+    stages: list[FrameStage] = [LandmarkStage(engine, new_smoother), recording]
     if args.input.suffix.lower() in IMAGE_SUFFIXES:
         if args.overlay is not None:
             raise UserError("--overlay draws on videos; for a photo only --json is written.")
         frame = Frame(pts=None, time_base=None, index=0)
         frame.image = _read_image(args.input)
-        stage.process(frame)
+        asyncio.run(run_pipeline(iter([frame]), stages, lambda f: None))
     elif args.overlay is not None:
         from facestream.stream.transcode import check_paths, transcode
 
         check_paths(args.input, args.overlay)
-        transcode(args.input, args.overlay, [stage])
+        transcode(args.input, args.overlay, [*stages, OverlayStage("landmarks")])
     else:
         from facestream.stream.file_io import VideoReader
 
         reader = VideoReader(args.input)
         try:
-            for frame in reader.frames():
-                stage.process(frame)
+            asyncio.run(run_pipeline(reader.frames(), stages, lambda f: None))
         finally:
             reader.close()
-    _write_json(args.json, stage.records, args.input, args.model)
-    faces = sum(len(r["faces"]) for r in stage.records)
-    print(f"{len(stage.records)} frames, {faces} faces -> {args.json}")
+    _write_json(args.json, recording.records, args)
+    faces = sum(len(r["faces"]) for r in recording.records)
+    print(f"{len(recording.records)} frames, {faces} faces -> {args.json}")
     return 0

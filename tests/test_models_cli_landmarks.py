@@ -6,6 +6,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+import torch
 
 from facestream.stream.cli import main
 
@@ -50,3 +51,38 @@ def test_missing_weights_is_one_clear_error(tmp_path, capsys):
     assert code != 0
     assert "nope.safetensors does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_smoothing_changes_the_points_but_keeps_every_frame(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    _clip(clip, frames=8)
+    common = ["--weights", "none", "--min-confidence", "0", "--device", "cpu"]
+    runs = {}
+    for mode in ("off", "fixed-lag"):
+        js = tmp_path / f"{mode}.json"
+        torch.manual_seed(0)  # the same random weights, hence the same raw points, in both runs
+        assert main(["landmarks", str(clip), "--json", str(js), "--smooth", mode, *common]) == 0
+        runs[mode] = json.loads(js.read_text())
+    assert runs["off"]["smooth"] == {"mode": "off", "strength": 1.0}
+    off, smoothed = runs["off"]["frames"], runs["fixed-lag"]["frames"]
+    # The look-ahead holds frames back but releases each one, in order, with its timing.
+    assert [(f["frame"], f["pts"], f["time_base"]) for f in smoothed] == [
+        (f["frame"], f["pts"], f["time_base"]) for f in off
+    ]
+    assert [len(f["faces"]) for f in smoothed] == [len(f["faces"]) for f in off]
+    moved = [
+        np.abs(np.subtract(s["faces"][0]["points"], o["faces"][0]["points"])).max()
+        for s, o in zip(smoothed, off, strict=True)
+    ]
+    assert max(moved) > 0.5  # pixels: the smoother changed the points
+
+
+def test_bad_smoothing_strength_is_one_clear_error(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    _clip(clip, frames=1)
+    js = tmp_path / "o.json"
+    code = main(["landmarks", str(clip), "--json", str(js), "--smooth-strength", "0",
+                 "--weights", "none"])  # fmt: skip
+    assert code != 0
+    assert "strength must be positive" in capsys.readouterr().err
+    assert not js.exists()
