@@ -78,11 +78,16 @@ def frame_times(clip: Path) -> np.ndarray:
         return np.array([f.time for f in container.decode(video=0)], np.float64)
 
 
-def mediapipe_track(clip: Path) -> Track:
-    """Face Mesh on each frame, cached under ``$FACESTREAM_CACHE/tracks``."""
+def _cache_path(clip: Path, source: str) -> Path:
+    """Where a clip's landmarks from ``source`` are cached (``$FACESTREAM_CACHE/tracks``)."""
     root = Path(os.environ.get("FACESTREAM_CACHE", Path.home() / ".cache" / "facestream"))
     digest = hashlib.sha1(clip.read_bytes()).hexdigest()[:16]
-    cache = root / "tracks" / f"{clip.stem}-{digest}-mediapipe.npz"
+    return root / "tracks" / f"{clip.stem}-{digest}-{source}.npz"
+
+
+def mediapipe_track(clip: Path) -> Track:
+    """Face Mesh on each frame, cached under ``$FACESTREAM_CACHE/tracks``."""
+    cache = _cache_path(clip, "mediapipe")
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
@@ -102,34 +107,51 @@ def mediapipe_track(clip: Path) -> Track:
     return Track(clip.stem, times, points[: len(times)], conf[: len(times)], iod)
 
 
-def engine_track(clip: Path) -> Track:
-    """The product's LandmarkEngine (HRNet-128, tracking) on each frame, first face."""
-    import av
+def weights_digest() -> str:
+    """First 12 hex digits of the shipped weights' sha256 (names the engine's cache)."""
+    from facestream.models.hrnet import default_weights_path
 
-    from facestream.models.engine import LandmarkEngine
-    from facestream.models.hrnet import WeightsError
+    path = default_weights_path("hrnet128_lite")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "none"
+
+
+def engine_track(clip: Path) -> Track:
+    """The product's LandmarkEngine (HRNet-128, tracking) on each frame, first face; cached
+    under ``$FACESTREAM_CACHE/tracks`` per clip and weights digest."""
     from facestream.models.landmarks import NAMES, NUM_POINTS
 
-    try:
-        engine = LandmarkEngine()
-    except WeightsError as exc:
-        sys.exit(f"--landmarks engine needs trained weights ({exc}); use --landmarks mediapipe")
-    points, conf, times = [], [], []
-    with av.open(str(clip)) as container:
-        for vf in container.decode(video=0):
-            faces = engine.track(vf.to_ndarray(format="rgb24"))
-            times.append(vf.time)
-            if faces:
-                points.append(faces[0].points)
-                conf.append(faces[0].confidence)
-            else:
-                points.append(np.full((NUM_POINTS, 2), np.nan))
-                conf.append(np.zeros(NUM_POINTS))
-    p = np.array(points, np.float64)
+    cache = _cache_path(clip, f"engine-{weights_digest()}")
+    if not cache.exists():
+        import av
+
+        from facestream.models.engine import LandmarkEngine
+        from facestream.models.hrnet import WeightsError
+
+        try:
+            engine = LandmarkEngine()
+        except WeightsError as exc:
+            sys.exit(f"--landmarks engine needs trained weights ({exc}); use mediapipe")
+        points, conf, times = [], [], []
+        with av.open(str(clip)) as container:
+            for vf in container.decode(video=0):
+                faces = engine.track(vf.to_ndarray(format="rgb24"))
+                times.append(vf.time)
+                if faces:
+                    points.append(faces[0].points)
+                    conf.append(faces[0].confidence)
+                else:
+                    points.append(np.full((NUM_POINTS, 2), np.nan))
+                    conf.append(np.zeros(NUM_POINTS))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, points=np.array(points), confidence=np.array(conf), times=np.array(times))
+        tmp.rename(cache)
+    with np.load(cache) as data:
+        p, conf, times = data["points"].astype(np.float64), data["confidence"], data["times"]
     # Outer eye corners (iBUG 36 and 45), as for the MediaPipe points.
     eyes = p[:, NAMES.index("eye_right_0")] - p[:, NAMES.index("eye_left_3")]
     iod = float(np.nanmedian(np.linalg.norm(eyes, axis=1)))
-    return Track(clip.stem, np.array(times), p, np.array(conf), iod)
+    return Track(clip.stem, times, p, conf.astype(np.float64), iod)
 
 
 def synthetic_tracks(template: np.ndarray, iod: float, fps: float = 30.0) -> list[Track]:
