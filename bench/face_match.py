@@ -1,0 +1,234 @@
+"""How well `--only-like` separates people, against dlib's ResNet descriptor in the same run.
+
+Landmarks come from the project's engine (HRNet-128 lite, shipped weights, BlazeFace
+detector). Two sets from ../shared/data:
+
+- clips: every single-person talking-head clip. The *reference* is one frame of the clip's
+  start, landmarked like a still photo (what `--only-like PHOTO` sees); the *tracks* are two
+  windows later in the clip (middle and end), tracked frame by frame, each described by the
+  mean over its first `DECIDE_FRAMES` frames (what `FaceMatchStage` decides on). Pairs:
+  the same clip (same person, same camera), the same person in another clip
+  (sadtalker/WDA_AlexandriaOcasioCortez_000 and retalking/3 show the same woman, told apart
+  by eye, not by a label), and different people (every other pair of clips).
+- stills: photos whose file names name the person (faceapijs: 8 people x 5 small 150 px
+  crops; face_recognition: obama x4, biden x2, alex lacamoire x2), padded by half their
+  size so the detector sees some context; every pair of photos.
+
+Printed per set: the share of same-person pairs that match (distance under the threshold)
+and of different-person pairs that match (false matches), with our `MATCH_THRESHOLD` and
+dlib's usual 0.6, and the ROC AUC (chance that a same-person pair is closer than a
+different-person pair). Rows: our descriptor, its parts (texture, chroma), the identity
+shape of `filters/shape.py` (not used, measured), and dlib. Run::
+
+    nice -n 10 .venv/bin/python bench/face_match.py [--dlib /tmp/venv-dlib]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from swap_quality import descriptors as dlib_descriptors  # noqa: E402
+from swap_quality import face_crop  # noqa: E402
+
+from facestream.filters.face_match import (  # noqa: E402
+    DECIDE_FRAMES,
+    MATCH_THRESHOLD,
+    FaceDescriptor,
+    descriptor_distance,
+    face_descriptor,
+    mean_descriptor,
+)
+from facestream.filters.shape import fit_similarity, to_canonical  # noqa: E402
+from facestream.models.landmarks import GROUPS, MEAN_SHAPE  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+# Several people or tiny faces, no names: not usable for identity pairs.
+SKIP_CLIPS = {"face_recognition", "facenet"}
+SAME_PERSON = {
+    "sadtalker/WDA_AlexandriaOcasioCortez_000.mp4": "aoc",
+    "retalking/3.mp4": "aoc",
+}
+STILLS = {
+    **{
+        f"faceapijs/{name}{i}.jpg": name
+        for name in "amy bernadette howard leonard penny raj sheldon stuart".split()
+        for i in range(1, 6)
+    },
+    **{f"face_recognition/obama{s}.jpg": "obama" for s in ("", "1", "2", "3")},
+    "face_recognition/biden.jpg": "biden",
+    "face_recognition/biden2.jpg": "biden",
+    "face_recognition/alex-lacamoire.jpg": "alex",
+    "face_recognition/alex_lacamoire1.jpg": "alex",
+}
+WINDOW = DECIDE_FRAMES
+# Identity shape: the points that expression moves least (jaw, nose, eyes, brows).
+SHAPE_POINTS = np.array(
+    sorted({i for g in ("jaw", "nose", "eyes", "brows") for i in GROUPS[g]}), np.int64
+)
+
+
+class Sample:
+    """One reference photo or track: its identity label, its file and its descriptors."""
+
+    def __init__(self, label: str, origin: str, frames: list[tuple[np.ndarray, np.ndarray]]):
+        self.label = label
+        self.origin = origin
+        self.ours = mean_descriptor([face_descriptor(img, pts) for img, pts in frames])
+        self.shape = np.mean([identity_shape(pts) for _, pts in frames], axis=0)
+        # dlib sees the first frame only (one descriptor per sample keeps it simple).
+        self.dlib_crop = face_crop(*frames[0])
+        self.dlib: np.ndarray | None = None
+
+
+def identity_shape(points: np.ndarray) -> np.ndarray:
+    """Canonical shape of `SHAPE_POINTS` (pose removed), as a vector."""
+    p = points[SHAPE_POINTS]
+    return to_canonical(p, fit_similarity(p, MEAN_SHAPE[SHAPE_POINTS])).ravel()
+
+
+def largest(faces: list) -> object | None:
+    return max(faces, key=lambda f: float(f.box[2] - f.box[0]), default=None)
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def clip_samples(landmarks) -> tuple[list[Sample], list[Sample]]:
+    """Per clip: a reference from its first frame and two tracks (middle, end)."""
+    refs, tracks = [], []
+    for path in sorted((DATA / "videos").rglob("*.mp4")):
+        rel = str(path.relative_to(DATA / "videos"))
+        if path.parent.name in SKIP_CLIPS:
+            continue
+        label = SAME_PERSON.get(rel, rel)
+        frames = read_frames(path)
+        face = largest(landmarks(frames[0]))
+        if face is None:
+            print(f"  {rel}: no face in the first frame, skipped")
+            continue
+        refs.append(Sample(label, rel, [(frames[0], face.points)]))
+        for start in (len(frames) // 2, len(frames) - WINDOW):
+            landmarks.engine.reset()
+            window, track_id = [], None
+            for image in frames[start : start + WINDOW]:
+                faces = landmarks.engine.track(image)
+                if track_id is None and faces:
+                    track_id = largest(faces).track_id
+                mine = [f for f in faces if f.track_id == track_id]
+                if mine:
+                    window.append((image, mine[0].points))
+            if window:
+                tracks.append(Sample(label, rel, window))
+    return refs, tracks
+
+
+def still_samples(landmarks) -> list[Sample]:
+    out = []
+    for rel, label in STILLS.items():
+        image = cv2.cvtColor(cv2.imread(str(DATA / "stills" / rel)), cv2.COLOR_BGR2RGB)
+        pad = max(image.shape[:2]) // 2
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        face = largest(landmarks(image))
+        if face is None:
+            print(f"  {rel}: no face found, skipped")
+            continue
+        out.append(Sample(label, rel, [(image, face.points)]))
+    return out
+
+
+Metric = Callable[[Sample, Sample], float]
+METRICS: dict[str, tuple[Metric, float | None]] = {
+    "ours (texture + chroma)": (lambda a, b: descriptor_distance(a.ours, b.ours), MATCH_THRESHOLD),
+    "texture only": (
+        lambda a, b: descriptor_distance(a.ours, FaceDescriptor(b.ours.texture, a.ours.chroma)),
+        None,
+    ),
+    "chroma only": (lambda a, b: float(np.linalg.norm(a.ours.chroma - b.ours.chroma)), None),
+    "identity shape (unused)": (lambda a, b: float(np.linalg.norm(a.shape - b.shape)), None),
+    "dlib ResNet": (lambda a, b: float(np.linalg.norm(a.dlib - b.dlib)), 0.6),
+}
+
+
+def auc(same: list[float], different: list[float]) -> float:
+    s, d = np.array(same)[:, None], np.array(different)[None]
+    return float((s < d).mean() + 0.5 * (s == d).mean())
+
+
+def rate(values: list[float], threshold: float | None) -> str:
+    if threshold is None or not values:
+        return "-"
+    hits = sum(v <= threshold for v in values)
+    return f"{hits}/{len(values)} ({100 * hits / len(values):.0f} %)"
+
+
+def report(title: str, groups: dict[str, list[tuple[Sample, Sample]]], use_dlib: bool) -> None:
+    print(f"\n{title}: " + ", ".join(f"{k} {len(v)} pairs" for k, v in groups.items()))
+    same_keys = [k for k in groups if k != "different"]
+    header = "| metric | " + " | ".join(f"{k} match" for k in groups) + " | "
+    print(header + " | ".join(f"AUC {k}" for k in same_keys) + " |")
+    for name, (metric, threshold) in METRICS.items():
+        if name == "dlib ResNet" and not use_dlib:
+            continue
+        dist = {k: [metric(a, b) for a, b in pairs] for k, pairs in groups.items()}
+        cells = [rate(dist[k], threshold) for k in groups]
+        aucs = [f"{auc(dist[k], dist['different']):.3f}" for k in same_keys if dist[k]]
+        print(f"| {name} | " + " | ".join(cells + aucs) + " |")
+    print(f"(ours at threshold {MATCH_THRESHOLD}, dlib at 0.6; '-' = no threshold of its own)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dlib", type=Path, default=Path("/tmp/venv-dlib"))
+    args = parser.parse_args()
+    from facestream.stream.live_chain import EngineLandmarks
+
+    t0 = time.perf_counter()
+    landmarks = EngineLandmarks(weights="default")
+    refs, tracks = clip_samples(landmarks)
+    stills = still_samples(landmarks)
+    print(f"landmarks and descriptors: {time.perf_counter() - t0:.0f} s")
+    dlib_python = args.dlib / "bin" / "python"
+    use_dlib = dlib_python.exists()
+    if use_dlib:
+        samples = refs + tracks + stills
+        crops, rects = zip(*(s.dlib_crop for s in samples), strict=True)
+        for s, d in zip(
+            samples, dlib_descriptors(dlib_python, list(crops), list(rects)), strict=True
+        ):
+            s.dlib = d
+    else:
+        print(f"dlib: skipped, no venv at {args.dlib}")
+
+    clip_pairs: dict[str, list[tuple[Sample, Sample]]] = {
+        "same clip": [],
+        "same person, other clip": [],
+        "different": [],
+    }
+    for ref, track in itertools.product(refs, tracks):
+        if ref.label != track.label:
+            clip_pairs["different"].append((ref, track))
+        elif ref.origin == track.origin:
+            clip_pairs["same clip"].append((ref, track))
+        else:
+            clip_pairs["same person, other clip"].append((ref, track))
+    report(f"clips ({len(refs)} references, {len(tracks)} tracks)", clip_pairs, use_dlib)
+    still_pairs: dict[str, list[tuple[Sample, Sample]]] = {"same person": [], "different": []}
+    for a, b in itertools.combinations(stills, 2):
+        still_pairs["same person" if a.label == b.label else "different"].append((a, b))
+    report(f"stills ({len(stills)} photos)", still_pairs, use_dlib)
+
+
+if __name__ == "__main__":
+    main()
