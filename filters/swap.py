@@ -255,6 +255,20 @@ def composite_face(
     return FaceResult(box, points, alpha)
 
 
+def patch_box(target: np.ndarray, options: SwapOptions) -> tuple[int, int, int, int]:
+    """The region `composite_face` may change for a face with landmarks `target`, unclipped.
+
+    `composite_face` works in the box of the target and the drawn points, padded by the
+    feather width; the drawn points keep the target's outline, so the target's box with
+    the same padding plus a margin of a tenth of the face size holds it.
+    """
+    size = face_size(target)
+    pad = int(options.feather * size) + 4 + int(0.1 * size)
+    x0, y0 = np.floor(target.min(axis=0)).astype(int) - pad
+    x1, y1 = np.ceil(target.max(axis=0)).astype(int) + pad + 1
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def _kept_target_alpha(
     points: np.ndarray,
     options: SwapOptions,
@@ -303,23 +317,33 @@ class SwapStage:
         self.tracks.clear()
 
     def process(self, frame: Any) -> Any:
-        """Composite every face of `frame` (a `facestream.stream.frames.Frame`)."""
+        """Composite every face of `frame` (a `facestream.stream.frames.Frame`).
+
+        Each face is composited on an RGB patch around it (`Frame.read_patch`), written
+        back with `Frame.write_patch`: only the face boxes are converted from and to the
+        decoded frame's YUV, never the whole frame.
+        """
         opts = self.options
         if not frame.faces and opts.label is None:
             return frame
-        image = frame.image  # owned by this frame: composited in place
         for face in frame.faces:
             points = np.asarray(face.points, np.float32)
+            box = frame.patch_box(*patch_box(points, opts))
+            if box[2] <= box[0] or box[3] <= box[1]:
+                continue  # the face lies outside the frame
+            patch = frame.read_patch(box)
+            before = patch.copy()
+            local = points - np.float32(box[:2])
             result = None
             if opts.swap:
                 state = self.tracks.setdefault(face.track_id, TrackState())
                 state.last_seen = frame.index
-                result = composite_face(image, points, self.source, opts, state)
+                result = composite_face(patch, local, self.source, opts, state)
             if opts.overlay is not None:
-                draw_overlay(image, points, opts.overlay, result)
+                draw_overlay(patch, local, opts.overlay, result)
+            frame.write_patch(box, patch, before)
         if opts.label is not None:
-            draw_label(image, opts.label)
-        frame.image = image
+            draw_label(frame.image, opts.label)  # the frame's own image: drawn in place
         self._forget_stale_tracks(frame.index)
         return frame
 

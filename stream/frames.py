@@ -16,7 +16,10 @@ class Frame:
 
     The RGB image is made from the decoded ``av.VideoFrame`` only when a stage first asks for
     ``image``, so a pipeline whose stages never touch pixels pays no colour conversion and
-    the encoder receives the decoder's frame as it was.
+    the encoder receives the decoder's frame as it was. Stages that only look use
+    ``read_image`` (the frame stays the decoder's); stages that change a few regions use
+    ``read_patch``/``write_patch``, which convert only those boxes and write them back into
+    the decoded frame's own YUV planes, so the encoder still gets a YUV frame.
 
     Example:
         >>> import av, numpy as np
@@ -33,6 +36,10 @@ class Frame:
     faces: list[Any] = field(default_factory=list)
     source: av.VideoFrame | None = None
     _image: np.ndarray | None = field(default=None, repr=False)
+    # The whole frame converted for reading (read_image), until a patch is written.
+    _read: np.ndarray | None = field(default=None, repr=False)
+    # The source's buffers are this frame's own (copied from the decoder's on first write).
+    _writable: bool = field(default=False, repr=False)
 
     @classmethod
     def from_av(cls, video_frame: av.VideoFrame, index: int) -> Frame:
@@ -47,7 +54,9 @@ class Frame:
         if self._image is None:
             if self.source is None:
                 raise ValueError("this frame has neither an image nor a decoded source frame")
-            self._image = to_rgb(self.source)
+            # The conversion made for reading, if still current, becomes the frame's image.
+            self._image = self._read if self._read is not None else to_rgb(self.source)
+            self._read = None
         return self._image
 
     @image.setter
@@ -60,8 +69,150 @@ class Frame:
 
     @property
     def has_pixels(self) -> bool:
-        """True once the RGB image exists, i.e. a stage may have changed the pixels."""
+        """True once the RGB image exists, i.e. a stage may have changed any pixel (patches
+        written with ``write_patch`` go into the decoded frame and do not set it)."""
         return self._image is not None
+
+    def read_image(self) -> np.ndarray:
+        """The whole frame as a read-only RGB array, for stages that only look (detectors).
+
+        Unlike ``image`` it leaves the decoded frame as the frame's pixels, so the encoder
+        is not handed an RGB frame to convert back. Do not keep the array past the stage.
+        """
+        if self._image is None and self._read is None:
+            if self.source is None:
+                raise ValueError("this frame has neither an image nor a decoded source frame")
+            self._read = to_rgb(self.source)
+        pixels = self._image if self._image is not None else self._read
+        assert pixels is not None
+        view = pixels.view()
+        view.flags.writeable = False
+        return view
+
+    def patch_box(self, x0: int, y0: int, x1: int, y1: int) -> Box:
+        """The box ``x0 y0 x1 y1`` (pixels, x1 y1 exclusive) widened to whole chroma samples
+        of the decoded frame (even coordinates for 4:2:0) and clipped to the frame."""
+        h, w = self.shape
+        sx, sy = self._chroma_shift() or (0, 0)
+        x0, y0 = max(x0, 0) >> sx << sx, max(y0, 0) >> sy << sy
+        x1, y1 = -(-x1 >> sx) << sx, -(-y1 >> sy) << sy
+        return x0, y0, max(min(x1, w), x0), max(min(y1, h), y0)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the frame."""
+        if self._image is not None:
+            return self._image.shape[0], self._image.shape[1]
+        if self.source is None:
+            raise ValueError("this frame has neither an image nor a decoded source frame")
+        return self.source.height, self.source.width
+
+    def read_patch(self, box: Box) -> np.ndarray:
+        """A writable RGB copy ``(y1 - y0, x1 - x0, 3)`` of the box (from `patch_box`).
+
+        Only the box is converted, with the decoded frame's colour matrix and range, giving
+        the same pixels as the same box of ``image``.
+        """
+        x0, y0, x1, y1 = self._check_box(box)
+        if not self._patches_go_to_source():
+            return self.image[y0:y1, x0:x1].copy()
+        assert self.source is not None
+        patch = av.VideoFrame(x1 - x0, y1 - y0, self.source.format.name)
+        for whole, part in zip(
+            _planes(self.source, (x0, y0, x1, y1), self._chroma_shift()),
+            _planes(patch, None, None),
+            strict=True,
+        ):
+            part[...] = whole
+        copy_colour_tags(self.source, patch)
+        return to_rgb(patch, threads=1)
+
+    def write_patch(self, box: Box, rgb: np.ndarray, before: np.ndarray | None = None) -> None:
+        """Write an RGB patch over the box (from `patch_box`).
+
+        Without an RGB ``image`` the patch is converted with the decoded frame's colour
+        matrix and range and written into a copy of its YUV planes, so the encoder gets a
+        YUV frame with only the box rewritten.
+
+        Args:
+            box: the box the patch covers.
+            rgb: uint8 ``(y1 - y0, x1 - x0, 3)``.
+            before: the patch as `read_patch` gave it; only the pixels that differ from it
+                are written (chroma: the samples any such pixel shares), so pixels left
+                alone keep their exact decoded values. None writes the whole box.
+        """
+        x0, y0, x1, y1 = self._check_box(box)
+        if rgb.dtype != np.uint8 or rgb.shape != (y1 - y0, x1 - x0, 3):
+            raise ValueError(
+                f"a patch for box {box} must be uint8 {(y1 - y0, x1 - x0, 3)}, "
+                f"not {rgb.dtype}{rgb.shape}"
+            )
+        if not self._patches_go_to_source():
+            self.image[y0:y1, x0:x1] = rgb
+            return
+        assert self.source is not None
+        if not self._writable:
+            # The decoder may still reference these buffers (reference frames): copy first.
+            self.source.make_writable()
+            self._writable = True
+        self._read = None
+        changed = None
+        if before is not None:
+            differs = rgb != before
+            # Per pixel, any channel (three slices: numpy's any over a length-3 axis is slow).
+            changed = differs[..., 0] | differs[..., 1] | differs[..., 2]
+        converted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        converted = converted.reformat(
+            format=self.source.format.name,
+            dst_colorspace=self.source.colorspace or None,
+            dst_color_range=self.source.color_range or None,
+            threads=1,
+        )
+        shift = self._chroma_shift()
+        for index, (whole, part) in enumerate(
+            zip(
+                _planes(self.source, (x0, y0, x1, y1), shift),
+                _planes(converted, None, None),
+                strict=True,
+            )
+        ):
+            if changed is None:
+                whole[...] = part
+                continue
+            where = changed if index == 0 else _subsample_any(changed, shift)
+            np.copyto(whole, part, where=where)
+
+    def _chroma_shift(self) -> tuple[int, int] | None:
+        """log2 of the chroma subsampling (x, y) of a planar 8-bit YUV source, else None."""
+        if self.source is None:
+            return None
+        fmt = self.source.format
+        comps = fmt.components
+        if (
+            not fmt.name.startswith("yuv")
+            or len(comps) != 3
+            or any(c.bits != 8 for c in comps)
+            or [c.plane for c in comps] != [0, 1, 2]
+        ):
+            return None
+        shifts = []
+        size = ((self.source.width, comps[1].width), (self.source.height, comps[1].height))
+        for full, chroma in size:
+            shift = next((s for s in (0, 1) if -(-full >> s) == chroma), None)
+            if shift is None:
+                return None
+            shifts.append(shift)
+        return shifts[0], shifts[1]
+
+    def _patches_go_to_source(self) -> bool:
+        """Patches are converted alone unless the RGB image already holds the pixels."""
+        return self._image is None and self._chroma_shift() is not None
+
+    def _check_box(self, box: Box) -> Box:
+        x0, y0, x1, y1 = (int(v) for v in box)
+        if (x0, y0, x1, y1) != self.patch_box(x0, y0, x1, y1) or x1 <= x0 or y1 <= y0:
+            raise ValueError(f"box {box} is empty, outside the frame or not from patch_box")
+        return x0, y0, x1, y1
 
     def to_av(self) -> av.VideoFrame:
         """The frame as an ``av.VideoFrame`` carrying this frame's pts and time_base.
@@ -83,14 +234,53 @@ class Frame:
         return out
 
 
-def to_rgb(video_frame: av.VideoFrame) -> np.ndarray:
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1 and y1 exclusive
+
+
+def to_rgb(video_frame: av.VideoFrame, threads: int | None = None) -> np.ndarray:
     """Convert a decoded frame to RGB with the frame's own colour matrix and range."""
     return video_frame.to_ndarray(
         format="rgb24",
         src_colorspace=video_frame.colorspace or None,
         src_color_range=video_frame.color_range or None,
         dst_color_range="JPEG",
+        threads=threads,
     )
+
+
+def _planes(
+    video_frame: av.VideoFrame, box: Box | None, shift: tuple[int, int] | None
+) -> list[np.ndarray]:
+    """Views of a planar frame's Y, U and V planes, cut to ``box`` when given (the chroma
+    planes to the samples covering it, ``shift`` being the chroma subsampling)."""
+    views = []
+    for index, plane in enumerate(video_frame.planes):
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
+        view = rows[:, : plane.width]
+        if box is not None:
+            x0, y0, x1, y1 = box
+            sx, sy = shift if index and shift else (0, 0)
+            view = view[y0 >> sy : -(-y1 >> sy), x0 >> sx : -(-x1 >> sx)]
+        views.append(view)
+    return views
+
+
+def _subsample_any(mask: np.ndarray, shift: tuple[int, int] | None) -> np.ndarray:
+    """Per chroma sample: whether any pixel it covers is set in ``mask``."""
+    sx, sy = shift or (0, 0)
+    if sy:
+        mask = _pairs_any(mask)
+    if sx:
+        mask = _pairs_any(mask.T).T
+    return mask
+
+
+def _pairs_any(mask: np.ndarray) -> np.ndarray:
+    """Rows 0|1, 2|3, ... of a boolean mask (a last odd row stays alone)."""
+    out = mask[0::2].copy()
+    odd = mask[1::2]
+    out[: len(odd)] |= odd
+    return out
 
 
 def copy_colour_tags(src: av.VideoFrame, dst: av.VideoFrame) -> None:

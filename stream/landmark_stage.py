@@ -131,7 +131,7 @@ class LandmarkStage:
         self.smoothing = FaceSmoothing(new_smoother)
 
     def process(self, frame: Frame) -> list[Frame]:
-        frame.faces = self.engine.track(frame.image)
+        frame.faces = self.engine.track(frame.read_image())
         return self.smoothing.push(frame)
 
     def flush(self) -> list[Frame]:
