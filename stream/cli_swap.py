@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_options(parser: argparse.ArgumentParser) -> None:
     """Every option of a swap run but the input and output (``facestream batch`` shares them)."""
     parser.add_argument("--source", type=Path, help="photo of the face to swap in")
+    parser.add_argument(
+        "--only-like",
+        type=Path,
+        metavar="PHOTO",
+        help="swap only the faces that look like the person in this photo (default: every "
+        "face; docs/SWAP.md says how reliable the match is)",
+    )
     add_swap_arguments(parser)
     add_smoothing_arguments(parser, default_mode="fixed-lag")
     parser.add_argument(
@@ -71,16 +78,23 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
 
     With ``--source``: landmarks with smoothing, then the swap (and ``--overlay``, if
     given, on top); with only ``--overlay``: landmarks with smoothing, then the drawing;
-    with neither: no stage (a plain re-encode). Every stage has ``reset()``, so
+    with neither: no stage (a plain re-encode). ``--only-like`` puts a
+    ``filters.face_match.FaceMatchStage`` after the landmarks, so the swap and the drawing
+    see only the faces like that photo. Every stage has ``reset()``, so
     ``facestream batch`` keeps the loaded model across files.
 
     Raises:
         UserError: the source photo or the model weights cannot be used, in one sentence.
     """
+    only_like = getattr(args, "only_like", None)
     if args.source is None and args.overlay is None:
+        if only_like is not None:
+            raise UserError("--only-like chooses which faces to swap; give --source as well.")
         return []  # swap_file says so once the file is written
     if args.source is not None and not args.source.is_file():
         raise UserError(f"the source face {args.source} does not exist.")
+    if only_like is not None and not only_like.is_file():
+        raise UserError(f"the --only-like reference photo {only_like} does not exist.")
     from facestream.stream.landmark_stage import LandmarkStage, OverlayStage
     from facestream.stream.live_chain import EngineLandmarks
 
@@ -88,9 +102,18 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
     stages: list[FrameStage] = [
         LandmarkStage(landmarks.engine, make_smoother_factory(args.smooth, args.smooth_strength))
     ]
+    from facestream.filters.enroll import SourceFaceError
+
+    if only_like is not None:
+        from facestream.filters.face_match import FaceMatchStage, reference_descriptor
+
+        try:
+            # Between the landmarks and the swap: it removes the faces that do not match.
+            stages.append(FaceMatchStage(reference_descriptor(only_like, landmarks)))
+        except SourceFaceError as exc:
+            raise UserError(str(exc)) from None
     if args.source is None:
         return [*stages, OverlayStage(args.overlay)]
-    from facestream.filters.enroll import SourceFaceError
     from facestream.filters.swap import build_swap_stage
 
     try:
