@@ -198,3 +198,36 @@ def test_stage_forgets_tracks_unseen_for_long(source):
     assert set(stage.tracks) == {0, 1}  # track 0 is still within the window
     show(1, FORGET_AFTER_FRAMES + 1)
     assert set(stage.tracks) == {1}
+
+
+def test_decoded_frames_are_swapped_on_patches_like_the_whole_image(source):
+    """A YUV frame is composited on face patches written back into its planes: the same
+    picture as compositing the whole RGB image and converting all of it for the encoder,
+    with every pixel away from the face left at its exact decoded value."""
+    import av
+
+    from facestream.stream.frames import to_rgb
+
+    rgb = texture(360, 480, 2)
+    decoded = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace=1, dst_color_range=1
+    )
+    decoded.colorspace, decoded.color_range = 1, 1
+    faces = [Face(0, face_points(200, 140, 80))]
+    original = to_rgb(decoded)
+    patched = SwapStage(source).process(Frame(None, None, 0, list(faces), source=decoded))
+    assert not patched.has_pixels  # the whole frame was never converted
+    whole = run_stage(SwapStage(source), original, faces)
+    # The whole-image path as the encoder sees it: all of it through 4:2:0 and back.
+    encoded = to_rgb(
+        av.VideoFrame.from_ndarray(whole, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=1, dst_color_range=1
+        ),
+    )
+    got = patched.read_image().astype(int)
+    changed = np.any(whole != original, axis=2)
+    near = cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert np.array_equal(got[~near], original[~near])
+    # Where the face changed, the same pixels as the whole-image path after its conversion
+    # (which alone also moves the untouched background, by up to 13 levels on this texture).
+    assert np.abs(got - encoded)[changed].max() <= 2
