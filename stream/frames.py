@@ -150,17 +150,39 @@ class Frame:
         if not self._patches_go_to_source():
             self.image[y0:y1, x0:x1] = rgb
             return
+        changed = None
+        if before is not None:
+            differs = rgb != before
+            # Per pixel, any channel (three slices: numpy's any over a length-3 axis is slow).
+            changed = differs[..., 0] | differs[..., 1] | differs[..., 2]
+            rows = np.flatnonzero(changed.any(axis=1))
+            if not rows.size:
+                return
+            cols = np.flatnonzero(changed.any(axis=0))
+            # Convert only the box around the changed pixels, with a margin: the chroma
+            # filter reads neighbours, so a changed pixel at the edge would convert unlike
+            # the same pixel inside a whole frame.
+            m = _CONVERSION_MARGIN
+            sx0, sy0, sx1, sy1 = self.patch_box(
+                max(x0 + int(cols[0]) - m, x0),
+                max(y0 + int(rows[0]) - m, y0),
+                min(x0 + int(cols[-1]) + 1 + m, x1),
+                min(y0 + int(rows[-1]) + 1 + m, y1),
+            )
+            inner = np.s_[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
+            rgb, changed = rgb[inner], changed[inner]
+            x0, y0, x1, y1 = sx0, sy0, sx1, sy1
+        self._write_yuv((x0, y0, x1, y1), rgb, changed)
+
+    def _write_yuv(self, box: Box, rgb: np.ndarray, changed: np.ndarray | None) -> None:
+        """Convert ``rgb`` to the source's format and write it (where ``changed``) into the
+        source's planes over ``box``."""
         assert self.source is not None
         if not self._writable:
             # The decoder may still reference these buffers (reference frames): copy first.
             self.source.make_writable()
             self._writable = True
         self._read = None
-        changed = None
-        if before is not None:
-            differs = rgb != before
-            # Per pixel, any channel (three slices: numpy's any over a length-3 axis is slow).
-            changed = differs[..., 0] | differs[..., 1] | differs[..., 2]
         converted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         converted = converted.reformat(
             format=self.source.format.name,
@@ -170,17 +192,13 @@ class Frame:
         )
         shift = self._chroma_shift()
         for index, (whole, part) in enumerate(
-            zip(
-                _planes(self.source, (x0, y0, x1, y1), shift),
-                _planes(converted, None, None),
-                strict=True,
-            )
+            zip(_planes(self.source, box, shift), _planes(converted, None, None), strict=True)
         ):
             if changed is None:
                 whole[...] = part
-                continue
-            where = changed if index == 0 else _subsample_any(changed, shift)
-            np.copyto(whole, part, where=where)
+            else:
+                where = changed if index == 0 else _subsample_any(changed, shift)
+                np.copyto(whole, part, where=where)
 
     def _chroma_shift(self) -> tuple[int, int] | None:
         """log2 of the chroma subsampling (x, y) of a planar 8-bit YUV source, else None."""
@@ -235,6 +253,9 @@ class Frame:
 
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1 and y1 exclusive
+# Pixels converted around the changed ones of a patch (more than swscale's chroma filter
+# reaches).
+_CONVERSION_MARGIN = 8
 
 
 def to_rgb(video_frame: av.VideoFrame, threads: int | None = None) -> np.ndarray:
