@@ -125,7 +125,7 @@ class Frame:
         ):
             part[...] = whole
         copy_colour_tags(self.source, patch)
-        return to_rgb(patch, threads=1)
+        return to_rgb(patch)
 
     def write_patch(self, box: Box, rgb: np.ndarray, before: np.ndarray | None = None) -> None:
         """Write an RGB patch over the box (from `patch_box`).
@@ -258,14 +258,18 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1 and y1 exclusive
 _CONVERSION_MARGIN = 8
 
 
-def to_rgb(video_frame: av.VideoFrame, threads: int | None = None) -> np.ndarray:
-    """Convert a decoded frame to RGB with the frame's own colour matrix and range."""
+def to_rgb(video_frame: av.VideoFrame) -> np.ndarray:
+    """Convert a decoded frame to RGB with the frame's own colour matrix and range.
+
+    One thread: decoding, the stages and encoding already run in parallel, and swscale's
+    own thread pool per call cost more than it saved in our measurements.
+    """
     return video_frame.to_ndarray(
         format="rgb24",
         src_colorspace=video_frame.colorspace or None,
         src_color_range=video_frame.color_range or None,
         dst_color_range="JPEG",
-        threads=threads,
+        threads=1,
     )
 
 
