@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any, Protocol, runtime_checkable
 
 import av
+import cv2
 import numpy as np
 
 
@@ -152,9 +153,9 @@ class Frame:
             return
         changed = None
         if before is not None:
-            differs = rgb != before
-            # Per pixel, any channel (three slices: numpy's any over a length-3 axis is slow).
-            changed = differs[..., 0] | differs[..., 1] | differs[..., 2]
+            # Per pixel, any channel (OpenCV: numpy's any over a length-3 axis is slow).
+            red, green, blue = cv2.split(cv2.absdiff(rgb, before))
+            changed = cv2.bitwise_or(cv2.bitwise_or(red, green), blue) > 0
             rows = np.flatnonzero(changed.any(axis=1))
             if not rows.size:
                 return
@@ -191,13 +192,14 @@ class Frame:
             threads=1,
         )
         shift = self._chroma_shift()
+        chroma = None if changed is None else _subsample_any(changed, shift)
         for index, (whole, part) in enumerate(
             zip(_planes(self.source, box, shift), _planes(converted, None, None), strict=True)
         ):
-            if changed is None:
+            where = changed if index == 0 else chroma
+            if where is None:
                 whole[...] = part
             else:
-                where = changed if index == 0 else _subsample_any(changed, shift)
                 np.copyto(whole, part, where=where)
 
     def _chroma_shift(self) -> tuple[int, int] | None:
