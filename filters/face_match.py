@@ -1,13 +1,16 @@
 """Swap only the faces that look like a reference photo (`facestream swap --only-like`).
 
 A face is described from our own 128 landmarks and its pixels, with no recognition
-network: the landmarks align the inner face (brows to below the mouth, cheek to cheek) to
-the canonical `MEAN_SHAPE` frame, so pose and scale are gone, and the aligned grey crop is
-described by uniform local-binary-pattern histograms over a grid at three radii (texture:
-skin, brows, eyes, nose and mouth shapes), plus the median skin chroma (Lab a*, b*). Two
-descriptors are compared by `descriptor_distance`; under `MATCH_THRESHOLD` they count as the
-same person. The landmarks' own identity shape (`filters/shape.py`) was measured too and
-separated people worse than chance on photos, so it is not used (docs/SWAP.md).
+network: the iBUG-68 subset of the landmarks aligns the inner face (brows to below the
+mouth, cheek to cheek) to the canonical `MEAN_SHAPE` frame, so pose and scale are gone; the
+aligned grey crop is described by uniform local-binary-pattern histograms over a grid at
+three radii (texture: skin, brows, eyes, nose and mouth shapes), whitened by a PCA fitted
+on the 300-W training faces (`face_match_fit.py`; whitening keeps the directions in which
+faces differ and shrinks those every face shares, the classic LBP + WPCA of face
+verification), plus the median skin chroma (Lab a*, b*). Two descriptors are compared by
+`descriptor_distance`; at most `MATCH_THRESHOLD` apart they count as the same person. The
+landmarks' own identity shape (`filters/shape.py`) was measured too and separated people
+no better than chance on photos, so it is not used (docs/SWAP.md).
 
 `FaceMatchStage` sits between the landmark stage and the swap stage. Per face track it
 averages the descriptors of the track's first `DECIDE_FRAMES` frames, decides once, and
@@ -28,22 +31,23 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from safetensors.numpy import load_file
 
 from facestream.filters.enroll import LandmarkFn, SourceFaceError, enroll_source
 from facestream.filters.shape import fit_similarity
-from facestream.models.landmarks import MEAN_SHAPE
+from facestream.models.landmarks import IBUG68, MEAN_SHAPE
 
 log = logging.getLogger(__name__)
 
-# Below this distance two faces count as the same person. Chosen on the talking-head clips
-# of ../shared/data (bench/face_match.py): no different-person pair of clips came closer
-# than 0.66 and the same person in another clip came to 0.52-0.60; see docs/SWAP.md.
-MATCH_THRESHOLD = 0.62
+# At most this distance apart two faces count as the same person. Chosen on the
+# talking-head clips of ../shared/data (bench/face_match.py, figures in docs/SWAP.md).
+MATCH_THRESHOLD = 1.2
 # A track is decided on the mean descriptor of its first frames: one frame may blink,
 # blur or turn away; more frames add latency to the whole stream while a face is new.
 DECIDE_FRAMES = 5
@@ -53,12 +57,16 @@ ALIGNED_SIZE = 80  # px, side of the aligned grey face crop
 # brows to below the lower lip, cheek to cheek, so hair and background stay out.
 _CROP_ORIGIN = np.array([0.15, 0.14], np.float32)
 _CROP_SIDE = 0.72
-_REFERENCE = ((MEAN_SHAPE - _CROP_ORIGIN) * (ALIGNED_SIZE / _CROP_SIDE)).astype(np.float32)
+# Aligned on the iBUG-68 points: the 300-W faces the whitening is fitted on have only those.
+_REFERENCE = ((MEAN_SHAPE[list(IBUG68)] - _CROP_ORIGIN) * (ALIGNED_SIZE / _CROP_SIDE)).astype(
+    np.float32
+)
 # (radius in px, grid cells per side) of each LBP histogram set.
 _LBP_SCALES = ((1.0, 5), (2.0, 5), (3.0, 4))
 # Lab chroma is scaled so that its distance weighs about as much as the texture's: a
 # different skin tone or lighting moves the median a* b* by tens of units.
 _CHROMA_SCALE = 1.0 / 20.0
+WHITENING_PATH = Path(__file__).with_name("face_match_whitening.safetensors")
 
 
 def _uniform_lut() -> np.ndarray:
@@ -79,7 +87,7 @@ class FaceDescriptor:
     """What a face looks like, pose removed.
 
     Attributes:
-        texture: float32 unit vector of square-rooted LBP histograms.
+        texture: float32 unit vector: square-rooted LBP histograms, whitened.
         chroma: float32 `(2,)` median Lab a*, b* of the central face, scaled.
     """
 
@@ -89,7 +97,7 @@ class FaceDescriptor:
 
 def aligned_face(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The inner face as an `ALIGNED_SIZE` square RGB crop, similarity-aligned to
-    `MEAN_SHAPE` by its 128 landmarks."""
+    `MEAN_SHAPE` by its iBUG-68 landmarks `points` `(68, 2)`."""
     pose = fit_similarity(points, _REFERENCE)
     if pose.scale > 1.5:
         # A large face: shrink first (area filter) so the bilinear warp does not alias.
@@ -133,24 +141,46 @@ def lbp_histograms(grey: np.ndarray, radius: float, cells: int) -> np.ndarray:
     return np.sqrt(hist / hist.sum(axis=1, keepdims=True)).ravel()
 
 
+def lbp_texture(grey: np.ndarray) -> np.ndarray:
+    """The LBP histograms of an aligned grey face at every scale, as one unit vector."""
+    texture = np.concatenate([lbp_histograms(grey, r, n) for r, n in _LBP_SCALES])
+    return (texture / np.linalg.norm(texture)).astype(np.float32)
+
+
+@cache
+def _whitening() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped whitening (mean `(D,)`, projection `(K, D)`), loaded strictly."""
+    tensors = load_file(WHITENING_PATH)
+    if set(tensors) != {"mean", "projection"}:
+        raise ValueError(f"{WHITENING_PATH} holds {sorted(tensors)}, not mean and projection")
+    mean, projection = tensors["mean"], tensors["projection"]
+    if mean.shape != (projection.shape[1],):
+        raise ValueError(f"{WHITENING_PATH}: mean {mean.shape} and projection do not fit")
+    return mean.astype(np.float32), projection.astype(np.float32)
+
+
+def whiten(texture: np.ndarray) -> np.ndarray:
+    """`lbp_texture` in the whitened PCA space of faces, as a unit vector."""
+    mean, projection = _whitening()
+    out = projection @ (texture - mean)
+    return (out / np.linalg.norm(out)).astype(np.float32)
+
+
 def face_descriptor(image: np.ndarray, points: np.ndarray) -> FaceDescriptor:
     """Describe the face with landmarks `points` `(128, 2)` in the RGB `image`.
 
     Example:
         >>> from skimage.data import astronaut  # doctest: +SKIP
         >>> face_descriptor(astronaut(), points).texture.shape  # doctest: +SKIP
-        (4484,)
+        (128,)
     """
-    face = aligned_face(image, np.asarray(points, np.float32))
-    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
-    texture = np.concatenate([lbp_histograms(grey, r, n) for r, n in _LBP_SCALES])
+    face = aligned_face(image, np.asarray(points, np.float32)[list(IBUG68)])
+    texture = whiten(lbp_texture(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)))
     # Central cheeks, nose and mouth: skin, little hair or eye white.
     q = ALIGNED_SIZE // 4
     centre = cv2.cvtColor(face[q : 3 * q, q // 2 : ALIGNED_SIZE - q // 2], cv2.COLOR_RGB2LAB)
     chroma = np.median(centre.reshape(-1, 3)[:, 1:], axis=0) * _CHROMA_SCALE
-    return FaceDescriptor(
-        (texture / np.linalg.norm(texture)).astype(np.float32), chroma.astype(np.float32)
-    )
+    return FaceDescriptor(texture, chroma.astype(np.float32))
 
 
 def mean_descriptor(descriptors: list[FaceDescriptor]) -> FaceDescriptor:

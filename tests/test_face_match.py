@@ -61,6 +61,24 @@ def test_descriptor_ignores_pose_and_tells_people_apart():
     assert np.isclose(np.linalg.norm(reference.texture), 1.0)
 
 
+def test_whitening_loads_strictly(tmp_path, monkeypatch):
+    from safetensors.numpy import save_file
+
+    from facestream.filters import face_match
+
+    mean, projection = face_match._whitening()
+    assert projection.shape == (128, mean.shape[0]) and np.isfinite(projection).all()
+    extra = tmp_path / "extra.safetensors"
+    save_file({"mean": mean, "projection": projection, "other": mean}, str(extra))
+    monkeypatch.setattr(face_match, "WHITENING_PATH", extra)
+    face_match._whitening.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="not mean and projection"):
+            face_match._whitening()
+    finally:
+        face_match._whitening.cache_clear()
+
+
 # --- the per-track decision, with descriptors chosen by the test --------------------------
 
 LIKE = FaceDescriptor(np.array([1, 0], np.float32), np.zeros(2, np.float32))
