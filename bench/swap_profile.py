@@ -16,7 +16,8 @@ an RGB frame to convert back.
 
 The stages run one after another on one thread here; in `facestream swap` decode, the
 stages and encode run in separate threads, so the file's wall time is lower than this sum
-when there are free cores.
+when there are free cores. CPU times: each step's own thread (``time.thread_time``); what
+the decoder's and encoder's worker threads spend is the process total minus the steps.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import argparse
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,27 +44,38 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CLIP = DATA / "videos" / "liveportrait" / "s32.mp4"
 SOURCE = DATA / "stills" / "deepface" / "img6.jpg"
 
-# ms per step and frame; a step that does not run on a frame (the detector) counts 0 there.
-TIMES: dict[str, list[float]] = defaultdict(list)
-_PENDING: dict[str, float] = defaultdict(float)
+# Per step and frame, (wall ms, CPU ms of the calling thread); a step that does not run on
+# a frame (the detector) counts 0 there.
+TIMES: dict[str, list[tuple[float, float]]] = defaultdict(list)
+_PENDING: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Add the wall and thread CPU time of the block to the current frame's ``name``."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        pending = _PENDING[name]
+        pending[0] += (time.perf_counter() - wall) * 1e3
+        pending[1] += (time.thread_time() - cpu) * 1e3
 
 
 def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with its wall time added to the current frame's ``name`` step."""
+    """``fn`` timed as step ``name``."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
+        with step(name):
             return fn(*args, **kwargs)
-        finally:
-            _PENDING[name] += (time.perf_counter() - start) * 1e3
 
     return wrapper
 
 
 def end_frame(steps: list[str]) -> None:
-    for step in steps:
-        TIMES[step].append(_PENDING.pop(step, 0.0))
+    for name in steps:
+        wall, cpu = _PENDING.pop(name, (0.0, 0.0))
+        TIMES[name].append((wall, cpu))
 
 
 def instrument(stages: list[Any]) -> None:
@@ -108,11 +121,10 @@ def main() -> None:
 
     def encode(frame: Frame) -> None:
         # What VideoWriter.write does, the muxing left out.
-        start = time.perf_counter()
-        video_frame = frame.to_av()
-        if video_frame.format.name != encoder.pix_fmt:
-            video_frame = video_frame.reformat(format=encoder.pix_fmt)
-        _PENDING["frame to the encoder"] += (time.perf_counter() - start) * 1e3
+        with step("frame to the encoder"):
+            video_frame = frame.to_av()
+            if video_frame.format.name != encoder.pix_fmt:
+                video_frame = video_frame.reformat(format=encoder.pix_fmt)
         video_frame.pict_type = PictureType.NONE
         timed("encode", encoder.encode)(video_frame)
 
@@ -131,16 +143,15 @@ def main() -> None:
     ]
     frames = reader.frames()
     done = 0
+    wall, cpu = time.perf_counter(), time.process_time()
     while not args.frames or done < args.frames:
-        start = time.perf_counter()
-        frame = next(frames, None)
-        _PENDING["decode"] += (time.perf_counter() - start) * 1e3
+        with step("decode"):
+            frame = next(frames, None)
         if frame is None:
             break
         # What LandmarkStage.process hands the engine, timed apart from the engine itself.
-        start = time.perf_counter()
-        pixels = frame.image if args.whole_image else frame.read_image()
-        _PENDING["pixels for the landmark stage"] += (time.perf_counter() - start) * 1e3
+        with step("pixels for the landmark stage"):
+            pixels = frame.image if args.whole_image else frame.read_image()
         frame.faces = landmarks.engine.track(pixels)
         for ready in landmarks.smoothing.push(frame):
             encode(swap.process(ready))
@@ -149,21 +160,28 @@ def main() -> None:
     for ready in landmarks.smoothing.flush():
         encode(swap.process(ready))
     encoder.encode(None)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     reader.close()
 
     # The compositor's time holds the patch conversions it asked for: count them once.
     TIMES["compositor"] = [
-        c - p for c, p in zip(TIMES["compositor"], TIMES["patch conversions"], strict=True)
+        (cw - pw, cc - pc)
+        for (cw, cc), (pw, pc) in zip(TIMES["compositor"], TIMES["patch conversions"], strict=True)
     ]
-    total = sum(statistics.fmean(TIMES[s]) for s in steps)
     path = "whole-frame RGB" if args.whole_image else "face patches"
     print(f"{args.clip.name}: {first.width}x{first.height}, {done} frames, {path}, one thread")
-    print(f"{'step':<32} {'median ms':>9} {'mean ms':>8} {'share':>6}")
-    for step in steps:
-        values = TIMES[step]
-        mean = statistics.fmean(values)
-        print(f"{step:<32} {statistics.median(values):9.2f} {mean:8.2f} {mean / total:6.1%}")
-    print(f"{'total':<32} {'':9} {total:8.2f} -> {1e3 / total:.1f} fps in one thread")
+    print(f"{'step':<32} {'wall median':>11} {'CPU mean':>9} {'CPU share':>9}")
+    total_cpu = cpu * 1e3 / done
+    for name in steps:
+        walls, cpus = zip(*TIMES[name], strict=True)
+        mean = statistics.fmean(cpus)
+        print(f"{name:<32} {statistics.median(walls):11.2f} {mean:9.2f} {mean / total_cpu:9.1%}")
+    rest = total_cpu - sum(statistics.fmean(c for _, c in TIMES[name]) for name in steps)
+    print(f"{'codec worker threads':<32} {'':11} {rest:9.2f} {rest / total_cpu:9.1%}")
+    print(
+        f"total: {total_cpu:.2f} CPU ms per frame (all threads), {wall * 1e3 / done:.2f} wall ms"
+        f" per frame ({done / wall:.1f} fps, steps one after another)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mesh_cache import load_clip, mediapipe_landmarks  # noqa: E402
+from swap_e2e import WholeImage  # noqa: E402
 
 from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
 from facestream.filters.swap import (  # noqa: E402
@@ -86,16 +87,6 @@ class CachedFaces:
         return frame
 
 
-class TouchPixels:
-    """Peer stage: asks for the whole RGB image and hands it back unchanged, so the frame
-    pays the decode-side RGB conversion and the encode-side conversion back (and a swap
-    stage after it composites on that image instead of on patches)."""
-
-    def process(self, frame: Frame) -> Frame:
-        frame.image = frame.image
-        return frame
-
-
 def transcode_ratio(source: SourceFace, repeats: int, preset: str) -> None:
     """Whole-file throughput: decode + swap stage + encode vs plain decode + encode.
 
@@ -110,10 +101,10 @@ def transcode_ratio(source: SourceFace, repeats: int, preset: str) -> None:
     _, faces = load_clip(CLIP, 0)
     peers = {
         "plain transcode": [],
-        "transcode + whole-frame RGB round trip only": [TouchPixels()],
+        "transcode + whole-frame RGB round trip only": [WholeImage()],
         "transcode + swap stage, whole RGB image": [
             CachedFaces(faces),
-            TouchPixels(),
+            WholeImage(),
             SwapStage(source),
         ],
         "transcode + swap stage (face patches)": [CachedFaces(faces), SwapStage(source)],
