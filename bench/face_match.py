@@ -87,12 +87,22 @@ class Sample:
     def __init__(self, label: str, origin: str, frames: list[tuple[np.ndarray, np.ndarray]]):
         self.label = label
         self.origin = origin
-        self.ours = mean_descriptor([face_descriptor(img, pts) for img, pts in frames])
+        self.ours = mean_descriptor([timed_descriptor(img, pts) for img, pts in frames])
         self.shape = np.mean([identity_shape(pts) for _, pts in frames], axis=0)
         self.unwhitened = np.mean([unwhitened(img, pts) for img, pts in frames], axis=0)
         # dlib sees the first frame only (one descriptor per sample keeps it simple).
         self.dlib_crop = face_crop(*frames[0])
         self.dlib: np.ndarray | None = None
+
+
+DESCRIBE_MS: list[float] = []
+
+
+def timed_descriptor(image: np.ndarray, points: np.ndarray) -> FaceDescriptor:
+    t = time.perf_counter()
+    out = face_descriptor(image, points)
+    DESCRIBE_MS.append(1000 * (time.perf_counter() - t))
+    return out
 
 
 def identity_shape(points: np.ndarray) -> np.ndarray:
@@ -219,6 +229,7 @@ def main() -> None:
     refs, tracks = clip_samples(landmarks)
     stills = still_samples(landmarks)
     print(f"landmarks and descriptors: {time.perf_counter() - t0:.0f} s")
+    print(f"face_descriptor: median {np.median(DESCRIBE_MS):.2f} ms per face ({len(DESCRIBE_MS)})")
     dlib_python = args.dlib / "bin" / "python"
     use_dlib = dlib_python.exists()
     if use_dlib:
