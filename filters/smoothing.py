@@ -40,9 +40,12 @@ covariances. A measurement whose median point moves further from the prediction 
 ``gate`` face sizes (a scene cut, another face, a detector jump) restarts the track instead
 of dragging it.
 
+Two alternatives stay available as settings, measured by ``bench/jitter.py`` against the
+per-point constant-velocity model and not kept as defaults (docs/BENCHMARKS.md):
 ``SmootherConfig(rigid=True)`` adds a filter on the similarity transform of the whole face
-and smooths the points in its frame; ``bench/jitter.py`` measured it against the per-point
-model and it lost at equal lag (docs/BENCHMARKS.md), so it is off by default.
+and smooths the points in its frame (a little less head lag at equal stillness, but the
+expression lags twice as much and it costs twice as much); ``SmootherConfig(order=3)``
+makes every coordinate constant-acceleration (more head lag at equal stillness).
 """
 
 from __future__ import annotations
@@ -91,6 +94,9 @@ class SmootherConfig:
     Attributes:
         num_points: landmarks per face.
         strength: smoothing strength; process noises are divided by ``strength²``.
+        order: states per coordinate: 2 for constant velocity (position, velocity), 3 for
+            constant acceleration; the ``*_accel`` noises then drive the derivative above
+            the last state (acceleration for 2, jerk for 3).
         rigid: filter the similarity transform of the face and each point in its frame
             (else each coordinate directly). The ``rigid_*``, ``adapt`` and ``shape_rate``
             settings only apply to it.
@@ -116,6 +122,7 @@ class SmootherConfig:
 
     num_points: int = 128
     strength: float = 1.0
+    order: int = 2
     rigid: bool = False
     lag_frames: int = 0
     # Tuned with bench/jitter.py on MediaPipe trajectories of talking-head clips and on
@@ -133,11 +140,16 @@ class SmootherConfig:
 
 
 @lru_cache(maxsize=64)
-def _cv_model(dt: float, accels: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Constant-velocity F and Q for independent (position, velocity) blocks, one per
-    acceleration standard deviation (cached: frame intervals repeat)."""
-    f = np.array([[1.0, dt], [0.0, 1.0]])
-    q = Q_discrete_white_noise(dim=2, dt=dt, var=1.0)
+def _motion_model(
+    dt: float, accels: tuple[float, ...], order: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """F and Q for independent blocks of ``order`` states (position, velocity[, acceleration]),
+    one per noise standard deviation of the highest derivative (cached: frame intervals
+    repeat)."""
+    f = np.eye(order)
+    for k in range(1, order):  # Taylor terms dt^k / k! above the diagonal
+        f += np.diag(np.full(order - k, dt**k / np.prod(np.arange(1, k + 1))), k)
+    q = Q_discrete_white_noise(dim=order, dt=dt, var=1.0)
     return np.kron(np.eye(len(accels)), f), np.kron(np.diag(np.square(accels)), q)
 
 
@@ -180,7 +192,7 @@ class _Step:
     segment: int
     scale: float
     centre: np.ndarray
-    local: np.ndarray  # (2, N, 2): position and velocity of every point
+    local: np.ndarray  # (order, N, 2): position, velocity[, acceleration] of every point
     motion: np.ndarray  # (N,) motion level of every point for the next transition
     x: np.ndarray  # filterpy state and covariance: [level bank | rigid similarity]
     p: np.ndarray
@@ -223,9 +235,10 @@ class KalmanSmoother:
         # motion level that each one copies after an update.
         b = np.arange(self._nb)[:, None, None]
         src = b // cfg.levels * cfg.levels
-        i, j = np.arange(2)[:, None], np.arange(2)[None, :]
-        self._blocks = (2 * b + i, 2 * b + j)
-        self._sources = (2 * src + i, 2 * src + j)
+        d = cfg.order
+        i, j = np.arange(d)[:, None], np.arange(d)[None, :]
+        self._blocks = (d * b + i, d * b + j)
+        self._sources = (d * src + i, d * src + j)
         self._accels = tuple(a / self.config.strength for a in accels)
         self.reset()
 
@@ -309,17 +322,20 @@ class KalmanSmoother:
         blocks = len(self._accels)
         pos_var = np.full(blocks, cfg.noise**2)
         vel_var = 4.0  # (face sizes per second)²: a fresh track may already be moving.
-        kf = KalmanFilter(dim_x=2 * blocks, dim_z=blocks)
-        kf.H = np.kron(np.eye(blocks), [[1.0, 0.0]])
-        kf.P = np.diag(np.stack([pos_var, np.full(blocks, vel_var)], axis=1).ravel())
+        acc_var = 400.0  # (face sizes per second²)²: a fresh track may already be turning.
+        d = cfg.order
+        kf = KalmanFilter(dim_x=d * blocks, dim_z=blocks)
+        kf.H = np.kron(np.eye(blocks), np.eye(1, d))
+        variances = [pos_var, np.full(blocks, vel_var), np.full(blocks, acc_var)][:d]
+        kf.P = np.diag(np.stack(variances, axis=1).ravel())
         if cfg.rigid:
             # The first shape is the reference: its similarity to itself is the identity.
-            kf.x[2 * self._nb] = 1.0
+            kf.x[d * self._nb] = 1.0
         self._kf = kf
         self._boost = 1.0
         self._motion = np.zeros(len(points), np.intp)
         self._shape_var = np.zeros(len(points))
-        self._local = np.stack([u, np.zeros_like(u)])
+        self._local = np.stack([u, *[np.zeros_like(u)] * (d - 1)])
         self._push(t)
 
     def _predict(self, t: float) -> None:
@@ -328,10 +344,11 @@ class KalmanSmoother:
         if self._boost > 1:
             nb = self._nb
             accels = accels[:nb] + tuple(a * self._boost for a in accels[nb:])
-        fq = _cv_model(t - self._t, accels)
+        d = self.config.order
+        fq = _motion_model(t - self._t, accels, d)
         self._kf.predict(F=fq[0], Q=fq[1])
-        f = fq[0][:2, :2]
-        self._local = (f @ self._local.reshape(2, -1)).reshape(self._local.shape)
+        f = fq[0][:d, :d]
+        self._local = (f @ self._local.reshape(d, -1)).reshape(self._local.shape)
         if self.lag_frames:
             # The backward gain of the last step, from filterpy's prior covariance.
             last = self._window[-1]
@@ -376,7 +393,8 @@ class KalmanSmoother:
             )
         # Bank gains: block b's (position, velocity) gain sits at rows 2b, 2b+1, column b.
         ar = np.arange(nb)
-        gains = self._kf.K[: 2 * nb, :nb].reshape(nb, 2, nb)[ar, :, ar]
+        d = self.config.order
+        gains = self._kf.K[: d * nb, :nb].reshape(nb, d, nb)[ar, :, ar]
         block = self._motion * self.config.levels + levels
         # Every block starts the next frame from the covariance of a confident point of
         # its motion level: a point usually is confident, and an occasional doubtful
@@ -395,7 +413,7 @@ class KalmanSmoother:
 
     def _to_pixels(self, u: np.ndarray, x: np.ndarray) -> np.ndarray:
         if self.config.rigid:
-            u = _apply_similarity(x.reshape(-1, 2)[self._nb :, 0], u)
+            u = _apply_similarity(x.reshape(-1, self.config.order)[self._nb :, 0], u)
         return u * self._scale + self._centre
 
     def _snapshot(self, t: float) -> _Step:
@@ -419,6 +437,7 @@ class KalmanSmoother:
         """Rauch-Tung-Striebel pass from the newest step of the oldest step's segment back to
         the oldest step; the rigid state and the points share the gains of their blocks."""
         first = self._window[0]
+        order = self.config.order
         steps = [s for s in self._window if s.segment == first.segment]
         x, local = steps[-1].x, steps[-1].local
         for step in reversed(steps[:-1]):
@@ -429,13 +448,13 @@ class KalmanSmoother:
                 x = step.x + step.gain @ (x - step.f_next @ step.x)
             # Every point shares the covariance of block 0; its motion level picks the
             # process noise of the transition, hence the backward gain.
-            c = step.motion_gains[step.motion]  # (N, 2, 2)
-            f = step.f_next[:2, :2]
-            d = local - (f @ step.local.reshape(2, -1)).reshape(step.local.shape)
-            local = step.local + np.stack([c[:, i, :1] * d[0] + c[:, i, 1:] * d[1] for i in (0, 1)])
+            c = step.motion_gains[step.motion]  # (N, order, order)
+            f = step.f_next[:order, :order]
+            d = local - (f @ step.local.reshape(order, -1)).reshape(step.local.shape)
+            local = step.local + np.einsum("nij,jnc->inc", c, d)
         u = local[0]
         if self.config.rigid:
-            u = _apply_similarity(x.reshape(-1, 2)[self._nb :, 0], u)
+            u = _apply_similarity(x.reshape(-1, self.config.order)[self._nb :, 0], u)
         points = (u * first.scale + first.centre).astype(np.float32)
         return SmoothedPoints(points=points, t=first.t)
 
@@ -469,6 +488,10 @@ class PassThrough:
 FIXED_LAG_FRAMES = 4
 # Looking ahead buys stillness without lag, so the file mode smooths harder at equal strength.
 FIXED_LAG_STRENGTH = 2.5
+# The live mode at strength 1 spends its lag budget (one frame behind the head's motion) on
+# stillness: bench/jitter.py measured 69-71% less jitter at 0.8-0.95 frames of lag there
+# (docs/BENCHMARKS.md). The price is expression lag: the mouth follows about 1.5 frames late.
+KALMAN_STRENGTH = 4.0
 
 
 def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> SmootherConfig:
@@ -481,7 +504,7 @@ def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> 
         return SmootherConfig(
             num_points, strength * FIXED_LAG_STRENGTH, lag_frames=FIXED_LAG_FRAMES
         )
-    return SmootherConfig(num_points, strength)
+    return SmootherConfig(num_points, strength * KALMAN_STRENGTH)
 
 
 def make_smoother_factory(

@@ -21,11 +21,16 @@ from facestream.filters.smoothing import (
 
 FPS = 30.0
 N = 128
+JERK = 0.03  # face sizes per second³: the constant-acceleration variant's process noise
 SMOOTHING = {
     "kalman": make_smoother_factory("kalman"),
     "fixed-lag": make_smoother_factory("fixed-lag"),
     "kalman-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=True)),
     "fixed-lag-rigid": lambda: KalmanSmoother(SmootherConfig(rigid=True, lag_frames=3)),
+    "kalman-acceleration": lambda: KalmanSmoother(SmootherConfig(order=3, local_accel=JERK)),
+    "fixed-lag-acceleration": lambda: KalmanSmoother(
+        SmootherConfig(order=3, local_accel=JERK, lag_frames=3)
+    ),
 }
 
 
@@ -241,3 +246,42 @@ def test_one_euro_peer_smooths_a_still_face() -> None:
     out = drive(OneEuroFilter(min_cutoff=1.0, beta=0.5), times, noisy)
     smoothed = np.stack([out[t] for t in times])[30:]
     assert second_difference(smoothed) < 0.5 * second_difference(np.stack(noisy)[30:])
+
+
+def delay(out: dict[float, np.ndarray], times: np.ndarray, truth: np.ndarray) -> float:
+    """Frames d (sub-frame) that best align out[t + d] with truth[t], after a warm-up."""
+    smoothed = np.stack([out[t] for t in times])
+    n = len(times) - 40
+    errors = [np.mean((smoothed[30 + d : 30 + d + n] - truth[30 : 30 + n]) ** 2) for d in range(5)]
+    k = int(np.clip(np.argmin(errors), 1, 3))
+    e0, e1, e2 = errors[k - 1 : k + 2]
+    return k + 0.5 * (e0 - e2) / (e0 - 2 * e1 + e2)
+
+
+@pytest.mark.parametrize(("amplitude", "hz"), [(40.0, 0.5), (20.0, 1.5)])
+def test_live_default_follows_a_turning_head_within_a_frame(amplitude: float, hz: float) -> None:
+    # The live tuning spends its budget of one frame of lag on stillness: the head's motion
+    # (up to 6 px per frame on this 100-px face) must still come through within it.
+    rng = np.random.default_rng(14)
+    start = face(rng)
+    times = np.arange(150) / FPS
+    shift = amplitude * np.sin(2 * np.pi * hz * times)
+    truth = np.stack([start + (s, 0.5 * s) for s in shift])
+    noisy = truth + rng.normal(0, 0.4, truth.shape)
+    out = drive(make_smoother_factory("kalman")(), times, list(noisy))
+    assert 0.0 < delay(out, times, truth) <= 1.0
+
+
+def test_constant_acceleration_model_follows_acceleration_closer() -> None:
+    rng = np.random.default_rng(15)
+    start = face(rng)
+    times = np.arange(90) / FPS
+    truth = [start + np.array([120.0, 60.0]) * t**2 for t in times]  # accelerating face
+    noisy = [p + rng.normal(0, 0.3, p.shape) for p in truth]
+    errors = []
+    for config in (SmootherConfig(), SmootherConfig(order=3, local_accel=JERK)):
+        out = drive(KalmanSmoother(config), times, noisy)
+        error = [np.abs(out[t] - p).mean() for t, p in zip(times, truth, strict=True)]
+        errors.append(np.mean(error[30:]))
+    # Constant velocity trails an accelerating face; constant acceleration does not.
+    assert errors[1] < 0.5 * errors[0]
