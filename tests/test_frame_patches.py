@@ -100,6 +100,23 @@ def test_written_colour_reads_back_with_the_frames_matrix_and_range(colour):
     assert np.abs(got - wanted).max() <= 3, (got, wanted)
 
 
+@pytest.mark.parametrize("colour", COLOURS)
+def test_written_patches_convert_like_ffmpeg_within_a_level(colour):
+    colorspace, color_range = COLOURS[colour]
+    frame = Frame.from_av(yuv_frame(textured(), colorspace, color_range), 0)
+    box = frame.patch_box(8, 4, 72, 60)
+    rgb = textured(56, 64, seed=1)
+    frame.write_patch(box, rgb)
+    ffmpeg = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace=colorspace, dst_color_range=color_range
+    )
+    written = planes(frame.to_av())
+    for got, want, (x0, y0, x1, y1) in zip(
+        written, planes(ffmpeg), [box, *[tuple(v // 2 for v in box)] * 2], strict=True
+    ):
+        assert np.abs(got[y0:y1, x0:x1].astype(int) - want).max() <= 1
+
+
 def test_only_changed_pixels_inside_the_box_are_written():
     source = yuv_frame(textured(), 1, 1)
     before_image = to_rgb(source)

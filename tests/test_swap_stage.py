@@ -228,6 +228,8 @@ def test_decoded_frames_are_swapped_on_patches_like_the_whole_image(source):
     changed = np.any(whole != original, axis=2)
     near = cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     assert np.array_equal(got[~near], original[~near])
-    # Where the face changed, the same pixels as the whole-image path after its conversion
-    # (which alone also moves the untouched background, by up to 13 levels on this texture).
-    assert np.abs(got - encoded)[changed].max() <= 2
+    # Where the face changed, the pixels of the whole-image path after its conversion, up
+    # to a level of YUV rounding (that conversion alone also moves the untouched
+    # background, by up to 13 levels on this texture).
+    error = np.abs(got - encoded)[changed]
+    assert error.max() <= 4 and error.mean() < 0.5
