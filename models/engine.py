@@ -11,10 +11,15 @@ a track id). All faces of a frame run through the model as one batch:
 3. `decode_heatmaps` maps the peaks straight back to frame pixels through the crop affines.
 
 Tracking (`LandmarkEngine.track`): the detector runs on the first frame, every
-``detect_every`` frames, and on the frame after a face was lost; in between, each face's
-crop comes from its own last landmarks. A face whose mean confidence falls below
-``min_confidence`` is dropped (lost). Detections that overlap no tracked face start new
-tracks; track ids are stable while a face stays.
+``detect_every`` frames, and when a face's confidence falls; in between, each face's crop
+comes from its own last landmarks, moved on by the face's recent frame-to-frame motion
+(constant velocity, beyond a dead zone for landmark noise), so that a fast head stays in
+the middle of its crop. A tracked face whose mean
+confidence falls (below ``min_confidence``, or below ``confidence_drop`` times its own
+running level) is looked for again on the same frame: the detector runs, the detection over
+the face's expected place is cut and run at once, and the face keeps its track id if that
+crop holds it; otherwise it is dropped (lost). Detections that overlap no tracked face
+start new tracks; track ids are stable while a face stays.
 
 Devices: ``"cpu"``, ``"cuda"`` (fp16 by default, channels-last, pinned host buffers,
 non-blocking copies, `LandmarkEngine.run_batches` overlaps the copies and the model over
@@ -45,7 +50,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facestream.models.crops import crop_from_keypoints, crop_from_landmarks, cut_crops
+from facestream.models.crops import (
+    crop_from_keypoints,
+    crop_from_landmarks,
+    cut_crops,
+    landmark_anchors,
+)
 from facestream.models.detector import box_iou
 from facestream.models.heatmaps import decode_heatmaps
 from facestream.models.hrnet import HRNet, create_model
@@ -115,6 +125,50 @@ def cut_crops_torch(frame: torch.Tensor, crop_to_frame: torch.Tensor, size: int)
 class _Track:
     track_id: int
     points: np.ndarray
+    level: float  # running mean confidence: what "falls" is measured against
+    velocity: np.ndarray | None = None  # (2,) pixels per frame, None until two frames
+
+    def expected(self, predict_motion: bool) -> np.ndarray:
+        """Where the face should be on the next frame: moved on by its velocity, less a
+        dead zone of `MOTION_DEAD_ZONE` eye distances. Landmark noise moves a still face
+        by about that much, and predicting it would feed it back into the crop (measured
+        in docs/BENCHMARKS.md, "Tracking fast heads")."""
+        if not predict_motion or self.velocity is None or self.level < MOTION_MIN_CONFIDENCE:
+            return self.points
+        anchors = landmark_anchors(self.points)
+        dead_zone = MOTION_DEAD_ZONE * float(np.linalg.norm(anchors[1] - anchors[0]))
+        speed = float(np.linalg.norm(self.velocity))
+        if speed <= dead_zone:
+            return self.points
+        return (self.points + self.velocity * (1.0 - dead_zone / speed)).astype(np.float32)
+
+    def update(self, points: np.ndarray, confidence: float) -> None:
+        """Take this frame's landmarks (also when they came from a re-detection: the
+        last points were the face too, so the move between them is its motion)."""
+        step = (points - self.points).mean(0)
+        if self.velocity is None:
+            self.velocity = step
+        else:
+            self.velocity += VELOCITY_RATE * (step - self.velocity)
+        self.points = points
+        self.level += LEVEL_RATE * (confidence - self.level)
+
+
+LEVEL_RATE = 0.1
+"""Weight of each frame in a track's running confidence level (about a 10-frame memory)."""
+
+VELOCITY_RATE = 0.5
+"""Weight of the last frame's move in a track's velocity: half the last step, half the
+earlier velocity, so that one noisy step (or a repeated frame) moves the crop less."""
+
+MOTION_MIN_CONFIDENCE = 0.3
+"""A face's motion is predicted only while its running confidence is at least this: weaker
+peaks do not hold the face, and moving the crop on by their drift feeds it back (random
+weights then run away across the frame)."""
+
+MOTION_DEAD_ZONE = 0.04
+"""Per-frame face motion below this many eye distances (eye centre to eye centre) is not
+predicted."""
 
 
 class LandmarkEngine:
@@ -132,12 +186,20 @@ class LandmarkEngine:
             `facestream.models.detector`; created on first use (BlazeFace full range) when
             None and `track` needs it.
         detect_every: run the detector every this many frames while tracking.
-        min_confidence: a tracked face whose mean confidence falls below this is lost.
+        min_confidence: a face whose mean confidence is below this is not a face; 0 keeps
+            every tracked face (e.g. with random weights) and looks for none again.
         max_faces: at most this many faces are tracked (best detection scores first).
         num_threads: torch intra-op threads on the CPU (set globally, as torch does).
         jit: trace and freeze the model with TorchScript on the CPU (about 2x faster for
             these small convolutions in our measurements).
         num_streams: CUDA streams used by `run_batches`.
+        confidence_drop: a tracked face whose mean confidence falls below this fraction of
+            its running level is looked for again on the same frame (``recover``).
+        predict_motion: move each face's crop on by its last frame-to-frame motion;
+            False crops at the last landmarks (the tracker before fast-head tracking).
+        recover: when a tracked face's confidence falls, run the detector and the face's
+            re-detected crop on the same frame; False drops it when below
+            ``min_confidence`` and runs the detector on the next frame (the old tracker).
     """
 
     def __init__(
@@ -153,6 +215,9 @@ class LandmarkEngine:
         num_threads: int = 1,
         jit: bool = True,
         num_streams: int = 2,
+        confidence_drop: float = 0.75,
+        predict_motion: bool = True,
+        recover: bool = True,
     ) -> None:
         self.device = pick_device(device)
         if self.device.type == "cpu":
@@ -174,6 +239,9 @@ class LandmarkEngine:
         self.min_confidence = min_confidence
         self.max_faces = max_faces
         self.num_streams = num_streams
+        self.confidence_drop = confidence_drop
+        self.predict_motion = predict_motion
+        self.recover = recover
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frame_index = 0
@@ -261,55 +329,92 @@ class LandmarkEngine:
             [0]
         """
         frame = _check_frame(frame)
-        detect = (
+        scheduled = (
             self._force_detect
             or not self._tracks
             or self._frame_index - self._last_detect >= self.detect_every
         )
         self._force_detect = False
-        sources: list[np.ndarray | object] = [t.points for t in self._tracks]
-        owners: list[_Track | None] = list(self._tracks)
-        if detect:
-            self._last_detect = self._frame_index
-            for det in self._new_detections(frame):
-                if len(owners) >= self.max_faces:
-                    break
-                sources.append(det)
-                owners.append(None)
+        detections = self._detect(frame) if scheduled else None
+        faces: list[tuple[_Track, np.ndarray, np.ndarray]] = []
+        if self._tracks:
+            faces, detections = self._follow(frame, detections)
+        if detections:
+            faces += self._start(frame, detections, faces)
         self._frame_index += 1
-        if not sources:
-            return []
-        points, conf = self.infer(frame, self.crop_affines(sources))
-        out, kept = [], []
-        for owner, p, c in zip(owners, points, conf, strict=True):
-            if float(c.mean()) < self.min_confidence:
-                if owner is not None:
-                    self._force_detect = True  # a face was lost: look again next frame
-                continue
-            if owner is None:
-                owner = _Track(self._next_id, p)
-                self._next_id += 1
-            owner.points = p
-            kept.append(owner)
-            out.append(FaceLandmarks(owner.track_id, p, c, points_box(p)))
-        self._tracks = kept
-        return out
+        self._tracks = [t for t, _, _ in faces]
+        return [FaceLandmarks(t.track_id, p, c, points_box(p)) for t, p, c in faces]
 
-    def _new_detections(self, frame: np.ndarray) -> list[object]:
-        """Detections that overlap no tracked face (those are tracked from landmarks)."""
+    def _follow(
+        self, frame: np.ndarray, detections: list[object] | None
+    ) -> tuple[list[tuple[_Track, np.ndarray, np.ndarray]], list[object] | None]:
+        """This frame's landmarks of the tracked faces that are still there, and the
+        detections they did not use (None when the detector has not run)."""
+        tracks = self._tracks
+        expected = np.stack([t.expected(self.predict_motion) for t in tracks])
+        points, conf = self.infer(frame, crop_from_landmarks(expected))
+        level = conf.mean(1)
+        floor = np.full(len(tracks), self.min_confidence)
+        if self.recover and self.min_confidence > 0:
+            floor = np.maximum(floor, [self.confidence_drop * t.level for t in tracks])
+        fell = level < floor
+        if self.recover and fell.any():
+            # Look for the fallen faces again on this very frame: a crop cut from the
+            # detection over each one's expected place, run at once.
+            if detections is None:
+                detections = self._detect(frame)
+            claims = _claim(
+                detections, points_box(expected[fell, :68]), points_box(points[~fell, :68])
+            )
+            rows = [int(i) for i in np.flatnonzero(fell)]
+            found = [(i, d) for i, d in zip(rows, claims, strict=True) if d is not None]
+            if found:
+                again, again_conf = self.infer(frame, self.crop_affines([d for _, d in found]))
+                for (i, _), p, c in zip(found, again, again_conf, strict=True):
+                    if c.mean() > level[i]:
+                        points[i], conf[i], level[i] = p, c, c.mean()
+                    fell[i] = level[i] < self.min_confidence
+                used = {id(d) for _, d in found}
+                detections = [d for d in detections if id(d) not in used]
+        faces = []
+        for i, track in enumerate(tracks):
+            if fell[i]:
+                self._force_detect = True  # a face was lost: look again next frame
+                continue
+            track.update(points[i], float(level[i]))
+            faces.append((track, points[i], conf[i]))
+        return faces, detections
+
+    def _start(
+        self,
+        frame: np.ndarray,
+        detections: list[object],
+        faces: list[tuple[_Track, np.ndarray, np.ndarray]],
+    ) -> list[tuple[_Track, np.ndarray, np.ndarray]]:
+        """New tracks from the detections that overlap no face tracked on this frame."""
+        if faces:
+            tracked = points_box(np.stack([p[:68] for _, p, _ in faces]))
+            overlap = box_iou(_boxes(detections), tracked).max(1)
+            detections = [d for d, o in zip(detections, overlap, strict=True) if o < OVERLAP]
+        detections = detections[: max(0, self.max_faces - len(faces))]
+        if not detections:
+            return []
+        points, conf = self.infer(frame, self.crop_affines(detections))
+        new = []
+        for p, c in zip(points, conf, strict=True):
+            if float(c.mean()) >= self.min_confidence:
+                new.append((_Track(self._next_id, p, float(c.mean())), p, c))
+                self._next_id += 1
+        return new
+
+    def _detect(self, frame: np.ndarray) -> list[object]:
+        """The detector's faces on this frame, best score first."""
         if self._detector is None:
             from facestream.models.detector import FaceDetector
 
             self._detector = FaceDetector("full", device=self.device).detect
-        detections = sorted(self._detector(frame), key=lambda d: -float(d.score))
-        if not detections:
-            return []
-        if not self._tracks:
-            return list(detections)
-        tracked = points_box(np.stack([t.points[:68] for t in self._tracks]))
-        boxes = np.stack([np.asarray(d.box, np.float32) for d in detections])
-        overlap = box_iou(boxes, tracked).max(1)
-        return [d for d, o in zip(detections, overlap, strict=True) if o < 0.3]
+        self._last_detect = self._frame_index
+        return sorted(self._detector(frame), key=lambda d: -float(d.score))
 
     # ------------------------------------------------------------------ CUDA pipeline
 
@@ -365,6 +470,41 @@ class LandmarkEngine:
         a = torch.from_numpy(np.ascontiguousarray(affine, np.float32)).to(self.device)
         points, conf = decode_heatmaps(self.net(x), a)
         return points.cpu().numpy(), conf.cpu().numpy()
+
+
+OVERLAP = 0.3
+"""A detection with at least this box IoU with a tracked face is that face."""
+
+CLAIM_RADIUS = 1.0
+"""A face that fell is looked for this many face sizes around its expected place."""
+
+
+def _boxes(detections: Sequence[object]) -> np.ndarray:
+    return np.stack([np.asarray(d.box, np.float32) for d in detections])  # type: ignore[attr-defined]
+
+
+def _claim(
+    detections: Sequence[object], wanted: np.ndarray, taken: np.ndarray
+) -> list[object | None]:
+    """For each box of ``wanted`` ``(M, 4)`` in turn, the nearest unclaimed detection whose
+    centre lies within `CLAIM_RADIUS` box sizes of the box's centre, or None (a fast face
+    can leave its old box entirely); detections over a ``taken`` box are not free."""
+    claims: list[object | None] = [None] * len(wanted)
+    if not detections:
+        return claims
+    boxes = _boxes(detections)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    wanted_centres = (wanted[:, :2] + wanted[:, 2:]) / 2
+    sizes = (wanted[:, 2:] - wanted[:, :2]).max(1)
+    distance = np.linalg.norm(wanted_centres[:, None] - centres[None], axis=-1) / sizes[:, None]
+    if len(taken):
+        distance[:, box_iou(boxes, taken).max(1) >= OVERLAP] = np.inf
+    for i in range(len(wanted)):
+        best = int(np.argmin(distance[i]))
+        if distance[i, best] <= CLAIM_RADIUS:
+            claims[i] = detections[best]
+            distance[:, best] = np.inf
+    return claims
 
 
 def _finish(

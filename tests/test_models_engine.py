@@ -121,7 +121,8 @@ def test_tracking_ids_and_detector_schedule():
     assert sorted(f.track_id for f in engine.track(FRAME)) == [2, 3]
 
 
-def test_lost_face_triggers_detection_next_frame():
+@pytest.mark.parametrize("recover", [True, False])
+def test_lost_face_is_looked_for_again(recover):
     face = _face(0, 150, 300, 240)
     calls = []
 
@@ -130,14 +131,96 @@ def test_lost_face_triggers_detection_next_frame():
         return [_detection(face, 0, 150, 300, 240)]
 
     net = OracleNet()
-    engine = LandmarkEngine(net, device="cpu", detector=detector, detect_every=100)
+    engine = LandmarkEngine(net, device="cpu", detector=detector, detect_every=100, recover=recover)
     assert len(engine.track(FRAME)) == 1
     engine.min_confidence = 1.01  # every face now counts as lost
     assert engine.track(FRAME) == []
-    assert len(calls) == 1
+    # recover: the detector and the re-detected crop ran on the lost frame itself (and
+    # could not hold the face); the old tracker waits for the next frame.
+    assert len(calls) == (2 if recover else 1)
+    assert net.calls == (3 if recover else 2)
     engine.min_confidence = 0.3
     assert [f.track_id for f in engine.track(FRAME)] == [1]  # found again, new id
-    assert len(calls) == 2
+    assert len(calls) == (3 if recover else 2)
+
+
+class BlobNet(nn.Module):
+    """A stub model that looks at its crop: the face is a bright disc (radius 0.3 face
+    heights), the template goes where the disc's centroid is, and the heatmaps peak at the
+    share of the disc inside the crop, so a face that ran out of its crop loses confidence."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = CONFIGS["hrnet128_lite"]
+
+    def forward(self, x):
+        unit = torch.from_numpy(0.5 + (MEAN_SHAPE - 0.5) * crops.FACE_FRACTION).float()
+        n, _, s, _ = x.shape
+        mask = (x[:, 0] > 0.5).float()
+        coords = (torch.arange(s, dtype=torch.float32) + 0.5) / s
+        area = mask.sum((1, 2)).clamp_min(1.0)
+        centroid = torch.stack(
+            [(mask.sum(1) * coords).sum(1) / area, (mask.sum(2) * coords).sum(1) / area], -1
+        )
+        share = (mask.sum((1, 2)) / (math.pi * (0.3 * crops.FACE_FRACTION * s) ** 2)).clamp(0, 1)
+        points = unit[None] + (centroid - unit.mean(0))[:, None]
+        size = (self.config.heatmap_size, self.config.heatmap_size)
+        return render_heatmaps(points, size, 1.5) * share[:, None, None, None]
+
+
+def _disc_frame(centre, height, shape=(480, 960)):
+    frame = np.zeros((*shape, 3), np.uint8)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    inside = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= (0.3 * height) ** 2
+    frame[inside] = 255
+    return frame
+
+
+def _disc_detector(height, calls):
+    """Finds the disc of `_disc_frame` (its centroid is the face template's mean point)."""
+    offset = (MEAN_SHAPE.mean(0) - 0.5) * height
+
+    def detect(frame):
+        calls.append(1)
+        ys, xs = np.nonzero(frame[:, :, 0])
+        if not len(xs):
+            return []
+        centre = np.array([xs.mean(), ys.mean()]) - offset
+        return [_detection(_face(0, height, *centre), 0, height, *centre)]
+
+    return detect
+
+
+@pytest.mark.parametrize("speed", [35, 60])  # px per frame: 0.35 and 0.6 crop sides
+def test_fast_face_stays_tracked_with_its_id(speed):
+    height, y = 80, 240.0
+    centres = [(60.0 + speed * t, y) for t in range(int(800 / speed))]
+    frames = [_disc_frame(c, height) for c in centres]
+    offset = (MEAN_SHAPE.mean(0) - 0.5) * height
+
+    def run(**options):
+        calls = []
+        engine = LandmarkEngine(
+            BlobNet(), device="cpu", detector=_disc_detector(height, calls), **options
+        )
+        return [engine.track(f) for f in frames], calls
+
+    tracked, calls = run()
+    assert all(len(faces) == 1 and faces[0].track_id == 0 for faces in tracked)
+    error = [
+        np.abs(f[0].points.mean(0) - offset - c).max()
+        for f, c in zip(tracked, centres, strict=True)
+    ]
+    # The template's mean point lands on the disc: within 2% of the face height once the
+    # motion is known, within 10% on the first moving frame (crop at the last place).
+    assert max(error[2:]) < 0.02 * height and error[1] < 0.1 * height
+    assert len(calls) <= 2  # the first frame, then at most one re-detection
+
+    # The old tracker (crop at the last landmarks, detector on the next frame) loses it.
+    old, _ = run(predict_motion=False, recover=False)
+    ids = [faces[0].track_id if faces else None for faces in old]
+    lost_or_new = sum(i != 0 for i in ids)
+    assert lost_or_new >= len(frames) // 3
 
 
 def test_grid_sample_crops_match_opencv_crops():
