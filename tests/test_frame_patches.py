@@ -170,19 +170,23 @@ def test_read_image_is_read_only_and_becomes_the_image_only_when_asked():
     assert frame.image.flags.writeable and frame.has_pixels
 
 
-def test_writing_into_decoded_frames_leaves_the_decoders_references_alone(make_video):
+@pytest.mark.parametrize("threads", ["SLICE", "AUTO"])  # AUTO: frame threads, as VideoReader
+def test_writing_into_decoded_frames_leaves_the_decoders_references_alone(make_video, threads):
     path = make_video(size=(64, 48), pts=range(8))  # x264 with P frames: frame 0 is referenced
     with av.open(str(path)) as container:
         plain = [to_rgb(f) for f in container.decode(video=0)]
+    frames: list[Frame] = []
     with av.open(str(path)) as container:
-        frames = [Frame.from_av(f, i) for i, f in enumerate(container.decode(video=0))]
-        if frames:
-            box = frames[0].patch_box(0, 0, 64, 48)
-            frames[0].write_patch(box, np.zeros((48, 64, 3), np.uint8))
-        later = [f.read_image() for f in frames[1:]]
-        frames = frames[:1]
-    assert not frames[0].read_image().any()
-    assert all(np.array_equal(a, b) for a, b in zip(later, plain[1:], strict=True))
+        container.streams.video[0].thread_type = threads
+        for i, decoded in enumerate(container.decode(video=0)):
+            frames.append(Frame.from_av(decoded, i))
+            if i == 0:  # written while the decoder still has the later frames to decode
+                box = frames[0].patch_box(0, 0, 64, 48)
+                frames[0].write_patch(box, np.zeros((48, 64, 3), np.uint8))
+    assert len(frames) == len(plain) and not frames[0].read_image().any()
+    assert all(
+        np.array_equal(f.read_image(), p) for f, p in zip(frames[1:], plain[1:], strict=True)
+    )
 
 
 class InvertBox:
