@@ -28,6 +28,12 @@ class Frame:
         >>> vf.pts, vf.time_base = 0, Fraction(1, 25)
         >>> Frame.from_av(vf, index=0).image.shape
         (4, 6, 3)
+        >>> frame = Frame.from_av(vf.reformat(format="yuv420p"), index=0)
+        >>> box = frame.patch_box(1, 1, 4, 3)  # snapped to the 4:2:0 chroma grid
+        >>> patch = frame.read_patch(box)
+        >>> frame.write_patch(box, 255 - patch, before=patch)
+        >>> box, frame.has_pixels  # the encoder still gets the YUV frame
+        ((0, 0, 4, 4), False)
     """
 
     pts: int | None
@@ -117,6 +123,8 @@ class Frame:
         x0, y0, x1, y1 = self._check_box(box)
         if not self._patches_go_to_source():
             return self.image[y0:y1, x0:x1].copy()
+        if self._read is not None:  # the whole frame is already converted (read_image)
+            return self._read[y0:y1, x0:x1].copy()
         assert self.source is not None
         patch = av.VideoFrame(x1 - x0, y1 - y0, self.source.format.name)
         for whole, part in zip(
