@@ -132,7 +132,7 @@ class TemplateLandmarks:
         return faces
 
     def process(self, frame: Frame) -> Frame:
-        frame.faces = self(frame.image)
+        frame.faces = self(frame.read_image())
         return frame
 
 
@@ -151,17 +151,21 @@ class EngineLandmarks:
         from facestream.models.detector import FaceDetector
         from facestream.models.engine import LandmarkEngine
 
-        detector = FaceDetector("full")  # the engine's own default detector
-        self._detect = detector.detect
+        # Photos: the engine's own default detector, which also finds small faces. Calls:
+        # the short-range one, made for faces within about 2 m of a camera (half the cost:
+        # 4.6 against 10.3 CPU ms at 640x480), because every frame on which the tracker
+        # runs it waits for it.
+        self._detect = FaceDetector("full").detect
         self.engine = engine or LandmarkEngine(
-            LIVE_MODEL, weights=weights, detector=detector.detect
+            LIVE_MODEL, weights=weights, detector=FaceDetector("short").detect
         )
 
     def __call__(self, image: np.ndarray) -> list[Any]:
         return list(self.engine.predict(image, self._detect(image)))
 
     def process(self, frame: Frame) -> Frame:
-        frame.faces = self.engine.track(frame.image)
+        # Read-only: the frame stays the decoder's YUV and the swap rewrites only face boxes.
+        frame.faces = self.engine.track(frame.read_image())
         return frame
 
 
