@@ -195,8 +195,9 @@ class LandmarkEngine:
         num_streams: CUDA streams used by `run_batches`.
         confidence_drop: a tracked face whose mean confidence falls below this fraction of
             its running level is looked for again on the same frame (``recover``).
-        predict_motion: move each face's crop on by its last frame-to-frame motion;
-            False crops at the last landmarks (the tracker before fast-head tracking).
+        predict_motion: move each face's crop on by its recent per-frame motion (when
+            larger than landmark noise); False crops at the last landmarks (the tracker
+            before fast-head tracking).
         recover: when a tracked face's confidence falls, run the detector and the face's
             re-detected crop on the same frame; False drops it when below
             ``min_confidence`` and runs the detector on the next frame (the old tracker).
