@@ -242,11 +242,12 @@ def jitter(p: np.ndarray, iod: float) -> float:
 
 
 def _shift_error(p: np.ndarray, ref: np.ndarray, keep: np.ndarray, d: int) -> float:
-    """Mean squared distance between p[t + d] and ref[t] over the frames kept on both."""
+    """Mean squared distance between p[t + d] and ref[t] over the frames kept on both (NaN
+    when there are none)."""
     n = len(p)
     t = np.arange(max(0, -d), min(n, n - d))
     t = t[keep[t] & keep[t + d]]
-    return float(np.mean((p[t + d] - ref[t]) ** 2))
+    return float(np.mean((p[t + d] - ref[t]) ** 2)) if len(t) else float("nan")
 
 
 def lag(p: np.ndarray, ref: np.ndarray, scale: float) -> float:
@@ -260,12 +261,14 @@ def lag(p: np.ndarray, ref: np.ndarray, scale: float) -> float:
     keep[:4], keep[-4:] = False, False
     shifts = np.arange(-3, 9)
     errors = np.array([_shift_error(flat_p, flat_ref, keep, d) for d in shifts])
+    if np.isnan(errors).all():  # the face is missed too often to align anything
+        return float("nan")
     # Sub-frame: the vertex of the parabola through the best whole-frame delay and its
     # neighbours (whole-frame shifts need no interpolation, which would bias the result).
-    k = int(np.clip(np.argmin(errors), 1, len(shifts) - 2))
+    k = int(np.clip(np.nanargmin(errors), 1, len(shifts) - 2))
     e0, e1, e2 = errors[k - 1 : k + 2]
     curvature = e0 - 2 * e1 + e2
-    offset = 0.5 * (e0 - e2) / curvature if curvature > 0 else 0.0
+    offset = 0.5 * (e0 - e2) / curvature if curvature > 0 else 0.0  # NaN > 0 is False
     return float(shifts[k] + np.clip(offset, -1.0, 1.0))
 
 
@@ -311,8 +314,8 @@ def evaluate(make: Callable[[], Smoother], tracks: list[Track], strong: list[boo
         expression_lags.append(lag(expression(o, template), ref, 0.01 * scale))
     return Result(
         [jitter(o, tr.iod) for o, tr in zip(outs, tracks, strict=True)],
-        float(np.median(lags)),
-        float(np.median(expression_lags)),
+        float(np.nanmedian(lags)),
+        float(np.nanmedian(expression_lags)),
         float(np.median(costs)),
         list(outs),
         int(sum(resets)),

@@ -490,8 +490,9 @@ FIXED_LAG_FRAMES = 4
 # Looking ahead buys stillness without lag, so the file mode smooths harder at equal strength.
 FIXED_LAG_STRENGTH = 2.5
 # The live mode at strength 1 spends its lag budget (one frame behind the head's motion) on
-# stillness: bench/jitter.py measured 69-71% less jitter at 0.8-0.95 frames of lag there
-# (docs/BENCHMARKS.md). The price is expression lag: the mouth follows about 1.5 frames late.
+# stillness: bench/jitter.py measured 68.6% (MediaPipe) and 70.9% (our engine) less jitter at
+# 0.78 and 0.95 frames of lag (docs/BENCHMARKS.md). The price is expression lag: the mouth
+# follows about 1.5 frames late; strength 0.25 is the earlier, more responsive tuning.
 KALMAN_STRENGTH = 4.0
 
 
@@ -552,5 +553,6 @@ def add_smoothing_arguments(
         type=float,
         default=1.0,
         metavar="S",
-        help="smoothing strength: larger is stiller, smaller follows faster (default: 1.0)",
+        help="smoothing strength: larger is stiller, smaller follows faster (default: 1.0; "
+        "0.25 lets the mouth lag under a frame in kalman mode)",
     )
