@@ -319,9 +319,9 @@ class SwapStage:
     def process(self, frame: Any) -> Any:
         """Composite every face of `frame` (a `facestream.stream.frames.Frame`).
 
-        Each face is composited on an RGB patch around it (`Frame.read_patch`), written
-        back with `Frame.write_patch`: only the face boxes are converted from and to the
-        decoded frame's YUV, never the whole frame.
+        Each face is composited on an RGB patch around it (`Frame.edit_patch`): only the
+        face boxes are converted from and to the decoded frame's YUV, never the whole
+        frame.
         """
         opts = self.options
         if not frame.faces and opts.label is None:
@@ -331,17 +331,15 @@ class SwapStage:
             box = frame.patch_box(*patch_box(points, opts))
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue  # the face lies outside the frame
-            patch = frame.read_patch(box)
-            before = patch.copy()
             local = points - np.float32(box[:2])
-            result = None
-            if opts.swap:
-                state = self.tracks.setdefault(face.track_id, TrackState())
-                state.last_seen = frame.index
-                result = composite_face(patch, local, self.source, opts, state)
-            if opts.overlay is not None:
-                draw_overlay(patch, local, opts.overlay, result)
-            frame.write_patch(box, patch, before)
+            with frame.edit_patch(box) as patch:
+                result = None
+                if opts.swap:
+                    state = self.tracks.setdefault(face.track_id, TrackState())
+                    state.last_seen = frame.index
+                    result = composite_face(patch, local, self.source, opts, state)
+                if opts.overlay is not None:
+                    draw_overlay(patch, local, opts.overlay, result)
         if opts.label is not None:
             draw_label(frame.image, opts.label)  # the frame's own image: drawn in place
         self._forget_stale_tracks(frame.index)

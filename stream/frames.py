@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol, runtime_checkable
@@ -135,6 +137,15 @@ class Frame:
             part[...] = whole
         copy_colour_tags(self.source, patch)
         return to_rgb(patch)
+
+    @contextmanager
+    def edit_patch(self, box: Box) -> Iterator[np.ndarray]:
+        """``read_patch`` the box, let the block change it in place, then ``write_patch`` it
+        back (only the pixels the block changed)."""
+        patch = self.read_patch(box)
+        before = patch.copy()
+        yield patch
+        self.write_patch(box, patch, before)
 
     def write_patch(self, box: Box, rgb: np.ndarray, before: np.ndarray | None = None) -> None:
         """Write an RGB patch over the box (from `patch_box`).

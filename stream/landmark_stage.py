@@ -153,9 +153,17 @@ class OverlayStage:
         if frame.faces:
             from facestream.filters.overlay import draw_overlay
 
-            image = frame.image  # owned by this frame: drawn in place
             for face in frame.faces:
-                draw_overlay(image, np.asarray(face.points, np.float32), self.kind)
+                points = np.asarray(face.points, np.float32)
+                # On a patch around the face (room for the dots and anti-aliasing), so the
+                # frame is not converted whole.
+                pad = round(float(np.ptp(points[:, 0])) / 150) + 4
+                x0, y0 = np.floor(points.min(axis=0)).astype(int) - pad
+                x1, y1 = np.ceil(points.max(axis=0)).astype(int) + pad + 1
+                box = frame.patch_box(int(x0), int(y0), int(x1), int(y1))
+                if box[2] > box[0] and box[3] > box[1]:
+                    with frame.edit_patch(box) as patch:
+                        draw_overlay(patch, points - np.float32(box[:2]), self.kind)
         return frame
 
     def reset(self) -> None:

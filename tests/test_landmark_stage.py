@@ -146,3 +146,24 @@ def test_source_without_a_face_is_one_sentence(tmp_path):
     cv2.imwrite(str(blank), np.full((300, 300, 3), 128, np.uint8))
     with pytest.raises(UserError, match=r"^[^\n]*wall\.png[^\n]*\.$"):
         cli_swap.build_stages(swap_args("--source", str(blank), "--weights", "none"))
+
+
+def test_overlay_draws_on_a_patch_of_a_decoded_frame():
+    import av
+
+    from facestream.stream.frames import to_rgb
+
+    decoded = av.VideoFrame.from_ndarray(np.full((240, 320, 3), 90, np.uint8), format="rgb24")
+    decoded = decoded.reformat(format="yuv420p")
+    original = to_rgb(decoded)
+    marked = face(0, 0, noise=0.0)
+    out = OverlayStage("landmarks").process(Frame(0, TB, 0, [marked], source=decoded))
+    assert not out.has_pixels  # drawn on a patch: the encoder still gets the YUV frame
+    image = out.read_image().astype(int)
+    for x, y in np.round(marked.points).astype(int):
+        r, g, b = image[y, x]
+        assert g > r + 40 and g > b + 40  # a green dot on every point
+    ys, xs = np.nonzero(np.any(image != original, axis=2))
+    x0, y0 = marked.points.min(axis=0) - 6
+    x1, y1 = marked.points.max(axis=0) + 6
+    assert xs.min() >= x0 and xs.max() <= x1 and ys.min() >= y0 and ys.max() <= y1
