@@ -149,48 +149,120 @@ def summary(n: int, label: str, results: list[dict[str, Any]]) -> dict[str, floa
 
 
 def chain_only(frames: int, weights: Path | None) -> None:
-    """Time the live chain alone in this process (no WebRTC), against its landmarks alone."""
+    """Time the server's per-frame work in this process (no WebRTC, no RTP), step by step.
+
+    Each 640x480 camera frame is VP8-encoded as a client would send it, then timed as the
+    server handles it: aiortc's VP8 decode, the live chain (its own step timings), the
+    frame handed to the encoder, and aiortc's VP8 encode. The peer in the same run is the
+    same chain with its landmarks claiming the whole RGB frame (``frame.image``, as the
+    chain did before face-box patches): the whole frame goes RGB and back to YUV.
+    """
     import itertools
     from fractions import Fraction
 
     import av
+    import cv2
     import numpy as np
     import torch
+    from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, VpxPayloadDescriptor
+    from aiortc.jitterbuffer import JitterFrame
 
     from facestream.demo.client import moving_face_frames
+    from facestream.models.detector import FaceDetector
     from facestream.stream.frames import Frame
     from facestream.stream.live_chain import LiveChain
 
     torch.set_num_threads(1)  # as the server runs each peer
+    cv2.setNumThreads(1)
+    images = itertools.islice(moving_face_frames(example_image("carphone")), frames + 10)
+    sender, decoder = Vp8Encoder(), Vp8Decoder()
+    packets = []
+    for i, image in enumerate(images):
+        video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        video_frame.pts, video_frame.time_base = i * 3000, Fraction(1, 90000)
+        payloads, timestamp = sender.encode(video_frame)
+        data = b"".join(VpxPayloadDescriptor.parse(p)[1] for p in payloads)
+        packets.append(JitterFrame(data=data, timestamp=timestamp))
+
+    class WholeFrame:
+        """The peer: the chain's landmarks, taking the frame's whole RGB image first."""
+
+        def __init__(self, landmarks: Any) -> None:
+            self.landmarks = landmarks
+            self.name = f"{landmarks.name}, whole-frame RGB"
+
+        def process(self, frame: Frame) -> Frame:
+            frame.image  # noqa: B018 -- claims the whole frame as RGB
+            return self.landmarks.process(frame)
+
+        def __call__(self, image: np.ndarray) -> list[Any]:
+            return list(self.landmarks(image))
+
+    def clock() -> np.ndarray:
+        return np.array([time.perf_counter(), time.thread_time()])
+
+    def run(chain: LiveChain) -> dict[str, np.ndarray]:
+        """Per step, (wall, CPU) ms of every frame after the first 10 (warm-up)."""
+        encoder = Vp8Encoder()
+        rows: dict[str, list[np.ndarray]] = {}
+        for i, packet in enumerate(packets):
+            t0 = clock()
+            (decoded,) = decoder.decode(packet)
+            t1 = clock()
+            frame = chain.process(Frame.from_av(decoded, index=i))
+            t2 = clock()
+            out = frame.to_av()
+            t3 = clock()
+            encoder.encode(out)
+            t4 = clock()
+            if i < 10:
+                continue
+            steps = {"VP8 decode (aiortc)": t1 - t0}
+            steps.update({f"chain: {k}": np.array(v) for k, v in chain.timings.items()})
+            steps["frame to encoder (to_av)"] = t3 - t2
+            steps["chain + to_av (the track's work)"] = t3 - t1
+            steps["VP8 encode (aiortc)"] = t4 - t3
+            for step, value in steps.items():
+                rows.setdefault(step, []).append(np.asarray(value) * 1000)
+        return {k: np.array(v) for k, v in rows.items()}
+
     chain = LiveChain(example_image("astronaut"), weights=weights)
-    images = list(itertools.islice(moving_face_frames(example_image("carphone")), frames + 5))
-
-    def timed(step: Any) -> np.ndarray:
-        times = []
-        for i, image in enumerate(images):
-            video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            video_frame.pts, video_frame.time_base = i * 3000, Fraction(1, 90000)
-            start = time.perf_counter()
-            step(Frame.from_av(video_frame, index=i)).to_av()
-            times.append(time.perf_counter() - start)
-        return np.asarray(times[5:]) * 1000  # the first frames warm caches up
-
-    from facestream.models.engine import LandmarkEngine
-    from facestream.stream.live_chain import LIVE_MODEL, EngineLandmarks
-
-    # The lite engine at random init costs what the trained one will (same network, crops
-    # and decoding); min_confidence 0 keeps its meaningless faces tracked for the timing.
-    engine = EngineLandmarks(LandmarkEngine(LIVE_MODEL, weights=None, min_confidence=0.0))
-    rows = {
-        f"landmarks: {chain.landmarks.name}": timed(chain.landmarks.process),
-        f"landmarks: {LIVE_MODEL} engine, random init": timed(engine.process),
-        "full chain (those landmarks + smoothing + swap)": timed(chain.process),
+    peer = LiveChain(example_image("astronaut"), landmarks=WholeFrame(chain.landmarks))
+    print(f"landmarks: {chain.landmarks.name}; {frames} frames at 640x480")
+    # The chain and its peer alternate over 3 rounds (different landmark/smoothing state
+    # per chain, same frames); medians over all their frames.
+    results: dict[str, list[dict[str, np.ndarray]]] = {"patches": [], "whole": []}
+    for _ in range(3):
+        results["patches"].append(run(chain))
+        results["whole"].append(run(peer))
+    merged = {
+        name: {k: np.concatenate([r[k] for r in runs]) for k in runs[0]}
+        for name, runs in results.items()
     }
-    for label, ms in rows.items():
-        print(f"{label}: p50 {np.median(ms):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms")
-    medians = [float(np.median(ms)) for ms in rows.values()]
-    print(f"random-init engine / the chain's landmarks: p50 x{medians[1] / medians[0]:.2f}")
-    print(f"full chain / its landmarks alone: p50 x{medians[2] / medians[0]:.2f}")
+    detector = FaceDetector("short")
+    image = next(moving_face_frames(example_image("carphone")))
+    detector.detect(image)
+    det = []
+    for _ in range(20):
+        t0 = clock()
+        detector.detect(image)
+        det.append((clock() - t0) * 1000)
+    merged["patches"]["detector alone (short; 1 frame in 30)"] = np.array(det)
+    print("step | wall p50 | wall p95 | CPU p50 | CPU p95  (ms per frame)")
+    titles = {"patches": "face-box patches (the live chain)", "whole": "peer: whole-frame RGB"}
+    for name, rows in merged.items():
+        print(f"-- {titles[name]}")
+        for step, ms in rows.items():
+            wall, cpu = ms[:, 0], ms[:, 1]
+            print(
+                f"{step} | {np.median(wall):.2f} | {np.percentile(wall, 95):.2f} | "
+                f"{np.median(cpu):.2f} | {np.percentile(cpu, 95):.2f}"
+            )
+    key, enc = "chain + to_av (the track's work)", "VP8 encode (aiortc)"
+    for label, step in (("track's work", key), ("VP8 encode", enc)):
+        a = np.median(merged["patches"][step][:, 1])
+        b = np.median(merged["whole"][step][:, 1])
+        print(f"{label}: CPU p50 patches / whole-frame RGB x{a / b:.2f}")
 
 
 async def main(args: argparse.Namespace) -> None:

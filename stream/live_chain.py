@@ -17,6 +17,7 @@ first use, so importing this module stays light for the command line.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -234,6 +235,9 @@ class LiveChain:
         self._weights = weights
         self._swap: Any = None  # filters.swap.SwapStage once a source is enrolled
         self._smoothing = _smoothing(self.options.smoothing)
+        # Per step of the last frame (landmarks, smoothing, swap or overlay): wall and
+        # CPU seconds of this thread, for benchmarks and profiling.
+        self.timings: dict[str, tuple[float, float]] = {}
         if source is not None:
             self.set_source(source)
 
@@ -281,15 +285,25 @@ class LiveChain:
         return options
 
     def process(self, frame: Frame) -> Frame:
+        self.timings = {}
         swap = self.options.swap and self._swap is not None
         if not (swap or self.options.overlay):
             self._smoothing.reset()
             return frame  # untouched: the encoder gets the decoded frame as it came
+        frame = self._timed("landmarks", self.landmarks.process, frame)
         # A causal mode (SMOOTHING_MODES) releases every frame at once.
-        (frame,) = self._smoothing.push(self.landmarks.process(frame))
+        (frame,) = self._timed("smoothing", self._smoothing.push, frame)
         if self._swap is not None:
-            return self._swap.process(frame)  # draws the overlay too when it is on
-        return OverlayStage("landmarks").process(frame)
+            # Draws the overlay too when it is on.
+            return self._timed("swap", self._swap.process, frame)
+        return self._timed("overlay", OverlayStage("landmarks").process, frame)
+
+    def _timed(self, step: str, fn: Any, frame: Frame) -> Any:
+        """``fn(frame)``, its wall and CPU seconds kept in ``timings[step]``."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        result = fn(frame)
+        self.timings[step] = (time.perf_counter() - wall, time.thread_time() - cpu)
+        return result
 
     def close(self) -> None:
         self._swap = None
