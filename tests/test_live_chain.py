@@ -12,7 +12,7 @@ import pytest
 from facestream.demo.client import moving_face_frames
 from facestream.demo.examples import example_image
 from facestream.stream.errors import UserError
-from facestream.stream.frames import Frame
+from facestream.stream.frames import Frame, to_rgb
 from facestream.stream.live_chain import (
     LIVE_MODEL,
     EngineLandmarks,
@@ -89,3 +89,41 @@ def test_engine_landmarks_feed_tracked_faces_to_the_chain() -> None:
     face = outs[-1].faces[0]
     assert isinstance(face, FaceLandmarks) and face.points.shape == (128, 2)
     assert face.points.dtype == np.float32 and all(f.has_pixels for f in outs)
+
+
+def test_decoded_yuv_frames_stay_yuv_and_swap_like_rgb_frames() -> None:
+    """Frames as aiortc's VP8 decoder gives them (yuv420p, limited range): the chain writes
+    only face boxes into them, and the result matches the chain's output on the same
+    frames in RGB to the conversion's rounding: no tint from a matrix or range mismatch."""
+    yuv_chain = LiveChain(example_image("astronaut"))
+    rgb_chain = LiveChain(example_image("astronaut"))
+    for frame in frames(5):
+        decoded = frame.source.reformat(format="yuv420p")
+        decoded.pts, decoded.time_base = frame.pts, frame.time_base
+        decoded.color_range = 1  # MPEG (limited), as the VP8 decoder tags its frames
+        luma = decoded.to_ndarray()[:240].copy()
+        rgb = av.VideoFrame.from_ndarray(to_rgb(decoded), format="rgb24")
+        rgb.pts, rgb.time_base = frame.pts, frame.time_base
+        out_yuv = yuv_chain.process(Frame.from_av(decoded, frame.index))
+        out_rgb = rgb_chain.process(Frame.from_av(rgb, frame.index))
+        assert out_yuv.faces and not out_yuv.has_pixels
+        sent = out_yuv.to_av()
+        assert sent.format.name == "yuv420p" and sent.pts == frame.pts
+        x0, y0, x1, y1 = np.asarray(out_rgb.faces[0].box, int)
+        # Away from the face (left of its box, beyond the compositor's padding) the sent
+        # frame is the decoded one, bit for bit.
+        left = x0 - (x1 - x0) // 2
+        assert left > 8
+        assert np.array_equal(sent.to_ndarray()[:240, :left], luma[:, :left])
+        # Read back with swscale, which rounds down by about a level (so does the encoder's
+        # conversion of an RGB frame). Measured: the patch writer with the BT.709 matrix
+        # instead of 601 casts the face by (-2.0, -1.8, -0.2) levels, with the full range
+        # instead of the limited one by (+1.8, -0.5, -2.1); as it is, (-0.7, -1.1, -0.8).
+        ours, ref = to_rgb(sent).astype(int), out_rgb.image.astype(int)
+        face = np.s_[y0:y1, x0:x1]
+        offset = (ours[face] - ref[face]).reshape(-1, 3).mean(axis=0)
+        assert np.all(np.abs(offset) < 1.5), offset
+        assert np.ptp(offset) < 0.6, offset  # no cast of one channel against the others
+        assert np.percentile(np.abs(ours - ref), 99) <= 3
+        original = frame.image.astype(int)[face]
+        assert np.abs(ours[face] - original).mean() > 8  # and the face was swapped
