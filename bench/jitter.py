@@ -140,12 +140,20 @@ def weights_digest() -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "none"
 
 
+def engine_digest() -> str:
+    """First 8 hex digits of the engine module's sha256: a change to the tracker (or the
+    detector's use) makes new tracks."""
+    import facestream.models.engine as engine
+
+    return hashlib.sha256(Path(engine.__file__).read_bytes()).hexdigest()[:8]
+
+
 def engine_track(clip: Path) -> Track:
     """The product's LandmarkEngine (HRNet-128, tracking) on each frame, first face; cached
-    under ``$FACESTREAM_CACHE/tracks`` per clip and weights digest."""
+    under ``$FACESTREAM_CACHE/tracks`` per clip, weights digest and engine code digest."""
     from facestream.models.landmarks import NAMES, NUM_POINTS
 
-    cache = _cache_path(clip, f"engine-{weights_digest()}")
+    cache = _cache_path(clip, f"engine-{weights_digest()}-{engine_digest()}")
     if not cache.exists():
         import av
 
@@ -505,7 +513,9 @@ def main() -> None:
         results[f"{label}, at the lag of {mode}"] = res
         smoothers[f"{label}, at the lag of {mode}"] = make
 
-    weights = f" (weights {weights_digest()})" if args.landmarks == "engine" else ""
+    weights = ""
+    if args.landmarks == "engine":
+        weights = f" (weights {weights_digest()}, engine.py {engine_digest()})"
     print(f"landmarks: {args.landmarks}{weights}; load average {os.getloadavg()[0]:.1f}")
     print(f"clips: {len(tracks)}, strong motion (lag): ", end="")
     print(", ".join(tr.name for tr, s in zip(tracks, strong, strict=True) if s))
