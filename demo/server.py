@@ -217,7 +217,10 @@ class DemoServer:
             return error(404, "unknown client id; call POST /session first")
         try:
             if "photo" in fields:
-                image = decode_photo(fields["photo"], self.config.max_pixels)
+                # Off the event loop: decoding a large photo would stall every call's frames.
+                image = await asyncio.to_thread(
+                    decode_photo, fields["photo"], self.config.max_pixels
+                )
             elif "example" in fields:
                 name = fields["example"].decode(errors="replace")
                 if name not in example_names():
