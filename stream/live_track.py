@@ -10,11 +10,11 @@ queue grows and latency stays bounded; the heavy work runs on a single worker th
 by the track, never on the event loop; every output frame keeps its input's pts and
 time_base.
 
-Processing starts when a frame arrives, not when the sender asks for it: aiortc's sender
-calls ``recv()`` only after it has encoded the previous frame, so a track that processed on
-demand would make every frame that arrived during an encode wait for it. One processed
-frame may wait for the sender; no further frame is processed until it is taken, so no work
-is wasted on frames that would be dropped after processing.
+Processing starts when the sender asks for a frame (aiortc's sender does so once it has
+encoded the previous one), so the frame processed is the newest at that moment. Starting
+on arrival instead, while the sender still encodes, was measured (docs/BENCHMARKS.md,
+"Live"): no gain with one peer, and a worse p95 with two, where the frame, chosen
+earlier, then waits for the busy sender.
 """
 
 from __future__ import annotations
@@ -126,12 +126,8 @@ class FaceSwapTrack(MediaStreamTrack):
         # One worker thread per track: frames are processed in order, and stage state
         # (trackers, smoothers) is only ever touched from that thread.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facestream-live")
-        # The newest upstream frame not yet taken by the worker, with its arrival time.
         self._slot: tuple[av.VideoFrame, float] | None = None
-        # The processed frame the sender has not taken yet: (frame, arrival, stage seconds).
-        self._ready: tuple[av.VideoFrame, float, float] | None = None
-        self._working: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+        self._slot_filled = asyncio.Event()
         self._upstream_ended = False
         self._pull_task: asyncio.Task[None] | None = None
         self._index = 0
@@ -183,17 +179,19 @@ class FaceSwapTrack(MediaStreamTrack):
             raise MediaStreamError
         if self._pull_task is None:
             self._pull_task = asyncio.ensure_future(self._pull())
-        while self._ready is None:
-            if self._upstream_ended and self._slot is None and self._working is None:
+        while self._slot is None:
+            if self._upstream_ended:
                 self.stop()
                 raise MediaStreamError
-            self._changed.clear()
-            await self._changed.wait()
+            self._slot_filled.clear()
+            await self._slot_filled.wait()
             if self.readyState != "live":
                 raise MediaStreamError
-        out, arrived, took = self._ready
-        self._ready = None
-        self._start_work()  # the newest waiting frame, processed while this one is encoded
+        video_frame, arrived = self._slot
+        self._slot = None
+        frame = Frame.from_av(video_frame, index=self._index)
+        self._index += 1
+        out, took = await self.call_in_worker(self._process, frame)
         now = time.perf_counter()
         self._latencies.append(now - arrived)
         self._process_times.append(took)
@@ -207,7 +205,7 @@ class FaceSwapTrack(MediaStreamTrack):
             self._pull_task.cancel()
         was_live = self.readyState == "live"
         super().stop()
-        self._changed.set()  # wake a recv() waiting for a frame that will never come
+        self._slot_filled.set()  # wake a recv() waiting for a frame that will never come
         if was_live:
             self._executor.submit(self._close_stages)
             self._executor.shutdown(wait=False)
@@ -222,38 +220,12 @@ class FaceSwapTrack(MediaStreamTrack):
                 self._last_arrival = time.perf_counter()
                 self._slot = (video_frame, self._last_arrival)
                 self._frames_in += 1
-                self._start_work()
+                self._slot_filled.set()
         except MediaStreamError:
             pass
         finally:
             self._upstream_ended = True
-            self._changed.set()
-
-    def _start_work(self) -> None:
-        """Hand the slot's frame to the worker if it is idle and the last result was sent."""
-        if (
-            self._working is not None
-            or self._ready is not None
-            or self._slot is None
-            or self.readyState != "live"
-        ):
-            return
-        video_frame, arrived = self._slot
-        self._slot = None
-        frame = Frame.from_av(video_frame, index=self._index)
-        self._index += 1
-        self._working = asyncio.ensure_future(self._work(frame, arrived))
-
-    async def _work(self, frame: Frame, arrived: float) -> None:
-        if self.readyState != "live":  # stopped since: the worker is shut down
-            self._working = None
-            return
-        try:
-            out, took = await self.call_in_worker(self._process, frame)
-            self._ready = (out, arrived, took)
-        finally:
-            self._working = None
-            self._changed.set()
+            self._slot_filled.set()
 
     def _process(self, frame: Frame) -> tuple[av.VideoFrame, float]:
         """Run the stages on one frame (worker thread); a failing frame passes unprocessed."""
