@@ -134,6 +134,7 @@ def summary(n: int, label: str, results: list[dict[str, Any]]) -> dict[str, floa
         "server_fps_median": median(s["fps"] for s in server) if server else 0.0,
         "p50_ms": median(s["latency_p50_ms"] for s in server) if server else 0.0,
         "p95_ms": median(s["latency_p95_ms"] for s in server) if server else 0.0,
+        "max_ms": median(s.get("latency_max_ms", 0.0) for s in server) if server else 0.0,
         "process_p50_ms": median(s["process_p50_ms"] for s in server) if server else 0.0,
         "dropped": sum(s["dropped"] for s in server),
         "frames_in": sum(s["frames_in"] for s in server),
@@ -146,6 +147,7 @@ def summary(n: int, label: str, results: list[dict[str, Any]]) -> dict[str, floa
         f"{label:>10} N={n}: fps/peer client median {row['client_fps_median']:.1f} "
         f"(min {row['client_fps_min']:.1f}), server {row['server_fps_median']:.1f}; "
         f"latency p50 {row['p50_ms']:.1f} ms p95 {row['p95_ms']:.1f} ms "
+        f"max {row['max_ms']:.1f} ms "
         f"(stages p50 {row['process_p50_ms']:.1f} ms); dropped {row['dropped']}/"
         f"{row['frames_in']}; largest backlog {row['backlog']} frame; "
         f"load {row['load']:.1f}",
@@ -319,14 +321,14 @@ async def main(args: argparse.Namespace) -> None:
                     runs.setdefault((label, n), []).append(summary(n, label, results))
             print(f"medians over {args.rounds} rounds:")
             print(
-                "| chain | N | fps/peer (client) | latency p50 | latency p95 | stages p50 | "
-                "dropped | load avg |"
+                "| chain | N | fps/peer (client) | latency p50 | latency p95 | latency max | "
+                "stages p50 | dropped | load avg |"
             )
             table = {key: medians(rows) for key, rows in runs.items()}
             for (label, n), m in table.items():
                 print(
                     f"| {label} | {n} | {m['client_fps_median']:.1f} | {m['p50_ms']:.1f} ms | "
-                    f"{m['p95_ms']:.1f} ms | {m['process_p50_ms']:.1f} ms | "
+                    f"{m['p95_ms']:.1f} ms | {m['max_ms']:.1f} ms | {m['process_p50_ms']:.1f} ms | "
                     f"{m['dropped']:.0f}/{m['frames_in']:.0f} | "
                     f"{m['load_min']:.1f}-{m['load_max']:.1f} |"
                 )

@@ -51,6 +51,7 @@ class LiveStats:
         fps: output frame rate over the recent window.
         latency_p50_ms: median time from a frame's arrival to its departure, recent window.
         latency_p95_ms: 95th percentile of the same.
+        latency_max_ms: the longest of the same (the stalls a percentile hides).
         process_p50_ms: median time spent in the stages alone, recent window.
         errors: frames whose processing raised (those frames are sent unprocessed).
         last_error: the message of the latest processing error, if any.
@@ -64,6 +65,7 @@ class LiveStats:
     fps: float
     latency_p50_ms: float
     latency_p95_ms: float
+    latency_max_ms: float
     process_p50_ms: float
     errors: int
     last_error: str | None
@@ -78,6 +80,7 @@ class LiveStats:
             "fps": round(self.fps, 2),
             "latency_p50_ms": round(self.latency_p50_ms, 2),
             "latency_p95_ms": round(self.latency_p95_ms, 2),
+            "latency_max_ms": round(self.latency_max_ms, 2),
             "process_p50_ms": round(self.process_p50_ms, 2),
             "errors": self.errors,
             "last_error": self.last_error,
@@ -157,6 +160,7 @@ class FaceSwapTrack(MediaStreamTrack):
             fps=fps,
             latency_p50_ms=float(np.percentile(latencies, 50)) if latencies.size else 0.0,
             latency_p95_ms=float(np.percentile(latencies, 95)) if latencies.size else 0.0,
+            latency_max_ms=float(latencies.max()) if latencies.size else 0.0,
             process_p50_ms=float(np.percentile(process, 50)) if process.size else 0.0,
             errors=self._errors,
             last_error=self._last_error,

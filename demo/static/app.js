@@ -67,7 +67,8 @@ function sendOptions() {
 function showStats(s) {
   state.stats = s;
   $("stat-fps").textContent = s.fps.toFixed(1);
-  $("stat-latency").textContent = `${s.latency_p50_ms.toFixed(1)} / ${s.latency_p95_ms.toFixed(1)}`;
+  $("stat-latency").textContent =
+    `${s.latency_p50_ms.toFixed(1)} / ${s.latency_p95_ms.toFixed(1)} / ${s.latency_max_ms.toFixed(1)}`;
   $("stat-process").textContent = s.process_p50_ms.toFixed(1);
   $("stat-frames").textContent = `${s.frames_in} / ${s.frames_out} / ${s.dropped}`;
   $("stat-errors").textContent = s.errors ? `${s.errors} (${s.last_error})` : "0";
