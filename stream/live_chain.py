@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 SMOOTHING_MODES = ("kalman", "off")
 # The landmark model of live calls: the fast variant.
 LIVE_MODEL = "hrnet128_lite"
+# The face detector of live calls: BlazeFace short range, made for faces near a camera.
+LIVE_DETECTOR = "short"
 
 
 @dataclass(frozen=True)
@@ -144,21 +146,24 @@ class EngineLandmarks:
         engine: a ready ``facestream.models.engine.LandmarkEngine``; by default the
             ``LIVE_MODEL`` variant with ``weights``.
         weights: ``"default"`` (the shipped file) or a safetensors path, when no ``engine``.
+        video_detector: the BlazeFace variant the default engine's tracker runs in video,
+            ``"full"`` (the engine's default) or ``"short"`` (faces within about 2 m of a
+            camera: calls; 3.8 against 10.3 CPU ms at 640x480, and every frame on which
+            the tracker runs it waits for it). Photos always use ``"full"``, which also
+            finds small faces.
     """
 
     name = "HRNet-128 engine"
 
-    def __init__(self, engine: Any = None, weights: str | Path = "default") -> None:
+    def __init__(
+        self, engine: Any = None, weights: str | Path = "default", video_detector: str = "full"
+    ) -> None:
         from facestream.models.detector import FaceDetector
         from facestream.models.engine import LandmarkEngine
 
-        # Photos: the engine's own default detector, which also finds small faces. Calls:
-        # the short-range one, made for faces within about 2 m of a camera (half the cost:
-        # 4.6 against 10.3 CPU ms at 640x480), because every frame on which the tracker
-        # runs it waits for it.
         self._detect = FaceDetector("full").detect
         self.engine = engine or LandmarkEngine(
-            LIVE_MODEL, weights=weights, detector=FaceDetector("short").detect
+            LIVE_MODEL, weights=weights, detector=FaceDetector(video_detector).detect
         )
 
     def __call__(self, image: np.ndarray) -> list[Any]:
@@ -176,10 +181,10 @@ def default_landmarks(weights: str | Path | None = None) -> Landmarks:
     from facestream.models.hrnet import default_weights_path
 
     if weights is not None:
-        return EngineLandmarks(weights=weights)
+        return EngineLandmarks(weights=weights, video_detector=LIVE_DETECTOR)
     path = default_weights_path(LIVE_MODEL)
     if path.is_file():
-        return EngineLandmarks()
+        return EngineLandmarks(video_detector=LIVE_DETECTOR)
     _warn_once(
         f"no trained {LIVE_MODEL} weights at {path}: live landmarks come from the stand-in "
         "(the mean face on BlazeFace keypoints; pose follows, expression does not)"
