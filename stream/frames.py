@@ -278,15 +278,18 @@ def to_rgb(video_frame: av.VideoFrame) -> np.ndarray:
     """Convert a decoded frame to RGB with the frame's own colour matrix and range.
 
     One thread: decoding, the stages and encoding already run in parallel, and swscale's
-    own thread pool per call cost more than it saved in our measurements.
+    own thread pool per call cost more than it saved in our measurements. The array never
+    shares the frame's memory (PyAV returns a view of an ``rgb24`` frame's plane), so
+    drawing on it cannot change the decoded frame.
     """
-    return video_frame.to_ndarray(
+    rgb = video_frame.to_ndarray(
         format="rgb24",
         src_colorspace=video_frame.colorspace or None,
         src_color_range=video_frame.color_range or None,
         dst_color_range="JPEG",
         threads=1,
     )
+    return rgb.copy() if video_frame.format.name == "rgb24" else rgb
 
 
 # Luma weights (Kr, Kb) by FFmpeg colorspace tag: BT.709, FCC, SMPTE 240M, BT.2020; any

@@ -223,3 +223,10 @@ def test_patches_reach_the_encoder_as_yuv_and_keep_frames_and_pts(make_video, tm
         inside[y0:y1, x0:x1] = True
         assert np.array_equal(y_out[~inside], y_in[~inside])  # bit-exact outside the box
         assert np.abs(y_out[inside] - y_in[inside]).mean() > 20  # inverted inside
+
+
+def test_image_of_an_rgb_frame_does_not_share_its_memory() -> None:
+    source = av.VideoFrame.from_ndarray(np.full((4, 6, 3), 10, np.uint8), format="rgb24")
+    frame = Frame.from_av(source, index=0)
+    frame.image[:] = 200
+    assert int(source.to_ndarray()[0, 0, 0]) == 10
