@@ -23,6 +23,11 @@ import cv2
 import numpy as np
 
 STATS_STRIDE = 3  # statistics from every 3rd pixel in x and y: 9x cheaper, same figures
+# Per-channel gain bounds. Wide on purpose: a pale, neutrally lit source photo onto a warm,
+# saturated video face needs a blue gain near 0.3; the former 0.4 floor left blue too high
+# and the swapped face pink and 8 Lab units off the target's skin. The bounds only guard
+# against a near-black channel (no face, a failed mask).
+GAIN_MIN, GAIN_MAX = 0.15, 6.0
 
 
 # RGB -> luma/chroma (BT.601 YCbCr without offsets). Linear, so scaling luma alone is one
@@ -45,7 +50,7 @@ def transfer_matrix(
     around that mean toward the target's, within bounds (a flat-lit target must not flatten
     the source to a mask, nor a hard-lit one burn it).
     """
-    gains = np.diag(np.clip(tgt_mean / np.maximum(src_mean, 1.0), 0.4, 2.5))
+    gains = np.diag(np.clip(tgt_mean / np.maximum(src_mean, 1.0), GAIN_MIN, GAIN_MAX))
     luma = _YCC[0]
     balanced = gains @ src_cov @ gains
     contrast = np.sqrt((luma @ tgt_cov @ luma) / max(luma @ balanced @ luma, 1e-6))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -71,3 +72,18 @@ def test_blends_keep_pixels_where_alpha_is_zero_or_one():
     # Far from the seam the multi-band result is each side's own image.
     assert np.abs(multi[:, :16] - bg[:, :16]).max() <= 2
     assert np.abs(multi[:, 48:] - fg[:, 48:]).max() <= 2
+
+
+def test_pale_source_takes_a_warm_saturated_skin_tone_in_lab():
+    # The measured case that looked pink: a pale, neutral photo (blue near 150) onto warm,
+    # saturated video skin (blue near 44) needs a blue gain of 0.3; a 0.4 floor left the
+    # swapped face 8 Lab units off, almost all of it in b (yellow).
+    src = noisy((200, 165, 150), 12, 0)
+    tgt = noisy((124, 71, 44), 8, 1)
+    w = np.ones(src.shape[:2], np.float32)
+    out = stats_transfer(src, tgt, w, w)
+
+    def lab(img: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(img, cv2.COLOR_RGB2LAB).reshape(-1, 3).mean(0) * [100 / 255, 1, 1]
+
+    assert np.linalg.norm(lab(out) - lab(tgt)) < 2.0
