@@ -55,6 +55,10 @@ _MASK = np.array(
     + [i for i, n in enumerate(NAMES) if n.startswith("forehead_") and "outline" not in n][::-1],
     np.int64,
 )
+_JAW_IN_MASK = len([i for i in FACE_OUTLINE if i in set(GROUPS["jaw"])])
+_FOREHEAD_ROW = _MASK[_JAW_IN_MASK:]  # right to left
+_BROWS = np.asarray(GROUPS["brows"], np.int64)
+_CHEEKS = np.asarray(GROUPS["cheeks"], np.int64)
 _MOUTH = np.asarray(INNER_MOUTH, np.int64)
 _EYES = (np.asarray(LEFT_EYE, np.int64), np.asarray(RIGHT_EYE, np.int64))
 
@@ -129,6 +133,32 @@ def smooth_closed(polygon: np.ndarray) -> np.ndarray:
     return 0.25 * np.roll(polygon, 1, axis=0) + 0.5 * polygon + 0.25 * np.roll(polygon, -1, axis=0)
 
 
+# The default mask's top edge stays this far above the target's own brows, past the feather
+# (fractions of the face size): the row drawn on the source's shape can lie lower than the
+# target's brows, which then showed through the feather as a dark band across the forehead.
+BROW_CLEARANCE = 0.05
+
+
+def face_polygon(points: np.ndarray, target: np.ndarray, clearance: float) -> np.ndarray:
+    """The default mask: the jaw of `points` closed over their forehead row, the row lifted
+    where needed to lie `clearance` px above the target's brows (in the face's upright
+    frame: the eye line level)."""
+    polygon = points[_MASK].astype(np.float32)
+    eyes = sorted(
+        (target[_EYES[0]].mean(axis=0), target[_EYES[1]].mean(axis=0)), key=lambda e: e[0]
+    )
+    dx, dy = eyes[1] - eyes[0]
+    norm = max(float(np.hypot(dx, dy)), 1e-6)
+    upright = np.array([[dx, dy], [-dy, dx]], np.float32) / norm  # rotates the eye line level
+    brows = target[_BROWS] @ upright.T
+    row = polygon[_JAW_IN_MASK:] @ upright.T
+    order = np.argsort(brows[:, 0])
+    top = np.interp(row[:, 0], brows[order, 0], brows[order, 1]) - clearance
+    row[:, 1] = np.minimum(row[:, 1], top)
+    polygon[_JAW_IN_MASK:] = row @ upright  # the inverse rotation
+    return polygon
+
+
 def canonical(points: np.ndarray) -> np.ndarray:
     """Points with the pose removed (similarity-aligned to `MEAN_SHAPE`)."""
     return to_canonical(points, fit_similarity(points, MEAN_SHAPE))
@@ -186,6 +216,55 @@ def draw_points(
     )
 
 
+# A source pixel between the brows and the mask's forehead row is hair (a fringe) when its
+# Lab distance from the source's cheek skin, counting only darker luma (a highlight is
+# skin), passes NEAR; at FAR it is dropped entirely. Shading on bare foreheads measured
+# under NEAR on the stills; a fringe well over FAR.
+HAIR_LAB_NEAR, HAIR_LAB_FAR = 12.0, 24.0
+
+
+def forehead_skin(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 map over `texture` (uint8 RGB, landmarks `points`): 0 where the source's
+    forehead above the brows is covered by hair, 1 elsewhere.
+
+    The default mask reaches the mid-forehead, so a source's fringe would be pasted onto
+    the target's bare forehead as a dark band; where this map is 0 the target's own
+    forehead shows instead.
+    """
+    h, w = texture.shape[:2]
+    lab = cv2.cvtColor(texture, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    cheeks = cv2.convexHull(points[_CHEEKS].astype(np.float32))[:, 0]
+    skin = lab[polygon_mask(cheeks, (h, w)) > 0]
+    diff = lab - (np.median(skin, axis=0) if len(skin) else lab.reshape(-1, 3).mean(0))
+    diff[..., 0] = np.minimum(diff[..., 0], 0.0)
+    dist = np.linalg.norm(diff, axis=-1)
+    skin_like = np.clip((HAIR_LAB_FAR - dist) / (HAIR_LAB_FAR - HAIR_LAB_NEAR), 0.0, 1.0)
+    # Above the brows (lifted clear of them) up to well past the forehead row.
+    eyes = eye_distance(points)
+    band = np.concatenate(
+        [points[_BROWS] - [0.0, 0.2 * eyes], points[_FOREHEAD_ROW] - [0.0, 0.5 * eyes]]
+    )
+    out = np.where(polygon_mask(band, (h, w)) > 0, skin_like, 1.0).astype(np.float32)
+    return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5))
+
+
+_SKIN_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def texture_with_skin(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`texture` as RGBA whose alpha is `forehead_skin` (0-255), so one remap warps both;
+    computed once per texture level (the cache holds the texture, so its id stays unique)."""
+    cached = _SKIN_CACHE.get(id(texture))
+    if cached is None or cached[0] is not texture:
+        if len(_SKIN_CACHE) > 64:
+            _SKIN_CACHE.clear()
+        alpha = np.round(forehead_skin(texture, points) * 255.0).astype(np.uint8)
+        cached = (texture, np.dstack([texture, alpha]))
+        _SKIN_CACHE[id(texture)] = cached
+    return cached[1]
+
+
 def composite_face(
     image: np.ndarray,
     target: np.ndarray,
@@ -211,7 +290,8 @@ def composite_face(
     # (sharper than the frame at the seam, shimmering from frame to frame).
     texture, source_points = source.level_for(eye_distance(target))
     warp = build_warp_map(source_points, points, _TRIANGLES, box)
-    fg = remap(texture, warp)
+    fg_skin = remap(texture_with_skin(texture, source_points), warp)
+    fg = cv2.cvtColor(fg_skin, cv2.COLOR_RGBA2RGB)
     bg = image[y0:y1, x0:x1]
     if options.mask == "hull":
         hull = cv2.convexHull(points.astype(np.float32))[:, 0]
@@ -220,8 +300,14 @@ def composite_face(
     else:
         # The smoothed outline lies inside the triangulated area, so alpha is 0 wherever
         # the warp has no source pixel.
-        outline = smooth_closed(points[_MASK if options.mask == "face" else _OUTLINE])
+        if options.mask == "face":
+            outline = face_polygon(points, target, width + BROW_CLEARANCE * size)
+        else:
+            outline = points[_OUTLINE]
+        outline = smooth_closed(outline)
         alpha = feather(polygon_mask(outline, shape, offset), width)
+        if options.mask == "face":
+            alpha *= fg_skin[..., 3] * np.float32(1.0 / 255.0)  # the source's fringe
     keep = _kept_target_alpha(points, options, shape, offset, size)
     # Statistics over face skin only: the mouth interior and kept eyes would skew them.
     weight = alpha
