@@ -240,6 +240,7 @@ class LiveChain:
         self._weights = weights
         self._swap: Any = None  # filters.swap.SwapStage once a source is enrolled
         self._smoothing = _smoothing(self.options.smoothing)
+        self._overlay = OverlayStage("landmarks")  # the overlay alone, when no source is set
         # Per step of the last frame (landmarks, smoothing, swap or overlay): wall and
         # CPU seconds of this thread, for benchmarks and profiling.
         self.timings: dict[str, tuple[float, float]] = {}
@@ -301,7 +302,7 @@ class LiveChain:
         if self._swap is not None:
             # Draws the overlay too when it is on.
             return self._timed("swap", self._swap.process, frame)
-        return self._timed("overlay", OverlayStage("landmarks").process, frame)
+        return self._timed("overlay", self._overlay.process, frame)
 
     def _timed(self, step: str, fn: Any, frame: Frame) -> Any:
         """``fn(frame)``, its wall and CPU seconds kept in ``timings[step]``."""
