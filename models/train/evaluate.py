@@ -155,7 +155,7 @@ def run_dlib(data: LabelledSet, python: Path, model: Path) -> tuple[np.ndarray, 
     return pred, np.asarray(np.isfinite(pred).all(axis=(1, 2)))
 
 
-def teacher_for(data: LabelledSet, images: Path) -> tuple[np.ndarray, np.ndarray] | None:
+def teacher_for(data: LabelledSet) -> tuple[np.ndarray, np.ndarray] | None:
     """The cached Face Mesh of each image (NaN where none), and the mapped 68 points.
 
     ``None`` when no label cache covers these images.
@@ -196,7 +196,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         **summarise(pred[:, :68], data.points, found),
     }
     peers: dict = {}
-    teacher = teacher_for(data, args.images)
+    teacher = teacher_for(data)
     if teacher is None:
         result["extra60_teacher_error"] = None
         peers["mediapipe_ridge"] = "not run: no teacher-label cache for these images"
