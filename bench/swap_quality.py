@@ -19,11 +19,17 @@ Metrics (medians over frames, then means over pairs):
   points the face was drawn on (target pose and expression on the source's identity shape,
   which by design moves eyes, nose and lips away from the target's own positions);
 - identity (when the dlib venv exists): dlib ResNet descriptor of the output face closer to
-  the source than to the target, share of frames.
+  the source than to the target, share of frames, and the mean descriptor distances to both.
+
+`--shape-strength` replaces the four compositors by the defaults at each identity-shape
+setting given, all with NME: a number is the overall strength, `brows=0,mouth=0.5` sets
+those groups' share (`shape.IDENTITY_REGIONS`, groups not named keep the default), and
+`0.5:brows=0` both.
 
 Landmarks come from MediaPipe Face Mesh until the engine has weights::
 
     nice -n 10 .venv/bin/python bench/swap_quality.py [--frames 48] [--dlib /tmp/venv-dlib]
+    nice -n 10 .venv/bin/python bench/swap_quality.py --shape-strength 0 0.5 1 brows=0
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import argparse
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mesh_cache import load_clip, load_meshes, mediapipe_landmarks, mesh_to_128  # noqa: E402
 
+from facestream.filters import shape  # noqa: E402
 from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
 from facestream.filters.smoothing import make_smoother_factory  # noqa: E402
 from facestream.filters.swap import (  # noqa: E402
@@ -62,13 +71,24 @@ CLIPS = [
     "videos/liveportrait/s32.mp4",
 ]
 SOURCES = ["stills/deepface/img6.jpg", "stills/deepface/img30.jpg", "stills/deepface/img35.jpg"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One compositor: its options, smoothed or raw landmarks, identity-shape regions."""
+
+    options: SwapOptions
+    use_smoothed: bool = True
+    regions: dict[str, float] | None = None  # None: shape.IDENTITY_REGIONS as shipped
+    nme: bool = True  # the re-detection is the slow part
+
+
 CONFIGS = {
-    "ours": (SwapOptions(), True),
-    "ours, multi-band seam": (SwapOptions(blend="laplacian"), True),
-    "ours, target shape": (SwapOptions(shape_strength=0.0), True),
-    "baseline": (baseline_options(), False),
+    "ours": Config(SwapOptions()),
+    "ours, multi-band seam": Config(SwapOptions(blend="laplacian"), nme=False),
+    "ours, target shape": Config(SwapOptions(shape_strength=0.0), nme=False),
+    "baseline": Config(baseline_options(), use_smoothed=False),
 }
-NME_CONFIGS = ("ours", "baseline")  # the re-detection is the slow part
 IDENTITY_EVERY = 4  # identity descriptors on every 4th frame (dlib is slow on CPU)
 CROP = 200  # face crop side for the descriptor
 
@@ -81,6 +101,32 @@ class Scores:
     nme_drawn: list[float] = field(default_factory=list)
     identity: list[float] = field(default_factory=list)
     dist_source: list[float] = field(default_factory=list)
+    dist_target: list[float] = field(default_factory=list)
+
+
+def shape_config(spec: str) -> Config:
+    """`0.5`, `brows=0,mouth=0.5` or `0.5:brows=0` (see the module docstring)."""
+    strength, _, groups = spec.rpartition(":") if ":" in spec else ("", "", spec)
+    if "=" not in groups:
+        strength, groups = groups, ""
+    regions = dict(shape.IDENTITY_REGIONS)
+    for item in filter(None, groups.split(",")):
+        group, _, weight = item.partition("=")
+        regions[group] = float(weight)
+    shape.region_weights(regions)  # unknown group names fail here, before the long run
+    options = SwapOptions(shape_strength=float(strength or SwapOptions().shape_strength))
+    return Config(options, regions=regions)
+
+
+@contextmanager
+def identity_regions(regions: dict[str, float] | None) -> Iterator[None]:
+    """`shape.IDENTITY_REGIONS` set to `regions` (when given) for the block."""
+    shipped = shape.IDENTITY_REGIONS
+    shape.IDENTITY_REGIONS = shipped if regions is None else regions
+    try:
+        yield
+    finally:
+        shape.IDENTITY_REGIONS = shipped
 
 
 def gradient(image: np.ndarray) -> np.ndarray:
@@ -165,8 +211,7 @@ def run_pair(
     raw: list[np.ndarray | None],
     smooth: list[np.ndarray | None],
     source: SourceFace,
-    options: SwapOptions,
-    use_smoothed: bool,
+    config: Config,
 ) -> tuple[list[np.ndarray], list[float], list[np.ndarray | None]]:
     """Composite every frame; returns the outputs, per-frame seam ratios and drawn points."""
     state = TrackState()
@@ -174,10 +219,11 @@ def run_pair(
     drawn: list[np.ndarray | None] = []
     for img, p_raw, p_smooth in zip(frames, raw, smooth, strict=True):
         out = img.copy()
-        points = p_smooth if use_smoothed else p_raw
+        points = p_smooth if config.use_smoothed else p_raw
         res = None
         if points is not None and p_raw is not None:
-            res = composite_face(out, points, source, options, state)
+            with identity_regions(config.regions):
+                res = composite_face(out, points, source, config.options, state)
             if res is not None:
                 mask = np.zeros(img.shape[:2], np.float32)
                 x0, y0, x1, y1 = res.box
@@ -204,12 +250,24 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--dlib", type=Path, default=Path("/tmp/venv-dlib"))
     parser.add_argument("--no-nme", action="store_true", help="skip the re-detection")
+    parser.add_argument(
+        "--shape-strength",
+        nargs="+",
+        metavar="SPEC",
+        help="sweep identity-shape settings instead of the four compositors (e.g. 0 0.5 1 "
+        "brows=0,mouth=0.5)",
+    )
     args = parser.parse_args()
+    configs = (
+        {f"shape {spec}": shape_config(spec) for spec in args.shape_strength}
+        if args.shape_strength
+        else CONFIGS
+    )
     dlib_python = args.dlib / "bin" / "python"
     use_dlib = dlib_python.exists()
     if not use_dlib:
         print(f"identity: skipped, no dlib venv at {args.dlib}")
-    scores = {name: Scores() for name in CONFIGS}
+    scores = {name: Scores() for name in configs}
     sources = {s: enroll_source(DATA / s, mediapipe_landmarks) for s in SOURCES}
     with tempfile.TemporaryDirectory() as tmp:
         for clip in CLIPS:
@@ -220,14 +278,12 @@ def main() -> None:
             smooth = smoothed(faces, fps)
             for name_s, source in sources.items():
                 crops, rects, owners = [], [], []
-                for name, (options, use_smoothed) in CONFIGS.items():
-                    outputs, seams, drawn = run_pair(
-                        frames, raw, smooth, source, options, use_smoothed
-                    )
+                for name, config in configs.items():
+                    outputs, seams, drawn = run_pair(frames, raw, smooth, source, config)
                     sc = scores[name]
                     sc.seam.append(float(np.median(seams)))
                     sc.temporal.append(temporal_ratio(frames, outputs, raw))
-                    if not args.no_nme and name in NME_CONFIGS:
+                    if not args.no_nme and config.nme:
                         video = Path(tmp) / "out.mp4"
                         write_video(video, outputs, round(fps))
                         meshes, counts = load_meshes(video, len(outputs))
@@ -253,15 +309,17 @@ def main() -> None:
                     desc = descriptors(dlib_python, crops, rects)
                     d_src = desc[-1]
                     d_tgt = {t: desc[i] for i, (o, t) in enumerate(owners) if o == "target"}
-                    for name in CONFIGS:
-                        won, dists = [], []
+                    for name in configs:
+                        won, dists, dists_t = [], [], []
                         for i, (o, t) in enumerate(owners):
                             if o == name:
                                 ds = np.linalg.norm(desc[i] - d_src)
-                                won.append(ds < np.linalg.norm(desc[i] - d_tgt[t]))
-                                dists.append(ds)
+                                dt = np.linalg.norm(desc[i] - d_tgt[t])
+                                won.append(ds < dt)
+                                dists.append(ds), dists_t.append(dt)
                         scores[name].identity.append(float(np.mean(won)))
                         scores[name].dist_source.append(float(np.mean(dists)))
+                        scores[name].dist_target.append(float(np.mean(dists_t)))
                 print(f"{clip} <- {name_s}: done", flush=True)
     report(scores, len(CLIPS) * len(SOURCES), args.frames)
 
@@ -275,20 +333,22 @@ def load_meshes_cache_drop(video: Path, frames: int) -> None:
 
 def report(scores: dict[str, Scores], pairs: int, frames: int) -> None:
     print(f"\n{pairs} clip x source pairs, {frames} frames each (means over pairs)")
-    head = f"{'compositor':22s} {'seam':>6s} {'temporal':>9s} {'NME %':>6s} {'NME drawn':>9s}"
-    print(head + f" {'identity':>9s} {'d(src)':>7s}")
+    width = max(22, *(len(name) for name in scores))
+    head = f"{'compositor':{width}s} {'seam':>6s} {'temporal':>9s} {'NME %':>6s}"
+    print(head + f" {'NME drawn':>9s} {'identity':>9s} {'d(src)':>7s} {'d(tgt)':>7s}")
     for name, sc in scores.items():
 
         def mean(xs: list[float]) -> str:
             return f"{np.mean(xs):.3f}" if xs else "  -  "
 
         print(
-            f"{name:22s} {mean(sc.seam):>6s} {mean(sc.temporal):>9s} {mean(sc.nme):>6s}"
+            f"{name:{width}s} {mean(sc.seam):>6s} {mean(sc.temporal):>9s} {mean(sc.nme):>6s}"
             f" {mean(sc.nme_drawn):>9s}"
-            f" {mean(sc.identity):>9s} {mean(sc.dist_source):>7s}"
+            f" {mean(sc.identity):>9s} {mean(sc.dist_source):>7s} {mean(sc.dist_target):>7s}"
         )
     print("targets: seam <= 1.2, temporal <= 1.15, NME <= 3 %, identity >= 0.95")
-    print("d(src): mean dlib descriptor distance to the source (same person < 0.6)")
+    print("d(src), d(tgt): mean dlib descriptor distance to the source, to the target frame")
+    print("(same person < 0.6)")
 
 
 if __name__ == "__main__":

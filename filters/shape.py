@@ -4,7 +4,8 @@ A face's points are aligned to the canonical `MEAN_SHAPE` by a similarity (Procr
 what the similarity removes is the pose; what is left is identity shape plus expression.
 For a target seen over many frames its identity is the running mean of its canonical
 shapes and its expression is the difference from that mean. The swapped face is drawn on
-the source's identity with the target's expression and pose.
+the source's identity with the target's expression and pose, region by region as far as
+`IDENTITY_REGIONS` says.
 
 Example:
     >>> import numpy as np
@@ -16,9 +17,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from facestream.models.landmarks import GROUPS
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,27 @@ class IdentityEstimate:
         return self.mean.astype(np.float32)
 
 
+# How far each landmark group (`GROUPS`) moves from the target's identity shape to the
+# source's, before the overall `strength`. Set by `bench/swap_quality.py --shape-strength`
+# (docs/SWAP.md, "Identity shape against expression and pose").
+IDENTITY_REGIONS: dict[str, float] = {group: 1.0 for group in GROUPS}
+
+
+def region_weights(regions: Mapping[str, float]) -> np.ndarray:
+    """Per-point weights `(N,)` from per-group ones; groups not named get 0.
+
+    Raises:
+        ValueError: a name that is not a landmark group.
+    """
+    unknown = set(regions) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"Unknown landmark groups {sorted(unknown)}; use {sorted(GROUPS)}.")
+    weights = np.zeros(sum(len(v) for v in GROUPS.values()), np.float32)
+    for group, weight in regions.items():
+        weights[GROUPS[group]] = weight
+    return weights
+
+
 def reshape_to_source(
     target: np.ndarray,
     target_identity: np.ndarray,
@@ -77,6 +102,7 @@ def reshape_to_source(
     reference: np.ndarray,
     pinned: np.ndarray,
     strength: float = 1.0,
+    regions: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Target points redrawn on the source's identity shape, with the target's pose and
     expression.
@@ -89,11 +115,15 @@ def reshape_to_source(
         pinned: int indices of points kept exactly where the target has them (the outer
             outline, so the background never shows, and the inner lips, so the target's
             mouth interior stays in place).
-        strength: 0 keeps the target's shape, 1 takes the source's fully.
+        strength: 0 keeps the target's shape, 1 takes the source's as far as `regions`
+            says.
+        regions: per-group share of the source's identity shape (`IDENTITY_REGIONS`, read
+            at call time, when None).
     """
+    weights = region_weights(IDENTITY_REGIONS if regions is None else regions)
     pose = fit_similarity(target, reference)
     canonical = to_canonical(target, pose)
-    moved = canonical + strength * (source_identity - target_identity)
+    moved = canonical + strength * weights[:, None] * (source_identity - target_identity)
     out = to_frame(moved, pose)
     out[pinned] = target[pinned]
     return out
