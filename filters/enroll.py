@@ -21,8 +21,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facestream.filters.blend import polygon_mask
 from facestream.filters.shape import fit_similarity, to_canonical
-from facestream.models.landmarks import IBUG68, INNER_MOUTH, LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
+from facestream.models.landmarks import (
+    IBUG68,
+    INNER_MOUTH,
+    LEFT_EYE,
+    MEAN_SHAPE,
+    OUTER_MOUTH,
+    RIGHT_EYE,
+)
 
 # A landmark function takes an RGB uint8 image and returns one entry per face: a (128, 2)
 # array in image pixels, or any object with such a `.points` (e.g. FaceLandmarks).
@@ -36,6 +44,15 @@ MIN_FRONTALITY = 0.2
 CLOSED_MOUTH = 0.02  # mouth_openness below this counts as closed
 MIN_LEVEL_SIZE = 32  # px: the texture pyramid stops before levels smaller than this
 CROP_MARGIN = 0.25  # texture crop: landmark box grown by this fraction of its size per side
+# Teeth inside the source's lips (`lip_texture`), in Lab relative to the lips' own colour
+# (a* at LIP_PERCENTILE of the outer-lip polygon). Measured on the astronaut's smile: lips
+# a* 19-24, L 66; teeth a* 1-6, L 60-96; the dark mouth corners L 30-45. A pixel is surely teeth
+# under TEETH_RED of the lips' a* and not darker than TEETH_LIGHT of their L; the teeth's
+# soft edges, the gaps between them and the dark corners (under LIP_RED of the lips' a*,
+# or darker than DARK of their L) go with the teeth they touch.
+TEETH_RED, TEETH_LIGHT = 0.45, 0.8
+LIP_RED, DARK = 0.65, 0.75
+LIP_PERCENTILE = 85
 
 
 class SourceFaceError(ValueError):
@@ -106,6 +123,64 @@ def mouth_openness(points: np.ndarray) -> float:
     return float(area / max(eye_distance(points), 1.0) ** 2)
 
 
+def lip_texture(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`image` (uint8 RGB) with the teeth and mouth opening between the lips painted over
+    in lip colour, and the bool mask of the pixels replaced.
+
+    The swap keeps the target's own mouth interior inside the target's inner lips, so the
+    source's is never meant to show; but a smiling source's teeth often lie outside its
+    inner-lip points (the landmark model puts them on the teeth), and the warp then draws
+    them over the target's lips, most visibly on a closed target mouth. Teeth are found
+    by colour (far less red than the lips), kept only where they reach the mouth opening,
+    grown into their soft edges and the dark gaps and corners they touch, and inpainted
+    from the lips around them. A closed mouth without teeth is left as it is.
+    """
+    h, w = image.shape[:2]
+    lips = polygon_mask(points[OUTER_MOUTH], (h, w)) > 0
+    if lips.sum() < 16:
+        return image, np.zeros((h, w), bool)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    light = lab[..., 0] * np.float32(100.0 / 255.0)
+    red = lab[..., 1] - 128.0
+    # The lips' redness: a high percentile of a* in the outer-lip polygon, so teeth, gaps
+    # and the opening may fill most of it; their lightness: that of the lip-red pixels.
+    lip_red = float(np.percentile(red[lips], LIP_PERCENTILE))
+    if lip_red <= 0:
+        return image, np.zeros((h, w), bool)  # no red lips to tell teeth from
+    lip_light = float(np.median(light[lips & (red >= LIP_RED * lip_red)]))
+    sure = lips & (red < TEETH_RED * lip_red) & (light >= TEETH_LIGHT * lip_light)
+    dark = (lips & (light < DARK * lip_light)).astype(np.uint8)
+    weak = (lips & (red < LIP_RED * lip_red)).astype(np.uint8) | dark
+    # Teeth reach the mouth opening (the inner-lip polygon, widened by a few px for a
+    # closed one); a pale highlight on the lower lip or skin at the lip line does not.
+    opening = polygon_mask(points[INNER_MOUTH], (h, w))
+    reach = max(2, round(0.03 * np.ptp(points[OUTER_MOUTH][:, 0])))
+    opening = cv2.dilate(
+        opening, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
+    )
+    count, labels = cv2.connectedComponents(sure.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[sure & (opening > 0)])] = True
+    keep[0] = False
+    teeth = keep[labels].astype(np.uint8)
+    # Grown a few px through the less red or dark pixels (the teeth's soft edges and the
+    # gaps), not along the pale rim of the lips into the skin; then further through the dark
+    # ones only: the mouth corners beside the teeth, which left in would draw an open
+    # mouth's dark corners on a closed one.
+    through = weak
+    for step in range(3 * reach):
+        if step == reach:
+            through = dark | teeth
+        teeth = cv2.dilate(teeth, np.ones((3, 3), np.uint8)) & through
+    if not teeth.any():
+        return image, teeth > 0
+    # One more pixel for the colour bleeding across the teeth's edge.
+    replace = cv2.dilate(teeth, np.ones((3, 3), np.uint8)) > 0
+    radius = max(3.0, 0.05 * np.ptp(points[OUTER_MOUTH][:, 0]))
+    painted = cv2.inpaint(image, replace.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    return painted, replace
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """A photo as uint8 RGB, or `SourceFaceError` if it cannot be read."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -141,8 +216,9 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     margin = CROP_MARGIN * (hi - lo)
     x0, y0 = np.maximum(np.floor(lo - margin), 0).astype(int)
     x1, y1 = np.minimum(np.ceil(hi + margin), (w, h)).astype(int)
-    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     local = (points - (x0, y0)).astype(np.float32)
+    # The source's teeth would be drawn over the target's lips (see lip_texture).
+    crop, _ = lip_texture(np.ascontiguousarray(image[y0:y1, x0:x1]), local)
     identity = to_canonical(local, fit_similarity(local, MEAN_SHAPE))
     pyramid = [crop]
     while min(pyramid[-1].shape[:2]) >= 2 * MIN_LEVEL_SIZE:
