@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from facestream.models.engine import LandmarkEngine
-from facestream.models.heatmaps import decode_heatmaps
+from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
 from facestream.models.hrnet import CONFIGS, create_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,12 +95,12 @@ def hrnet_ms(name: str, crops: np.ndarray, batch: int, frozen: bool, repeats: in
         x = x_all[:batch]
         net = torch.jit.freeze(torch.jit.trace(model, x, check_trace=False)) if frozen else model
         for _ in range(3):
-            decode_heatmaps(net(x), affine)
+            decode_heatmaps(net(x), affine, TARGET_SIGMA)
         times = []
         for r in range(repeats):
             x = x_all[(np.arange(batch) + r) % len(x_all)]
             t = time.perf_counter()
-            decode_heatmaps(net(x), affine)
+            decode_heatmaps(net(x), affine, TARGET_SIGMA)
             times.append(time.perf_counter() - t)
     return float(np.median(times)) * 1000 / batch
 

@@ -57,7 +57,7 @@ from facestream.models.crops import (
     landmark_anchors,
 )
 from facestream.models.detector import box_iou
-from facestream.models.heatmaps import decode_heatmaps
+from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
 from facestream.models.hrnet import HRNet, create_model
 
 
@@ -201,6 +201,8 @@ class LandmarkEngine:
         recover: when a tracked face's confidence falls, run the detector and the face's
             re-detected crop on the same frame; False drops it when below
             ``min_confidence`` and runs the detector on the next frame (the old tracker).
+        decode_blur: Gaussian width (heatmap cells) the heatmaps are blurred by before the
+            sub-pixel step (`decode_heatmaps`); 0 decodes them as they are.
     """
 
     def __init__(
@@ -219,6 +221,7 @@ class LandmarkEngine:
         confidence_drop: float = 0.75,
         predict_motion: bool = True,
         recover: bool = True,
+        decode_blur: float = TARGET_SIGMA,
     ) -> None:
         self.device = pick_device(device)
         if self.device.type == "cpu":
@@ -243,6 +246,7 @@ class LandmarkEngine:
         self.confidence_drop = confidence_drop
         self.predict_motion = predict_motion
         self.recover = recover
+        self.decode_blur = decode_blur
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frame_index = 0
@@ -299,7 +303,7 @@ class LandmarkEngine:
             x = cut_crops_torch(image, affine.to(self.device), self.size).to(self.dtype)
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-        points, conf = decode_heatmaps(self.net(x), affine.to(self.device))
+        points, conf = decode_heatmaps(self.net(x), affine.to(self.device), self.decode_blur)
         return points.cpu().numpy(), conf.cpu().numpy()
 
     def _upload(self, frame: np.ndarray) -> torch.Tensor:
@@ -450,7 +454,9 @@ class LandmarkEngine:
                     x = x.permute(0, 3, 1, 2).to(self.dtype).div_(255)
                     x = x.contiguous(memory_format=torch.channels_last)
                     points, conf = decode_heatmaps(
-                        self.net(x), host_affine.pin_memory().to(self.device, non_blocking=True)
+                        self.net(x),
+                        host_affine.pin_memory().to(self.device, non_blocking=True),
+                        self.decode_blur,
                     )
                     out_points = torch.empty(points.shape, dtype=points.dtype, pin_memory=True)
                     out_conf = torch.empty(conf.shape, dtype=conf.dtype, pin_memory=True)
@@ -469,7 +475,7 @@ class LandmarkEngine:
         x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
         x = x.permute(0, 3, 1, 2).to(self.dtype).div_(255)
         a = torch.from_numpy(np.ascontiguousarray(affine, np.float32)).to(self.device)
-        points, conf = decode_heatmaps(self.net(x), a)
+        points, conf = decode_heatmaps(self.net(x), a, self.decode_blur)
         return points.cpu().numpy(), conf.cpu().numpy()
 
 

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from facestream.models.heatmaps import decode_heatmaps, render_heatmaps
 
@@ -64,6 +65,25 @@ def test_blur_keeps_gaussian_peaks():
     hm = render_heatmaps(points, (32, 32), 1.5)
     decoded, _ = decode_heatmaps(hm, torch.eye(2, 3)[None], blur_sigma=1.0)
     assert (decoded - points).abs().max() * 32 < 0.05
+
+
+def test_blur_matches_a_whole_map_blur_near_borders():
+    """The windowed blur gives the points a whole-map blur (replicate borders) gives."""
+    torch.manual_seed(0)
+    points = torch.tensor([[[0.02, 0.5], [0.5, 0.98], [0.4, 0.6]]])
+    hm = render_heatmaps(points, (32, 32), 1.5) + 0.05 * torch.rand(1, 3, 32, 32)
+    sigma, radius = 1.0, 3
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = (k / k.sum()).view(1, 1, 1, -1)
+    x = F.pad(hm.reshape(3, 1, 32, 32), (radius,) * 4, mode="replicate")
+    blurred = F.conv2d(F.conv2d(x, k), k.transpose(2, 3)).reshape(1, 3, 32, 32)
+    # Same argmax as the windowed path (the raw map's), then the reference Taylor step.
+    expected, _ = decode_heatmaps(blurred, torch.eye(2, 3)[None])
+    decoded, _ = decode_heatmaps(hm, torch.eye(2, 3)[None], blur_sigma=sigma)
+    same_peak = hm.flatten(2).argmax(2) == blurred.flatten(2).argmax(2)
+    assert same_peak.all()
+    assert torch.allclose(decoded, expected, atol=1e-5)
 
 
 def test_half_precision_input():

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from facestream.models.heatmaps import decode_heatmaps, render_heatmaps
+from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps, render_heatmaps
 from facestream.models.hrnet import HRNet, create_model, load_weights, save_weights
 from facestream.models.train.augment import NO_AUGMENT, AugmentConfig
 from facestream.models.train.dataset import (
@@ -45,7 +45,6 @@ from facestream.models.train.loss import adaptive_wing_loss
 from facestream.models.train.metrics import nme_summary
 from facestream.stream.errors import UserError
 
-SIGMA = 1.5  # Gaussian target width, in heatmap cells
 LOG_FIELDS = [
     "epoch",
     "step",
@@ -215,7 +214,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             )
             for batch in bar:
                 x = batch["image"].float().div_(255).contiguous(memory_format=torch.channels_last)
-                target = render_heatmaps(batch["points"], (grid, grid), SIGMA)
+                target = render_heatmaps(batch["points"], (grid, grid), TARGET_SIGMA)
                 loss = adaptive_wing_loss(model(x), target, batch["weight"])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -298,7 +297,7 @@ def evaluate_crops(model: torch.nn.Module, dataset: LandmarkDataset) -> dict:
         x = torch.stack([b["image"] for b in batch]).float().div_(255)
         x = x.contiguous(memory_format=torch.channels_last)
         identity = torch.eye(2, 3).expand(len(batch), 2, 3)  # normalised crop coordinates
-        preds.append(decode_heatmaps(model(x), identity)[0].numpy())
+        preds.append(decode_heatmaps(model(x), identity, TARGET_SIGMA)[0].numpy())
         truths.append(torch.stack([b["points"] for b in batch]).numpy())
     model.train()
     pred, truth = np.concatenate(preds), np.concatenate(truths)
