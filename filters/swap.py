@@ -137,6 +137,9 @@ def smooth_closed(polygon: np.ndarray) -> np.ndarray:
 # (fractions of the face size): the row drawn on the source's shape can lie lower than the
 # target's brows, which then showed through the feather as a dark band across the forehead.
 BROW_CLEARANCE = 0.05
+# px around the mask kept in the compositing box: more than the sharpness match's blur
+# kernels reach (radius 6 px at their largest sigma), so pixels under the mask blur alike.
+BLUR_PAD = 8
 
 
 def face_polygon(points: np.ndarray, target: np.ndarray, clearance: float) -> np.ndarray:
@@ -279,8 +282,19 @@ def composite_face(
     points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size
-    # Room around the face for the feather and the multi-band blur, clipped to the frame.
-    box = points_box(np.concatenate([points, target]), image.shape, pad=int(width) + 4)
+    outline = None
+    if options.mask == "face":
+        outline = smooth_closed(face_polygon(points, target, width + BROW_CLEARANCE * size))
+    elif options.mask == "outline":
+        outline = smooth_closed(points[_OUTLINE])
+    if options.blend == "laplacian" and options.mask != "hull":
+        # Room around the face for the multi-band blur's coarse bands.
+        box = points_box(np.concatenate([points, target]), image.shape, pad=int(width) + 4)
+    else:
+        # Only the mask's box changes (alpha is 0 outside it, and the feather lies inside
+        # the outline), plus room for the sharpness blurs to see real neighbours; a third
+        # fewer pixels than the whole face with the feather's margin.
+        box = points_box(points if outline is None else outline, image.shape, pad=BLUR_PAD)
     x0, y0, x1, y1 = box
     if size < 8 or x1 - x0 < 8 or y1 - y0 < 8:
         return None
@@ -300,11 +314,7 @@ def composite_face(
     else:
         # The smoothed outline lies inside the triangulated area, so alpha is 0 wherever
         # the warp has no source pixel.
-        if options.mask == "face":
-            outline = face_polygon(points, target, width + BROW_CLEARANCE * size)
-        else:
-            outline = points[_OUTLINE]
-        outline = smooth_closed(outline)
+        assert outline is not None
         alpha = feather(polygon_mask(outline, shape, offset), width)
         if options.mask == "face":
             alpha *= fg_skin[..., 3] * np.float32(1.0 / 255.0)  # the source's fringe

@@ -48,16 +48,27 @@ def points_box(points: np.ndarray, shape: tuple[int, ...], pad: int = 2) -> Box:
 def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Affine maps `(T, 2, 3)` taking each destination triangle onto its source triangle.
 
-    Degenerate (zero-area) destination triangles get a map that is never used: they cover
-    no pixel.
+    Solved in closed form for all triangles at once (a batched `np.linalg.solve` of 3x3
+    systems costs several times more). Degenerate (zero-area) destination triangles map
+    everything onto their first source vertex: they cover no pixel, or only edge pixels that
+    their neighbours share.
     """
     d = dst[triangles].astype(np.float64)  # (T, 3, 2)
     s = src[triangles].astype(np.float64)
-    d_h = np.concatenate([d, np.ones((*d.shape[:2], 1))], axis=2)  # (T, 3, 3)
-    det = np.linalg.det(d_h)
-    d_h[np.abs(det) < 1e-9] = np.eye(3)
-    # Solve d_h @ A^T = s for each triangle: rows are points, so A^T = d_h^-1 s.
-    return np.linalg.solve(d_h, s).transpose(0, 2, 1).astype(np.float32)
+    e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]  # destination edge vectors
+    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]  # the same edges in the source
+    det = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
+    degenerate = np.abs(det) < 1e-9
+    inv_det = np.where(degenerate, 0.0, 1.0 / np.where(degenerate, 1.0, det))
+    # Linear part L = [f1 f2] @ [e1 e2]^-1, then the offset takes d0 to s0.
+    linear = np.empty((len(d), 2, 3))
+    for row in range(2):
+        linear[:, row, 0] = (f1[:, row] * e2[:, 1] - f2[:, row] * e1[:, 1]) * inv_det
+        linear[:, row, 1] = (f2[:, row] * e1[:, 0] - f1[:, row] * e2[:, 0]) * inv_det
+        linear[:, row, 2] = (
+            s[:, 0, row] - linear[:, row, 0] * d[:, 0, 0] - linear[:, row, 1] * d[:, 0, 1]
+        )
+    return linear.astype(np.float32)
 
 
 NO_TRIANGLE = 255  # id of pixels outside every triangle; ids are uint8 so cv2.LUT can gather
@@ -75,9 +86,19 @@ def rasterise_triangle_ids(dst: np.ndarray, triangles: np.ndarray, box: Box) -> 
     ids = np.full((y1 - y0, x1 - x0), NO_TRIANGLE, np.uint8)
     # Fixed-point vertices (4 fractional bits) keep sub-pixel accuracy of the edges.
     shift = 4
-    verts = np.round((dst[triangles] - (x0, y0)) * (1 << shift)).astype(np.int32)
-    for t, tri in enumerate(verts):
-        cv2.fillConvexPoly(ids, tri, t, lineType=cv2.LINE_8, shift=shift)
+    corners = dst[triangles] - (x0, y0)  # (T, 3, 2)
+    # Triangles wholly outside the box draw nothing: skip their calls (the loop's cost is
+    # mostly per call).
+    inside = (
+        (corners[..., 0].max(axis=1) >= 0)
+        & (corners[..., 1].max(axis=1) >= 0)
+        & (corners[..., 0].min(axis=1) < x1 - x0)
+        & (corners[..., 1].min(axis=1) < y1 - y0)
+    )
+    verts = np.round(corners * (1 << shift)).astype(np.int32)
+    for t in np.flatnonzero(inside).tolist():
+        # Positional arguments: keywords cost about as much as the fill itself here.
+        cv2.fillConvexPoly(ids, verts[t], t, cv2.LINE_8, shift)
     return ids
 
 
@@ -98,9 +119,13 @@ def build_warp_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box:
     c = [cv2.LUT(ids, np.ascontiguousarray(lut[:, k])) for k in range(6)]
     xs = np.arange(x0, x1, dtype=np.float32)[None, :]
     ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-    map_x = c[0] * xs + c[1] * ys + c[2]
-    map_y = c[3] * xs + c[4] * ys + c[5]
-    return WarpMap(box, map_x, map_y, ids != NO_TRIANGLE)
+    # In place on the gathered coefficients: no temporaries the size of the box.
+    for ax, ay, offset in (c[0:3], c[3:6]):
+        ax *= xs
+        ay *= ys
+        ax += ay
+        ax += offset
+    return WarpMap(box, c[0], c[3], ids != NO_TRIANGLE)
 
 
 def remap(image: np.ndarray, warp: WarpMap) -> np.ndarray:
