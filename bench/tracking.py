@@ -21,6 +21,13 @@ frame, back and forth over 40% of the width, black borders), where the truth is 
 same mode's landmarks on the unmoved clip, moved by the pan. Error = mean distance to that,
 % IOD (it measures what the motion costs, not the model's own error).
 
+Crossing: two calm clips shrunk to squares on one canvas, moving across and back in
+opposite directions, so they pass each other twice (the second face drawn over the first's
+chin as they cross). Truth: the
+same mode's landmarks on each clip alone, moved with it. Per face: frames found (a track
+within half an IOD of the truth), id changes of the track found on it, swaps (the track
+found on it is the one the other face had) and the error, % IOD.
+
 Modes: ``old`` is the tracker before the fast-motion work (crop from the last landmarks,
 detector on the frame after a loss); ``new`` is the engine's default.
 
@@ -58,6 +65,9 @@ CLIPS = [
 ]
 PAN_CLIPS = ["retalking/1.mp4", "liveportrait/d3.mp4"]
 PAN_SPEEDS = [0.015, 0.03]  # of the frame width per frame
+CROSSING_CLIPS = ["retalking/1.mp4", "liveportrait/d3.mp4"]
+CROSSING_SIDE, CROSSING_CANVAS = 300, (520, 900)  # square clip side, canvas (H, W) pixels
+CROSSING_TOPS = (20, 130)  # rows where each square starts: the second covers the first's chin
 MODES: dict[str, dict[str, Any]] = {
     "old": {"predict_motion": False, "recover": False},
     "new": {},
@@ -94,6 +104,70 @@ def pan(images: list[np.ndarray], speed: float) -> tuple[list[np.ndarray], np.nd
             step = -step
             x += 2 * step
     return moved, np.array(shifts)
+
+
+def crossing(
+    first: list[np.ndarray], second: list[np.ndarray]
+) -> tuple[list[list[np.ndarray]], list[np.ndarray], np.ndarray]:
+    """The two clips as squares crossing on one canvas: the squares (each face alone), the
+    canvas frames, and each square's top-left corner ``(2, T, 2)`` per frame."""
+    side, (h, w) = CROSSING_SIDE, CROSSING_CANVAS
+    count = min(len(first), len(second))
+    squares = [
+        [cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA) for im in clip[:count]]
+        for clip in (first, second)
+    ]
+    # Across and back: the faces cross twice, at about 9 canvas pixels per frame.
+    travel = (w - side) * (1 - np.abs(np.linspace(-1.0, 1.0, count)))
+    corners = np.stack(
+        [
+            np.stack([travel, np.full(count, CROSSING_TOPS[0])], axis=1),
+            np.stack([(w - side) - travel, np.full(count, CROSSING_TOPS[1])], axis=1),
+        ]
+    )
+    canvas = []
+    for k in range(count):
+        frame = np.full((h, w, 3), 90, np.uint8)
+        for i in range(2):
+            x, y = corners[i, k].astype(int)
+            frame[y : y + side, x : x + side] = squares[i][k]
+        canvas.append(frame)
+    return squares, canvas, corners
+
+
+def follow_faces(
+    outputs: list[list[FaceLandmarks]], truths: list[np.ndarray], iod: list[float]
+) -> list[dict[str, float]]:
+    """Per true face ``(T, K, 2)``: the track found on it each frame (mean point distance under
+    half its IOD), its id changes, swaps onto the other face's last id, and the error."""
+    stats = []
+    last_ids: list[int | None] = [None, None]
+    per_face: list[dict[str, Any]] = [
+        {"found": 0, "changes": 0, "swaps": 0, "errors": []} for _ in truths
+    ]
+    for k, faces in enumerate(outputs):
+        for i, truth in enumerate(truths):
+            dists = [np.linalg.norm(f.points - truth[k], axis=-1).mean() for f in faces]
+            if not dists or not np.isfinite(truth[k]).all() or min(dists) > 0.5 * iod[i]:
+                continue
+            face = faces[int(np.argmin(dists))]
+            res = per_face[i]
+            res["found"] += 1
+            res["errors"].append(100.0 * min(dists) / iod[i])
+            if last_ids[i] is not None and face.track_id != last_ids[i]:
+                res["changes"] += 1
+                res["swaps"] += face.track_id == last_ids[1 - i]
+            last_ids[i] = face.track_id
+    for res in per_face:
+        stats.append(
+            {
+                "found": res["found"],
+                "changes": res["changes"],
+                "swaps": res["swaps"],
+                "error": float(np.mean(res["errors"])) if res["errors"] else float("nan"),
+            }
+        )
+    return stats
 
 
 def mediapipe_jitter(clip: str) -> str:
@@ -208,12 +282,43 @@ def run_modes(images: list[np.ndarray], modes: list[str], flip: bool) -> dict[st
     return {mode: results[mode] for mode in modes}
 
 
+def run_crossing(modes: list[str], render_to: Path | None) -> None:
+    """Two faces crossing: each mode on the canvas against each mode on the faces alone."""
+    squares, canvas, corners = crossing(*(frames(VIDEOS / c) for c in CROSSING_CLIPS))
+    print(f"\nCrossing ({' and '.join(CROSSING_CLIPS)}, {len(canvas)} frames):\n")
+    print("| mode | face | found | id changes | swaps | error (% IOD) |")
+    print("| --- " * 6 + "|")
+    alone = [run_modes(square, modes, flip=False) for square in squares]
+    crossed = run_modes(canvas, modes, flip=True)
+    for mode in modes:
+        truths, iods = [], []
+        for i in range(2):
+            ref = first_face_track(CROSSING_CLIPS[i], alone[i][mode]["outputs"])
+            truths.append(ref.points + corners[i][:, None, :])
+            iods.append(ref.iod)
+        for clip, stat in zip(
+            CROSSING_CLIPS, follow_faces(crossed[mode]["outputs"], truths, iods), strict=True
+        ):
+            print(
+                f"| {mode} | {clip} | {stat['found']}/{len(canvas)} | {stat['changes']} "
+                f"| {stat['swaps']} | {stat['error']:.2f} |",
+                flush=True,
+            )
+    if render_to is not None:
+        first = len(canvas) // 4  # the first crossing
+        picks = [first - 8, first - 3, first, first + 3, first + 8]
+        out = render_to / "crossing.png"
+        render(out, canvas, {m: r["outputs"] for m, r in crossed.items()}, picks)
+        print(f"rendered: {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", nargs="*", default=CLIPS)
     parser.add_argument("--pan-clips", nargs="*", default=PAN_CLIPS)
     parser.add_argument("--pan-speeds", type=float, nargs="*", default=PAN_SPEEDS)
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--crossing", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--render", type=Path, help="write PNGs of the first clip here")
     parser.add_argument("--frames", type=int, nargs="*", default=[47, 50, 52, 56, 60, 64])
     args = parser.parse_args()
@@ -231,6 +336,8 @@ def main() -> None:
             out = args.render / f"{Path(clip).stem}.png"
             render(out, images, {m: r["outputs"] for m, r in results.items()}, picks)
             print(f"rendered: {out}")
+    if args.crossing:
+        run_crossing(args.modes, args.render)
     if not args.pan_clips:
         return
     print("\nPans (error: to the same mode on the unmoved clip, moved by the pan; % IOD):\n")

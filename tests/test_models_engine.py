@@ -265,3 +265,48 @@ def test_cuda_agrees_with_cpu_and_pipelines():
     assert len(results) == 5
     for p, _ in results:
         assert np.allclose(p, results[0][0], atol=1e-3)
+
+
+def _clip_squares(path, count: int, side: int) -> list[np.ndarray]:
+    import av
+    import cv2
+
+    with av.open(str(path)) as container:
+        frames = container.decode(video=0)
+        images = [next(frames).to_ndarray(format="rgb24") for _ in range(count)]
+    return [cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA) for im in images]
+
+
+@pytest.mark.data
+def test_two_faces_crossing_keep_their_ids(shared_data):
+    """Two real faces pass each other, the second covering the first's chin: each keeps its
+    track id, and no id jumps to the other face (`bench/tracking.py` measures the same)."""
+    count, side = 40, 300
+    videos = shared_data / "videos"
+    squares = [
+        _clip_squares(videos / "retalking" / "1.mp4", count, side),
+        _clip_squares(videos / "liveportrait" / "d3.mp4", count, side),
+    ]
+    engine = LandmarkEngine("hrnet128_lite", device="cpu")
+    # Where each face sits in its own square (they barely move in these calm clips).
+    centres = []
+    for square in squares:
+        centres.append(engine.track(square[0])[0].points[:68].mean(0))
+        engine.reset()
+    ids: list[set[int]] = [set(), set()]
+    for k in range(count):
+        frame = np.full((520, 900, 3), 90, np.uint8)
+        left = round(600 * k / (count - 1))  # 15 px a frame, crossing at frame 20
+        corners = np.array([(left, 20), (600 - left, 130)])
+        for square, (x, y) in zip(squares, corners, strict=True):
+            frame[y : y + side, x : x + side] = square[k]
+        faces = engine.track(frame)
+        assert len(faces) == 2, f"frame {k}: {len(faces)} faces"
+        expected = corners + np.array(centres)
+        for face in faces:
+            distance = np.linalg.norm(expected - face.points[:68].mean(0), axis=1)
+            owner = int(np.argmin(distance))
+            # A quarter of the square: the covered chin moves the points' mean by ~30 px.
+            assert distance[owner] < 0.25 * side, f"frame {k}: a track off both faces"
+            ids[owner].add(face.track_id)
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1], ids
