@@ -36,7 +36,7 @@ def detail(image: np.ndarray, weight: np.ndarray) -> float:
     edges of eyes, brows and lips; matching a mean instead blurs those features away.
     """
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    high = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 1.5))[::STRIDE, ::STRIDE]
+    high = cv2.absdiff(grey, cv2.GaussianBlur(grey, (0, 0), 1.5))[::STRIDE, ::STRIDE]
     inside = weight[::STRIDE, ::STRIDE] > 0.5
     if not inside.any():
         return 0.0
