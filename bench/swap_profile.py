@@ -14,6 +14,11 @@ is not changed). Prints the median and mean ms per frame of each step and its sh
 the pipeline did before the patch API), so the compositor works on it and the encoder gets
 an RGB frame to convert back.
 
+Inside the compositor (`filters/swap.py`), its steps are timed the same way (the functions it
+calls, wrapped in its module from here): the drawn points, the warp map, the remap, the mask
+and its feather, the kept mouth, the colour statistics, the colour matrix and the lighting
+where present, the sharpness match, the blend; what is left is the compositor's own glue.
+
 The stages run one after another on one thread here; in `facestream swap` decode, the
 stages and encode run in separate threads, so the file's wall time is lower than this sum
 when there are free cores. CPU times: each step's own thread (``time.thread_time``); what
@@ -34,6 +39,8 @@ from typing import Any
 import av
 from av.video.frame import PictureType
 
+from facestream.filters import swap as swap_module
+from facestream.filters.sharpness import SharpnessMatch
 from facestream.models import engine as engine_module
 from facestream.models.detector import FaceDetector
 from facestream.stream import cli_swap
@@ -91,6 +98,25 @@ def instrument(stages: list[Any]) -> None:
     swap.process = timed("compositor", swap.process)
     Frame.read_patch = timed("patch conversions", Frame.read_patch)  # type: ignore[method-assign]
     Frame.write_patch = timed("patch conversions", Frame.write_patch)  # type: ignore[method-assign]
+    for name, function in COMPOSITOR_STEPS.items():
+        if hasattr(swap_module, function):  # a step a given version may not have
+            setattr(swap_module, function, timed(name, getattr(swap_module, function)))
+    SharpnessMatch.apply = timed("  sharpness match", SharpnessMatch.apply)  # type: ignore[method-assign]
+
+
+# The compositor's steps: the functions `composite_face` calls, by the name printed.
+COMPOSITOR_STEPS = {
+    "  drawn points (shape)": "draw_points",
+    "  mask polygon": "face_polygon",
+    "  warp map": "build_warp_map",
+    "  remap": "remap",
+    "  mask raster": "polygon_mask",
+    "  mask feather": "feather",
+    "  kept mouth": "_kept_target_alpha",
+    "  colour statistics": "stats_matrix",
+    "  lighting match": "match_lighting",
+    "  blend": "alpha_blend",
+}
 
 
 def main() -> None:
@@ -128,6 +154,7 @@ def main() -> None:
         video_frame.pict_type = PictureType.NONE
         timed("encode", encoder.encode)(video_frame)
 
+    inner = [*COMPOSITOR_STEPS, "  sharpness match"]
     steps = [
         "decode",
         "pixels for the landmark stage",
@@ -155,10 +182,11 @@ def main() -> None:
         frame.faces = landmarks.engine.track(pixels)
         for ready in landmarks.smoothing.push(frame):
             encode(swap.process(ready))
-        end_frame(steps)
+        end_frame(steps + inner)
         done += 1
     for ready in landmarks.smoothing.flush():
         encode(swap.process(ready))
+    end_frame(steps + inner)  # the flushed frames count with the last one
     encoder.encode(None)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     reader.close()
@@ -174,9 +202,17 @@ def main() -> None:
     total_cpu = cpu * 1e3 / done
     for name in steps:
         walls, cpus = zip(*TIMES[name], strict=True)
-        mean = statistics.fmean(cpus)
+        mean = sum(cpus) / done  # per frame: the last entry holds the flushed frames too
         print(f"{name:<32} {statistics.median(walls):11.2f} {mean:9.2f} {mean / total_cpu:9.1%}")
-    rest = total_cpu - sum(statistics.fmean(c for _, c in TIMES[name]) for name in steps)
+        if name == "compositor":
+            # Its steps, indented; "rest" is composite_face's own glue and the stage's loop.
+            parts = 0.0
+            for sub in inner:
+                walls, cpus = zip(*TIMES[sub], strict=True)
+                parts += sum(cpus) / done
+                print(f"{sub:<32} {statistics.median(walls):11.2f} {sum(cpus) / done:9.2f}")
+            print(f"{'  rest':<32} {'':11} {mean - parts:9.2f}")
+    rest = total_cpu - sum(sum(c for _, c in TIMES[name]) / done for name in steps)
     print(f"{'codec worker threads':<32} {'':11} {rest:9.2f} {rest / total_cpu:9.1%}")
     print(
         f"total: {total_cpu:.2f} CPU ms per frame (all threads), {wall * 1e3 / done:.2f} wall ms"
