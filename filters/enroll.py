@@ -3,7 +3,8 @@
 `enroll_source` reads the photos, finds the landmarks with the landmark function it is
 given (the engine, or MediaPipe-derived points during development), rejects photos a swap
 cannot use with one clear sentence (`SourceFaceError`), keeps the best-posed face, and
-stores a texture crop, its landmarks and its canonical identity shape.
+stores a texture crop (teeth between the lips painted over in lip colour, `lip_texture`),
+its landmarks and its canonical identity shape.
 
 Example:
     >>> source = enroll_source(["me.jpg"], landmark_fn)  # doctest: +SKIP

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
-from facestream.filters.colour import lowfreq_transfer, stats_matrix
+from facestream.filters.colour import lowfreq_transfer, match_lighting, stats_matrix
 from facestream.filters.enroll import SourceFace, eye_distance
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
@@ -340,6 +340,8 @@ def composite_face(
         if options.colour == "stats":
             matrix = stats_matrix(fg, bg, weight, weight)
             fg = cv2.transform(fg, matrix if state is None else state.smooth_colour(matrix))
+            # The matrix is one for the whole face; the light's fall-off across it is not.
+            fg = match_lighting(fg, bg, weight, size)
         else:
             fg = lowfreq_transfer(fg, bg, weight, weight, sigma=0.1 * size)
     if options.match_sharpness and state is not None:

@@ -120,7 +120,10 @@ def test_swap_changes_the_face_and_keeps_the_rest(tmp_path, capsys):
         diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
         x0, y0, x1, y1 = face_box_in_frame(i)
         face = diff[max(y0, 0) : y1, max(x0, 0) : x1]
-        changed_faces += float((face > 20).mean()) > 0.2
+        # The source is this face mirrored: with its colour and lighting matched to the
+        # target (filters/colour.py), only the mirrored features differ, by more than 20
+        # levels over about 21 % of the box (28 % before the lighting match).
+        changed_faces += float((face > 20).mean()) > 0.1
         # Far from the face (outside the face box grown by half its size) nothing changes
         # beyond the encoder's noise.
         outside = np.ones(diff.shape, bool)

@@ -1,0 +1,102 @@
+"""The swapped face takes the target's lighting across the face, not only its mean colour
+(issue #8: on the demo clip the evenly lit source kept a bright chin over a shaded neck)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import facestream.filters.swap as swap
+from facestream.filters.blend import polygon_mask
+from facestream.filters.colour import LIGHTING_MIN, match_lighting
+from facestream.filters.enroll import enroll_source
+from facestream.filters.swap import SwapOptions, TrackState, composite_face
+from facestream.models.landmarks import FACE_OUTLINE, MEAN_SHAPE
+
+SKIN = np.array([200, 150, 125], np.float32)
+
+
+def skin(h: int, w: int, seed: int) -> np.ndarray:
+    """Skin colour with fine detail (pores, noise), float32."""
+    rng = np.random.default_rng(seed)
+    detail = cv2.GaussianBlur(rng.normal(0, 10, (h, w)).astype(np.float32), (0, 0), 1.0)
+    return SKIN * (1 + detail[..., None] / 100)
+
+
+def lit_from_above(h: int, w: int) -> np.ndarray:
+    """A light fall-off: 1.15 at the top, 0.6 at the bottom."""
+    return np.linspace(1.15, 0.6, h, dtype=np.float32)[:, None, None] * np.ones((1, w, 1))
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def luma_rows(image: np.ndarray, rows: slice) -> float:
+    return float((image[rows].astype(np.float32) @ [0.299, 0.587, 0.114]).mean())
+
+
+def test_the_targets_light_falloff_is_carried_and_the_detail_kept():
+    h, w = 200, 160
+    src = to_uint8(skin(h, w, 1))
+    tgt = to_uint8(skin(h, w, 2) * lit_from_above(h, w))
+    out = match_lighting(src, tgt, np.ones((h, w), np.float32), size=150)
+    bottom, top = slice(150, 190), slice(10, 50)
+    for rows in (bottom, top):
+        assert luma_rows(out, rows) == pytest.approx(luma_rows(tgt, rows), rel=0.06)
+    assert luma_rows(src, bottom) > 1.3 * luma_rows(tgt, bottom)  # the premise
+    # The source's detail is the source's, darkened with the light: correlated with it,
+    # not with the target's.
+    high = [
+        (x.astype(np.float32) - cv2.GaussianBlur(x, (0, 0), 3).astype(np.float32))[..., 1].ravel()
+        for x in (src, tgt, out)
+    ]
+    assert np.corrcoef(high[0], high[2])[0, 1] > 0.9
+    assert abs(np.corrcoef(high[1], high[2])[0, 1]) < 0.2
+
+
+def test_even_light_leaves_the_source_alone():
+    src = to_uint8(skin(120, 100, 3))
+    tgt = to_uint8(skin(120, 100, 4))
+    out = match_lighting(src, tgt, np.ones((120, 100), np.float32), size=100)
+    assert np.abs(out.astype(int) - src).mean() < 1.5
+
+
+def test_a_dark_patch_on_the_target_is_bounded():
+    """A hand or a beard on the target must not black the face out."""
+    src = to_uint8(skin(120, 100, 5))
+    tgt = to_uint8(skin(120, 100, 6))
+    tgt[40:80, 30:70] = 5
+    out = match_lighting(src, tgt, np.ones((120, 100), np.float32), size=100)
+    assert (out[40:80, 30:70].astype(np.float32) >= LIGHTING_MIN * src[40:80, 30:70] - 2).all()
+
+
+def test_a_shaded_target_chin_is_shaded_in_the_swap(tmp_path: Path, monkeypatch):
+    points = np.asarray(MEAN_SHAPE, np.float32) * 300 + (50, 60)
+    path = tmp_path / "even.png"
+    cv2.imwrite(str(path), cv2.cvtColor(to_uint8(skin(460, 420, 7)), cv2.COLOR_RGB2BGR))
+    source = enroll_source(path, lambda image: [points])
+    frame = to_uint8(skin(460, 420, 8) * lit_from_above(460, 420))
+    face = polygon_mask(points[np.asarray(FACE_OUTLINE)], frame.shape[:2]) > 0
+    lo, hi = points[:, 1].min(), points[:, 1].max()
+    rows = np.arange(frame.shape[0])[:, None]
+    chin = face & (rows > lo + 0.8 * (hi - lo))
+
+    def chin_error() -> float:
+        out = frame.copy()
+        result = composite_face(out, points, source, SwapOptions(), TrackState())
+        assert result is not None
+        inside = chin[result.box[1] : result.box[3], result.box[0] : result.box[2]]
+        covered = np.zeros_like(chin)
+        covered[result.box[1] : result.box[3], result.box[0] : result.box[2]] = inside & (
+            result.alpha > 0.9
+        )
+        luma = [x.astype(np.float32) @ [0.299, 0.587, 0.114] for x in (out, frame)]
+        return float(luma[0][covered].mean() / luma[1][covered].mean() - 1)
+
+    assert abs(chin_error()) < 0.06
+    monkeypatch.setattr(swap, "match_lighting", lambda src, tgt, weight, size: src)
+    assert chin_error() > 0.15  # one colour matrix for the face: the chin stays bright
