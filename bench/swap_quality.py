@@ -22,9 +22,10 @@ Metrics (medians over frames, then means over pairs):
   the source than to the target, share of frames, and the mean descriptor distances to both.
 
 `--shape-strength` replaces the four compositors by the defaults at each identity-shape
-setting given, all with NME: a number is the overall strength, `brows=0,mouth=0.5` sets
-those groups' share (`shape.IDENTITY_REGIONS`, groups not named keep the default), and
-`0.5:brows=0` both.
+setting given, all with NME, in absolute terms (not relative to the shipped
+`shape.IDENTITY_REGIONS`): a number is the share of the source's identity shape taken in
+every landmark group, `brows=0,mouth=0.5` sets those groups' share (groups not named: 1),
+and `0.5:brows=0` is 0.5 times that.
 
 Landmarks come from MediaPipe Face Mesh until the engine has weights::
 
@@ -109,12 +110,12 @@ def shape_config(spec: str) -> Config:
     strength, _, groups = spec.rpartition(":") if ":" in spec else ("", "", spec)
     if "=" not in groups:
         strength, groups = groups, ""
-    regions = dict(shape.IDENTITY_REGIONS)
+    regions = dict.fromkeys(shape.IDENTITY_REGIONS, 1.0)
     for item in filter(None, groups.split(",")):
         group, _, weight = item.partition("=")
         regions[group] = float(weight)
     shape.region_weights(regions)  # unknown group names fail here, before the long run
-    options = SwapOptions(shape_strength=float(strength or SwapOptions().shape_strength))
+    options = SwapOptions(shape_strength=float(strength or 1.0))
     return Config(options, regions=regions)
 
 
