@@ -40,12 +40,15 @@ covariances. A measurement whose median point moves further from the prediction 
 ``gate`` face sizes (a scene cut, another face, a detector jump) restarts the track instead
 of dragging it.
 
-Two alternatives stay available as settings, measured by ``bench/jitter.py`` against the
-per-point constant-velocity model and not kept as defaults (docs/BENCHMARKS.md):
-``SmootherConfig(rigid=True)`` adds a filter on the similarity transform of the whole face
-and smooths the points in its frame (a little less head lag at equal stillness, but the
-expression lags twice as much and it costs twice as much); ``SmootherConfig(order=3)``
-makes every coordinate constant-acceleration (more head lag at equal stillness).
+The live mode splits the rigid motion from the shape (``SmootherConfig(rigid=True)``): a
+filter on the similarity transform of the whole face (its 4 parameters fitted to all points
+at once, so the points' own noise averages out; its process noise rises while its innovation
+is large) and the points smoothed in its frame, where only the expression moves them.
+bench/jitter.py measured this against the per-point model (the live default before) and
+chose it: more stillness at the same head lag on both landmark sources, the price being a
+later mouth (docs/BENCHMARKS.md).
+The file mode keeps the per-point model. ``SmootherConfig(order=3)`` makes every coordinate
+constant-acceleration (measured: more head lag at equal stillness).
 """
 
 from __future__ import annotations
@@ -153,6 +156,19 @@ def _motion_model(
     return np.kron(np.eye(len(accels)), f), np.kron(np.diag(np.square(accels)), q)
 
 
+def _complex(p: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` points as ``N`` complex numbers x + iy (a view when already float64)."""
+    return np.ascontiguousarray(p, np.float64).view(np.complex128)[:, 0]
+
+
+def _real(z: np.ndarray) -> np.ndarray:
+    return z.view(np.float64).reshape(-1, 2)
+
+
+# A similarity [[a, -b], [b, a]] u + t is the complex map (a + ib) u + (tx + ity): one complex
+# multiply per point, 2-3x faster than the same algebra on (N, 2) arrays.
+
+
 def _fit_similarity(
     template: np.ndarray, points: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, float]:
@@ -161,27 +177,24 @@ def _fit_similarity(
     Returns ``(a, b, tx, ty)`` and the weighted second moment of the centred template, which
     sets the variance of ``a`` and ``b``.
     """
+    u, p = _complex(template), _complex(points)
     wsum = weights.sum()
-    u0 = weights @ template / wsum
-    p0 = weights @ points / wsum
-    uc, pc = template - u0, points - p0
-    moment = float(weights @ (uc * uc).sum(axis=1))
-    a = weights @ (uc * pc).sum(axis=1) / moment
-    b = weights @ (uc[:, 0] * pc[:, 1] - uc[:, 1] * pc[:, 0]) / moment
-    t = p0 - np.array([a * u0[0] - b * u0[1], b * u0[0] + a * u0[1]])
-    return np.array([a, b, t[0], t[1]]), moment
+    u0, p0 = weights @ u / wsum, weights @ p / wsum
+    uc = u - u0
+    moment = float(weights @ (uc.real**2 + uc.imag**2))
+    alpha = (weights * uc.conj()) @ (p - p0) / moment
+    t = p0 - alpha * u0
+    return np.array([alpha.real, alpha.imag, t.real, t.imag]), moment
 
 
 def _apply_similarity(params: np.ndarray, u: np.ndarray) -> np.ndarray:
     a, b, tx, ty = params
-    return np.stack([a * u[:, 0] - b * u[:, 1] + tx, b * u[:, 0] + a * u[:, 1] + ty], axis=1)
+    return _real(complex(a, b) * _complex(u) + complex(tx, ty))
 
 
 def _invert_similarity(params: np.ndarray, p: np.ndarray) -> np.ndarray:
     a, b, tx, ty = params
-    d = p - (tx, ty)
-    n = a * a + b * b
-    return np.stack([a * d[:, 0] + b * d[:, 1], -b * d[:, 0] + a * d[:, 1]], axis=1) / n
+    return _real((_complex(p) - complex(tx, ty)) / complex(a, b))
 
 
 @dataclass
@@ -490,9 +503,8 @@ FIXED_LAG_FRAMES = 4
 # Looking ahead buys stillness without lag, so the file mode smooths harder at equal strength.
 FIXED_LAG_STRENGTH = 2.5
 # The live mode at strength 1 spends its lag budget (one frame behind the head's motion) on
-# stillness: bench/jitter.py measured 68.6% (MediaPipe) and 70.9% (our engine) less jitter at
-# 0.78 and 0.95 frames of lag (docs/BENCHMARKS.md). The price is expression lag: the mouth
-# follows about 1.5 frames late; strength 0.25 is the earlier, more responsive tuning.
+# stillness; the price is expression lag (docs/BENCHMARKS.md). Strength 0.25 is the earlier,
+# more responsive tuning.
 KALMAN_STRENGTH = 4.0
 
 
@@ -506,7 +518,17 @@ def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> 
         return SmootherConfig(
             num_points, strength * FIXED_LAG_STRENGTH, lag_frames=FIXED_LAG_FRAMES
         )
-    return SmootherConfig(num_points, strength * KALMAN_STRENGTH)
+    # The rigid split, tuned with bench/jitter.py on the 12 tuning clips (both landmark
+    # sources): the similarity filter trusts its fit more and moves more freely than the
+    # class defaults, the shape in its frame is smoothed harder.
+    return SmootherConfig(
+        num_points,
+        strength * KALMAN_STRENGTH,
+        rigid=True,
+        rigid_accel=2.0,
+        rigid_noise=0.015,
+        local_accel=0.2,
+    )
 
 
 def make_smoother_factory(
