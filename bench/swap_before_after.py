@@ -1,0 +1,130 @@
+"""Before/after grids of one compositor change (issue #8): target, without, with.
+
+Two changes can be switched off in the same run, so both columns come from the same code
+and the same landmarks:
+
+- ``teeth``: enrollment paints the source's teeth between its lips over in lip colour
+  (`filters/enroll.py`, `lip_texture`);
+- ``lighting``: the face takes the target's lighting across it (`filters/colour.py`,
+  `match_lighting`).
+
+Landmarks: the engine with the shipped weights, tracked from 20 frames before the frame
+shown; one `TrackState` per column. ``demo`` as a clip is the demo's carphone clip, as a
+source the demo's astronaut photo::
+
+    .venv/bin/python bench/swap_before_after.py teeth docs/images/swap_teeth_before_after.jpg \\
+        liveportrait/d3.mp4:demo:132 sadtalker/WDA_KatieHill_000.mp4:demo:90 \\
+        liveportrait/d0.mp4:demo:0
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+import facestream.filters.enroll as enroll
+import facestream.filters.swap as swap
+from facestream.filters.swap import SwapOptions, TrackState
+from facestream.stream.cli_demo import demo_clip, demo_source
+from facestream.stream.live_chain import EngineLandmarks
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+CHANGES = ("teeth", "lighting")
+CELL = 200
+_REAL = {"teeth": enroll.lip_texture, "lighting": swap.match_lighting}
+
+
+def switch(change: str, on: bool) -> None:
+    """Turn `change` on (the shipped code) or off (as it was before issue #8's fix)."""
+    if change == "teeth":
+        enroll.lip_texture = _REAL["teeth"] if on else _unpainted
+    else:
+        swap.match_lighting = _REAL["lighting"] if on else _unlit
+
+
+def _unpainted(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return image, np.zeros(image.shape[:2], bool)
+
+
+def _unlit(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: float) -> np.ndarray:
+    return src
+
+
+def clip_path(name: str) -> Path:
+    return demo_clip() if name == "demo" else DATA / "videos" / name
+
+
+def source_path(name: str, folder: Path) -> Path:
+    return demo_source(folder) if name == "demo" else DATA / "stills" / name
+
+
+def tracked(path: Path, landmarks: EngineLandmarks, first: int, last: int) -> Iterator:
+    """(index, RGB frame, (128, 2) points of the first face) from `first` to `last`."""
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i > last:
+                return
+            image = frame.to_ndarray(format="rgb24")
+            faces = landmarks.engine.track(image)
+            if i >= first and faces:
+                yield i, image, np.asarray(faces[0].points, np.float32)
+
+
+def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.ndarray:
+    clip, source, shown = spec.split(":")
+    k = int(shown)
+    sources = []
+    for on in (False, True):
+        switch(change, on)
+        sources.append(enroll.enroll_source(source_path(source, folder), landmarks))
+    states = [TrackState(), TrackState()]
+    for _, image, points in tracked(clip_path(clip), landmarks, max(k - 20, 0), k):
+        outs = []
+        for on, src, state in zip((False, True), sources, states, strict=True):
+            switch(change, on)
+            out = image.copy()
+            swap.composite_face(out, points, src, SwapOptions(), state)
+            outs.append(out)
+    switch(change, True)
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    centre, half = (lo + hi) / 2, 0.62 * float((hi - lo).max())
+    if change == "teeth":  # the lower face
+        centre, half = centre + (0, 0.25 * (hi - lo)[1]), 0.55 * half
+    x0, y0 = np.maximum(centre - half, 0).astype(int)
+    x1, y1 = (centre + half).astype(int)
+    tiles = []
+    for img in (image, *outs):
+        crop = img[y0:y1, x0:x1]
+        shrink = crop.shape[1] > CELL
+        tiles.append(
+            cv2.resize(
+                crop, (CELL, CELL), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+            )
+        )
+    print(f"{spec}: crop {x1 - x0} px", flush=True)
+    return np.hstack(tiles)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("change", choices=CHANGES)
+    parser.add_argument("out", type=Path, help="the grid (.jpg)")
+    parser.add_argument("rows", nargs="+", help="CLIP:SOURCE:FRAME (see the module doc)")
+    args = parser.parse_args()
+    landmarks = EngineLandmarks(weights="default")
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = np.vstack([row(args.change, spec, landmarks, Path(tmp)) for spec in args.rows])
+    cv2.imwrite(
+        str(args.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88]
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
