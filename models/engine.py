@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from facestream.models.crops import (
 )
 from facestream.models.detector import box_iou
 from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
-from facestream.models.hrnet import HRNet, create_model
+from facestream.models.hrnet import HRNet, HRNetConfig, create_model, default_weights_path
 
 
 @dataclass
@@ -226,18 +227,26 @@ class LandmarkEngine:
         self.device = pick_device(device)
         if self.device.type == "cpu":
             torch.set_num_threads(num_threads)
-        net = create_model(model, weights) if isinstance(model, str) else model
-        self.config = net.config
-        self.size = net.config.input_size
         if dtype is None:
             dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.dtype = dtype
-        net = net.eval().to(self.device, dtype)
-        if self.device.type == "cuda":
-            net = net.to(memory_format=torch.channels_last)
-        self.net: Callable[[torch.Tensor], torch.Tensor] = net
-        if jit and self.device.type == "cpu" and isinstance(net, HRNet):
-            self.net = _freeze(net, self.size)
+        file = _weights_file(model, weights)
+        self.net: Callable[[torch.Tensor], torch.Tensor]
+        if jit and self.device.type == "cpu" and dtype == torch.float32 and file is not None:
+            # One frozen model per weights file, shared by every engine of the process (each
+            # live call has its own engine); frozen TorchScript modules hold no state.
+            stat = file.stat()
+            self.config, self.net = _frozen_model(str(model), str(file), stat.st_mtime_ns)
+        else:
+            net = create_model(model, weights) if isinstance(model, str) else model
+            self.config = net.config
+            net = net.eval().to(self.device, dtype)
+            if self.device.type == "cuda":
+                net = net.to(memory_format=torch.channels_last)
+            self.net = net
+            if jit and self.device.type == "cpu" and isinstance(net, HRNet):
+                self.net = _freeze(net, net.config.input_size)
+        self.size = self.config.input_size
         self._detector = detector
         self.detect_every = detect_every
         self.min_confidence = min_confidence
@@ -520,6 +529,24 @@ def _finish(
     done, points, conf = item
     done.synchronize()
     return points.numpy(), conf.numpy()
+
+
+def _weights_file(model: str | HRNet, weights: str | Path | None) -> Path | None:
+    """The existing weights file a variant name loads, or None (a built model, random
+    weights, or a missing file, whose error `create_model` raises)."""
+    if not isinstance(model, str) or weights is None:
+        return None
+    path = default_weights_path(model) if weights == "default" else Path(weights)
+    return path.resolve() if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _frozen_model(
+    name: str, path: str, mtime_ns: int
+) -> tuple[HRNetConfig, Callable[[torch.Tensor], torch.Tensor]]:
+    """A variant with the weights at ``path`` (as modified at ``mtime_ns``), frozen once."""
+    net = create_model(name, path).eval()
+    return net.config, _freeze(net, net.config.input_size)
 
 
 def _freeze(net: HRNet, size: int) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -13,13 +13,13 @@ from facestream.stream.cli import main
 skimage_data = pytest.importorskip("skimage.data")
 
 
-def _clip(path, frames=4):
+def _clip(path, frames=4, shift=2):
     face = skimage_data.astronaut()[:256, 96:352]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.roll(face, 2 * i, axis=1), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.roll(face, shift * i, axis=1), format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, 10)
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -55,7 +55,7 @@ def test_missing_weights_is_one_clear_error(tmp_path, capsys):
 
 def test_smoothing_changes_the_points_but_keeps_every_frame(tmp_path):
     clip = tmp_path / "clip.mp4"
-    _clip(clip, frames=8)
+    _clip(clip, frames=8, shift=9)  # moves enough for random weights' points to jump
     common = ["--weights", "none", "--min-confidence", "0", "--device", "cpu"]
     runs = {}
     for mode in ("off", "fixed-lag"):
@@ -74,7 +74,9 @@ def test_smoothing_changes_the_points_but_keeps_every_frame(tmp_path):
         np.abs(np.subtract(s["faces"][0]["points"], o["faces"][0]["points"])).max()
         for s, o in zip(smoothed, off, strict=True)
     ]
-    assert max(moved) > 0.5  # pixels: the smoother changed the points
+    # Both runs see the same raw points (same seed), so any difference is the smoother's;
+    # random weights with the decode blur move little, hence a small threshold.
+    assert max(moved) > 0.1  # pixels
 
 
 def test_bad_smoothing_strength_is_one_clear_error(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """LandmarkEngine on CPU: batching, the full crop -> model -> decode chain, tracking."""
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -310,3 +311,24 @@ def test_two_faces_crossing_keep_their_ids(shared_data):
             assert distance[owner] < 0.25 * side, f"frame {k}: a track off both faces"
             ids[owner].add(face.track_id)
     assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1], ids
+
+
+def test_engines_share_one_frozen_model_per_weights_file(tmp_path):
+    """Each live call builds an engine: the traced, frozen model is built once per file,
+    and a file written again (another modification time) is loaded afresh."""
+    from facestream.models.hrnet import create_model, save_weights
+
+    path = tmp_path / "w.safetensors"
+    save_weights(create_model("hrnet128_lite"), path)
+    first = LandmarkEngine("hrnet128_lite", weights=path, device="cpu")
+    second = LandmarkEngine("hrnet128_lite", weights=path, device="cpu")
+    assert first.net is second.net
+    faces = np.stack([_face(5, 150, 300, 240)])
+    assert np.array_equal(
+        first.predict(FRAME, faces)[0].points, second.predict(FRAME, faces)[0].points
+    )
+    save_weights(create_model("hrnet128_lite"), path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert LandmarkEngine("hrnet128_lite", weights=path, device="cpu").net is not first.net
+    # Random weights are never shared.
+    assert LandmarkEngine(weights=None).net is not LandmarkEngine(weights=None).net
