@@ -45,10 +45,13 @@ def feathered_mask(
     return feather(polygon_mask(polygon, shape, offset), width)
 
 
-def alpha_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """uint8 `bg + alpha * (fg - bg)` for `(h, w, 3)` images and an `(h, w)` alpha."""
+def alpha_blend(
+    fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """uint8 `bg + alpha * (fg - bg)` for `(h, w, 3)` images and an `(h, w)` alpha, into
+    `out` when given (it may be `bg` itself: the blend is per pixel)."""
     alpha = alpha.astype(np.float32, copy=False)
-    return cv2.blendLinear(fg, bg, alpha, 1.0 - alpha)
+    return cv2.blendLinear(fg, bg, alpha, 1.0 - alpha, dst=out)
 
 
 def laplacian_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, levels: int) -> np.ndarray:

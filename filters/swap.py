@@ -339,7 +339,8 @@ def composite_face(
     if options.colour != "none":
         if options.colour == "stats":
             matrix = stats_matrix(fg, bg, weight, weight)
-            fg = cv2.transform(fg, matrix if state is None else state.smooth_colour(matrix))
+            matrix = matrix if state is None else state.smooth_colour(matrix)
+            cv2.transform(fg, matrix, dst=fg)  # per pixel, so in place: one array fewer
             # The matrix is one for the whole face; the light's fall-off across it is not.
             fg = match_lighting(fg, bg, weight, size)
         else:
@@ -353,7 +354,8 @@ def composite_face(
         levels = int(np.clip(np.log2(max(width, 2.0)), 1, 5))
         out = laplacian_blend(fg, bg, alpha, levels)
     else:
-        out = alpha_blend(fg, bg, alpha)
+        alpha_blend(fg, bg, alpha, out=bg)  # straight into the image: bg is its view
+        return FaceResult(box, points, alpha)
     if keep is not None:
         # Last, so the kept pixels are the target's exactly (the multi-band blend may leak
         # a little low frequency across any edge).

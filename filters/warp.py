@@ -115,17 +115,23 @@ def build_warp_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box:
     ids = rasterise_triangle_ids(dst, triangles, box)
     lut = np.zeros((256, 6), np.float32)
     lut[: len(triangles)] = triangle_affines(src, dst, triangles).reshape(-1, 6)
-    # cv2.LUT gathers a float32 table by uint8 index ~3x faster than numpy fancy indexing.
-    c = [cv2.LUT(ids, np.ascontiguousarray(lut[:, k])) for k in range(6)]
+    table = [np.ascontiguousarray(lut[:, k]) for k in range(6)]
     xs = np.arange(x0, x1, dtype=np.float32)[None, :]
     ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-    # In place on the gathered coefficients: no temporaries the size of the box.
-    for ax, ay, offset in (c[0:3], c[3:6]):
-        ax *= xs
-        ay *= ys
-        ax += ay
-        ax += offset
-    return WarpMap(box, c[0], c[3], ids != NO_TRIANGLE)
+    # map = a x + b y + c per pixel, a b c gathered by triangle id (cv2.LUT: ~3x faster than
+    # numpy fancy indexing), in place and through one reused scratch array, so only three
+    # box-sized float arrays are ever alive: the working set stays in cache.
+    maps = []
+    scratch = None
+    for k in (0, 3):
+        out = cv2.LUT(ids, table[k])
+        out *= xs
+        scratch = cv2.LUT(ids, table[k + 1], dst=scratch)
+        scratch *= ys
+        out += scratch
+        out += cv2.LUT(ids, table[k + 2], dst=scratch)
+        maps.append(out)
+    return WarpMap(box, maps[0], maps[1], ids != NO_TRIANGLE)
 
 
 def remap(image: np.ndarray, warp: WarpMap) -> np.ndarray:
