@@ -31,6 +31,7 @@ Landmarks come from MediaPipe Face Mesh until the engine has weights::
 
     nice -n 10 .venv/bin/python bench/swap_quality.py [--frames 48] [--dlib /tmp/venv-dlib]
     nice -n 10 .venv/bin/python bench/swap_quality.py --shape-strength 0 0.5 1 brows=0
+    nice -n 10 .venv/bin/python bench/swap_quality.py --smooth fixed-lag  # the file path
 """
 
 from __future__ import annotations
@@ -159,17 +160,21 @@ def nme(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(100 * np.linalg.norm(pred[:68] - truth[:68], axis=1).mean() / norm)
 
 
-def smoothed(faces: list[list], fps: float) -> list[np.ndarray | None]:
-    """The first face's points per frame through the causal Kalman smoother."""
-    smoother = make_smoother_factory("kalman")()
-    out: list[np.ndarray | None] = []
+def smoothed(faces: list[list], fps: float, mode: str = "kalman") -> list[np.ndarray | None]:
+    """The first face's points per frame through the smoother (`kalman`: causal, the live
+    path; `fixed-lag`: the file path's default), each output paired with its frame."""
+    smoother = make_smoother_factory(mode)()
+    by_frame: dict[int, np.ndarray] = {}
     for i, frame_faces in enumerate(faces):
         f = frame_faces[0] if frame_faces else None
         res = smoother.update(
             None if f is None else f.points, None if f is None else f.confidence, i / fps
         )
-        out.append(None if res is None or f is None else np.asarray(res.points, np.float32))
-    return out
+        if res is not None:
+            by_frame[round(res.t * fps)] = np.asarray(res.points, np.float32)
+    for r in smoother.flush():
+        by_frame[round(r.t * fps)] = np.asarray(r.points, np.float32)
+    return [by_frame.get(i) if f else None for i, f in enumerate(faces)]
 
 
 def face_crop(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +257,12 @@ def main() -> None:
     parser.add_argument("--dlib", type=Path, default=Path("/tmp/venv-dlib"))
     parser.add_argument("--no-nme", action="store_true", help="skip the re-detection")
     parser.add_argument(
+        "--smooth",
+        choices=["kalman", "fixed-lag"],
+        default="kalman",
+        help="smoother of `ours` (kalman: the live path, the default; fixed-lag: files)",
+    )
+    parser.add_argument(
         "--shape-strength",
         nargs="+",
         metavar="SPEC",
@@ -276,7 +287,7 @@ def main() -> None:
             with av.open(str(DATA / clip)) as c:
                 fps = float(c.streams.video[0].average_rate or 25)
             raw = [f[0].points if f else None for f in faces]
-            smooth = smoothed(faces, fps)
+            smooth = smoothed(faces, fps, args.smooth)
             for name_s, source in sources.items():
                 crops, rects, owners = [], [], []
                 for name, config in configs.items():
