@@ -16,6 +16,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 
 TARGET_SIGMA = 1.5
@@ -24,25 +27,22 @@ width before the sub-pixel step (DARK's modulation): on the human-labelled train
 lowered NME from 4.68% to 4.43%, the best of the widths 0.5-2 tried (docs/LANDMARKS.md)."""
 
 
-def _blurred_neighbourhoods(
-    heatmaps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, sigma: float
-) -> torch.Tensor:
-    """The 3x3 neighbourhood of each peak ``(N, K, 3, 3)`` of the heatmaps blurred by a
-    Gaussian of ``sigma`` cells (replicate borders), computed on a window around each peak
-    only: a whole-map blur of 128 maps cost more than the model's head on a CPU core."""
-    n, k, h, w = heatmaps.shape
+@functools.lru_cache(maxsize=8)
+def _window_weights(sigma: float) -> torch.Tensor:
+    """``(S * S, 18)`` weights over an ``S x S`` window centred on a peak (``S = 2R + 3``,
+    ``R = 3 sigma``): columns 0-8 pick its raw 3x3 neighbourhood, columns 9-17 give that
+    neighbourhood blurred by a Gaussian of ``sigma`` cells (both row-major ``[dy, dx]``)."""
     radius = max(1, round(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=heatmaps.dtype, device=heatmaps.device)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
     kernel = torch.exp(-(t**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    # Clamped indices are the replicate padding of a whole-map blur.
-    steps = torch.arange(-radius - 1, radius + 2, device=heatmaps.device)
-    xs = (x.unsqueeze(-1) + steps).clamp(0, w - 1)  # (N, K, 2R+3)
-    ys = (y.unsqueeze(-1) + steps).clamp(0, h - 1)
-    index = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, -1)
-    window = heatmaps.reshape(n, k, h * w).gather(2, index).reshape(n, k, len(steps), len(steps))
-    window = window.unfold(3, len(t), 1) @ kernel  # blur along x: (N, K, 2R+3, 3)
-    return window.transpose(2, 3).unfold(3, len(t), 1) @ kernel  # along y, as [dx, dy]
+    kernel = torch.outer(kernel, kernel) / kernel.sum() ** 2
+    size = 2 * radius + 3
+    weights = torch.zeros(size, size, 18, dtype=torch.float64)
+    for i in range(3):
+        for j in range(3):
+            weights[radius + i, radius + j, 3 * i + j] = 1.0
+            weights[i : i + 2 * radius + 1, j : j + 2 * radius + 1, 9 + 3 * i + j] = kernel
+    return weights.reshape(size * size, 18)
 
 
 def _log_derivatives(around: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -91,15 +91,24 @@ def decode_heatmaps(
     x = index % w
     y = torch.div(index, w, rounding_mode="floor")
 
-    # The log is taken only on the 3x3 neighbourhoods of the peaks (9 values per point).
-    xs = torch.stack([(x - 1).clamp(0, w - 1), x, (x + 1).clamp(0, w - 1)], dim=-1)
-    ys = torch.stack([(y - 1).clamp(0, h - 1), y, (y + 1).clamp(0, h - 1)], dim=-1)
-    grid = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, 9)
-    raw = _log_derivatives(flat.gather(2, grid).reshape(n, k, 3, 3))
+    # The log is taken only on the 3x3 neighbourhoods of the peaks (9 values per point). With
+    # a blur, a window around each peak gives both the raw and the blurred neighbourhood in
+    # one product (a whole-map blur of 128 maps cost more than the model's head on a CPU).
     if blur_sigma > 0:
-        blurred = _blurred_neighbourhoods(hm, x, y, blur_sigma).transpose(2, 3)
-        dx, dy, dxx, dyy, dxy = _log_derivatives(blurred)
+        weights = _window_weights(float(blur_sigma)).to(hm)
+        half = math.isqrt(weights.shape[0]) // 2
+        steps = torch.arange(-half, half + 1, device=hm.device)
+        xs = (x.unsqueeze(-1) + steps).clamp(0, w - 1)  # clamping = replicate borders
+        ys = (y.unsqueeze(-1) + steps).clamp(0, h - 1)
+        window = flat.gather(2, (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, -1))
+        both = (window @ weights).reshape(n, k, 2, 3, 3)
+        raw = _log_derivatives(both[:, :, 0])
+        dx, dy, dxx, dyy, dxy = _log_derivatives(both[:, :, 1])
     else:
+        xs = torch.stack([(x - 1).clamp(0, w - 1), x, (x + 1).clamp(0, w - 1)], dim=-1)
+        ys = torch.stack([(y - 1).clamp(0, h - 1), y, (y + 1).clamp(0, h - 1)], dim=-1)
+        grid = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, 9)
+        raw = _log_derivatives(flat.gather(2, grid).reshape(n, k, 3, 3))
         dx, dy, dxx, dyy, dxy = raw
     det = dxx * dyy - dxy**2
     inside = (x > 0) & (x < w - 1) & (y > 0) & (y < h - 1)
