@@ -90,7 +90,7 @@ class SwapOptions:
     mask: Literal["face", "outline", "hull"] = "face"
     keep_mouth: bool = True
     keep_eyes: bool = False
-    shape_strength: float = 1.0
+    shape_strength: float = 0.4
     match_sharpness: bool = True
     feather: float = 0.06
     overlay: OverlayKind | None = None
