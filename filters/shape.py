@@ -75,9 +75,21 @@ class IdentityEstimate:
 
 
 # How far each landmark group (`GROUPS`) moves from the target's identity shape to the
-# source's, before the overall `strength`. Set by `bench/swap_quality.py --shape-strength`
-# (docs/SWAP.md, "Identity shape against expression and pose").
-IDENTITY_REGIONS: dict[str, float] = {group: 1.0 for group in GROUPS}
+# source's, before the overall `strength` (`SwapOptions.shape_strength`, 0.4). The outer
+# lips stay the target's: they carry speech and moving them cost the most re-detected
+# expression error for the least identity (dlib distance). Measured with
+# `bench/swap_quality.py --shape-strength` (docs/SWAP.md, "Identity shape against
+# expression and pose").
+IDENTITY_REGIONS: dict[str, float] = {
+    "jaw": 1.0,
+    "brows": 1.0,
+    "nose": 1.0,
+    "eyes": 1.0,
+    "mouth": 0.0,
+    "cheeks": 1.0,
+    "chin": 1.0,
+    "forehead": 1.0,
+}
 
 
 def region_weights(regions: Mapping[str, float]) -> np.ndarray:

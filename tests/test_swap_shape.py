@@ -87,3 +87,12 @@ def test_the_module_regions_are_read_at_call_time(monkeypatch):
     out = reshape_to_source(target, target_identity, source_identity, REFERENCE, PINNED)
     moved = np.flatnonzero(np.abs(out - target).max(axis=1) > 1e-3)
     assert set(moved) <= set(GROUPS["nose"]) and len(moved) > 0
+
+
+def test_the_shipped_regions_name_every_group_and_keep_the_target_lips():
+    assert set(shape.IDENTITY_REGIONS) == set(GROUPS)
+    target, target_identity, source_identity = faces()
+    out = reshape_to_source(target, target_identity, source_identity, REFERENCE, PINNED)
+    mouth = GROUPS["mouth"]
+    assert np.allclose(out[mouth], target[mouth], atol=1e-3)
+    assert np.abs(out[GROUPS["nose"]] - target[GROUPS["nose"]]).max() > 1.0
