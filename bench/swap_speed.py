@@ -9,6 +9,10 @@ RGB image (the path before `Frame.read_patch`). Landmarks: MediaPipe Face Mesh o
 1280x720 clip (`mesh_cache.py`)::
 
     .venv/bin/python bench/swap_speed.py [--transcode-repeats 5] [--preset veryfast]
+    .venv/bin/python bench/swap_speed.py --file-only --transcode-repeats 2  # plain vs patches
+
+The file runs also print the swap stage's own CPU time per frame (its worker thread), which
+the codec threads' swings under load do not reach.
 """
 
 from __future__ import annotations
@@ -87,12 +91,34 @@ class CachedFaces:
         return frame
 
 
-def transcode_ratio(source: SourceFace, repeats: int, preset: str) -> None:
+class StageCpu:
+    """A stage wrapped to add up the CPU time of its own thread in ``process``."""
+
+    def __init__(self, stage: SwapStage) -> None:
+        self.stage = stage
+        self.ms: list[float] = []
+
+    def process(self, frame: Frame) -> Frame:
+        start = time.thread_time()
+        try:
+            return self.stage.process(frame)
+        finally:
+            self.ms.append((time.thread_time() - start) * 1e3)
+
+    def reset(self) -> None:
+        """A new run: the stage's tracks and the times start afresh."""
+        self.stage.reset()
+        self.ms = []
+
+
+def transcode_ratio(source: SourceFace, repeats: int, preset: str, file_only: bool) -> None:
     """Whole-file throughput: decode + swap stage + encode vs plain decode + encode.
 
     Landmark inference is left out (precomputed), so this is the compositor's share of the
     file pipeline only. Frames per second and CPU ms per frame (all threads), medians; the
-    CPU ratio (plain / peer) is what a loaded machine disturbs least.
+    CPU ratio (plain / peer) is what a loaded machine disturbs least, and the swap stage's
+    own thread CPU (mean per frame of a run, median over runs) less still. ``file_only``
+    keeps the plain transcode and the product's patch path only.
     """
     import tempfile
 
@@ -100,18 +126,21 @@ def transcode_ratio(source: SourceFace, repeats: int, preset: str) -> None:
     from facestream.stream.transcode import transcode
 
     _, faces = load_clip(CLIP, 0)
-    peers = {
-        "plain transcode": [],
-        "transcode + whole-frame RGB round trip only": [WholeImage()],
-        "transcode + swap stage, whole RGB image": [
+    peers: dict[str, list] = {"plain transcode": []}
+    if not file_only:
+        peers["transcode + whole-frame RGB round trip only"] = [WholeImage()]
+        peers["transcode + swap stage, whole RGB image"] = [
             CachedFaces(faces),
             WholeImage(),
-            SwapStage(source),
-        ],
-        "transcode + swap stage (face patches)": [CachedFaces(faces), SwapStage(source)],
-    }
+            StageCpu(SwapStage(source)),
+        ]
+    peers["transcode + swap stage (face patches)"] = [
+        CachedFaces(faces),
+        StageCpu(SwapStage(source)),
+    ]
     options = EncoderOptions(preset=preset)
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in peers}
+    stage_cpu: dict[str, list[float]] = {name: [] for name in peers}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"
         for _ in range(repeats):
@@ -120,14 +149,24 @@ def transcode_ratio(source: SourceFace, repeats: int, preset: str) -> None:
                     getattr(stage, "reset", lambda: None)()
                 out.unlink(missing_ok=True)
                 runs[name].append(timed(transcode, CLIP, out, stages, options, False))
+                for stage in stages:
+                    if isinstance(stage, StageCpu):
+                        stage_cpu[name].append(statistics.fmean(stage.ms))
     medians = {
         name: (statistics.median(f for f, _ in r), statistics.median(c for _, c in r))
         for name, r in runs.items()
     }
     plain_fps, plain_cpu = medians["plain transcode"]
-    print(f"{'whole file, 720p':48s} {'fps':>8s} {'ratio':>6s} {'CPU ms/f':>9s} {'CPU ratio':>9s}")
+    print(
+        f"{'whole file, 720p':48s} {'fps':>8s} {'ratio':>6s} {'CPU ms/f':>9s} {'CPU ratio':>9s}"
+        f" {'stage ms/f':>10s}"
+    )
     for name, (fps, cpu) in medians.items():
-        print(f"{name:48s} {fps:8.1f} {fps / plain_fps:5.2f}x {cpu:9.1f} {plain_cpu / cpu:8.2f}x")
+        stage = f"{statistics.median(stage_cpu[name]):10.2f}" if stage_cpu[name] else ""
+        print(
+            f"{name:48s} {fps:8.1f} {fps / plain_fps:5.2f}x {cpu:9.1f} {plain_cpu / cpu:8.2f}x"
+            f" {stage}"
+        )
     print(f"x264 preset {preset}, medians of {repeats} alternating runs")
     print("target: transcode + swap >= 0.8x plain (landmark inference not included)")
 
@@ -137,7 +176,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--transcode-repeats", type=int, default=5)
     parser.add_argument("--preset", default="veryfast", help="x264 preset of the file runs")
+    parser.add_argument(
+        "--file-only", action="store_true", help="only the whole file: plain vs face patches"
+    )
     args = parser.parse_args()
+    if args.file_only:
+        source = enroll_source(SOURCE, mediapipe_landmarks)
+        transcode_ratio(source, args.transcode_repeats, args.preset, file_only=True)
+        return
     cv2.setNumThreads(1)  # the pipeline runs stages in parallel threads; time one core
     frames, faces = load_clip(CLIP, args.frames)
     points = [f[0].points for f in faces]
@@ -184,7 +230,7 @@ def main() -> None:
     print(f"target: full compositor <= 5 ms per face at 720p (CPU median) -> {verdict}")
     if args.transcode_repeats:
         print()
-        transcode_ratio(source, args.transcode_repeats, args.preset)
+        transcode_ratio(source, args.transcode_repeats, args.preset, file_only=False)
 
 
 if __name__ == "__main__":
