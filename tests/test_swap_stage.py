@@ -12,12 +12,14 @@ import pytest
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import enroll_source
 from facestream.filters.swap import (
+    BLUR_PAD,
     FORGET_AFTER_FRAMES,
     SwapOptions,
     SwapStage,
     TrackState,
     build_swap_stage,
     composite_face,
+    patch_box,
 )
 from facestream.models.landmarks import INNER_MOUTH, LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
 from facestream.stream.frames import Frame
@@ -235,3 +237,22 @@ def test_decoded_frames_are_swapped_on_patches_like_the_whole_image(source):
     # 4:2:0 rounding differs by one level more.
     error = np.abs(got - encoded)[changed]
     assert error.max() <= 5 and error.mean() < 0.5
+
+
+@pytest.mark.parametrize("blend", ["feather", "laplacian"])
+def test_the_compositing_box_lies_inside_the_stages_patch(source, blend):
+    """The stage converts only `patch_box` around a face, so the box the compositor works
+    in must lie inside it; with the feather blend that box is the mask's box with
+    `BLUR_PAD` to spare on every side (room for the sharpness blurs)."""
+    options = SwapOptions(blend=blend)
+    target = face_points(200, 140, 80)
+    result = composite_face(texture(480, 560, 3), target, source, options, TrackState())
+    assert result is not None
+    x0, y0, x1, y1 = result.box
+    px0, py0, px1, py1 = patch_box(target, options)
+    assert px0 <= x0 and py0 <= y0 and x1 <= px1 and y1 <= py1
+    if blend == "feather":
+        rows = np.flatnonzero((result.alpha > 0).any(axis=1))
+        cols = np.flatnonzero((result.alpha > 0).any(axis=0))
+        height, width = result.alpha.shape
+        assert min(rows[0], cols[0], height - 1 - rows[-1], width - 1 - cols[-1]) >= BLUR_PAD
