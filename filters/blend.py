@@ -32,7 +32,7 @@ def polygon_mask(polygon: np.ndarray, shape: tuple[int, int], offset=(0.0, 0.0))
 def feather(mask: np.ndarray, width: float) -> np.ndarray:
     """float32 alpha from a uint8 mask: distance inside the mask / `width`, clipped to 1."""
     # The 3x3 approximate L2 distance is within a few percent of exact: plenty for a ramp.
-    dist = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
+    dist: np.ndarray = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
     # In place: on a face box the temporaries cost more than the arithmetic.
     dist *= np.float32(1.0 / max(width, 1e-6))
     return np.minimum(dist, np.float32(1.0), out=dist)

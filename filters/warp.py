@@ -122,11 +122,11 @@ def build_warp_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, box:
     # numpy fancy indexing), in place and through one reused scratch array, so only three
     # box-sized float arrays are ever alive: the working set stays in cache.
     maps = []
-    scratch = None
+    scratch = np.empty(ids.shape, np.float32)
     for k in (0, 3):
-        out = cv2.LUT(ids, table[k])
+        out: np.ndarray = cv2.LUT(ids, table[k])
         out *= xs
-        scratch = cv2.LUT(ids, table[k + 1], dst=scratch)
+        cv2.LUT(ids, table[k + 1], dst=scratch)
         scratch *= ys
         out += scratch
         out += cv2.LUT(ids, table[k + 2], dst=scratch)
