@@ -24,7 +24,8 @@ import torch
 TARGET_SIGMA = 1.5
 """Width of the training targets' Gaussians, in heatmap cells. Decoding blurs by the same
 width before the sub-pixel step (DARK's modulation): on the human-labelled train crops it
-lowered NME from 4.68% to 4.43%, the best of the widths 0.5-2 tried (docs/LANDMARKS.md)."""
+lowered NME from 4.68% to 4.43%, the best of the widths 0.5-2 tried (see the model card,
+models/weights/MODEL_CARD.md)."""
 
 
 @functools.lru_cache(maxsize=8)
