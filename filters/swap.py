@@ -77,7 +77,9 @@ class SwapOptions:
         keep_mouth: keep the target's inner mouth (teeth, tongue) inside the inner lips.
         keep_eyes: keep the target's eyes.
         shape_strength: 0 draws the source texture on the target's own face shape, 1 on the
-            source's identity shape (target pose and expression kept either way).
+            source's identity shape (target pose and expression kept either way; the lips
+            always keep the target's shape, `shape.IDENTITY_REGIONS`). The default 0.4 keeps
+            re-detected landmarks within 3% of the target's (docs/SWAP.md).
         match_sharpness: blur the source to the target's level of fine detail (per track).
         feather: feather width as a fraction of the face size (sqrt of the outline area).
         overlay: draw "landmarks", "mesh" or "mask" on top (debugging), or None.
