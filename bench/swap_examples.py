@@ -1,7 +1,9 @@
 """Render the swap examples of docs/SWAP.md: one grid row per clip (target, source, result,
 mask), from real clips of ../shared/data/videos and sources from ../shared/data/stills.
 
-Landmarks come from MediaPipe Face Mesh (`mesh_cache.py`) until the engine has weights::
+Landmarks come from the product's engine (HRNet-128 lite with the shipped weights, tracked
+from the clip's first frame, unsmoothed), or with ``--landmarks mediapipe`` from MediaPipe
+Face Mesh (`mesh_cache.py`)::
 
     .venv/bin/python bench/swap_examples.py --out docs/images/swap_grid.jpg
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,9 +59,37 @@ def cell(image: np.ndarray, box: tuple[int, ...]) -> np.ndarray:
     return cv2.resize(image[y0:y1, x0:x1], (CELL, CELL), interpolation=cv2.INTER_AREA)
 
 
-def render_row(clip: str, photo: str, index: int, options: SwapOptions) -> np.ndarray:
-    frames, faces = load_clip(DATA / clip, index + 1)
-    source = enroll_source(DATA / photo, mediapipe_landmarks)
+def engine_clip(path: Path, max_frames: int) -> tuple[list[np.ndarray], list[list[Any]]]:
+    """The first ``max_frames`` RGB frames of a clip and the engine's tracked faces."""
+    import av
+
+    from facestream.models.engine import LandmarkEngine
+
+    engine = LandmarkEngine()
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == max_frames:
+                break
+    return frames, [engine.track(frame) for frame in frames]
+
+
+def landmark_source(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(clip loader, enrollment landmark function) for ``kind``."""
+    if kind == "mediapipe":
+        return load_clip, mediapipe_landmarks
+    from facestream.stream.live_chain import EngineLandmarks
+
+    return engine_clip, EngineLandmarks()
+
+
+def render_row(
+    clip: str, photo: str, index: int, options: SwapOptions, landmarks: str
+) -> np.ndarray:
+    clip_faces, enroll_fn = landmark_source(landmarks)
+    frames, faces = clip_faces(DATA / clip, index + 1)
+    source = enroll_source(DATA / photo, enroll_fn)
     state = TrackState()
     # Run the earlier frames too, so the track's state (identity shape, colour, sharpness)
     # is what it would be at this frame of a stream.
@@ -80,10 +112,11 @@ def render_row(clip: str, photo: str, index: int, options: SwapOptions) -> np.nd
     )
 
 
-def render_overlays(clip: str, photo: str, index: int) -> np.ndarray:
+def render_overlays(clip: str, photo: str, index: int, landmarks: str) -> np.ndarray:
     """One row: the `--overlay landmarks`, `mesh` and `mask` drawings on the swapped face."""
-    frames, faces = load_clip(DATA / clip, index + 1)
-    source = enroll_source(DATA / photo, mediapipe_landmarks)
+    clip_faces, enroll_fn = landmark_source(landmarks)
+    frames, faces = clip_faces(DATA / clip, index + 1)
+    source = enroll_source(DATA / photo, enroll_fn)
     points = faces[index][0].points
     box = face_crop(frames[index], points)
     cells = []
@@ -102,6 +135,7 @@ def main() -> None:
     parser.add_argument("--colour", choices=["stats", "lowfreq", "none"])
     parser.add_argument("--blend", choices=["laplacian", "feather"])
     parser.add_argument("--overlays", action="store_true", help="render the overlay kinds")
+    parser.add_argument("--landmarks", choices=["engine", "mediapipe"], default="engine")
     args = parser.parse_args()
     options = baseline_options() if args.baseline else SwapOptions()
     if args.colour:
@@ -109,9 +143,12 @@ def main() -> None:
     if args.blend:
         options.blend = args.blend
     if args.overlays:
-        rows = [render_overlays(*EXAMPLES[2])]
+        rows = [render_overlays(*EXAMPLES[2], args.landmarks)]
     else:
-        rows = [render_row(clip, photo, index, options) for clip, photo, index in EXAMPLES]
+        rows = [
+            render_row(clip, photo, index, options, args.landmarks)
+            for clip, photo, index in EXAMPLES
+        ]
     grid = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), grid, [cv2.IMWRITE_JPEG_QUALITY, 85])
