@@ -226,45 +226,141 @@ def draw_points(
 # skin), passes NEAR; at FAR it is dropped entirely. Shading on bare foreheads measured
 # under NEAR on the stills; a fringe well over FAR.
 HAIR_LAB_NEAR, HAIR_LAB_FAR = 12.0, 24.0
+# Over the cheeks, temples and jaw sides the Lab distance flags the shading of every face
+# (20-88 % of those pixels at NEAR on 19 stills), so there a lock of hair is told by three
+# things at once (docs/SWAP.md, *Hair over the cheeks*): chroma (a*, b*) more saturated
+# than the cheek skin by NEAR, gone at FAR (red, auburn and blonde hair; beards, grey and
+# dark hair are not more saturated than skin, so they stay); a region joined to such
+# pixels just outside the face outline beside the face (hair enters the face from
+# outside); and, over that region, fine detail (strands) at least HAIR_DETAIL times the
+# cheek's (warm make-up and the shadow side of a face are saturated too, but as smooth as
+# skin).
+HAIR_CHROMA_NEAR, HAIR_CHROMA_FAR = 8.0, 14.0
+HAIR_DETAIL = 2.0
+LOCK_SEED = 0.04
+# Eye distances: the inner features' hull is grown by this to keep out of the brows, eyes,
+# nose and lips (their colours differ from skin legitimately); the band outside the outline
+# where hair must continue.
+INNER_MARGIN, OUTSIDE_RING = 0.15, 0.15
+_NOSE = np.asarray(GROUPS["nose"], np.int64)
+_LIPS = np.asarray(GROUPS["mouth"], np.int64)
 
 
-def forehead_skin(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _features_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 mask of the inner features, each brow, eye, the nose and the lips as its own
+    convex hull (one hull over them all would cover the temples and cheeks too)."""
+    centre = points[_NOSE, 0].mean()
+    brows = points[_BROWS]
+    parts = [brows[brows[:, 0] < centre], brows[brows[:, 0] >= centre]]
+    parts += [points[i] for i in (*_EYES, _NOSE, _LIPS)]
+    mask = np.zeros(shape, np.uint8)
+    for part in parts:
+        if len(part) >= 3:
+            mask |= polygon_mask(cv2.convexHull(part.astype(np.float32))[:, 0], shape)
+    return mask
+
+
+def _disc(radius: float) -> np.ndarray:
+    size = 2 * max(int(radius), 1) + 1
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     """float32 map over `texture` (uint8 RGB, landmarks `points`): 0 where the source's
-    forehead above the brows is covered by hair, 1 elsewhere.
+    hair covers its face (a fringe above the brows, a lock over a cheek or temple), 1
+    elsewhere.
 
-    The default mask reaches the mid-forehead, so a source's fringe would be pasted onto
-    the target's bare forehead as a dark band; where this map is 0 the target's own
-    forehead shows instead.
+    Where this map is 0 the target's own skin shows instead of the source's hair: the
+    default mask reaches the mid-forehead and the face sides, so a fringe or a lock would
+    be pasted onto the target's bare skin.
     """
     h, w = texture.shape[:2]
     lab = cv2.cvtColor(texture, cv2.COLOR_RGB2LAB).astype(np.float32)
     lab[..., 0] *= 100.0 / 255.0
-    cheeks = cv2.convexHull(points[_CHEEKS].astype(np.float32))[:, 0]
-    skin = lab[polygon_mask(cheeks, (h, w)) > 0]
-    diff = lab - (np.median(skin, axis=0) if len(skin) else lab.reshape(-1, 3).mean(0))
+    cheeks = polygon_mask(cv2.convexHull(points[_CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
+    skin = lab[cheeks]
+    tone = np.median(skin, axis=0) if len(skin) else lab.reshape(-1, 3).mean(0)
+    diff = lab - tone
     diff[..., 0] = np.minimum(diff[..., 0], 0.0)
     dist = np.linalg.norm(diff, axis=-1)
     skin_like = np.clip((HAIR_LAB_FAR - dist) / (HAIR_LAB_FAR - HAIR_LAB_NEAR), 0.0, 1.0)
     # Above the brows (lifted clear of them) up to well past the forehead row.
     eyes = eye_distance(points)
-    band = np.concatenate(
-        [points[_BROWS] - [0.0, 0.2 * eyes], points[_FOREHEAD_ROW] - [0.0, 0.5 * eyes]]
+    band = polygon_mask(
+        np.concatenate(
+            [points[_BROWS] - [0.0, 0.2 * eyes], points[_FOREHEAD_ROW] - [0.0, 0.5 * eyes]]
+        ),
+        (h, w),
     )
-    out = np.where(polygon_mask(band, (h, w)) > 0, skin_like, 1.0).astype(np.float32)
+    out = np.where(band > 0, skin_like, 1.0).astype(np.float32)
+    out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, band > 0, eyes))
     return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5))
+
+
+def _side_hair_free(
+    lab: np.ndarray,
+    tone: np.ndarray,
+    skin_like: np.ndarray,
+    cheeks: np.ndarray,
+    points: np.ndarray,
+    band: np.ndarray,
+    eyes: float,
+) -> np.ndarray:
+    """`hair_free` over the face sides (the outline less the inner features and the
+    forehead band: cheeks, temples, jaw): 0 where a lock of hair covers them.
+
+    A lock found by its chroma takes along the pixels joined to it that are off the skin
+    tone by the forehead's Lab distance (`skin_like`): the same hair in shadow, darker but
+    no more saturated than skin."""
+    shape = lab.shape[:2]
+    face = polygon_mask(points[_OUTLINE].astype(np.float32), shape)
+    inner = cv2.dilate(_features_mask(points, shape), _disc(INNER_MARGIN * eyes))
+    sides = (face > 0) & (inner == 0) & ~band
+    outside = (cv2.dilate(face, _disc(OUTSIDE_RING * eyes)) > 0) & (face == 0)
+    outside[int(points[_MOUTH, 1].mean()) :] = False  # beside the face, not the neck below
+    chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
+    excess = chroma - np.hypot(tone[1] - 128.0, tone[2] - 128.0)
+    count, labels = cv2.connectedComponents(
+        ((excess > HAIR_CHROMA_NEAR) & (sides | outside)).astype(np.uint8)
+    )
+    entering = np.zeros(count, bool)
+    entering[np.unique(labels[outside])] = True
+    entering[0] = False
+    # Fine detail: luma's local deviation from its blur, averaged per region.
+    luma = lab[..., 0]
+    sigma = max(0.03 * eyes, 1.0)
+    detail = cv2.GaussianBlur(
+        np.abs(luma - cv2.GaussianBlur(luma, (0, 0), sigma)), (0, 0), 2 * sigma
+    )
+    cheek_detail = max(float(np.median(detail[cheeks])) if cheeks.any() else 0.0, 1e-3)
+    totals = np.bincount(labels.ravel(), detail.ravel(), count)
+    sizes = np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
+    hair = entering & (totals / sizes >= HAIR_DETAIL * cheek_detail)
+    ramp = np.clip((HAIR_CHROMA_FAR - excess) / (HAIR_CHROMA_FAR - HAIR_CHROMA_NEAR), 0.0, 1.0)
+    ramp = np.minimum(ramp, skin_like)
+    seeds = hair[labels] & sides
+    # Grown by the Lab distance from the locks found, inside the face sides (outside them
+    # everything dark would join), but only from a lock covering LOCK_SEED of the sides:
+    # a few saturated pixels at the outline are the hair's edge, and grown they take the
+    # face's shading or contour make-up along.
+    count, grown = cv2.connectedComponents(((ramp < 1.0) & sides).astype(np.uint8))
+    seeded = np.bincount(grown[seeds], minlength=count)
+    locks = seeded >= LOCK_SEED * max(int(sides.sum()), 1)
+    locks[0] = False
+    return np.where(locks[grown] | seeds, ramp, 1.0).astype(np.float32)
 
 
 _SKIN_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def texture_with_skin(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """`texture` as RGBA whose alpha is `forehead_skin` (0-255), so one remap warps both;
+    """`texture` as RGBA whose alpha is `hair_free` (0-255), so one remap warps both;
     computed once per texture level (the cache holds the texture, so its id stays unique)."""
     cached = _SKIN_CACHE.get(id(texture))
     if cached is None or cached[0] is not texture:
         if len(_SKIN_CACHE) > 64:
             _SKIN_CACHE.clear()
-        alpha = np.round(forehead_skin(texture, points) * 255.0).astype(np.uint8)
+        alpha = np.round(hair_free(texture, points) * 255.0).astype(np.uint8)
         cached = (texture, np.dstack([texture, alpha]))
         _SKIN_CACHE[id(texture)] = cached
     return cached[1]
@@ -319,8 +415,8 @@ def composite_face(
         assert outline is not None
         alpha = feather(polygon_mask(outline, shape, offset), width)
         if options.mask == "face":
-            # The source's fringe (in place: temporaries the size of the box cost more than
-            # the arithmetic).
+            # The source's hair over the face (in place: temporaries the size of the box
+            # cost more than the arithmetic).
             np.multiply(alpha, fg_skin[..., 3], out=alpha)
             alpha *= np.float32(1.0 / 255.0)
     keep = _kept_target_alpha(points, options, shape, offset, size)

@@ -233,7 +233,7 @@ def test_decoded_frames_are_swapped_on_patches_like_the_whole_image(source):
     # Where the face changed, the pixels of the whole-image path after its conversion, up
     # to a level of YUV rounding (that conversion alone also moves the untouched
     # background, by up to 13 levels on this texture). The random-colour source reads as
-    # hair above the brows (`forehead_skin`), so alpha has edges inside the face too, where
+    # hair above the brows (`hair_free`), so alpha has edges inside the face too, where
     # 4:2:0 rounding differs by one level more.
     error = np.abs(got - encoded)[changed]
     assert error.max() <= 5 and error.mean() < 0.5
