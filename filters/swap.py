@@ -227,14 +227,14 @@ def draw_points(
 # under NEAR on the stills; a fringe well over FAR.
 HAIR_LAB_NEAR, HAIR_LAB_FAR = 12.0, 24.0
 # Over the cheeks, temples and jaw sides the Lab distance flags the shading of every face
-# (20-88 % of those pixels at NEAR on 19 stills), so there a lock of hair is told by three
+# (15-61 % of those pixels at NEAR on 19 stills), so there a lock of hair is told by three
 # things at once (docs/SWAP.md, *Hair over the cheeks*): chroma (a*, b*) more saturated
-# than the cheek skin by NEAR, gone at FAR (red, auburn and blonde hair; beards, grey and
-# dark hair are not more saturated than skin, so they stay); a region joined to such
-# pixels just outside the face outline beside the face (hair enters the face from
-# outside); and, over that region, fine detail (strands) at least HAIR_DETAIL times the
-# cheek's (warm make-up and the shadow side of a face are saturated too, but as smooth as
-# skin).
+# than the cheek skin by NEAR, gone at FAR (red, auburn, blonde hair; dark and grey hair
+# are not, so they stay); a region joined to such pixels just outside the outline beside
+# the face (hair enters the face from outside; a beard grows from below); and, over that
+# region, fine detail (strands) at least HAIR_DETAIL times the cheek's (warm contour
+# make-up and a warm shadow side are saturated too, but as smooth as skin). Chroma alone
+# flags up to 36 % of the sides of bare faces; all three, 0 after the map's blur.
 HAIR_CHROMA_NEAR, HAIR_CHROMA_FAR = 8.0, 14.0
 HAIR_DETAIL = 2.0
 LOCK_SEED = 0.04
@@ -284,17 +284,28 @@ def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     diff[..., 0] = np.minimum(diff[..., 0], 0.0)
     dist = np.linalg.norm(diff, axis=-1)
     skin_like = np.clip((HAIR_LAB_FAR - dist) / (HAIR_LAB_FAR - HAIR_LAB_NEAR), 0.0, 1.0)
-    # Above the brows (lifted clear of them) up to well past the forehead row.
     eyes = eye_distance(points)
-    band = polygon_mask(
-        np.concatenate(
-            [points[_BROWS] - [0.0, 0.2 * eyes], points[_FOREHEAD_ROW] - [0.0, 0.5 * eyes]]
-        ),
-        (h, w),
-    )
-    out = np.where(band > 0, skin_like, 1.0).astype(np.float32)
-    out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, band > 0, eyes))
+    band = forehead_band(points, (h, w))
+    out = np.where(band, skin_like, 1.0).astype(np.float32)
+    sides = face_sides(points, (h, w))
+    out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, sides, eyes))
     return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5))
+
+
+def forehead_band(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool mask where `hair_free` looks for a fringe: above the brows (lifted clear of
+    them) up to well past the forehead row."""
+    eyes = eye_distance(points)
+    band = [points[_BROWS] - [0.0, 0.2 * eyes], points[_FOREHEAD_ROW] - [0.0, 0.5 * eyes]]
+    return polygon_mask(np.concatenate(band), shape) > 0
+
+
+def face_sides(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool mask where `hair_free` looks for locks of hair: the face outline less the inner
+    features (grown by `INNER_MARGIN`) and the forehead band: cheeks, temples, jaw."""
+    face = polygon_mask(points[_OUTLINE].astype(np.float32), shape) > 0
+    inner = cv2.dilate(_features_mask(points, shape), _disc(INNER_MARGIN * eye_distance(points)))
+    return face & (inner == 0) & ~forehead_band(points, shape)
 
 
 def _side_hair_free(
@@ -303,19 +314,15 @@ def _side_hair_free(
     skin_like: np.ndarray,
     cheeks: np.ndarray,
     points: np.ndarray,
-    band: np.ndarray,
+    sides: np.ndarray,
     eyes: float,
 ) -> np.ndarray:
-    """`hair_free` over the face sides (the outline less the inner features and the
-    forehead band: cheeks, temples, jaw): 0 where a lock of hair covers them.
+    """`hair_free` over the face sides (`face_sides`): 0 where a lock of hair covers them.
 
     A lock found by its chroma takes along the pixels joined to it that are off the skin
     tone by the forehead's Lab distance (`skin_like`): the same hair in shadow, darker but
     no more saturated than skin."""
-    shape = lab.shape[:2]
-    face = polygon_mask(points[_OUTLINE].astype(np.float32), shape)
-    inner = cv2.dilate(_features_mask(points, shape), _disc(INNER_MARGIN * eyes))
-    sides = (face > 0) & (inner == 0) & ~band
+    face = polygon_mask(points[_OUTLINE].astype(np.float32), lab.shape[:2])
     outside = (cv2.dilate(face, _disc(OUTSIDE_RING * eyes)) > 0) & (face == 0)
     outside[int(points[_MOUTH, 1].mean()) :] = False  # beside the face, not the neck below
     chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
