@@ -197,26 +197,41 @@ def cut_crops(
     Note:
         When a crop covers many frame pixels per crop pixel (a large face in a small crop),
         bilinear sampling aliases; `cut_crops` first picks a pyramid level of the frame so
-        that the crop samples at most about 2 frame pixels per crop pixel.
+        that the crop samples at most about 2 frame pixels per crop pixel. Only the part of
+        the frame around the crop is reduced (a whole 720p frame's `cv2.pyrDown` cost more
+        than the rest of the cut); the crops match those cut from the whole frame's pyramid
+        within one grey level (OpenCV's fixed-point sampling rounds at another origin).
     """
-    affines = pixel_affines(crop_to_frame, size)
-    out = np.empty((len(affines), size, size, 3), dtype=frame.dtype)
-    pyramid = [frame]
+    affines = pixel_affines(crop_to_frame, size).astype(np.float64)
+    out = np.zeros((len(affines), size, size, 3), dtype=frame.dtype)
+    h, w = frame.shape[:2]
+    corners = np.array([[-0.5, -0.5, 1], [size - 0.5, -0.5, 1], [-0.5, size - 0.5, 1],
+                        [size - 0.5, size - 0.5, 1]])  # fmt: skip
     for k, a in enumerate(affines):
         # Frame pixels per crop pixel; halve the frame until it is at most 2.
-        step = float(np.sqrt(abs(np.linalg.det(a[:, :2].astype(np.float64)))))
-        level = 0
-        while step > 2.0 and min(pyramid[level].shape[:2]) > 2 * size:
-            level += 1
-            step /= 2
-            if len(pyramid) <= level:
-                pyramid.append(cv2.pyrDown(pyramid[level - 1]))
-        m = a.astype(np.float64).copy()
-        if level:
-            # pyrDown's output pixel i is centred on input pixel 2i: coordinates halve.
-            m /= 2.0**level
+        step = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))
+        level, side = 0, min(h, w)
+        while step > 2.0 and side > 2 * size:
+            level, step, side = level + 1, step / 2, (side + 1) // 2
+        scale = 2**level
+        # The frame region the crop samples, grown past the reach of the pyramid's 5-tap
+        # kernels and the bilinear step, on the grid of the level's pixels, so that its
+        # pyramid equals the whole frame's there.
+        x0, y0 = (corners @ a.T).min(0) - 4 * scale
+        x1, y1 = (corners @ a.T).max(0) + 4 * scale
+        x0, y0 = max(int(x0 // scale) * scale, 0), max(int(y0 // scale) * scale, 0)
+        x1, y1 = min(int(-(-x1 // scale)) * scale, w), min(int(-(-y1 // scale)) * scale, h)
+        if x1 <= x0 or y1 <= y0:
+            continue  # wholly outside the frame: black
+        region = frame[y0:y1, x0:x1]
+        for _ in range(level):
+            region = cv2.pyrDown(region)
+        m = a.copy()
+        m[:, 2] -= (x0, y0)
+        # pyrDown's output pixel i is centred on input pixel 2i: coordinates halve.
+        m /= scale
         out[k] = cv2.warpAffine(
-            pyramid[level],
+            region,
             m,
             (size, size),
             flags=interpolation | cv2.WARP_INVERSE_MAP,

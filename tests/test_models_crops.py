@@ -2,6 +2,7 @@
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -117,3 +118,31 @@ def test_bad_shapes():
         crops.crop_from_landmarks(np.zeros((5, 2)))
     with pytest.raises(ValueError):
         crops.crop_from_keypoints(np.zeros((1, 2, 2)))
+
+
+def test_cut_crops_match_a_whole_frame_pyramid():
+    """Crops cut from the region around each face equal those cut from the whole frame's
+    pyramid (within one grey level), large faces, rotations and crops past the edges."""
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 255, (333, 517, 3), dtype=np.uint8)
+    pyramid = [frame]
+    for _ in range(3):
+        pyramid.append(cv2.pyrDown(pyramid[-1]))
+    for scale, centre, angle in [
+        (400, (250, 160), 0.3),
+        (900, (30, 300), -1.0),
+        (90, (500, 10), 2.0),
+    ]:
+        c, s = np.cos(angle), np.sin(angle)
+        points = (MEAN_SHAPE - 0.5) @ np.array([[c, -s], [s, c]]).T * scale + centre
+        affine = crops.crop_from_landmarks(points[None].astype(np.float32))
+        got = crops.cut_crops(frame, affine, 64)[0]
+        a = crops.pixel_affines(affine, 64)[0].astype(np.float64)
+        step, level = float(np.sqrt(abs(np.linalg.det(a[:, :2])))), 0
+        while step > 2.0 and min(pyramid[level].shape[:2]) > 2 * 64:
+            level, step = level + 1, step / 2
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        want = cv2.warpAffine(pyramid[level], a / 2**level, (64, 64), flags=flags)
+        assert level > 0 or scale < 100
+        assert np.abs(got.astype(int) - want).max() <= 1
+        assert (got != want).mean() < 0.01
