@@ -217,8 +217,9 @@ def cut_crops(
         # The frame region the crop samples, grown past the reach of the pyramid's 5-tap
         # kernels and the bilinear step, on the grid of the level's pixels, so that its
         # pyramid equals the whole frame's there.
-        x0, y0 = (corners @ a.T).min(0) - 4 * scale
-        x1, y1 = (corners @ a.T).max(0) + 4 * scale
+        spanned = corners @ a.T
+        x0, y0 = spanned.min(0) - 4 * scale
+        x1, y1 = spanned.max(0) + 4 * scale
         x0, y0 = max(int(x0 // scale) * scale, 0), max(int(y0 // scale) * scale, 0)
         x1, y1 = min(int(-(-x1 // scale)) * scale, w), min(int(-(-y1 // scale)) * scale, h)
         if x1 <= x0 or y1 <= y0:

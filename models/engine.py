@@ -59,7 +59,7 @@ from facestream.models.crops import (
 )
 from facestream.models.detector import box_iou
 from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
-from facestream.models.hrnet import HRNet, HRNetConfig, create_model, default_weights_path
+from facestream.models.hrnet import HRNet, HRNetConfig, create_model, weights_path
 
 
 @dataclass
@@ -536,7 +536,7 @@ def _weights_file(model: str | HRNet, weights: str | Path | None) -> Path | None
     weights, or a missing file, whose error `create_model` raises)."""
     if not isinstance(model, str) or weights is None:
         return None
-    path = default_weights_path(model) if weights == "default" else Path(weights)
+    path = weights_path(model, weights)
     return path.resolve() if path.is_file() else None
 
 

@@ -437,6 +437,11 @@ def default_weights_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.safetensors"
 
 
+def weights_path(name: str, weights: str | Path) -> Path:
+    """The file ``weights`` names for variant ``name``: "default" is the shipped file."""
+    return default_weights_path(name) if weights == "default" else Path(weights)
+
+
 def create_model(name: str, weights: str | Path | None = None) -> HRNet:
     """Build a variant by name; ``weights`` is None (random init), "default" (the shipped
     file) or a path to a safetensors file."""
@@ -445,7 +450,7 @@ def create_model(name: str, weights: str | Path | None = None) -> HRNet:
     model = HRNet(CONFIGS[name])
     if weights is None:
         return model
-    path = default_weights_path(name) if weights == "default" else Path(weights)
+    path = weights_path(name, weights)
     if weights == "default" and not path.is_file():
         raise WeightsError(
             f"no trained weights are shipped for {name} yet: {path} does not exist "
