@@ -373,6 +373,11 @@ def texture_with_skin(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     return cached[1]
 
 
+def multiband(options: SwapOptions) -> bool:
+    """Whether the seam is a multi-band blend (the hard hull mask is always pasted as is)."""
+    return options.blend == "laplacian" and options.mask != "hull"
+
+
 def composite_face(
     image: np.ndarray,
     target: np.ndarray,
@@ -392,7 +397,8 @@ def composite_face(
         outline = smooth_closed(face_polygon(points, target, width + BROW_CLEARANCE * size))
     elif options.mask == "outline":
         outline = smooth_closed(points[_OUTLINE])
-    if options.blend == "laplacian" and options.mask != "hull":
+    laplacian = multiband(options)
+    if laplacian:
         # Room around the face for the multi-band blur's coarse bands.
         box = points_box(np.concatenate([points, target]), image.shape, pad=int(width) + 4)
     else:
@@ -427,7 +433,6 @@ def composite_face(
             np.multiply(alpha, fg_skin[..., 3], out=alpha)
             alpha *= np.float32(1.0 / 255.0)
     keep = _kept_target_alpha(points, options, shape, offset, size)
-    laplacian = options.blend == "laplacian" and options.mask != "hull"
     if keep is not None and not laplacian:
         # One alpha blend with the kept regions taken out of alpha is the same as blending
         # and then putting the target back; where kept is 1 the pixels stay the target's
@@ -483,7 +488,7 @@ def patch_box(target: np.ndarray, options: SwapOptions) -> tuple[int, int, int, 
     twentieth of the face size holds it.
     """
     size = face_size(target)
-    if options.blend == "laplacian" and options.mask != "hull":
+    if multiband(options):
         pad = int(options.feather * size) + 4 + int(0.1 * size)
     else:
         pad = BLUR_PAD + int(0.05 * size)
