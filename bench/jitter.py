@@ -143,11 +143,16 @@ def weights_digest() -> str:
 
 
 def engine_digest() -> str:
-    """First 8 hex digits of the engine module's sha256: a change to the tracker (or the
-    detector's use) makes new tracks."""
+    """First 8 hex digits of the sha256 of the engine's code (the tracker, its crops and
+    the heatmap decoding): a change to any of them makes new tracks."""
+    import facestream.models.crops as crops
     import facestream.models.engine as engine
+    import facestream.models.heatmaps as heatmaps
 
-    return hashlib.sha256(Path(engine.__file__).read_bytes()).hexdigest()[:8]
+    digest = hashlib.sha256()
+    for module in (engine, crops, heatmaps):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def engine_track(clip: Path) -> Track:
@@ -538,7 +543,7 @@ def main() -> None:
 
     weights = ""
     if args.landmarks == "engine":
-        weights = f" (weights {weights_digest()}, engine.py {engine_digest()})"
+        weights = f" (weights {weights_digest()}, engine code {engine_digest()})"
     print(f"landmarks: {args.landmarks}{weights}; load average {os.getloadavg()[0]:.1f}")
     print(f"clips: {len(tracks)}, strong motion (lag): ", end="")
     print(", ".join(tr.name for tr, s in zip(tracks, strong, strict=True) if s))
