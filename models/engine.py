@@ -183,9 +183,10 @@ class LandmarkEngine:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
         dtype: model dtype; default fp16 on CUDA, fp32 elsewhere.
         detector: callable frame -> detections (objects with ``box (4,)``,
-            ``keypoints (6, 2)`` and ``score``), e.g. ``FaceDetector("full").detect`` from
-            `facestream.models.detector`; created on first use (BlazeFace full range) when
-            None and `track` needs it.
+            ``keypoints (6, 2)`` and ``score``), e.g. ``FaceDetector("short").detect`` from
+            `facestream.models.detector`; created on first use (BlazeFace full range, short
+            range on frames where it finds nothing: ``AnyRangeDetector``) when None and
+            `track` needs it.
         detect_every: run the detector every this many frames while tracking.
         min_confidence: a face whose mean confidence is below this is not a face; 0 keeps
             every tracked face (e.g. with random weights) and looks for none again.
@@ -424,9 +425,9 @@ class LandmarkEngine:
     def _detect(self, frame: np.ndarray) -> list[object]:
         """The detector's faces on this frame, best score first."""
         if self._detector is None:
-            from facestream.models.detector import FaceDetector
+            from facestream.models.detector import AnyRangeDetector
 
-            self._detector = FaceDetector("full", device=self.device).detect
+            self._detector = AnyRangeDetector(device=self.device).detect
         self._last_detect = self._frame_index
         return sorted(self._detector(frame), key=lambda d: -float(d.score))
 

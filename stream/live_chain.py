@@ -149,8 +149,9 @@ class EngineLandmarks:
         video_detector: the BlazeFace variant the default engine's tracker runs in video,
             ``"full"`` (the engine's default) or ``"short"`` (faces within about 2 m of a
             camera: calls; 3.8 against 10.3 CPU ms at 640x480, and every frame on which
-            the tracker runs it waits for it). Photos always use ``"full"``, which also
-            finds small faces.
+            the tracker runs it waits for it). Photos always use ``AnyRangeDetector``: the
+            full range, which also finds small faces, then the short range when it finds
+            none (a close-up selfie).
     """
 
     name = "HRNet-128 engine"
@@ -158,10 +159,10 @@ class EngineLandmarks:
     def __init__(
         self, engine: Any = None, weights: str | Path = "default", video_detector: str = "full"
     ) -> None:
-        from facestream.models.detector import FaceDetector
+        from facestream.models.detector import AnyRangeDetector, FaceDetector
         from facestream.models.engine import LandmarkEngine
 
-        self._detect = FaceDetector("full").detect
+        self._detect = AnyRangeDetector().detect
         self.engine = engine or LandmarkEngine(
             LIVE_MODEL, weights=weights, detector=FaceDetector(video_detector).detect
         )

@@ -13,6 +13,7 @@ import torch
 
 from facestream.models.detector import (
     CONFIGS,
+    AnyRangeDetector,
     WEIGHTS_DIR,
     BlazeFaceFullNet,
     FaceDetector,
@@ -185,6 +186,22 @@ def test_finds_the_astronaut(detector: FaceDetector) -> None:
     # MediaPipe's order: the person's right eye is on the image's left.
     assert right_eye[0] < nose[0] < left_eye[0]
     assert max(right_eye[1], left_eye[1]) < nose[1] < mouth[1]
+
+
+def test_any_range_finds_a_face_that_fills_the_image() -> None:
+    """A close-up (her face box is the whole crop) defeats the full range; the short range
+    behind it finds her. On a wider shot the full range's own answer is kept."""
+    from skimage.data import astronaut
+
+    any_range = AnyRangeDetector()
+    close_up = np.ascontiguousarray(astronaut()[80:180, 178:273])
+    assert any_range.full.detect(close_up) == []
+    faces = any_range.detect(close_up)
+    assert len(faces) == 1
+    assert box_iou(faces[0].box[None], np.array([[0, 0, 95, 100]], np.float32))[0, 0] > 0.5
+    wide = astronaut()
+    (found,), (full,) = any_range.detect(wide), any_range.full.detect(wide)
+    np.testing.assert_array_equal(found.box, full.box)
 
 
 def test_batch_matches_single(detector: FaceDetector) -> None:

@@ -22,9 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--detector",
-        default="full",
-        choices=["full", "short"],
-        help="BlazeFace variant (full: the engine's default for tracking)",
+        default="any",
+        choices=["any", "full", "short"],
+        help="BlazeFace variant (any: full range, then short range where it finds no face; "
+        "the engine's default for tracking)",
     )
     parser.add_argument("--weights", default=None, help="safetensors file (default: shipped)")
     parser.add_argument(

@@ -104,15 +104,16 @@ def run_ours(
     variant: str,
     weights: str | None,
     box_from_labels: bool,
-    detector_variant: str = "full",
+    detector_variant: str = "any",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Our 128 points per face (NaN where no face was found) and the found mask.
 
-    The product's path: our BlazeFace detector (full range, as `LandmarkEngine.track`
-    creates it, or short range), then `LandmarkEngine.predict` on the detection; with
+    The product's path: our BlazeFace detector (``"any"``: full range, then short range
+    where it finds nothing, as `LandmarkEngine.track` creates it; or one of the two
+    alone), then `LandmarkEngine.predict` on the detection; with
     ``box_from_labels`` the engine crops from the labelled points instead.
     """
-    from facestream.models.detector import FaceDetector
+    from facestream.models.detector import AnyRangeDetector, FaceDetector
     from facestream.models.engine import LandmarkEngine
     from facestream.models.hrnet import WeightsError
 
@@ -120,7 +121,7 @@ def run_ours(
         engine = LandmarkEngine(variant, weights=weights or "default", device="cpu")
     except WeightsError as exc:
         raise UserError(str(exc)) from None
-    detector = FaceDetector(detector_variant)
+    detector = AnyRangeDetector() if detector_variant == "any" else FaceDetector(detector_variant)
     pred = np.full((len(data.files), 128, 2), np.nan, np.float32)
     for i, path in enumerate(data.paths):
         image = read_rgb(path)
