@@ -13,8 +13,8 @@ import torch
 
 from facestream.models.detector import (
     CONFIGS,
-    AnyRangeDetector,
     WEIGHTS_DIR,
+    AnyRangeDetector,
     BlazeFaceFullNet,
     FaceDetector,
     blazeface,
