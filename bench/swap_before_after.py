@@ -6,7 +6,10 @@ and the same landmarks:
 - ``teeth``: enrollment paints the source's teeth between its lips over in lip colour
   (`filters/enroll.py`, `lip_texture`);
 - ``lighting``: the face takes the target's lighting across it (`filters/colour.py`,
-  `match_lighting`).
+  `match_lighting`);
+- ``hair``: enrollment paints the source's dark hair over its cheeks and temples over
+  from its skin (`filters/enroll.py`, `hair_texture`); these rows show the source's
+  face, with what was painted over in green, before the target.
 
 Landmarks: the engine with the shipped weights, tracked from 20 frames before the frame
 shown; one `TrackState` per column. ``demo`` as a clip is the demo's carphone clip, as a
@@ -35,15 +38,17 @@ from facestream.stream.cli_demo import demo_clip, demo_source
 from facestream.stream.live_chain import EngineLandmarks
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-CHANGES = ("teeth", "lighting")
+CHANGES = ("teeth", "lighting", "hair")
 CELL = 200
-_REAL = {"teeth": enroll.lip_texture, "lighting": swap.match_lighting}
+_REAL = {"teeth": enroll.lip_texture, "lighting": swap.match_lighting, "hair": enroll.hair_texture}
 
 
 def switch(change: str, on: bool) -> None:
     """Turn `change` on (the shipped code) or off (as it was before issue #8's fix)."""
     if change == "teeth":
         enroll.lip_texture = _REAL["teeth"] if on else _unpainted
+    elif change == "hair":
+        enroll.hair_texture = _REAL["hair"] if on else _unpainted
     else:
         swap.match_lighting = _REAL["lighting"] if on else _unlit
 
@@ -98,7 +103,7 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
         centre, half = centre + (0, 0.25 * (hi - lo)[1]), 0.55 * half
     x0, y0 = np.maximum(centre - half, 0).astype(int)
     x1, y1 = (centre + half).astype(int)
-    tiles = []
+    tiles = [source_tile(sources[0]) for _ in range(change == "hair")]
     for img in (image, *outs):
         crop = img[y0:y1, x0:x1]
         shrink = crop.shape[1] > CELL
@@ -109,6 +114,18 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
         )
     print(f"{spec}: crop {x1 - x0} px", flush=True)
     return np.hstack(tiles)
+
+
+def source_tile(source: enroll.SourceFace) -> np.ndarray:
+    """The source's face with the pixels `hair_texture` paints over in green."""
+    face = source.image.copy()
+    hair = enroll.dark_hair(face, source.points)
+    face[hair] = face[hair] // 3 + np.array([0, 160, 0], np.uint8)
+    lo, hi = source.points.min(axis=0), source.points.max(axis=0)
+    centre, half = (lo + hi) / 2, 0.62 * float((hi - lo).max())
+    x0, y0 = np.maximum(centre - half, 0).astype(int)
+    x1, y1 = (centre + half).astype(int)
+    return cv2.resize(face[y0:y1, x0:x1], (CELL, CELL), interpolation=cv2.INTER_AREA)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facestream.filters import swap
+from facestream.filters import enroll, swap
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import SourceFaceError, enroll_source
 from facestream.stream.live_chain import EngineLandmarks
@@ -41,7 +41,7 @@ def simple_rules(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.
     """(Lab distance from the cheek skin, darker luma only; chroma above the skin's)."""
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
     lab[..., 0] *= 100.0 / 255.0
-    hull = cv2.convexHull(points[swap._CHEEKS].astype(np.float32))[:, 0]
+    hull = cv2.convexHull(points[enroll.CHEEKS].astype(np.float32))[:, 0]
     tone = np.median(lab[polygon_mask(hull, image.shape[:2]) > 0], axis=0)
     diff = lab - tone
     diff[..., 0] = np.minimum(diff[..., 0], 0.0)
@@ -63,7 +63,7 @@ def main() -> None:
             print(f"{name:42s} skipped: {err}")
             continue
         image, points = source.image, source.points
-        sides = swap.face_sides(points, image.shape[:2])
+        sides = enroll.face_sides(points, image.shape[:2])
         dist, excess = simple_rules(image, points)
         kept = swap.hair_free(image, points)
         print(

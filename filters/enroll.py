@@ -25,10 +25,13 @@ import numpy as np
 from facestream.filters.blend import polygon_mask
 from facestream.filters.shape import fit_similarity, to_canonical
 from facestream.models.landmarks import (
+    FACE_OUTLINE,
+    GROUPS,
     IBUG68,
     INNER_MOUTH,
     LEFT_EYE,
     MEAN_SHAPE,
+    NAMES,
     OUTER_MOUTH,
     RIGHT_EYE,
 )
@@ -54,6 +57,34 @@ CROP_MARGIN = 0.25  # texture crop: landmark box grown by this fraction of its s
 TEETH_RED, TEETH_LIGHT = 0.45, 0.8
 LIP_RED, DARK = 0.65, 0.75
 LIP_PERCENTILE = 85
+# Point groups the hair maps work with (`face_sides`, `hair_texture`; the swap's mask too).
+OUTLINE = np.asarray(FACE_OUTLINE, np.int64)
+BROWS = np.asarray(GROUPS["brows"], np.int64)
+CHEEKS = np.asarray(GROUPS["cheeks"], np.int64)
+NOSE = np.asarray(GROUPS["nose"], np.int64)
+LIPS = np.asarray(GROUPS["mouth"], np.int64)
+EYES = (np.asarray(LEFT_EYE, np.int64), np.asarray(RIGHT_EYE, np.int64))
+# The mid-forehead row, right to left (the swap's default mask closes the jaw over it).
+FOREHEAD_ROW = np.array(
+    [i for i, n in enumerate(NAMES) if n.startswith("forehead_") and "outline" not in n][::-1],
+    np.int64,
+)
+# Eye distances: the inner features' hull is grown by this to keep out of the brows, eyes,
+# nose and lips (their colours differ from skin legitimately); the band outside the outline
+# where hair must continue.
+INNER_MARGIN, OUTSIDE_RING = 0.15, 0.15
+# Dark hair over the face sides (`hair_texture`, docs/SWAP.md *Dark hair over the face*):
+# pixels darker than HAIR_DARK of the cheek skin's lightness, in regions that enter the
+# face from beside it (above the mouth), whose fine detail relative to their own lightness
+# is at least HAIR_TEXTURE times the cheek's (strands; a shaded cheek is smooth), and that
+# do not reach under the mouth (a beard does).
+# Measured on 105 stills: black hair 0.06-0.15 of the cheek's lightness, relative detail
+# 8-13x; the shaded side of a hard-lit cheek 0.2-0.3 but 5x.
+HAIR_DARK = 0.35
+HAIR_TEXTURE = 6.0
+# A lock covers at least MIN_LOCK of the face sides; its soft edges (strands thinning out)
+# are taken along through pixels darker than HAIR_EDGE of the cheek's lightness.
+MIN_LOCK, HAIR_EDGE = 0.01, 0.6
 
 
 class SourceFaceError(ValueError):
@@ -182,6 +213,138 @@ def lip_texture(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.n
     return painted, replace
 
 
+def disc(radius: float) -> np.ndarray:
+    """An elliptic structuring element of `radius` px (at least 1)."""
+    size = 2 * max(int(radius), 1) + 1
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def features_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 mask of the inner features, each brow, eye, the nose and the lips as its own
+    convex hull (one hull over them all would cover the temples and cheeks too)."""
+    centre = points[NOSE, 0].mean()
+    brows = points[BROWS]
+    parts = [brows[brows[:, 0] < centre], brows[brows[:, 0] >= centre]]
+    parts += [points[i] for i in (*EYES, NOSE, LIPS)]
+    mask = np.zeros(shape, np.uint8)
+    for part in parts:
+        if len(part) >= 3:
+            mask |= polygon_mask(cv2.convexHull(part.astype(np.float32))[:, 0], shape)
+    return mask
+
+
+def forehead_band(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool mask where the swap looks for a fringe: above the brows (lifted clear of
+    them) up to well past the forehead row."""
+    eyes = eye_distance(points)
+    band = [points[BROWS] - [0.0, 0.2 * eyes], points[FOREHEAD_ROW] - [0.0, 0.5 * eyes]]
+    return polygon_mask(np.concatenate(band), shape) > 0
+
+
+def face_sides(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool mask where locks of hair are looked for: the face outline less the inner
+    features (grown by `INNER_MARGIN`) and the forehead band: cheeks, temples, jaw."""
+    face = polygon_mask(points[OUTLINE].astype(np.float32), shape) > 0
+    inner = cv2.dilate(features_mask(points, shape), disc(INNER_MARGIN * eye_distance(points)))
+    return face & (inner == 0) & ~forehead_band(points, shape)
+
+
+def beside_face(points: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """bool ring `OUTSIDE_RING` eye distances wide outside the `face` mask (uint8), down
+    to the mouth: where hair entering the face sides comes from (not the neck below)."""
+    ring = (cv2.dilate(face, disc(OUTSIDE_RING * eye_distance(points))) > 0) & (face == 0)
+    ring[int(points[INNER_MOUTH, 1].mean()) :] = False
+    return ring
+
+
+def dark_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """bool mask of dark (black, dark brown) hair over the face sides (`face_sides`) of
+    `image` (uint8 RGB); see `HAIR_DARK` for the rule."""
+    h, w = image.shape[:2]
+    eyes = eye_distance(points)
+    light = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    cheeks = polygon_mask(cv2.convexHull(points[CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
+    if not cheeks.any():
+        return np.zeros((h, w), bool)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), (h, w))
+    sides = face_sides(points, (h, w))
+    outside = beside_face(points, face)
+    # Under the mouth, between its corners: a dark region reaching there is a beard.
+    chin = np.zeros((h, w), bool)
+    x0, x1 = np.round(points[LIPS, 0].min()), np.round(points[LIPS, 0].max())
+    chin[int(points[LIPS, 1].max()) :, max(int(x0), 0) : max(int(x1), 0)] = True
+    skin = float(np.median(light[cheeks]))
+    # Thin dark strips (the outline running over the background at the jaw, a shadow
+    # line) must not join a lock to the jaw below it.
+    dark: np.ndarray = cv2.morphologyEx(
+        ((light < HAIR_DARK * skin) & (sides | outside)).astype(np.uint8),
+        cv2.MORPH_OPEN,
+        disc(0.04 * eyes),
+    )
+    count, labels = cv2.connectedComponents(dark)
+    # Fine detail relative to the local lightness: strands stay contrasted however dark
+    # the hair is; shading scales detail down with the light.
+    sigma = max(0.03 * eyes, 1.0)
+    detail = cv2.GaussianBlur(
+        np.abs(light - cv2.GaussianBlur(light, (0, 0), sigma)), (0, 0), 2 * sigma
+    ) / np.maximum(cv2.GaussianBlur(light, (0, 0), 2 * sigma), 12.0)
+    cheek_detail = max(float(np.median(detail[cheeks])), 1e-4)
+    per_label = np.bincount(labels.ravel(), detail.ravel(), count)
+    sizes = np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
+    in_sides = np.bincount(labels[sides], minlength=count)
+    hair = per_label / sizes >= HAIR_TEXTURE * cheek_detail
+    hair &= in_sides > MIN_LOCK * max(int(sides.sum()), 1)
+    hair[np.unique(labels[chin & (face > 0)])] = False
+    hair[0] = False
+    entering = np.zeros(count, bool)
+    entering[np.unique(labels[outside])] = True
+    mask = (hair & entering)[labels] & sides
+    # The strands' soft edges: a few px further through pixels darker than skin.
+    edge = ((light < HAIR_EDGE * skin) & sides).astype(np.uint8)
+    grown = mask.astype(np.uint8)
+    for _ in range(max(2, int(0.03 * eyes))):
+        grown = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & edge
+    return (cv2.dilate(grown | mask, disc(0.02 * eyes)) > 0) & (face > 0)
+
+
+def fill_from(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """float32 `image` (RGB) interpolated smoothly from the pixels where `known` (bool) is
+    set (push-pull: averaged down a pyramid of the known pixels, filled back up), so a
+    hole takes the shading of the skin around it."""
+    weight = known.astype(np.float32)
+    sums: list[np.ndarray] = [image.astype(np.float32) * weight[..., None]]
+    weights: list[np.ndarray] = [weight]
+    while min(weights[-1].shape) > 4:
+        sums.append(cv2.pyrDown(sums[-1]))
+        weights.append(cv2.pyrDown(weights[-1]))
+    estimate = sums[-1] / np.maximum(weights[-1], 1e-6)[..., None]
+    for total, wsum in zip(reversed(sums[:-1]), reversed(weights[:-1]), strict=True):
+        coarse = cv2.pyrUp(estimate, dstsize=(wsum.shape[1], wsum.shape[0]))
+        # Where a level has known pixels enough its own average wins; elsewhere the
+        # coarser level's, so the fill carries the shading across the hole.
+        share = np.clip(4.0 * wsum, 0.0, 1.0)[..., None]
+        estimate = share * total / np.maximum(wsum, 1e-6)[..., None] + (1.0 - share) * coarse
+    return estimate
+
+
+def hair_texture(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`image` (uint8 RGB) with dark hair over its face sides (`dark_hair`) painted over
+    from the skin around it, and the bool mask of the pixels replaced.
+
+    The swap's mask reaches the source's temples and cheeks, so a lock of the source's
+    hair there would be pasted onto the target's bare skin. The skin it covers is filled
+    smoothly from the face's other skin (not the hair, the features or the background).
+    """
+    hair = dark_hair(image, points)
+    if not hair.any():
+        return image, hair
+    face = polygon_mask(points[OUTLINE].astype(np.float32), image.shape[:2]) > 0
+    known = face & ~hair & (features_mask(points, image.shape[:2]) == 0)
+    painted = image.copy()
+    painted[hair] = np.clip(fill_from(image, known)[hair] + 0.5, 0, 255).astype(np.uint8)
+    return painted, hair
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """A photo as uint8 RGB, or `SourceFaceError` if it cannot be read."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -220,6 +383,8 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     local = (points - (x0, y0)).astype(np.float32)
     # The source's teeth would be drawn over the target's lips (see lip_texture).
     crop, _ = lip_texture(np.ascontiguousarray(image[y0:y1, x0:x1]), local)
+    # And its dark hair over the cheeks and temples onto the target's skin (hair_texture).
+    crop, _ = hair_texture(crop, local)
     identity = to_canonical(local, fit_similarity(local, MEAN_SHAPE))
     pyramid = [crop]
     while min(pyramid[-1].shape[:2]) >= 2 * MIN_LEVEL_SIZE:

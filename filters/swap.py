@@ -23,7 +23,18 @@ import numpy as np
 
 from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
 from facestream.filters.colour import lowfreq_transfer, match_lighting, stats_matrix
-from facestream.filters.enroll import SourceFace, eye_distance
+from facestream.filters.enroll import (
+    BROWS,
+    CHEEKS,
+    EYES,
+    FOREHEAD_ROW,
+    OUTLINE,
+    SourceFace,
+    beside_face,
+    eye_distance,
+    face_sides,
+    forehead_band,
+)
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
@@ -38,29 +49,17 @@ from facestream.models.landmarks import (
     FACE_OUTLINE,
     GROUPS,
     INNER_MOUTH,
-    LEFT_EYE,
     MEAN_SHAPE,
-    NAMES,
-    RIGHT_EYE,
     TRIANGLES,
 )
 
 _TRIANGLES = np.asarray(TRIANGLES, np.int32)
-_OUTLINE = np.asarray(FACE_OUTLINE, np.int64)
 # The default mask: the jaw part of the outline closed over the mid-forehead row (left to
 # right across the image, continuing from the jaw's last point), so the source's hairline
 # and fringe never land on the target's forehead.
-_MASK = np.array(
-    [i for i in FACE_OUTLINE if i in set(GROUPS["jaw"])]
-    + [i for i, n in enumerate(NAMES) if n.startswith("forehead_") and "outline" not in n][::-1],
-    np.int64,
-)
-_JAW_IN_MASK = len([i for i in FACE_OUTLINE if i in set(GROUPS["jaw"])])
-_FOREHEAD_ROW = _MASK[_JAW_IN_MASK:]  # right to left
-_BROWS = np.asarray(GROUPS["brows"], np.int64)
-_CHEEKS = np.asarray(GROUPS["cheeks"], np.int64)
+_MASK = np.concatenate([[i for i in FACE_OUTLINE if i in set(GROUPS["jaw"])], FOREHEAD_ROW])
+_JAW_IN_MASK = len(_MASK) - len(FOREHEAD_ROW)
 _MOUTH = np.asarray(INNER_MOUTH, np.int64)
-_EYES = (np.asarray(LEFT_EYE, np.int64), np.asarray(RIGHT_EYE, np.int64))
 
 
 @dataclass
@@ -124,7 +123,7 @@ class FaceResult:
 
 def face_size(points: np.ndarray) -> float:
     """sqrt of the face outline's area: a pose-robust face scale in pixels."""
-    outline = points[_OUTLINE].astype(np.float32)
+    outline = points[OUTLINE].astype(np.float32)
     return float(np.sqrt(max(cv2.contourArea(outline), 1.0)))
 
 
@@ -149,13 +148,11 @@ def face_polygon(points: np.ndarray, target: np.ndarray, clearance: float) -> np
     where needed to lie `clearance` px above the target's brows (in the face's upright
     frame: the eye line level)."""
     polygon = points[_MASK].astype(np.float32)
-    eyes = sorted(
-        (target[_EYES[0]].mean(axis=0), target[_EYES[1]].mean(axis=0)), key=lambda e: e[0]
-    )
+    eyes = sorted((target[EYES[0]].mean(axis=0), target[EYES[1]].mean(axis=0)), key=lambda e: e[0])
     dx, dy = eyes[1] - eyes[0]
     norm = max(float(np.hypot(dx, dy)), 1e-6)
     upright = np.array([[dx, dy], [-dy, dx]], np.float32) / norm  # rotates the eye line level
-    brows = target[_BROWS] @ upright.T
+    brows = target[BROWS] @ upright.T
     row = polygon[_JAW_IN_MASK:] @ upright.T
     order = np.argsort(brows[:, 0])
     top = np.interp(row[:, 0], brows[order, 0], brows[order, 1]) - clearance
@@ -210,7 +207,7 @@ def draw_points(
     if options.shape_strength <= 0 or state is None:
         return target
     target_identity = state.identity.update(canonical(target))
-    pinned = [_OUTLINE, _MOUTH, *(_EYES if options.keep_eyes else ())]
+    pinned = [OUTLINE, _MOUTH, *(EYES if options.keep_eyes else ())]
     return reshape_to_source(
         target,
         target_identity,
@@ -238,31 +235,6 @@ HAIR_LAB_NEAR, HAIR_LAB_FAR = 12.0, 24.0
 HAIR_CHROMA_NEAR, HAIR_CHROMA_FAR = 8.0, 14.0
 HAIR_DETAIL = 2.0
 LOCK_SEED = 0.04
-# Eye distances: the inner features' hull is grown by this to keep out of the brows, eyes,
-# nose and lips (their colours differ from skin legitimately); the band outside the outline
-# where hair must continue.
-INNER_MARGIN, OUTSIDE_RING = 0.15, 0.15
-_NOSE = np.asarray(GROUPS["nose"], np.int64)
-_LIPS = np.asarray(GROUPS["mouth"], np.int64)
-
-
-def _features_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """uint8 mask of the inner features, each brow, eye, the nose and the lips as its own
-    convex hull (one hull over them all would cover the temples and cheeks too)."""
-    centre = points[_NOSE, 0].mean()
-    brows = points[_BROWS]
-    parts = [brows[brows[:, 0] < centre], brows[brows[:, 0] >= centre]]
-    parts += [points[i] for i in (*_EYES, _NOSE, _LIPS)]
-    mask = np.zeros(shape, np.uint8)
-    for part in parts:
-        if len(part) >= 3:
-            mask |= polygon_mask(cv2.convexHull(part.astype(np.float32))[:, 0], shape)
-    return mask
-
-
-def _disc(radius: float) -> np.ndarray:
-    size = 2 * max(int(radius), 1) + 1
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
 def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -277,7 +249,7 @@ def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     h, w = texture.shape[:2]
     lab = cv2.cvtColor(texture, cv2.COLOR_RGB2LAB).astype(np.float32)
     lab[..., 0] *= 100.0 / 255.0
-    cheeks = polygon_mask(cv2.convexHull(points[_CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
+    cheeks = polygon_mask(cv2.convexHull(points[CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
     skin = lab[cheeks]
     tone = np.median(skin, axis=0) if len(skin) else lab.reshape(-1, 3).mean(0)
     diff = lab - tone
@@ -290,22 +262,6 @@ def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     sides = face_sides(points, (h, w))
     out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, sides, eyes))
     return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5))
-
-
-def forehead_band(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """bool mask where `hair_free` looks for a fringe: above the brows (lifted clear of
-    them) up to well past the forehead row."""
-    eyes = eye_distance(points)
-    band = [points[_BROWS] - [0.0, 0.2 * eyes], points[_FOREHEAD_ROW] - [0.0, 0.5 * eyes]]
-    return polygon_mask(np.concatenate(band), shape) > 0
-
-
-def face_sides(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """bool mask where `hair_free` looks for locks of hair: the face outline less the inner
-    features (grown by `INNER_MARGIN`) and the forehead band: cheeks, temples, jaw."""
-    face = polygon_mask(points[_OUTLINE].astype(np.float32), shape) > 0
-    inner = cv2.dilate(_features_mask(points, shape), _disc(INNER_MARGIN * eye_distance(points)))
-    return face & (inner == 0) & ~forehead_band(points, shape)
 
 
 def _side_hair_free(
@@ -322,9 +278,7 @@ def _side_hair_free(
     A lock found by its chroma takes along the pixels joined to it that are off the skin
     tone by the forehead's Lab distance (`skin_like`): the same hair in shadow, darker but
     no more saturated than skin."""
-    face = polygon_mask(points[_OUTLINE].astype(np.float32), lab.shape[:2])
-    outside = (cv2.dilate(face, _disc(OUTSIDE_RING * eyes)) > 0) & (face == 0)
-    outside[int(points[_MOUTH, 1].mean()) :] = False  # beside the face, not the neck below
+    outside = beside_face(points, polygon_mask(points[OUTLINE].astype(np.float32), lab.shape[:2]))
     chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
     excess = chroma - np.hypot(tone[1] - 128.0, tone[2] - 128.0)
     count, labels = cv2.connectedComponents(
@@ -396,7 +350,7 @@ def composite_face(
     if options.mask == "face":
         outline = smooth_closed(face_polygon(points, target, width + BROW_CLEARANCE * size))
     elif options.mask == "outline":
-        outline = smooth_closed(points[_OUTLINE])
+        outline = smooth_closed(points[OUTLINE])
     laplacian = multiband(options)
     if laplacian:
         # Room around the face for the multi-band blur's coarse bands.
@@ -506,7 +460,7 @@ def _kept_target_alpha(
 ) -> tuple[tuple[slice, slice], np.ndarray] | None:
     """Where the target's own pixels are kept (the inner mouth and, optionally, the eyes):
     a sub-region of the face box and its alpha (1 = the target's pixels)."""
-    polygons = ([_MOUTH] if options.keep_mouth else []) + (list(_EYES) if options.keep_eyes else [])
+    polygons = ([_MOUTH] if options.keep_mouth else []) + (list(EYES) if options.keep_eyes else [])
     if not polygons:
         return None
     kept = points[np.concatenate(polygons)] - offset

@@ -7,12 +7,15 @@ import cv2
 import numpy as np
 
 from facestream.filters.blend import polygon_mask
-from facestream.filters.enroll import enroll_source, eye_distance
+from facestream.filters.enroll import (
+    BROWS,
+    FOREHEAD_ROW,
+    NOSE,
+    OUTLINE,
+    enroll_source,
+    eye_distance,
+)
 from facestream.filters.swap import (
-    _BROWS,
-    _FOREHEAD_ROW,
-    _NOSE,
-    _OUTLINE,
     SwapOptions,
     TrackState,
     composite_face,
@@ -30,7 +33,7 @@ def test_a_dark_fringe_above_the_brows_is_left_out_and_bare_skin_kept():
     points = placed()
     skin = np.zeros((480, 400, 3), np.uint8)
     skin[:] = (200, 160, 140)
-    fringe_end = int(points[_BROWS, 1].min() - 0.3 * eye_distance(points))
+    fringe_end = int(points[BROWS, 1].min() - 0.3 * eye_distance(points))
     bare = hair_free(skin, points)
     fringe = skin.copy()
     fringe[:fringe_end] = (110, 80, 40)  # brown hair down to just above the brows
@@ -38,24 +41,24 @@ def test_a_dark_fringe_above_the_brows_is_left_out_and_bare_skin_kept():
     cx = int(points[:, 0].mean())
     assert bare.min() > 0.99  # a bare forehead is all skin
     assert hair[fringe_end - 8, cx] < 0.05  # the fringe is dropped
-    cheek = points[_BROWS, 1].max() + 60
+    cheek = points[BROWS, 1].max() + 60
     assert hair[int(cheek), cx] > 0.99  # below the brows nothing changes
 
 
 def test_the_mask_top_stays_clear_of_the_targets_brows():
     target = placed()
     drawn = target.copy()
-    drawn[_FOREHEAD_ROW, 1] = target[_BROWS, 1].mean()  # a drawn row down on the brows
+    drawn[FOREHEAD_ROW, 1] = target[BROWS, 1].mean()  # a drawn row down on the brows
     clearance = 12.0
     polygon = face_polygon(drawn, target, clearance)
     mask = polygon_mask(polygon, (480, 400)) > 0
-    row_x = target[_FOREHEAD_ROW, 0]
-    inner = (target[_BROWS, 0] > row_x.min()) & (target[_BROWS, 0] < row_x.max())
-    for x, y in target[_BROWS][inner].astype(int):
+    row_x = target[FOREHEAD_ROW, 0]
+    inner = (target[BROWS, 0] > row_x.min()) & (target[BROWS, 0] < row_x.max())
+    for x, y in target[BROWS][inner].astype(int):
         assert mask[y, x] and mask[y - int(clearance) + 2, x]
     # A row already high enough is not moved.
     assert np.allclose(
-        face_polygon(target, target, 1.0)[-len(_FOREHEAD_ROW) :], target[_FOREHEAD_ROW]
+        face_polygon(target, target, 1.0)[-len(FOREHEAD_ROW) :], target[FOREHEAD_ROW]
     )
 
 
@@ -64,7 +67,7 @@ def skin_face(points: np.ndarray, outside: np.ndarray, seed: int = 0) -> np.ndar
     rng = np.random.default_rng(seed)
     noise = cv2.GaussianBlur(rng.normal(0.0, 3.0, outside.shape[:2]).astype(np.float32), (0, 0), 1)
     skin = np.clip(np.array([200.0, 160.0, 140.0]) + noise[..., None], 0, 255)
-    face = polygon_mask(points[_OUTLINE].astype(np.float32), outside.shape[:2]) > 0
+    face = polygon_mask(points[OUTLINE].astype(np.float32), outside.shape[:2]) > 0
     return np.where(face[..., None], skin, outside).astype(np.uint8)
 
 
@@ -82,11 +85,11 @@ def test_a_lock_across_the_cheek_is_left_out_and_the_target_cheek_shows(tmp_path
     image = skin_face(points, hair)
     # The lock: from the hair outside the face across the left cheek, at mid-nose height.
     eyes = eye_distance(points)
-    y = int(points[_NOSE, 1].mean())
-    lock_end = int(points[_NOSE, 0].min() - 0.3 * eyes)
+    y = int(points[NOSE, 1].mean())
+    lock_end = int(points[NOSE, 0].min() - 0.3 * eyes)
     image[y - 20 : y + 20, :lock_end] = hair[y - 20 : y + 20, :lock_end]
     skin = hair_free(image, points)
-    face = polygon_mask(points[_OUTLINE].astype(np.float32), (480, 400)) > 0
+    face = polygon_mask(points[OUTLINE].astype(np.float32), (480, 400)) > 0
     left, right = np.flatnonzero(face[y])[[0, -1]]
     cheek = int(left + 0.15 * eyes)
     assert skin[y, cheek] < 0.1  # the lock is dropped where it covers the cheek
@@ -113,11 +116,11 @@ def test_a_side_lit_bare_face_framed_by_red_hair_has_nothing_left_out():
     image = skin_face(points, auburn_hair((480, 400)), seed=1).astype(np.float32)
     # Light from the right: the left side of the face at 45 % of the right side's.
     x = np.arange(400, dtype=np.float32)
-    left, right = points[_OUTLINE, 0].min(), points[_OUTLINE, 0].max()
+    left, right = points[OUTLINE, 0].min(), points[OUTLINE, 0].max()
     light = np.clip(0.45 + 0.55 * (x - left) / (right - left), 0.45, 1.0)
-    face = polygon_mask(points[_OUTLINE].astype(np.float32), (480, 400)) > 0
+    face = polygon_mask(points[OUTLINE].astype(np.float32), (480, 400)) > 0
     image[face] *= np.broadcast_to(light[None, :, None], image.shape)[face]
     skin = hair_free(image.astype(np.uint8), points)
     below_brows = face.copy()
-    below_brows[: int(points[_BROWS, 1].max()) + 10] = False
+    below_brows[: int(points[BROWS, 1].max()) + 10] = False
     assert skin[below_brows].min() > 0.99

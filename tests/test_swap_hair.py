@@ -1,0 +1,108 @@
+"""Dark hair over the source's cheeks and temples is painted over from its skin at
+enrollment (`hair_texture`), so the swap does not paste it onto the target; a beard and
+a bare face are left as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import facestream.filters.enroll as enroll
+from facestream.filters.blend import polygon_mask
+from facestream.filters.enroll import NOSE, OUTLINE, enroll_source, eye_distance
+from facestream.filters.swap import SwapOptions, TrackState, composite_face
+from facestream.models.landmarks import MEAN_SHAPE
+
+SKIN = np.array([200.0, 160.0, 140.0])
+SHAPE = (480, 400)
+
+
+def placed() -> np.ndarray:
+    return np.asarray(MEAN_SHAPE, np.float32) * 260.0 + (70.0, 100.0)  # eyes 99 px apart
+
+
+def dark_hair(shape: tuple[int, int]) -> np.ndarray:
+    """Near-black strands: rows alternating between two dark browns every 3 px."""
+    hair = np.zeros((*shape, 3), np.uint8)
+    hair[:] = (45, 35, 30)
+    hair[np.arange(shape[0]) % 6 < 3] = (15, 12, 10)
+    return hair
+
+
+def face_photo(points: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Skin with pore-scale noise inside the face outline, dark hair around it."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.normal(0.0, 3.0, SHAPE).astype(np.float32), (0, 0), 1)
+    skin = np.clip(SKIN + noise[..., None], 0, 255)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), SHAPE) > 0
+    return np.where(face[..., None], skin, dark_hair(SHAPE)).astype(np.uint8)
+
+
+def with_lock(points: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """`face_photo` with a dark lock from the hair across the left cheek; its row and the
+    cheek column it covers."""
+    image = face_photo(points)
+    eyes = eye_distance(points)
+    y = int(points[NOSE, 1].mean())
+    end = int(points[NOSE, 0].min() - 0.3 * eyes)
+    image[y - 20 : y + 20, :end] = dark_hair(SHAPE)[y - 20 : y + 20, :end]
+    face = polygon_mask(points[OUTLINE].astype(np.float32), SHAPE) > 0
+    return image, y, int(np.flatnonzero(face[y])[0] + 0.15 * eyes)
+
+
+def test_a_dark_lock_over_the_cheek_is_painted_over_in_skin():
+    points = placed()
+    image, y, cheek = with_lock(points)
+    painted, replaced = enroll.hair_texture(image, points)
+    assert image[y, cheek].max() < 60  # the premise: the lock covers the cheek there
+    assert replaced[y, cheek]
+    assert np.abs(painted[y, cheek].astype(float) - SKIN).max() < 15
+    # The lock's whole extent inside the face is skin now, not a dark edge left over.
+    lock = replaced.copy()
+    assert (painted[lock].astype(float) @ [0.299, 0.587, 0.114]).min() > 140
+    # The bare right cheek and the rest of the face are untouched.
+    assert (painted[~replaced] == image[~replaced]).all()
+    assert not replaced[:, int(points[NOSE, 0].mean()) :].any()
+
+
+def test_a_bare_face_framed_by_dark_hair_is_left_alone():
+    points = placed()
+    image = face_photo(points, seed=1)
+    painted, replaced = enroll.hair_texture(image, points)
+    assert not replaced.any() and painted is image
+
+
+def test_a_beard_is_not_taken_for_hair():
+    points = placed()
+    image = face_photo(points, seed=2)
+    # Dark strands from the jaw's side over the lower cheeks and under the mouth.
+    face = polygon_mask(points[OUTLINE].astype(np.float32), SHAPE) > 0
+    below = np.arange(SHAPE[0])[:, None] > points[NOSE, 1].max() + 10
+    beard = face & below
+    image[beard] = dark_hair(SHAPE)[beard]
+    _, replaced = enroll.hair_texture(image, points)
+    assert not replaced.any()
+
+
+def test_the_swap_pastes_skin_where_the_source_had_a_dark_lock(tmp_path: Path, monkeypatch):
+    points = placed()
+    image, y, cheek = with_lock(points)
+    path = tmp_path / "lock.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    target = np.zeros((*SHAPE, 3), np.uint8)
+    target[:] = (150, 110, 90)
+
+    def pasted() -> np.ndarray:
+        out = target.copy()
+        source = enroll_source(path, lambda _: [points])
+        assert composite_face(out, points, source, SwapOptions(), TrackState()) is not None
+        return out[y, cheek].astype(int)
+
+    assert np.abs(pasted() - (150, 110, 90)).max() <= 12
+    # The check can fail: without the painting the lock is pasted dark.
+    monkeypatch.setattr(
+        enroll, "hair_texture", lambda image, points: (image, np.zeros(image.shape[:2], bool))
+    )
+    assert pasted().max() < 100
