@@ -83,8 +83,12 @@ INNER_MARGIN, OUTSIDE_RING = 0.15, 0.15
 HAIR_DARK = 0.35
 HAIR_TEXTURE = 6.0
 # A lock covers at least MIN_LOCK of the face sides; its soft edges (strands thinning out)
-# are taken along through pixels darker than HAIR_EDGE of the cheek's lightness.
+# are taken along through pixels darker than HAIR_EDGE of the cheek's lightness, up to
+# HAIR_REACH eye distances from it and into the margin around the features up to
+# FEATURE_GAP from them: hair or dark eye make-up at the outer corner of an eye otherwise
+# stays as a smudge there (the margin is there for the features' own colours).
 MIN_LOCK, HAIR_EDGE = 0.01, 0.6
+HAIR_REACH, FEATURE_GAP = 0.15, 0.03
 
 
 class SourceFaceError(ValueError):
@@ -299,10 +303,12 @@ def dark_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     entering = np.zeros(count, bool)
     entering[np.unique(labels[outside])] = True
     mask = (hair & entering)[labels] & sides
-    # The strands' soft edges: a few px further through pixels darker than skin.
-    edge = ((light < HAIR_EDGE * skin) & sides).astype(np.uint8)
+    # The strands' soft edges and the hair (or make-up) by the outer eye corner.
+    near = cv2.dilate(features_mask(points, (h, w)), disc(FEATURE_GAP * eyes))
+    around = (face > 0) & (near == 0) & ~forehead_band(points, (h, w))
+    edge = ((light < HAIR_EDGE * skin) & around).astype(np.uint8)
     grown = mask.astype(np.uint8)
-    for _ in range(max(2, int(0.03 * eyes))):
+    for _ in range(max(2, int(HAIR_REACH * eyes))):
         grown = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & edge
     return (cv2.dilate(grown | mask, disc(0.02 * eyes)) > 0) & (face > 0)
 
