@@ -17,9 +17,9 @@ detector). Two sets from ../shared/data:
 Printed per set: the share of same-person pairs that match (distance under the threshold)
 and of different-person pairs that match (false matches), with our `MATCH_THRESHOLD` and
 dlib's usual 0.6, and the ROC AUC (chance that a same-person pair is closer than a
-different-person pair). Rows: our descriptor, its parts (whitened texture, the texture
-before whitening, chroma), the identity shape of `filters/shape.py` (not used, measured),
-and dlib. Run::
+different-person pair). Rows: ours (dlib's ResNet ported to torch, `describe_faces`, on
+chips cut by our landmarks) and dlib itself (its own 5-point landmarks and chips, first
+frame of a track only). Run::
 
     nice -n 10 .venv/bin/python bench/face_match.py [--dlib /tmp/venv-dlib]
 """
@@ -44,15 +44,8 @@ from swap_quality import face_crop  # noqa: E402
 from facestream.filters.face_match import (  # noqa: E402
     DECIDE_FRAMES,
     MATCH_THRESHOLD,
-    FaceDescriptor,
-    aligned_face,
-    descriptor_distance,
-    face_descriptor,
-    lbp_texture,
-    mean_descriptor,
+    describe_faces,
 )
-from facestream.filters.shape import fit_similarity, to_canonical  # noqa: E402
-from facestream.models.landmarks import GROUPS, IBUG68, MEAN_SHAPE  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 # Several people or tiny faces, no names: not usable for identity pairs.
@@ -74,11 +67,7 @@ STILLS = {
     "face_recognition/alex_lacamoire1.jpg": "alex",
 }
 WINDOW = DECIDE_FRAMES
-SWEEP = (1.0, 1.1, 1.2, 1.25, 1.3, 1.4)  # other thresholds of ours, printed for choosing
-# Identity shape: the points that expression moves least (jaw, nose, eyes, brows).
-SHAPE_POINTS = np.array(
-    sorted({i for g in ("jaw", "nose", "eyes", "brows") for i in GROUPS[g]}), np.int64
-)
+SWEEP = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7)  # other thresholds of ours, printed for choosing
 
 
 class Sample:
@@ -87,9 +76,7 @@ class Sample:
     def __init__(self, label: str, origin: str, frames: list[tuple[np.ndarray, np.ndarray]]):
         self.label = label
         self.origin = origin
-        self.ours = mean_descriptor([timed_descriptor(img, pts) for img, pts in frames])
-        self.shape = np.mean([identity_shape(pts) for _, pts in frames], axis=0)
-        self.unwhitened = np.mean([unwhitened(img, pts) for img, pts in frames], axis=0)
+        self.ours = np.mean([timed_descriptor(img, pts) for img, pts in frames], axis=0)
         # dlib sees the first frame only (one descriptor per sample keeps it simple).
         self.dlib_crop = face_crop(*frames[0])
         self.dlib: np.ndarray | None = None
@@ -98,23 +85,12 @@ class Sample:
 DESCRIBE_MS: list[float] = []
 
 
-def timed_descriptor(image: np.ndarray, points: np.ndarray) -> FaceDescriptor:
+def timed_descriptor(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """One face's descriptor (chip + network, batch 1), its time recorded."""
     t = time.perf_counter()
-    out = face_descriptor(image, points)
+    out = describe_faces(image, [points])[0]
     DESCRIBE_MS.append(1000 * (time.perf_counter() - t))
     return out
-
-
-def identity_shape(points: np.ndarray) -> np.ndarray:
-    """Canonical shape of `SHAPE_POINTS` (pose removed), as a vector."""
-    p = points[SHAPE_POINTS]
-    return to_canonical(p, fit_similarity(p, MEAN_SHAPE[SHAPE_POINTS])).ravel()
-
-
-def unwhitened(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Our LBP texture before the whitening (what it gains)."""
-    face = aligned_face(image, points[list(IBUG68)])
-    return lbp_texture(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
 
 
 def largest(faces: list) -> object | None:
@@ -170,18 +146,11 @@ def still_samples(landmarks) -> list[Sample]:
 
 
 Metric = Callable[[Sample, Sample], float]
-METRICS: dict[str, tuple[Metric, float | None]] = {
-    "ours (texture + chroma)": (lambda a, b: descriptor_distance(a.ours, b.ours), MATCH_THRESHOLD),
-    "texture only": (
-        lambda a, b: descriptor_distance(a.ours, FaceDescriptor(b.ours.texture, a.ours.chroma)),
-        None,
+METRICS: dict[str, tuple[Metric, float]] = {
+    "ours (ResNet in torch, our chips)": (
+        lambda a, b: float(np.linalg.norm(a.ours - b.ours)),
+        MATCH_THRESHOLD,
     ),
-    "texture before whitening": (
-        lambda a, b: float(np.linalg.norm(a.unwhitened - b.unwhitened)),
-        None,
-    ),
-    "chroma only": (lambda a, b: float(np.linalg.norm(a.ours.chroma - b.ours.chroma)), None),
-    "identity shape (unused)": (lambda a, b: float(np.linalg.norm(a.shape - b.shape)), None),
     "dlib ResNet": (lambda a, b: float(np.linalg.norm(a.dlib - b.dlib)), 0.6),
 }
 
@@ -191,8 +160,8 @@ def auc(same: list[float], different: list[float]) -> float:
     return float((s < d).mean() + 0.5 * (s == d).mean())
 
 
-def rate(values: list[float], threshold: float | None) -> str:
-    if threshold is None or not values:
+def rate(values: list[float], threshold: float) -> str:
+    if not values:
         return "-"
     hits = sum(v <= threshold for v in values)
     return f"{hits}/{len(values)} ({100 * hits / len(values):.0f} %)"
@@ -210,8 +179,8 @@ def report(title: str, groups: dict[str, list[tuple[Sample, Sample]]], use_dlib:
         cells = [rate(dist[k], threshold) for k in groups]
         aucs = [f"{auc(dist[k], dist['different']):.3f}" for k in same_keys if dist[k]]
         print(f"| {name} | " + " | ".join(cells + aucs) + " |")
-    print(f"(ours at threshold {MATCH_THRESHOLD}, dlib at 0.6; '-' = no threshold of its own)")
-    ours = METRICS["ours (texture + chroma)"][0]
+    print(f"(ours at threshold {MATCH_THRESHOLD}, dlib at 0.6)")
+    ours = METRICS["ours (ResNet in torch, our chips)"][0]
     dist = {k: [ours(a, b) for a, b in pairs] for k, pairs in groups.items()}
     for threshold in SWEEP:
         cells = ", ".join(f"{k} {rate(v, threshold)}" for k, v in dist.items())
