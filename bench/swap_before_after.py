@@ -9,7 +9,12 @@ and the same landmarks:
   `match_lighting`);
 - ``hair``: enrollment paints the source's dark hair over its cheeks and temples over
   from its skin (`filters/enroll.py`, `hair_texture`); these rows show the source's
-  face, with what was painted over in green, before the target.
+  face, with what was painted over in green, before the target;
+- ``skin``: the lighting match reads the target's light from its skin only
+  (`filters/colour.py`, `skin_weight`), so a beard is not taken for shadow. A clip name
+  ending in ``+beard`` gets a dark beard painted on below the nose (`painted_beard`; no
+  clip here has a real one); those rows add the same swap on the beardless frame and
+  print the mean luma of the output under the beard, before and after, over it.
 
 Landmarks: the engine with the shipped weights, tracked from 20 frames before the frame
 shown; one `TrackState` per column. ``demo`` as a clip is the demo's carphone clip, as a
@@ -31,16 +36,23 @@ import av
 import cv2
 import numpy as np
 
+import facestream.filters.colour as colour
 import facestream.filters.enroll as enroll
 import facestream.filters.swap as swap
+from facestream.filters.blend import feather, polygon_mask
 from facestream.filters.swap import SwapOptions, TrackState
 from facestream.stream.cli_demo import demo_clip, demo_source
 from facestream.stream.live_chain import EngineLandmarks
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-CHANGES = ("teeth", "lighting", "hair")
+CHANGES = ("teeth", "lighting", "hair", "skin")
 CELL = 200
-_REAL = {"teeth": enroll.lip_texture, "lighting": swap.match_lighting, "hair": enroll.hair_texture}
+_REAL = {
+    "teeth": enroll.lip_texture,
+    "lighting": swap.match_lighting,
+    "hair": enroll.hair_texture,
+    "skin": colour.skin_weight,
+}
 
 
 def switch(change: str, on: bool) -> None:
@@ -49,12 +61,37 @@ def switch(change: str, on: bool) -> None:
         enroll.lip_texture = _REAL["teeth"] if on else _unpainted
     elif change == "hair":
         enroll.hair_texture = _REAL["hair"] if on else _unpainted
+    elif change == "skin":
+        colour.skin_weight = _REAL["skin"] if on else _all_skin
     else:
         swap.match_lighting = _REAL["lighting"] if on else _unlit
 
 
 def _unpainted(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image, np.zeros(image.shape[:2], bool)
+
+
+def _all_skin(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return weight
+
+
+def painted_beard(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`image` with a dark brown beard of vertical strands over the face below the nose
+    (the lips left bare), and its bool mask."""
+    eyes = enroll.eye_distance(points)
+    face = polygon_mask(points[enroll.OUTLINE], image.shape[:2])
+    face[: int(points[enroll.NOSE, 1].max() + 0.1 * eyes)] = 0
+    lips = cv2.dilate(polygon_mask(points[enroll.LIPS], image.shape[:2]), enroll.disc(0.08 * eyes))
+    face[lips > 0] = 0
+    rng = np.random.default_rng(0)
+    strands = cv2.GaussianBlur(
+        rng.normal(0, 1, image.shape[:2]).astype(np.float32), (0, 0), 0.8, sigmaY=4.0
+    )
+    shade = np.clip(0.5 + 4.0 * strands, 0, 1)[..., None]
+    hair = (1 - shade) * np.array([20, 16, 14], np.float32) + shade * np.array([70, 52, 42])
+    alpha = feather(face, 0.05 * eyes)[..., None]
+    beard = alpha * hair + (1 - alpha) * image
+    return np.clip(beard + 0.5, 0, 255).astype(np.uint8), alpha[..., 0] > 0.5
 
 
 def _unlit(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: float) -> np.ndarray:
@@ -83,20 +120,35 @@ def tracked(path: Path, landmarks: EngineLandmarks, first: int, last: int) -> It
 
 def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.ndarray:
     clip, source, shown = spec.split(":")
+    clip, beard = clip.removesuffix("+beard"), clip.endswith("+beard")
     k = int(shown)
     sources = []
     for on in (False, True):
         switch(change, on)
         sources.append(enroll.enroll_source(source_path(source, folder), landmarks))
-    states = [TrackState(), TrackState()]
-    for _, image, points in tracked(clip_path(clip), landmarks, max(k - 20, 0), k):
+    states = [TrackState(), TrackState(), TrackState()]
+    for _, bare, points in tracked(clip_path(clip), landmarks, max(k - 20, 0), k):
+        image, under = painted_beard(bare, points) if beard else (bare, None)
+        runs = [(False, sources[0], image), (True, sources[1], image)]
+        runs += [(True, sources[1], bare)] if beard else []  # the reference
         outs = []
-        for on, src, state in zip((False, True), sources, states, strict=True):
+        for (on, src, frame), state in zip(runs, states, strict=False):
             switch(change, on)
-            out = image.copy()
-            swap.composite_face(out, points, src, SwapOptions(), state)
+            out = frame.copy()
+            result = swap.composite_face(out, points, src, SwapOptions(), state)
             outs.append(out)
     switch(change, True)
+    if under is not None and result is not None:
+        # Where the source covers the face fully (the feather lets the beard show at the
+        # jaw, as it should).
+        x0, y0, x1, y1 = result.box
+        under[y0:y1, x0:x1] &= result.alpha > 0.95
+        under[:y0], under[y1:], under[:, :x0], under[:, x1:] = False, False, False, False
+        luma = [(out[under].astype(np.float32) @ [0.299, 0.587, 0.114]).mean() for out in outs]
+        print(
+            f"{spec}: luma under the beard (source fully over it, {int(under.sum())} px) over "
+            f"the beardless swap's: before {luma[0] / luma[2]:.3f}, after {luma[1] / luma[2]:.3f}"
+        )
     lo, hi = points.min(axis=0), points.max(axis=0)
     centre, half = (lo + hi) / 2, 0.62 * float((hi - lo).max())
     if change == "teeth":  # the lower face

@@ -60,10 +60,39 @@ def transfer_matrix(
     return np.hstack([linear, offset[:, None]]).astype(np.float32)
 
 
-def masked_mean_cov(image: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted RGB mean `(3,)` and covariance `(3, 3)`, sampled on a `STATS_STRIDE` grid."""
-    w = weight[::STATS_STRIDE, ::STATS_STRIDE].reshape(-1).astype(np.float64)
+# What of a face is skin for the colour statistics and the lighting match (`skin_weight`):
+# luma under SKIN_DARK[0] of the face's median is not (a beard, hair over the face, glasses
+# rims, the pupils and brows), over SKIN_DARK[1] it is, a ramp between. A shadow across a
+# face is rarely under half of its lit side's luma (the demo clip's shaded chin: 0.9 of the
+# cheeks); black and brown beards are 0.2-0.4. Counted as skin, a target's beard darkened
+# the whole pasted face and raised its contrast, and the lighting match took it for shadow
+# and darkened the skin over it to the gain's floor.
+SKIN_DARK = (0.45, 0.65)
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def skin_weight(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`weight` (float32) times how skin-like each pixel of `image` (RGB) is by its luma
+    against the median under `weight` (`SKIN_DARK`)."""
+    luma = image.astype(np.float32) @ _LUMA
+    inside = luma[weight > 0.5]
+    if inside.size == 0:
+        return weight
+    ratio = luma / max(float(np.median(inside)), 1.0)
+    ramp = np.clip((ratio - SKIN_DARK[0]) / (SKIN_DARK[1] - SKIN_DARK[0]), 0.0, 1.0)
+    return (weight * ramp).astype(np.float32)
+
+
+def masked_mean_cov(
+    image: np.ndarray, weight: np.ndarray, skin_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted RGB mean `(3,)` and covariance `(3, 3)`, sampled on a `STATS_STRIDE` grid;
+    `skin_only` weights the samples by `skin_weight` too."""
     x = image[::STATS_STRIDE, ::STATS_STRIDE].reshape(-1, 3).astype(np.float64)
+    w = weight[::STATS_STRIDE, ::STATS_STRIDE].reshape(-1).astype(np.float32)
+    if skin_only:
+        w = skin_weight(x, w)
+    w = w.astype(np.float64)
     total = max(float(w.sum()), 1e-6)
     mean = w @ x / total
     d = x - mean
@@ -73,8 +102,13 @@ def masked_mean_cov(image: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, 
 def stats_matrix(
     src: np.ndarray, tgt: np.ndarray, src_weight: np.ndarray, tgt_weight: np.ndarray
 ) -> np.ndarray:
-    """The colour matrix taking `src`'s statistics under `src_weight` to `tgt`'s."""
-    return transfer_matrix(*masked_mean_cov(src, src_weight), *masked_mean_cov(tgt, tgt_weight))
+    """The colour matrix taking `src`'s statistics under `src_weight` to `tgt`'s, both
+    over skin only (`skin_weight`): a target's beard would darken the whole face and
+    raise its contrast, the source's own would brighten it."""
+    return transfer_matrix(
+        *masked_mean_cov(src, src_weight, skin_only=True),
+        *masked_mean_cov(tgt, tgt_weight, skin_only=True),
+    )
 
 
 def stats_transfer(
@@ -142,7 +176,8 @@ LIGHTING_MIN, LIGHTING_MAX = 0.7, 1.4
 def match_lighting(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: float) -> np.ndarray:
     """`src` (uint8 RGB, already at the target's mean colour) relit like `tgt`: each channel
     multiplied by the ratio of the target's to its own, both blurred over the face
-    (`weight`) at `LIGHTING_SIGMA` x `size` px.
+    (`weight`) at `LIGHTING_SIGMA` x `size` px; the target's only over its skin
+    (`skin_weight`), filled in from the skin around where it is not.
 
     The colour matrix is one for the whole face, so a source photographed in even light
     keeps a bright chin and jaw where the target is shaded from above, and looks pale
@@ -153,9 +188,12 @@ def match_lighting(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: f
     h, w = src.shape[:2]
     sigma = LIGHTING_SIGMA * size
     small = coarse_size(src.shape, sigma)
-    lit = coarse_blur(tgt, weight, sigma, small) / np.maximum(
-        coarse_blur(src, weight, sigma, small), 1.0
-    )
+    factor = src.shape[1] / small[0]
+    tgt_small, weight_small = shrink(tgt, small), shrink(weight, small)
+    # The skin test on the shrunk face: the features are averaged into the skin there,
+    # a beard's extent is not.
+    lit = masked_blur(tgt_small, skin_weight(tgt_small, weight_small), sigma / factor)
+    lit /= np.maximum(masked_blur(shrink(src, small), weight_small, sigma / factor), 1.0)
     # Linear: stays within the bounds (cubic overshoots them).
     gain = cv2.resize(
         np.clip(lit, LIGHTING_MIN, LIGHTING_MAX), (w, h), interpolation=cv2.INTER_LINEAR

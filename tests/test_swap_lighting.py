@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+import facestream.filters.colour as swap_colour
 import facestream.filters.swap as swap
 from facestream.filters.blend import polygon_mask
 from facestream.filters.colour import LIGHTING_MIN, match_lighting
@@ -100,3 +101,40 @@ def test_a_shaded_target_chin_is_shaded_in_the_swap(tmp_path: Path, monkeypatch)
     assert abs(chin_error()) < 0.06
     monkeypatch.setattr(swap, "match_lighting", lambda src, tgt, weight, size: src)
     assert chin_error() > 0.15  # one colour matrix for the face: the chin stays bright
+
+
+def test_a_beard_on_the_target_does_not_darken_the_pasted_skin(tmp_path: Path, monkeypatch):
+    """The target's beard is not its lighting: the source's skin over it keeps the
+    brightness it gets on the same face without the beard."""
+    points = np.asarray(MEAN_SHAPE, np.float32) * 300 + (50, 60)
+    path = tmp_path / "even.png"
+    cv2.imwrite(str(path), cv2.cvtColor(to_uint8(skin(460, 420, 9)), cv2.COLOR_RGB2BGR))
+    source = enroll_source(path, lambda image: [points])
+    bare = to_uint8(skin(460, 420, 10))
+    face = polygon_mask(points[np.asarray(FACE_OUTLINE)], bare.shape[:2]) > 0
+    lo, hi = points[:, 1].min(), points[:, 1].max()
+    rows = np.arange(bare.shape[0])[:, None]
+    beard = face & (rows > lo + 0.75 * (hi - lo))
+    rng = np.random.default_rng(11)
+    strands = cv2.GaussianBlur(rng.normal(0, 1, bare.shape[:2]).astype(np.float32), (0, 0), 1.0)
+    bearded = bare.copy()
+    bearded[beard] = to_uint8(np.array([45.0, 35.0, 30.0]) * (1 + strands[beard, None]))
+
+    def pasted(frame: np.ndarray) -> tuple[float, float]:
+        """Mean luma over the beard where the source covers it fully, and elsewhere."""
+        out = frame.copy()
+        result = composite_face(out, points, source, SwapOptions(), TrackState())
+        assert result is not None
+        x0, y0, x1, y1 = result.box
+        full = np.zeros_like(beard)
+        full[y0:y1, x0:x1] = result.alpha > 0.95
+        luma = out.astype(np.float32) @ [0.299, 0.587, 0.114]
+        return float(luma[beard & full].mean()), float(luma[~beard & full].mean())
+
+    reference = pasted(bare)
+    under, rest = pasted(bearded)
+    assert under > 0.93 * reference[0]
+    assert rest == pytest.approx(reference[1], rel=0.05)  # the rest of the face neither
+    # The bound can fail: counting the beard as skin darkened the skin over it.
+    monkeypatch.setattr(swap_colour, "skin_weight", lambda image, weight: weight)
+    assert pasted(bearded)[0] < 0.85 * reference[0]
