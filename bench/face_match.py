@@ -146,13 +146,13 @@ def still_samples(landmarks) -> list[Sample]:
 
 
 Metric = Callable[[Sample, Sample], float]
-METRICS: dict[str, tuple[Metric, float]] = {
-    "ours (ResNet in torch, our chips)": (
-        lambda a, b: float(np.linalg.norm(a.ours - b.ours)),
-        MATCH_THRESHOLD,
-    ),
-    "dlib ResNet": (lambda a, b: float(np.linalg.norm(a.dlib - b.dlib)), 0.6),
+OURS = "ours (ResNet in torch, our chips)"
+DESCRIPTORS: dict[str, Metric] = {
+    OURS: lambda a, b: float(np.linalg.norm(a.ours - b.ours)),
+    "dlib ResNet": lambda a, b: float(np.linalg.norm(a.dlib - b.dlib)),
 }
+# Each descriptor at our threshold and at dlib's.
+THRESHOLDS = sorted({MATCH_THRESHOLD, 0.6})
 
 
 def auc(same: list[float], different: list[float]) -> float:
@@ -172,19 +172,29 @@ def report(title: str, groups: dict[str, list[tuple[Sample, Sample]]], use_dlib:
     same_keys = [k for k in groups if k != "different"]
     header = "| metric | " + " | ".join(f"{k} match" for k in groups) + " | "
     print(header + " | ".join(f"AUC {k}" for k in same_keys) + " |")
-    for name, (metric, threshold) in METRICS.items():
+    dists = {}
+    for name, metric in DESCRIPTORS.items():
         if name == "dlib ResNet" and not use_dlib:
             continue
         dist = {k: [metric(a, b) for a, b in pairs] for k, pairs in groups.items()}
-        cells = [rate(dist[k], threshold) for k in groups]
+        dists[name] = dist
         aucs = [f"{auc(dist[k], dist['different']):.3f}" for k in same_keys if dist[k]]
-        print(f"| {name} | " + " | ".join(cells + aucs) + " |")
-    print(f"(ours at threshold {MATCH_THRESHOLD}, dlib at 0.6)")
-    ours = METRICS["ours (ResNet in torch, our chips)"][0]
-    dist = {k: [ours(a, b) for a, b in pairs] for k, pairs in groups.items()}
-    for threshold in SWEEP:
-        cells = ", ".join(f"{k} {rate(v, threshold)}" for k, v in dist.items())
-        print(f"  ours at {threshold}: {cells}")
+        for threshold in THRESHOLDS:
+            cells = [rate(dist[k], threshold) for k in groups]
+            print(f"| {name} at {threshold} | " + " | ".join(cells + aucs) + " |")
+    ours = DESCRIPTORS[OURS]
+    false = sorted((ours(a, b), a, b) for a, b in groups["different"])
+    false = [f for f in false if f[0] <= MATCH_THRESHOLD]
+    by_pair: dict[tuple[str, str], list[float]] = {}
+    for d, a, b in false:
+        by_pair.setdefault(tuple(sorted((a.origin, b.origin))), []).append(d)
+    print(f"  false matches of ours ({len(false)}) by pair of files, ours' smallest distance:")
+    for (a, b), ds in sorted(by_pair.items(), key=lambda kv: min(kv[1]))[:12]:
+        print(f"    {a} ~ {b}: {len(ds)} x, {min(ds):.3f}")
+    for name, dist in dists.items():
+        for threshold in SWEEP:
+            cells = ", ".join(f"{k} {rate(v, threshold)}" for k, v in dist.items())
+            print(f"  {name} at {threshold}: {cells}")
 
 
 def main() -> None:

@@ -249,6 +249,17 @@ def test_describe_faces_batches_and_handles_none():
     assert describe_faces(image, []).shape == (0, 128)
 
 
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    image, points = face_in_frame(0)
+    cpu = describe_faces(image, [points, points * 0.8])
+    np.testing.assert_allclose(
+        describe_faces(image, [points, points * 0.8], "cuda"), cpu, atol=2e-4
+    )
+
+
 # --- the per-track decision, with descriptors chosen by the test --------------------------
 
 LIKE = np.array([1, 0], np.float32)
