@@ -38,12 +38,12 @@ from scipy.ndimage import gaussian_filter1d
 
 from facestream.filters.one_euro import OneEuroFilter
 from facestream.filters.smoothing import (
+    FLOW_NOISE,
     KALMAN_STRENGTH,
     KalmanSmoother,
     PassThrough,
     Smoother,
     SmootherConfig,
-    make_smoother_factory,
     smoother_config,
 )
 
@@ -54,6 +54,13 @@ CLIPS = [
     "retalking/1.mp4",
     "spectre/M003_level_1_disgusted_015.mp4",
 ]
+# Face Mesh vertices on the lips (mediapipe's FACEMESH_LIPS): the MediaPipe tracks' mouth, whose
+# points the live smoother lets follow sooner (their order is not our scheme's).
+MEDIAPIPE_LIPS = (
+    *(0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181),
+    *(185, 191, 267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402),
+    *(405, 409, 415),
+)
 # Clips that the smoothers' tuning never saw: a check that it is not fitted to CLIPS.
 HELD_OUT = [
     *(f"liveportrait/s{i}.mp4" for i in (13, 20, 29, 32)),
@@ -71,6 +78,9 @@ HELD_OUT = [
     ),
     "sadtalker/WDA_KatieHill_000.mp4",
 ]
+IMAGE_AIDED = "kalman, image-motion aided (head motion from the pixels)"
+MOUTH_WITH_THE_REST = "kalman, mouth with the rest (the default before)"
+PER_POINT = "kalman, per point (the default before 02:31)"
 # Process noise (face sizes per second³, before the strength divides it) of the
 # constant-acceleration family on the trade-off curve: strengths 0.25-4 span the stillness
 # of the constant-velocity family.
@@ -92,7 +102,10 @@ class Track:
     confidence: np.ndarray  # (T, N)
     iod: float  # inter-ocular distance, pixels
     truth: np.ndarray | None = None  # (T, N, 2) for synthetic tracks
-    mouth: np.ndarray | None = None  # (N,) bool: the synthetic points that talk
+    mouth: np.ndarray | None = None  # (N,) bool: the mouth's points (synthetic: they talk)
+    flow: np.ndarray | None = None  # (T, 2, 3) head motion from the previous frame (NaN: none)
+    flow_ms: float = float("nan")  # median CPU ms of one face_motion call
+    frozen: np.ndarray | None = None  # (T,) bool: the picture did not change from the last frame
 
 
 # -- landmark sources -----------------------------------------------------------------------
@@ -128,10 +141,11 @@ def mediapipe_track(clip: Path) -> Track:
     with np.load(cache) as data:
         points = data["points"].astype(np.float64)
         eyes = int(data["left_eye_outer"]), int(data["right_eye_outer"])
+        mouth = np.isin(data["vertices"], MEDIAPIPE_LIPS)
     times = frame_times(clip)[: len(points)]
     iod = float(np.nanmedian(np.linalg.norm(points[:, eyes[0]] - points[:, eyes[1]], axis=1)))
     conf = np.ones(points.shape[:2])
-    return Track(clip.stem, times, points[: len(times)], conf[: len(times)], iod)
+    return Track(clip.stem, times, points[: len(times)], conf[: len(times)], iod, mouth=mouth)
 
 
 def weights_digest() -> str:
@@ -158,7 +172,7 @@ def engine_digest() -> str:
 def engine_track(clip: Path) -> Track:
     """The product's LandmarkEngine (HRNet-128, tracking) on each frame, first face; cached
     under ``$FACESTREAM_CACHE/tracks`` per clip, weights digest and engine code digest."""
-    from facestream.models.landmarks import NAMES, NUM_POINTS
+    from facestream.models.landmarks import GROUPS, NAMES, NUM_POINTS
 
     cache = _cache_path(clip, f"engine-{weights_digest()}-{engine_digest()}")
     if not cache.exists():
@@ -191,17 +205,75 @@ def engine_track(clip: Path) -> Track:
     # Outer eye corners (iBUG 36 and 45), as for the MediaPipe points.
     eyes = p[:, NAMES.index("eye_right_0")] - p[:, NAMES.index("eye_left_3")]
     iod = float(np.nanmedian(np.linalg.norm(eyes, axis=1)))
-    return Track(clip.stem, times, p, conf.astype(np.float64), iod)
+    mouth = np.isin(np.arange(NUM_POINTS), GROUPS["mouth"])
+    return Track(clip.stem, times, p, conf.astype(np.float64), iod, mouth=mouth)
 
 
-def synthetic_tracks(template: np.ndarray, iod: float, fps: float = 30.0) -> list[Track]:
+def flow_digest() -> str:
+    """First 8 hex digits of the sha256 of the face flow's code (names its cache)."""
+    import facestream.filters.face_flow as face_flow
+
+    return hashlib.sha256(Path(face_flow.__file__).read_bytes()).hexdigest()[:8]
+
+
+def add_flow(clip: Path, track: Track, source: str) -> Track:
+    """The track with each frame's head motion from the pixels (``face_motion`` from the
+    previous frame, looking where the track's previous points are) and its frozen frames,
+    cached beside the landmarks; also the median CPU ms of one ``face_motion`` call.
+
+    A frame is frozen when its picture repeats the previous one (a frame-rate conversion's
+    duplicate: mean grey change under 0.15 and under a fifth of its neighbours'): the face
+    did not move there, whatever its landmarks say.
+    """
+    import av
+    import cv2
+
+    from facestream.filters.face_flow import face_motion
+
+    cv2.setNumThreads(1)  # the cost is this thread's CPU time
+    cache = _cache_path(clip, f"{source}-flow-{flow_digest()}")
+    if not cache.exists():
+        flow = np.full((len(track.times), 2, 3), np.nan)
+        change = np.full(len(track.times), np.nan)
+        costs = []
+        previous, points = None, None
+        with av.open(str(clip)) as container:
+            for k, vf in enumerate(container.decode(video=0)):
+                if k >= len(track.times):
+                    break
+                grey = vf.to_ndarray(format="gray")
+                if previous is not None:
+                    change[k] = np.abs(grey.astype(np.int16) - previous).mean()
+                if previous is not None and points is not None:
+                    start = time.thread_time()
+                    m = face_motion(previous, grey, points.astype(np.float32))
+                    costs.append(time.thread_time() - start)
+                    if m is not None:
+                        flow[k] = m
+                if not np.isnan(track.points[k]).any():
+                    points = track.points[k]
+                previous = grey
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, flow=flow, change=change, cost=1e3 * float(np.median(costs)))
+        tmp.rename(cache)
+    with np.load(cache) as data:
+        flow, change, cost = data["flow"], data["change"], float(data["cost"])
+    neighbours = np.fmin(np.r_[change[1:], np.nan], np.r_[np.nan, change[:-1]])
+    frozen = (change < 0.15) & (change < 0.2 * neighbours)
+    return replace(track, flow=flow, flow_ms=cost, frozen=frozen)
+
+
+def synthetic_tracks(
+    template: np.ndarray, iod: float, mouth: np.ndarray, fps: float = 30.0
+) -> list[Track]:
     """Known truth: a face template under head motion (translation, rotation, scale) and a
-    talking mouth, plus noise like a landmark model's: 0.3% IOD per point and 0.2% IOD shared
-    by the whole face (confidence 1). One still and one fast-moving track."""
+    talking ``mouth`` (its points open and close), plus noise like a landmark model's: 0.3%
+    IOD per point and 0.2% IOD shared by the whole face (confidence 1). One still and one
+    fast-moving track."""
     rng = np.random.default_rng(0)
     t = np.arange(300) / fps
     centred = template - template.mean(0)
-    mouth = centred[:, 1] > np.percentile(centred[:, 1], 70)  # lower face: opens and closes
     tracks = []
     for name, speed in (("synthetic-still", 0.0), ("synthetic-moving", 1.0)):
         # Head motion: smooth oscillations peaking at about 5% IOD per frame.
@@ -211,7 +283,9 @@ def synthetic_tracks(template: np.ndarray, iod: float, fps: float = 30.0) -> lis
         zoom = 1.0 + speed * 0.1 * np.sin(2 * np.pi * 0.3 * t)
         openness = 0.1 * iod * (1 - np.cos(2 * np.pi * 1.5 * t)) / 2
         shape = np.repeat(centred[None], len(t), 0)
-        shape[:, mouth, 1] += openness[:, None]
+        # The lower lip drops: the mouth's points below its centre.
+        lower = mouth & (centred[:, 1] > centred[mouth, 1].mean())
+        shape[:, lower, 1] += openness[:, None]
         c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
         x = zoom[:, None] * (c * shape[..., 0] - s * shape[..., 1]) + dx[:, None]
         y = zoom[:, None] * (s * shape[..., 0] + c * shape[..., 1]) + dy[:, None]
@@ -221,6 +295,20 @@ def synthetic_tracks(template: np.ndarray, iod: float, fps: float = 30.0) -> lis
         conf = np.ones(truth.shape[:2])
         tracks.append(Track(name, t, truth + noise, conf, iod, truth, mouth))
     return tracks
+
+
+def source_config(mode: str, strength: float, mouth: np.ndarray) -> SmootherConfig:
+    """``smoother_config`` for a landmark source whose mouth is ``mouth`` ((N,) bool): the
+    live mode lets the mouth follow sooner, and MediaPipe's points come in another order."""
+    config = smoother_config(mode, strength)
+    if config.expressive:
+        config = replace(config, expressive=tuple(np.flatnonzero(mouth).tolist()))
+    return config
+
+
+def mouth_apart(config: SmootherConfig) -> SmootherConfig:
+    """The live tuning before the mouth followed apart (the default of 02:31-03:25)."""
+    return replace(config, expressive=(), rigid_accel=2.0, local_accel=0.2)
 
 
 def per_point_config(mode: str, strength: float = 1.0) -> SmootherConfig:
@@ -254,7 +342,9 @@ def run(make: Callable[[], Smoother], track: Track) -> tuple[np.ndarray, float, 
         p = track.points[k]
         missed = bool(np.isnan(p).any())
         start = time.thread_time()
-        res = smoother.update(None if missed else p, None if missed else track.confidence[k], t)
+        flow = None if track.flow is None or np.isnan(track.flow[k]).any() else track.flow[k]
+        conf = None if missed else track.confidence[k]
+        res = smoother.update(None if missed else p, conf, t, flow)
         costs.append(time.thread_time() - start)
         if res is not None:
             out[index[res.t]] = res.points
@@ -288,7 +378,7 @@ def lag(p: np.ndarray, ref: np.ndarray, scale: float) -> float:
     keep = ~np.isnan(flat_p).any(axis=1) & ~np.isnan(flat_ref).any(axis=1)
     keep[:4], keep[-4:] = False, False
     shifts = np.arange(-3, 9)
-    errors = np.array([_shift_error(flat_p, flat_ref, keep, d) for d in shifts])
+    errors = np.array([_shift_error(flat_p, flat_ref, keep, int(d)) for d in shifts])
     if np.isnan(errors).all():  # the face is missed too often to align anything
         return float("nan")
     # Sub-frame: the vertex of the parabola through the best whole-frame delay and its
@@ -324,6 +414,7 @@ class Result:
     jitter: list[float]  # per track
     lag: float  # median over the strong-motion tracks
     expression_lag: float  # median over all tracks, head motion removed
+    mouth_lag: float  # the same on the mouth's points
     cost: float  # median ms over tracks
     outputs: list[np.ndarray]
     resets: int  # over all tracks
@@ -334,20 +425,45 @@ def evaluate(make: Callable[[], Smoother], tracks: list[Track], strong: list[boo
     # One lag per clip, then the median: pooling the clips' errors would let the fastest
     # clip (whose squared distances are largest) decide alone.
     lags = [lag(o, tr.points, tr.iod) for o, tr, s in zip(outs, tracks, strong, strict=True) if s]
-    expression_lags = []
+    expression_lags, mouth_lags = [], []
     for o, tr in zip(outs, tracks, strict=True):
         template = np.nanmedian(tr.points, axis=0)
         scale = float(np.sqrt(((template - template.mean(0)) ** 2).sum(1).mean()))
-        ref = expression(tr.points, template)
-        expression_lags.append(lag(expression(o, template), ref, 0.01 * scale))
+        ref, out = expression(tr.points, template), expression(o, template)
+        expression_lags.append(lag(out, ref, 0.01 * scale))
+        if tr.mouth is not None:
+            mouth_lags.append(lag(out[:, tr.mouth], ref[:, tr.mouth], 0.01 * scale))
     return Result(
         [jitter(o, tr.iod) for o, tr in zip(outs, tracks, strict=True)],
         float(np.nanmedian(lags)),
         float(np.nanmedian(expression_lags)),
+        float(np.nanmedian(mouth_lags)) if mouth_lags else float("nan"),
         float(np.median(costs)),
         list(outs),
         int(sum(resets)),
     )
+
+
+def image_jitter(track: Track) -> float:
+    """Jitter (% IOD) of the head's motion from the pixels alone: the second difference of
+    the steps that ``track.flow`` gives each point (real motion, noise-free to about 0.1%
+    IOD: the share of the raw jitter that no filter following the picture can remove)."""
+    assert track.flow is not None
+    p = track.points
+    steps = np.einsum("tij,tnj->tni", track.flow[1:, :, :2], p[:-1]) + track.flow[1:, None, :, 2]
+    steps -= p[:-1]
+    return 100.0 * float(np.nanmean(np.linalg.norm(np.diff(steps, axis=0), axis=-1))) / track.iod
+
+
+def frozen_motion(res: Result, tracks: list[Track]) -> float:
+    """Mean distance (% IOD) that the points move on frozen frames (the picture did not
+    move), over the clips that have some: motion a filter invents or carries on."""
+    moved = []
+    for out, tr in zip(res.outputs, tracks, strict=True):
+        if tr.frozen is not None and tr.frozen[1:].any():
+            step = np.linalg.norm(np.diff(out, axis=0), axis=-1)[tr.frozen[1:]]
+            moved.append(100.0 * float(np.nanmean(step)) / tr.iod)
+    return float(np.mean(moved)) if moved else float("nan")
 
 
 def cut(res: Result, raw: np.ndarray) -> float:
@@ -439,32 +555,45 @@ def plot_tradeoff(path: Path, curves: dict[str, list[tuple[float, float]]], titl
     fig.savefig(path, dpi=110)
 
 
+def _kalman_family(
+    mode: str, base: Callable[..., SmootherConfig], change: dict, strength: float
+) -> Callable[[], Smoother]:
+    return partial(KalmanSmoother, replace(base(mode, strength), **change))
+
+
+def _one_euro_family(cutoff: float, beta: float, strength: float) -> Callable[[], Smoother]:
+    return partial(OneEuroFilter, cutoff / strength, beta)
+
+
 def tradeoff(
-    tracks: list[Track], strong: list[bool], raw: np.ndarray
+    tracks: list[Track], strong: list[bool], raw: np.ndarray, mouth: np.ndarray
 ) -> dict[str, list[tuple[float, float]]]:
     """(lag, median jitter cut) of each family over its stillness setting."""
     families: dict[str, Callable[[float], Callable[[], Smoother]]] = {}
+    configs = partial(source_config, mouth=mouth)
     for mode in ("kalman", "fixed-lag"):
-        families[mode] = partial(make_smoother_factory, mode)
+        families[mode] = partial(_kalman_family, mode, configs, {})
         other = (
             ("per point", per_point_config) if mode == "kalman" else ("rigid split", split_config)
         )
+        if mode == "kalman":
+            families["kalman, mouth with the rest"] = lambda s: partial(
+                KalmanSmoother, mouth_apart(configs("kalman", s))
+            )
         for variant, base, change in (
             (*other, {}),
-            ("no motion levels", smoother_config, {"motion_levels": 1}),
+            ("no motion levels", configs, {"motion_levels": 1}),
             ("constant acceleration", per_point_config, {"order": 3, "local_accel": CA_JERK}),
         ):
-            families[f"{mode}, {variant}"] = lambda s, m=mode, b=base, c=change: partial(
-                KalmanSmoother, replace(b(m, s), **c)
-            )
+            families[f"{mode}, {variant}"] = partial(_kalman_family, mode, base, change)
     for beta, cutoff in ((0.0, 2.0), (4.0, 0.5)):
-        families[f"One Euro (beta {beta:g}), min_cutoff {cutoff:g} Hz / strength"] = (
-            lambda s, b=beta, c=cutoff: partial(OneEuroFilter, c / s, b)
+        families[f"One Euro (beta {beta:g}), min_cutoff {cutoff:g} Hz / strength"] = partial(
+            _one_euro_family, cutoff, beta
         )
-    curves = {}
+    curves: dict[str, list[tuple[float, float]]] = {}
     print(
-        "\n| family | strength | jitter cut | lag (frames) | expression lag |"
-        "\n| --- | --- | --- | --- | --- |"
+        "\n| family | strength | jitter cut | lag (frames) | expression lag | mouth lag |"
+        "\n| --- | --- | --- | --- | --- | --- |"
     )
     for label, family in families.items():
         curves[label] = []
@@ -473,7 +602,7 @@ def tradeoff(
             curves[label].append((res.lag, cut(res, raw)))
             print(
                 f"| {label} | {strength:g} | {cut(res, raw):.1f}% | {res.lag:+.2f} | "
-                f"{res.expression_lag:+.2f} |"
+                f"{res.expression_lag:+.2f} | {res.mouth_lag:+.2f} |"
             )
     return curves
 
@@ -513,27 +642,34 @@ def main() -> None:
     if not VIDEOS.is_dir():
         sys.exit(f"the clips are not here: {VIDEOS}")
     source = mediapipe_track if args.landmarks == "mediapipe" else engine_track
-    tracks = [source(VIDEOS / c) for c in args.clips]
+    tracks = [add_flow(VIDEOS / c, source(VIDEOS / c), args.landmarks) for c in args.clips]
     strong = [motion(tr) >= STRONG_MOTION for tr in tracks]
-    synthetic = synthetic_tracks(np.nanmedian(tracks[0].points, axis=0), tracks[0].iod)
+    mouth = tracks[0].mouth
+    assert mouth is not None
+    synthetic = synthetic_tracks(np.nanmedian(tracks[0].points, axis=0), tracks[0].iod, mouth)
 
+    # make_smoother_factory(mode), with the mouth's points of this landmark source.
+    configs = partial(source_config, mouth=mouth)
     smoothers: dict[str, Callable[[], Smoother]] = {"raw": PassThrough}
     # The live mode's responsive setting (--smooth-strength 0.25).
-    smoothers["kalman at strength 0.25"] = make_smoother_factory("kalman", 0.25)
+    smoothers["kalman at strength 0.25"] = partial(KalmanSmoother, configs("kalman", 0.25))
     for mode in ("kalman", "fixed-lag"):
-        config = smoother_config(mode)
-        smoothers[mode] = make_smoother_factory(mode)
+        config = configs(mode, 1.0)
+        smoothers[mode] = partial(KalmanSmoother, config)
         # The live default splits the rigid motion, the file default does not: each is
         # measured beside the other model.
         if mode == "kalman":
-            smoothers["kalman, per point (the default before)"] = partial(
-                KalmanSmoother, per_point_config(mode)
-            )
+            smoothers[MOUTH_WITH_THE_REST] = partial(KalmanSmoother, mouth_apart(config))
+            smoothers[PER_POINT] = partial(KalmanSmoother, per_point_config(mode))
         else:
             smoothers["fixed-lag, rigid split"] = partial(KalmanSmoother, split_config(mode))
         smoothers[f"{mode}, no motion levels"] = partial(
             KalmanSmoother, replace(config, motion_levels=1)
         )
+    # The head's motion from the pixels as the rigid filter's control input.
+    smoothers[IMAGE_AIDED] = partial(
+        KalmanSmoother, replace(configs("kalman", 1.0), flow_noise=FLOW_NOISE)
+    )
     results = {name: evaluate(make, tracks, strong) for name, make in smoothers.items()}
     raw = np.array(results["raw"].jitter)
     for mode in ("kalman", "fixed-lag"):
@@ -547,23 +683,33 @@ def main() -> None:
     print(f"landmarks: {args.landmarks}{weights}; load average {os.getloadavg()[0]:.1f}")
     print(f"clips: {len(tracks)}, strong motion (lag): ", end="")
     print(", ".join(tr.name for tr, s in zip(tracks, strong, strict=True) if s))
-    print("\n| clip | motion (% IOD/frame) | raw jitter (% IOD) |\n| --- | --- | --- |")
+    print(
+        "\n| clip | motion (% IOD/frame) | raw jitter (% IOD) | head's jitter from the pixels "
+        "(% of raw) | frozen frames | face_motion CPU ms |\n| --- | --- | --- | --- | --- | --- |"
+    )
     for tr, j in zip(tracks, raw, strict=True):
-        print(f"| {tr.name} | {motion(tr):.2f} | {j:.2f} |")
+        assert tr.frozen is not None
+        print(
+            f"| {tr.name} | {motion(tr):.2f} | {j:.2f} | {100 * image_jitter(tr) / j:.0f}% | "
+            f"{100 * tr.frozen.mean():.0f}% | {tr.flow_ms:.2f} |"
+        )
+    shares = [image_jitter(tr) / j for tr, j in zip(tracks, raw, strict=True)]
+    print(f"median share of the raw jitter in the pixels' head motion: {np.median(shares):.0%}")
     print(
         "\n| smoother | jitter (% IOD, median) | jitter cut (median over clips) | "
-        "lag (frames, strong motion) | expression lag (frames) | CPU ms per face per frame | "
-        "gate restarts |"
+        "lag (frames, strong motion) | expression lag (frames) | mouth lag | moved on frozen "
+        "frames (% IOD) | CPU ms per face per frame | gate restarts |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, res in results.items():
         print(
             f"| {name} | {np.median(res.jitter):.2f} | {cut(res, raw):.1f}% | "
-            f"{res.lag:+.2f} | {res.expression_lag:+.2f} | {res.cost:.3f} | {res.resets} |"
+            f"{res.lag:+.2f} | {res.expression_lag:+.2f} | {res.mouth_lag:+.2f} | "
+            f"{frozen_motion(res, tracks):.2f} | {res.cost:.3f} | {res.resets} |"
         )
     print(f"\none dense filterpy KalmanFilter over all 512 states: {dense_kalman_ms():.1f} CPU ms")
     for split, point in (
-        ("kalman", "kalman, per point (the default before)"),
+        ("kalman", PER_POINT),
         ("fixed-lag, rigid split", "fixed-lag"),
     ):
         ratio = results[split].cost / max(results[point].cost, 1e-9)
@@ -575,14 +721,16 @@ def main() -> None:
         "lag vs truth (frames) | mouth lag |\n| --- | --- | --- | --- | --- | --- | --- |"
     )
     for tr in synthetic:
+        assert tr.truth is not None and tr.mouth is not None
         print(f"| {tr.name} | truth | {jitter(tr.truth, tr.iod):.3f} | | | | |")
         for name, make in smoothers.items():
+            if name == IMAGE_AIDED:  # synthetic tracks have no pixels
+                continue
             out, _, _ = run(make, tr)
             err = np.linalg.norm(out - tr.truth, axis=-1)
             rmse = 100.0 * np.sqrt(np.mean(err**2)) / tr.iod
             mouth = 100.0 * np.sqrt(np.mean(err[:, tr.mouth] ** 2)) / tr.iod
-            moving = tr.name.endswith("moving")
-            all_lag = lag(out, tr.truth, tr.iod) if moving else float("nan")
+            all_lag = lag(out, tr.truth, tr.iod) if tr.name.endswith("moving") else float("nan")
             mouth_lag = lag(out[:, tr.mouth], tr.truth[:, tr.mouth], tr.iod)
             print(
                 f"| {tr.name} | {name} | {jitter(out, tr.iod):.3f} | {rmse:.3f} | {mouth:.3f} | "
@@ -603,7 +751,7 @@ def main() -> None:
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(args.plot, tracks[shown], series, point=int(tracks[shown].points.shape[1] // 2))
     title = f"{args.landmarks} landmarks, {len(tracks)} talking-head clips"
-    plot_tradeoff(args.tradeoff, tradeoff(tracks, strong, raw), title)
+    plot_tradeoff(args.tradeoff, tradeoff(tracks, strong, raw, mouth), title)
     print(f"tradeoff plot: {args.tradeoff}; load average {os.getloadavg()[0]:.1f}")
     print(f"\nplot: {args.plot}")
 

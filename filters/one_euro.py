@@ -48,10 +48,14 @@ class OneEuroFilter:
         self._scale = 1.0
 
     def update(
-        self, points: np.ndarray | None, confidence: np.ndarray | None, t: float
+        self,
+        points: np.ndarray | None,
+        confidence: np.ndarray | None,
+        t: float,
+        motion: np.ndarray | None = None,
     ) -> SmoothedPoints | None:
-        """Filter one frame's points (``None`` holds the last estimate); ``confidence`` is
-        ignored: the One Euro filter has no notion of it."""
+        """Filter one frame's points (``None`` holds the last estimate); ``confidence`` and
+        ``motion`` are ignored: the One Euro filter has no notion of them."""
         if points is None:
             return None if self._x is None else SmoothedPoints(self._x.astype(np.float32), t)
         points = np.asarray(points, np.float64)

@@ -64,6 +64,8 @@ import numpy as np
 from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import KalmanFilter
 
+from facestream.models.landmarks import GROUPS, NUM_POINTS
+
 MODES = ("kalman", "fixed-lag", "off")
 
 
@@ -81,7 +83,11 @@ class Smoother(Protocol):
     lag_frames: int
 
     def update(
-        self, points: np.ndarray | None, confidence: np.ndarray | None, t: float
+        self,
+        points: np.ndarray | None,
+        confidence: np.ndarray | None,
+        t: float,
+        motion: np.ndarray | None = None,
     ) -> SmoothedPoints | None: ...
 
     def flush(self) -> list[SmoothedPoints]: ...
@@ -121,6 +127,13 @@ class SmootherConfig:
             point whose innovation exceeds ``motion_gate`` (then 16x more per level) times
             its expected value takes the next level's process noise on the next step.
         motion_gate: see ``motion_levels``.
+        flow_noise: standard deviation of the error of the head's motion from the pixels
+            (``update(..., motion=...)``), per frame, for each similarity parameter; 0
+            ignores that motion.
+        expressive: indices of the points that move with speech (the mouth): they keep at
+            least motion level ``expressive_level``, so they follow sooner while the rest
+            of the face stays still.
+        expressive_level: see ``expressive``.
     """
 
     num_points: int = 128
@@ -140,6 +153,9 @@ class SmootherConfig:
     levels: int = 4
     motion_levels: int = 3
     motion_gate: float = 4.0
+    flow_noise: float = 0.0
+    expressive: tuple[int, ...] = ()
+    expressive_level: int = 1
 
 
 @lru_cache(maxsize=64)
@@ -209,8 +225,10 @@ class _Step:
     motion: np.ndarray  # (N,) motion level of every point for the next transition
     x: np.ndarray  # filterpy state and covariance: [level bank | rigid similarity]
     p: np.ndarray
-    # Set when the next step arrives: its transition F and the RTS gain P F' P_prior⁻¹.
+    # Set when the next step arrives: its transition F, its prior state and the RTS gain
+    # P F' P_prior⁻¹.
     f_next: np.ndarray | None = None
+    x_next: np.ndarray | None = None
     gain: np.ndarray | None = None
     motion_gains: np.ndarray | None = None
 
@@ -253,6 +271,8 @@ class KalmanSmoother:
         self._blocks = (d * b + i, d * b + j)
         self._sources = (d * src + i, d * src + j)
         self._accels = tuple(a / self.config.strength for a in accels)
+        self._base_motion = np.zeros(cfg.num_points, np.intp)
+        self._base_motion[list(cfg.expressive)] = min(cfg.expressive_level, cfg.motion_levels - 1)
         self.reset()
 
     def reset(self) -> None:
@@ -262,7 +282,11 @@ class KalmanSmoother:
         self._t: float | None = None
 
     def update(
-        self, points: np.ndarray | None, confidence: np.ndarray | None, t: float
+        self,
+        points: np.ndarray | None,
+        confidence: np.ndarray | None,
+        t: float,
+        motion: np.ndarray | None = None,
     ) -> SmoothedPoints | None:
         """Add a frame's measurement (``None`` for a missed frame) taken at time ``t``.
 
@@ -270,6 +294,10 @@ class KalmanSmoother:
             points: ``(num_points, 2)`` landmarks in pixels, or ``None`` to predict.
             confidence: ``(num_points,)`` in [0, 1]; ``None`` means all 1.
             t: the frame's time in seconds (from its pts); must increase.
+            motion: optional ``(2, 3)`` similarity (pixels) that moved the face from the
+                previous update's frame to this one, measured on the pixels
+                (``facestream.filters.face_flow.face_motion``); with ``rigid`` and
+                ``flow_noise`` set, the head's filter moves by it instead of by its velocity.
 
         Returns:
             The smoothed points and their time (``lag_frames`` updates back in fixed-lag
@@ -280,7 +308,7 @@ class KalmanSmoother:
         if points is None:
             if self._t is None:
                 return None
-            self._predict(t)
+            self._predict(t, motion)
         else:
             points = np.asarray(points, np.float64)
             n = self.config.num_points
@@ -290,7 +318,7 @@ class KalmanSmoother:
             if self._t is None:
                 self._start(points, conf, t)
             else:
-                self._predict(t)
+                self._predict(t, motion)
                 if self._jumped(points):
                     self.resets += 1
                     self._window.pop()  # the prediction of the abandoned segment
@@ -346,31 +374,62 @@ class KalmanSmoother:
             kf.x[d * self._nb] = 1.0
         self._kf = kf
         self._boost = 1.0
-        self._motion = np.zeros(len(points), np.intp)
+        self._motion = self._base_motion.copy()
         self._shape_var = np.zeros(len(points))
         self._local = np.stack([u, *[np.zeros_like(u)] * (d - 1)])
         self._push(t)
 
-    def _predict(self, t: float) -> None:
+    def _predict(self, t: float, motion: np.ndarray | None = None) -> None:
         assert self._t is not None  # update() predicts only a started track
         accels = self._accels
+        nb, d = self._nb, self.config.order
         if self._boost > 1:
-            nb = self._nb
             accels = accels[:nb] + tuple(a * self._boost for a in accels[nb:])
-        d = self.config.order
         fq = _motion_model(t - self._t, accels, d)
-        self._kf.predict(F=fq[0], Q=fq[1])
+        if motion is not None and self.config.rigid and self.config.flow_noise > 0:
+            self._kf.predict(**self._flow_model(motion, t - self._t, fq))
+        else:
+            self._kf.predict(F=fq[0], Q=fq[1])
         f = fq[0][:d, :d]
         self._local = (f @ self._local.reshape(d, -1)).reshape(self._local.shape)
         if self.lag_frames:
             # The backward gain of the last step, from filterpy's prior covariance.
             last = self._window[-1]
             last.f_next = fq[0]
+            last.x_next = self._kf.x.copy()
             last.gain = last.p @ fq[0].T @ np.linalg.inv(self._kf.P_prior)
             # The points' 2x2 gains: the confident block of each motion level.
             first = np.arange(self.config.motion_levels) * self.config.levels
             last.motion_gains = last.gain[self._blocks][first]
         self._push(t)
+
+    def _flow_model(
+        self, motion: np.ndarray, dt: float, fq: tuple[np.ndarray, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """filterpy's predict arguments when the head's motion is known from the pixels: the
+        similarity moves by that motion (a control input) with the flow's error as process
+        noise, its velocity becomes that motion's rate; the points' bank is unchanged."""
+        nb, d = self._nb, self.config.order
+        m = np.asarray(motion, np.float64)
+        # The similarity part of the motion: a + ib (rotation and scale) and the shift.
+        delta = complex(m[0, 0] + m[1, 1], m[1, 0] - m[0, 1]) / 2
+        shift = complex(m[0, 2], m[1, 2])
+        a, b, tx, ty = self._kf.x.reshape(-1, d)[nb:, 0]
+        alpha, tau = complex(a, b), complex(tx, ty)
+        # Points are scale * (alpha u + tau) + centre; moving them by (delta, shift) gives
+        # alpha' = delta alpha and tau' = delta tau + (delta centre + shift - centre) / scale.
+        centre = complex(*self._centre)
+        moved_tau = delta * tau + (delta * centre + shift - centre) / self._scale
+        step = np.array([(delta - 1) * alpha, moved_tau - tau]).view(np.float64)
+        f, q = fq[0].copy(), fq[1].copy()
+        rigid = slice(d * nb, None)
+        f[rigid, rigid] = np.kron(np.eye(4), np.diag(np.eye(d)[0]))  # keep the position only
+        var = (self.config.flow_noise * self._boost) ** 2
+        q[rigid, rigid] = np.kron(np.eye(4), np.diag([var, var / dt**2, *[0.0] * (d - 2)]))
+        # Control: the step added to each parameter's position, its rate as the velocity.
+        b_matrix = np.zeros((len(f), 4))
+        b_matrix[rigid] = np.kron(np.eye(4), np.array([[1.0], [1.0 / dt], *[[0.0]] * (d - 2)]))
+        return {"u": step[:, None], "B": b_matrix, "F": f, "Q": q}
 
     def _jumped(self, points: np.ndarray) -> bool:
         # The median ignores the few points that an occlusion or a bad peak throws away.
@@ -421,7 +480,7 @@ class KalmanSmoother:
         moving = np.digitize(
             nis, self.config.motion_gate * 16.0 ** np.arange(self.config.motion_levels - 1)
         )
-        self._motion = np.where(levels == 0, moving, 0)
+        self._motion = np.maximum(np.where(levels == 0, moving, 0), self._base_motion)
         self._window[-1] = self._snapshot(self._window[-1].t)
 
     def _to_pixels(self, u: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -456,9 +515,10 @@ class KalmanSmoother:
         for step in reversed(steps[:-1]):
             # A step that has a successor has its transition and gains.
             assert step.f_next is not None and step.gain is not None
+            assert step.x_next is not None
             assert step.motion_gains is not None
             if self.config.rigid:  # the bank's own state is always 0: only the rigid part
-                x = step.x + step.gain @ (x - step.f_next @ step.x)
+                x = step.x + step.gain @ (x - step.x_next)
             # Every point shares the covariance of block 0; its motion level picks the
             # process noise of the transition, hence the backward gain.
             c = step.motion_gains[step.motion]  # (N, order, order)
@@ -486,9 +546,14 @@ class PassThrough:
         self._last: np.ndarray | None = None
 
     def update(
-        self, points: np.ndarray | None, confidence: np.ndarray | None, t: float
+        self,
+        points: np.ndarray | None,
+        confidence: np.ndarray | None,
+        t: float,
+        motion: np.ndarray | None = None,
     ) -> SmoothedPoints | None:
-        """Return ``points`` (or the last ones for a missed frame) at time ``t``."""
+        """Return ``points`` (or the last ones for a missed frame) at time ``t``; ``motion``
+        is ignored."""
         if points is not None:
             self._last = np.asarray(points, np.float32)
         return None if self._last is None else SmoothedPoints(self._last, t)
@@ -506,6 +571,10 @@ FIXED_LAG_STRENGTH = 2.5
 # stillness; the price is expression lag (docs/BENCHMARKS.md). Strength 0.25 is the earlier,
 # more responsive tuning.
 KALMAN_STRENGTH = 4.0
+# The error of the head's motion from the pixels (``face_flow.face_motion``) per frame, in
+# face sizes, for ``SmootherConfig(flow_noise=...)``: chosen on bench/jitter.py's tuning
+# clips (0.001-0.01 measure alike: the flow is far more precise than the landmarks).
+FLOW_NOISE = 0.002
 
 
 def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> SmootherConfig:
@@ -520,14 +589,18 @@ def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> 
         )
     # The rigid split, tuned with bench/jitter.py on the 12 tuning clips (both landmark
     # sources): the similarity filter trusts its fit more and moves more freely than the
-    # class defaults, the shape in its frame is smoothed harder.
+    # class defaults, the shape in its frame is smoothed harder, except the mouth's, which
+    # keeps 16x the acceleration noise (it follows about a frame sooner, for a point of
+    # stillness that the smaller rigid and local noises win back).
     return SmootherConfig(
         num_points,
         strength * KALMAN_STRENGTH,
         rigid=True,
-        rigid_accel=2.0,
+        rigid_accel=1.5,
         rigid_noise=0.015,
-        local_accel=0.2,
+        local_accel=0.15,
+        expressive=tuple(GROUPS["mouth"].tolist()) if num_points == NUM_POINTS else (),
+        expressive_level=2,
     )
 
 
