@@ -60,27 +60,40 @@ def transfer_matrix(
     return np.hstack([linear, offset[:, None]]).astype(np.float32)
 
 
-# What of a face is skin for the colour statistics and the lighting match (`skin_weight`):
-# luma under SKIN_DARK[0] of the face's median is not (a beard, hair over the face, glasses
-# rims, the pupils and brows), over SKIN_DARK[1] it is, a ramp between. A shadow across a
-# face is rarely under half of its lit side's luma (the demo clip's shaded chin: 0.9 of the
-# cheeks); black and brown beards are 0.2-0.4. Counted as skin, a target's beard darkened
-# the whole pasted face and raised its contrast, and the lighting match took it for shadow
-# and darkened the skin over it to the gain's floor.
+# What of a face is skin for the colour statistics, the lighting match and the sharpness
+# match (`skin_weight`): luma under SKIN_DARK[0] of the face's is not (a beard, hair over
+# the face, glasses rims, the pupils and brows), over SKIN_DARK[1] it is, a ramp between.
+# The face's luma is its SKIN_PERCENTILE: a beard can cover half of a face, and its median
+# then lies in the beard. A shadow across a face is rarely under half of its lit side's
+# luma (the demo clip's shaded chin: 0.9 of the cheeks); black and brown beards are
+# 0.2-0.4. Counted as skin, a target's beard darkened the whole pasted face and raised its
+# contrast, the lighting match took it for shadow and darkened the skin over it to the
+# gain's floor, and its strands kept the source sharper than the target's skin.
 SKIN_DARK = (0.45, 0.65)
+SKIN_PERCENTILE = 75
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def skin_weight(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """`weight` (float32) times how skin-like each pixel of `image` (RGB) is by its luma
-    against the median under `weight` (`SKIN_DARK`)."""
-    luma = image.astype(np.float32) @ _LUMA
-    inside = luma[weight > 0.5]
-    if inside.size == 0:
+    """`weight` (float32) times how skin-like each pixel of `image` (RGB, any leading
+    shape) is by its luma against the face's (`SKIN_DARK`, `SKIN_PERCENTILE`)."""
+    pixels = np.ascontiguousarray(image, np.float32).reshape(-1, 1, 3)
+    luma: np.ndarray = cv2.transform(pixels, _LUMA[None]).reshape(weight.shape)
+    # A sample of about a thousand pixels is plenty for the face's level (selecting every
+    # pixel of a face box costs more than the rest of this function).
+    step = max(1, luma.size // 1000)
+    sample = luma.reshape(-1)[::step][weight.reshape(-1)[::step] > 0.5]
+    if sample.size == 0:
         return weight
-    ratio = luma / max(float(np.median(inside)), 1.0)
-    ramp = np.clip((ratio - SKIN_DARK[0]) / (SKIN_DARK[1] - SKIN_DARK[0]), 0.0, 1.0)
-    return (weight * ramp).astype(np.float32)
+    rank = int(SKIN_PERCENTILE / 100 * (sample.size - 1))
+    level = max(float(np.partition(sample, rank)[rank]), 1.0)
+    # ramp = (luma / level - lo) / (hi - lo), clipped, times weight; in place.
+    lo, hi = SKIN_DARK
+    luma *= np.float32(1.0 / (level * (hi - lo)))
+    luma -= np.float32(lo / (hi - lo))
+    np.clip(luma, 0.0, 1.0, out=luma)
+    luma *= weight
+    return luma
 
 
 def masked_mean_cov(
