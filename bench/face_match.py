@@ -189,7 +189,7 @@ def report(title: str, groups: dict[str, list[tuple[Sample, Sample]]], use_dlib:
     for d, a, b in false:
         by_pair.setdefault(tuple(sorted((a.origin, b.origin))), []).append(d)
     print(f"  false matches of ours ({len(false)}) by pair of files, ours' smallest distance:")
-    for (a, b), ds in sorted(by_pair.items(), key=lambda kv: min(kv[1]))[:12]:
+    for (a, b), ds in sorted(by_pair.items(), key=lambda kv: min(kv[1])):
         print(f"    {a} ~ {b}: {len(ds)} x, {min(ds):.3f}")
     for name, dist in dists.items():
         for threshold in SWEEP:
