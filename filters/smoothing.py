@@ -172,6 +172,26 @@ def _motion_model(
     return np.kron(np.eye(len(accels)), f), np.kron(np.diag(np.square(accels)), q)
 
 
+@lru_cache(maxsize=64)
+def _flow_transition(
+    dt: float, accels: tuple[float, ...], order: int, blocks: int, noise: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F, Q and B when the head's motion comes from the pixels (cached like
+    ``_motion_model``): the similarity keeps its position and takes the measured step as a
+    control input, with the flow's error ``noise`` as its process noise; its velocity becomes
+    that step's rate; the points' bank keeps its constant-velocity model."""
+    f, q = _motion_model(dt, accels, order)
+    f, q = f.copy(), q.copy()
+    rigid = slice(order * blocks, None)
+    f[rigid, rigid] = np.kron(np.eye(4), np.diag(np.eye(order)[0]))  # keep the position only
+    var = noise**2
+    q[rigid, rigid] = np.kron(np.eye(4), np.diag([var, var / dt**2, *[0.0] * (order - 2)]))
+    # Control: the step added to each parameter's position, its rate as the velocity.
+    b = np.zeros((len(f), 4))
+    b[rigid] = np.kron(np.eye(4), np.array([[1.0], [1.0 / dt], *[[0.0]] * (order - 2)]))
+    return f, q, b
+
+
 def _complex(p: np.ndarray) -> np.ndarray:
     """``(N, 2)`` points as ``N`` complex numbers x + iy (a view when already float64)."""
     return np.ascontiguousarray(p, np.float64).view(np.complex128)[:, 0]
@@ -385,30 +405,30 @@ class KalmanSmoother:
         nb, d = self._nb, self.config.order
         if self._boost > 1:
             accels = accels[:nb] + tuple(a * self._boost for a in accels[nb:])
-        fq = _motion_model(t - self._t, accels, d)
+        dt = t - self._t
         if motion is not None and self.config.rigid and self.config.flow_noise > 0:
-            self._kf.predict(**self._flow_model(motion, t - self._t, fq))
+            noise = self.config.flow_noise * self._boost
+            f, q, b = _flow_transition(dt, accels, d, nb, noise)
+            self._kf.predict(u=self._flow_step(motion), B=b, F=f, Q=q)
         else:
-            self._kf.predict(F=fq[0], Q=fq[1])
-        f = fq[0][:d, :d]
-        self._local = (f @ self._local.reshape(d, -1)).reshape(self._local.shape)
+            f, q = _motion_model(dt, accels, d)
+            self._kf.predict(F=f, Q=q)
+        # The points' transition: the bank's first block (the same in every block).
+        self._local = (f[:d, :d] @ self._local.reshape(d, -1)).reshape(self._local.shape)
         if self.lag_frames:
             # The backward gain of the last step, from filterpy's prior covariance.
             last = self._window[-1]
-            last.f_next = fq[0]
+            last.f_next = f
             last.x_next = self._kf.x.copy()
-            last.gain = last.p @ fq[0].T @ np.linalg.inv(self._kf.P_prior)
+            last.gain = last.p @ f.T @ np.linalg.inv(self._kf.P_prior)
             # The points' 2x2 gains: the confident block of each motion level.
             first = np.arange(self.config.motion_levels) * self.config.levels
             last.motion_gains = last.gain[self._blocks][first]
         self._push(t)
 
-    def _flow_model(
-        self, motion: np.ndarray, dt: float, fq: tuple[np.ndarray, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        """filterpy's predict arguments when the head's motion is known from the pixels: the
-        similarity moves by that motion (a control input) with the flow's error as process
-        noise, its velocity becomes that motion's rate; the points' bank is unchanged."""
+    def _flow_step(self, motion: np.ndarray) -> np.ndarray:
+        """The change of the similarity ``(a, b, tx, ty)`` (a column) that moves the face by
+        ``motion``, the 2x3 similarity of the pixels."""
         nb, d = self._nb, self.config.order
         m = np.asarray(motion, np.float64)
         # The similarity part of the motion: a + ib (rotation and scale) and the shift.
@@ -420,16 +440,7 @@ class KalmanSmoother:
         # alpha' = delta alpha and tau' = delta tau + (delta centre + shift - centre) / scale.
         centre = complex(*self._centre)
         moved_tau = delta * tau + (delta * centre + shift - centre) / self._scale
-        step = np.array([(delta - 1) * alpha, moved_tau - tau]).view(np.float64)
-        f, q = fq[0].copy(), fq[1].copy()
-        rigid = slice(d * nb, None)
-        f[rigid, rigid] = np.kron(np.eye(4), np.diag(np.eye(d)[0]))  # keep the position only
-        var = (self.config.flow_noise * self._boost) ** 2
-        q[rigid, rigid] = np.kron(np.eye(4), np.diag([var, var / dt**2, *[0.0] * (d - 2)]))
-        # Control: the step added to each parameter's position, its rate as the velocity.
-        b_matrix = np.zeros((len(f), 4))
-        b_matrix[rigid] = np.kron(np.eye(4), np.array([[1.0], [1.0 / dt], *[[0.0]] * (d - 2)]))
-        return {"u": step[:, None], "B": b_matrix, "F": f, "Q": q}
+        return np.array([(delta - 1) * alpha, moved_tau - tau]).view(np.float64)[:, None]
 
     def _jumped(self, points: np.ndarray) -> bool:
         # The median ignores the few points that an occlusion or a bad peak throws away.
