@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +106,19 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
     from facestream.filters.enroll import SourceFaceError
 
     if only_like is not None:
-        from facestream.filters.face_match import FaceMatchStage, reference_descriptor
+        from facestream.filters.face_match import (
+            FaceMatchStage,
+            describe_faces,
+            reference_descriptor,
+        )
 
+        # The video's faces are described on the landmark engine's device.
+        device = str(landmarks.engine.device)
         try:
             # Between the landmarks and the swap: it removes the faces that do not match.
-            stages.append(FaceMatchStage(reference_descriptor(only_like, landmarks)))
+            reference = reference_descriptor(only_like, landmarks)
+            describe = partial(describe_faces, device=device)
+            stages.append(FaceMatchStage(reference, describe=describe))
         except SourceFaceError as exc:
             raise UserError(str(exc)) from None
     if args.source is None:
