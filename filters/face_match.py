@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 
 # At most this distance apart two descriptors are the same person. dlib's own threshold is
 # 0.6; on the talking-head clips (bench/face_match.py, docs/SWAP.md) 0.55 still matched every
-# same-person pair and halved the false matches (75 -> 39 of 1592 pairs, mostly between
-# different East Asian men, whom this network places closer than 0.6; dlib itself: 67).
+# same-person pair and halved the false matches (75 -> 39 of 1592 pairs, 37 of them among
+# eight different East Asian people, whom this network places close; dlib itself: 67 -> 35).
 MATCH_THRESHOLD = 0.55
 # A track is decided on the mean descriptor of its first frames: one frame may blink,
 # blur or turn away; more frames add latency to the whole stream while a face is new.
