@@ -188,7 +188,9 @@ def main() -> None:
     args = parser.parse_args()
     landmarks = EngineLandmarks(weights="default")
     with tempfile.TemporaryDirectory() as tmp:
-        grid = np.vstack([row(args.change, spec, landmarks, Path(tmp)) for spec in args.rows])
+        rows = [row(args.change, spec, landmarks, Path(tmp)) for spec in args.rows]
+    width = max(r.shape[1] for r in rows)  # rows with a painted beard have one tile more
+    grid = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
     cv2.imwrite(
         str(args.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88]
     )
