@@ -1,11 +1,13 @@
 """How much of each source face's sides (cheeks, temples, jaw: the outline less the inner
-features and the forehead band) `hair_free` leaves out, against two simpler rules measured
-in the same run: the forehead's Lab distance (over `HAIR_LAB_NEAR`) and chroma alone (over
+features and the forehead band) enrollment paints over as dark hair (`hair_texture`) and
+`hair_free` then leaves out (saturated locks), against two simpler rules measured in the
+same run: the forehead's Lab distance (over `HAIR_LAB_NEAR`) and chroma alone (over
 `HAIR_CHROMA_NEAR` above the cheek skin's). Landmarks from the engine, as at enrollment::
 
     .venv/bin/python bench/swap_hair_sides.py [--sheet /tmp/hair_sides.png]
 
-`--sheet` renders each source with the left-out pixels in green, to look at.
+`--sheet` renders each source with the painted pixels in blue and the left-out ones in
+green, to look at.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from facestream.stream.live_chain import EngineLandmarks
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "stills"
 # The sources of swap_examples.py (the last has red hair over her cheeks) and
 # swap_quality.py (img6, img30, img35), then other stills large enough to enroll: side
-# light, beards, make-up, blonde and dark hair framing the face.
+# light, beards, make-up, blonde and dark hair framing the face; then dark hair over the
+# cheeks and temples, and beards and glasses that must stay.
 SOURCES = [
     "deepface/img6.jpg",
     "deepface/img3.jpg",
@@ -34,6 +37,20 @@ SOURCES = [
     *(f"deepface/img{i}.jpg" for i in (1, 2, 4, 5, 7, 8, 10, 15, 20, 40, 45, 50)),
     "face_recognition/obama.jpg",
     "face_recognition/lin-manuel-miranda.jpg",
+    "deca/image00302.jpg",
+    "deca/1.jpg",
+    "deca/image00202.jpg",
+    "deca/image00480.jpg",
+    "face_recognition/img1.jpg",
+    "face_recognition/alex_lacamoire1.jpg",
+    "deepface/img42.jpg",
+    "deepface/img53.jpg",
+    "deepface/img56.jpg",
+    "codeformer/0444.jpg",
+    "deepface/img16.jpg",
+    "deepface/img24.jpg",
+    "deepface/img59.jpg",
+    "deepface/img41.jpg",
 ]
 
 
@@ -49,32 +66,46 @@ def simple_rules(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.
     return np.linalg.norm(diff, axis=-1), chroma - np.hypot(tone[1] - 128.0, tone[2] - 128.0)
 
 
+def _unpainted(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return image, np.zeros(image.shape[:2], bool)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sheet", type=Path, help="render the left-out pixels to this PNG")
     args = parser.parse_args()
     landmarks = EngineLandmarks()
-    print(f"{'source':42s} {'sides px':>8s} {'Lab>12':>7s} {'chroma':>7s} {'hair_free<0.5':>13s}")
+    print(
+        f"{'source':42s} {'sides px':>8s} {'Lab>12':>7s} {'chroma':>7s} {'painted':>7s}"
+        f" {'hair_free<0.5':>13s}"
+    )
     cells = []
+    painting = enroll.hair_texture
     for name in SOURCES:
+        # Enrolled unpainted, painted here: the mask is what is measured.
+        enroll.hair_texture = _unpainted
         try:
             source = enroll_source(DATA / name, landmarks)
         except SourceFaceError as err:
             print(f"{name:42s} skipped: {err}")
             continue
+        finally:
+            enroll.hair_texture = painting
         image, points = source.image, source.points
         sides = enroll.face_sides(points, image.shape[:2])
         dist, excess = simple_rules(image, points)
+        image, painted = painting(image, points)
         kept = swap.hair_free(image, points)
         print(
             f"{name:42s} {int(sides.sum()):8d} {np.mean(dist[sides] > swap.HAIR_LAB_NEAR):7.3f}"
             f" {np.mean(excess[sides] > swap.HAIR_CHROMA_NEAR):7.3f}"
-            f" {np.mean(kept[sides] < 0.5):13.3f}"
+            f" {np.mean(painted[sides]):7.3f} {np.mean(kept[sides] < 0.5):13.3f}"
         )
         if args.sheet:
-            shown = image * kept[..., None] + (1.0 - kept[..., None]) * np.array(
+            shown = source.image * kept[..., None] + (1.0 - kept[..., None]) * np.array(
                 [0, 255, 0], np.float32
             )
+            shown[painted] = 0.4 * shown[painted] + np.array([0, 60, 150], np.float32)
             cell = cv2.resize(shown.astype(np.uint8), (240, 300), interpolation=cv2.INTER_AREA)
             cv2.putText(cell, name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
             cells.append(cell)

@@ -304,13 +304,23 @@ def dark_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     entering[np.unique(labels[outside])] = True
     mask = (hair & entering)[labels] & sides
     # The strands' soft edges and the hair (or make-up) by the outer eye corner.
-    near = cv2.dilate(features_mask(points, (h, w)), disc(FEATURE_GAP * eyes))
-    around = (face > 0) & (near == 0) & ~forehead_band(points, (h, w))
-    edge = ((light < HAIR_EDGE * skin) & around).astype(np.uint8)
-    grown = mask.astype(np.uint8)
+    grown = grow_lock(mask, light < HAIR_EDGE * skin, points)
+    return (cv2.dilate(grown.astype(np.uint8), disc(0.02 * eyes)) > 0) & (face > 0)
+
+
+def grow_lock(lock: np.ndarray, through: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """bool `lock` grown through the pixels `through` (bool) up to `HAIR_REACH` eye
+    distances, inside the face outline, out of the forehead band and into the margin
+    around the features up to `FEATURE_GAP` from them."""
+    shape = lock.shape
+    eyes = eye_distance(points)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), shape) > 0
+    near = cv2.dilate(features_mask(points, shape), disc(FEATURE_GAP * eyes))
+    allowed = (through & face & (near == 0) & ~forehead_band(points, shape)).astype(np.uint8)
+    grown = lock.astype(np.uint8)
     for _ in range(max(2, int(HAIR_REACH * eyes))):
-        grown = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & edge
-    return (cv2.dilate(grown | mask, disc(0.02 * eyes)) > 0) & (face > 0)
+        grown = cv2.dilate(grown, np.ones((3, 3), np.uint8)) & allowed
+    return (grown > 0) | lock
 
 
 def fill_from(image: np.ndarray, known: np.ndarray) -> np.ndarray:

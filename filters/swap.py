@@ -34,6 +34,7 @@ from facestream.filters.enroll import (
     eye_distance,
     face_sides,
     forehead_band,
+    grow_lock,
 )
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
@@ -308,7 +309,9 @@ def _side_hair_free(
     seeded = np.bincount(grown[seeds], minlength=count)
     locks = seeded >= LOCK_SEED * max(int(sides.sum()), 1)
     locks[0] = False
-    return np.where(locks[grown] | seeds, ramp, 1.0).astype(np.float32)
+    # And, like dark hair (`enroll.dark_hair`), into the margin by the outer eye corner.
+    lock = grow_lock(locks[grown], ramp < 1.0, points) | seeds
+    return np.where(lock, ramp, 1.0).astype(np.float32)
 
 
 _SKIN_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
