@@ -202,6 +202,29 @@ def display_matrix(video_frame: av.VideoFrame) -> list[int] | None:
     return list(struct.unpack("=9i", bytes(side_data)))
 
 
+# Tags that describe the input's muxer, encoder or encoded bytes (Matroska's statistics),
+# not the content: the re-encoded output writes its own.
+_WRITER_TAGS = {
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "encoder",
+    "bps",
+    "duration",
+    "number_of_frames",
+    "number_of_bytes",
+}
+
+
+def _own_tags(metadata: dict[str, str]) -> dict[str, str]:
+    """``metadata`` without the tags that describe how the input file was written."""
+    return {
+        key: value
+        for key, value in metadata.items()
+        if key.lower() not in _WRITER_TAGS and not key.startswith("_STATISTICS_")
+    }
+
+
 def choose_pix_fmt(codec: str, input_format: str, width: int, height: int) -> str:
     """The input's pixel format when the encoder takes it, else the encoder's 4:2:0 default.
 
@@ -247,6 +270,8 @@ class VideoWriter:
             self.container = av.open(str(path), "w", options=muxer_options)
         except av.error.FFmpegError as exc:
             raise UserError(f"cannot write {path} ({exc.strerror}).") from exc
+        # The input's tags (title, creation time, location...), then the provenance marks.
+        self.container.metadata.update(_own_tags(reader.container.metadata))
         self.container.metadata.update(metadata)
         try:
             self._add_video(reader, first, options)
@@ -284,6 +309,8 @@ class VideoWriter:
         if source.sample_aspect_ratio:
             context.sample_aspect_ratio = source.sample_aspect_ratio
         context.options = options.codec_options()
+        stream.metadata.update(_own_tags(source.metadata))
+        stream.disposition = source.disposition
         matrix = display_matrix(first)
         if matrix is not None:
             stream.set_display_matrix(matrix)
@@ -316,11 +343,16 @@ class VideoWriter:
                 )
                 continue
             try:
-                copies[source.index] = self.container.add_stream_from_template(source)
+                copy = self.container.add_stream_from_template(source)
             except (av.error.FFmpegError, ValueError) as exc:
                 if source.type == "audio":
                     raise UserError(f"cannot copy audio stream {source.index}: {exc}.") from exc
                 log.warning("dropped %s stream %d: %s", source.type, source.index, exc)
+                continue
+            # The template carries the codec only: language, title and default flag too.
+            copy.metadata.update(source.metadata)
+            copy.disposition = source.disposition
+            copies[source.index] = copy
         return copies
 
     def mux_copy(self, packet: av.Packet) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from av.stream import Disposition
 
 from facestream.stream.file_io import EncoderOptions, available_codecs
 from facestream.stream.frames import Frame
@@ -238,3 +239,36 @@ def test_subtitles_are_copied_where_the_container_allows(make_video, tmp_path, c
 def test_progress_bar_counts_frames(make_video, tmp_path, capsys):
     transcode(make_video(pts=range(7)), tmp_path / "out.mp4", options=FAST, progress=True)
     assert "7/7" in capsys.readouterr().err
+
+
+def retagged(src: Path, out: Path) -> Path:
+    """Remux ``src`` into ``out`` with a title, a creation time, per-stream languages and
+    the second stream (audio) as the only default one."""
+    with av.open(str(src)) as i, av.open(str(out), "w") as o:
+        o.metadata.update({"title": "Talk", "creation_time": "2024-05-01T10:00:00.000000Z"})
+        targets = {}
+        for stream in i.streams:
+            target = o.add_stream_from_template(stream)
+            target.metadata["language"] = "fra" if stream.type == "video" else "eng"
+            target.disposition = Disposition.default if stream.type == "audio" else 0
+            targets[stream.index] = target
+        for packet in i.demux():
+            if packet.dts is not None:
+                packet.stream = targets[packet.stream.index]
+                o.mux(packet)
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_title_creation_time_languages_and_default_flags_are_kept(make_video, tmp_path, suffix):
+    src = retagged(make_video(pts=range(5), audio=("aac",)), tmp_path / f"tagged{suffix}")
+    out = tmp_path / f"out{suffix}"
+    transcode(src, out, options=EncoderOptions(preset="ultrafast", provenance=True))
+    with av.open(str(out)) as container:
+        tags = {k.lower(): v for k, v in container.metadata.items()}
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert tags["title"] == "Talk" and tags["creation_time"].startswith("2024-05-01")
+        assert tags["comment"].startswith("This video contains a synthetic face swap")
+        assert "encoder" not in tags or "Lavf" in tags["encoder"]
+        assert video.metadata["language"] == "fra" and audio.metadata["language"] == "eng"
+        assert audio.disposition & Disposition.default
