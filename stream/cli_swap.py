@@ -92,10 +92,10 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
         if only_like is not None:
             raise UserError("--only-like chooses which faces to swap; give --source as well.")
         return []  # swap_file says so once the file is written
-    if args.source is not None and not args.source.is_file():
-        raise UserError(f"the source face {args.source} does not exist.")
-    if only_like is not None and not only_like.is_file():
-        raise UserError(f"the --only-like reference photo {only_like} does not exist.")
+    if args.source is not None:
+        _check_photo(args.source, "the source face")
+    if only_like is not None:
+        _check_photo(only_like, "the --only-like reference photo")
     from facestream.stream.landmark_stage import LandmarkStage, OverlayStage
     from facestream.stream.live_chain import EngineLandmarks
 
@@ -131,6 +131,14 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
     except SourceFaceError as exc:
         raise UserError(str(exc)) from None
     return [*stages, swap]
+
+
+def _check_photo(path: Path, what: str) -> None:
+    """Raise a ``UserError`` naming ``what`` unless ``path`` is an existing file."""
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder, not a photo.")
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist.")
 
 
 def _engine(args: argparse.Namespace) -> Any:

@@ -92,10 +92,17 @@ class VideoReader:
             raise UserError(f"{path} does not exist.")
         if not path.is_file():
             raise UserError(f"{path} is not a file.")
+        if path.stat().st_size == 0:
+            raise UserError(f"{path} is empty (0 bytes).")
         try:
             self.container = av.open(str(path))
         except av.error.FFmpegError as exc:
             raise UserError(f"{path} is not a readable media file ({exc.strerror}).") from exc
+        # FFmpeg reads a photo as a one-frame video: "image2" or a "<codec>_pipe" demuxer.
+        kind = self.container.format.name
+        if kind == "image2" or kind.endswith("_pipe"):
+            self.container.close()
+            raise UserError(f"{path} is a still image, not a video.")
         if not self.container.streams.video:
             self.container.close()
             raise UserError(f"{path} has no video stream.")

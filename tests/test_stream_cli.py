@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
 
 from facestream.stream.cli import COMMANDS, main
@@ -39,6 +41,23 @@ def test_not_media(tmp_path, capsys):
     text.write_text("this is not a video\n" * 50)
     code, err = run_cli(capsys, "swap", str(text), str(tmp_path / "o.mp4"))
     assert code == 2 and "not a readable media file" in err
+
+
+def test_empty_input(tmp_path, capsys):
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    code, err = run_cli(capsys, "swap", str(empty), str(tmp_path / "o.mp4"))
+    assert code == 2 and "is empty (0 bytes)" in err
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "photo_named.mp4"])
+def test_a_photo_is_not_a_video(tmp_path, capsys, name):
+    photo = tmp_path / name
+    ok, data = cv2.imencode(".png" if "png" in name else ".jpg", np.zeros((48, 64, 3), np.uint8))
+    photo.write_bytes(data.tobytes())
+    code, err = run_cli(capsys, "swap", str(photo), str(tmp_path / "o.mp4"))
+    assert code == 2 and "is a still image, not a video" in err
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_no_video_stream(tmp_path, capsys):
@@ -108,6 +127,12 @@ def test_missing_source_face(make_video, tmp_path, capsys):
     argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", "nobody.jpg"]
     code, err = run_cli(capsys, *argv)
     assert code == 2 and "source face" in err
+
+
+def test_source_face_that_is_a_folder(make_video, tmp_path, capsys):
+    argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", str(tmp_path)]
+    code, err = run_cli(capsys, *argv)
+    assert code == 2 and f"the source face {tmp_path} is a folder, not a photo." in err
 
 
 def test_debug_shows_the_traceback(tmp_path):
