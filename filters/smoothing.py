@@ -46,7 +46,15 @@ at once, so the points' own noise averages out; its process noise rises while it
 is large) and the points smoothed in its frame, where only the expression moves them.
 bench/jitter.py measured this against the per-point model (the live default before) and
 chose it: more stillness at the same head lag on both landmark sources, the price being a
-later mouth (docs/BENCHMARKS.md).
+later mouth (docs/BENCHMARKS.md). The mouth's points (``SmootherConfig.expressive``) keep
+more process noise than the rest of the shape, which halves that price.
+
+The head's motion between frames can also come from the pixels
+(``facestream.filters.face_flow.face_motion``, passed as ``update(..., motion=...)``, with
+``SmootherConfig(flow_noise=FLOW_NOISE)``): the similarity then moves by it (a control
+input of filterpy's predict) and the landmarks only correct its drift, so the head follows
+the picture without lag. It is not the default: nothing in the pipeline supplies that
+motion yet, and the picture's own stutter stays in (docs/BENCHMARKS.md).
 The file mode keeps the per-point model. ``SmootherConfig(order=3)`` makes every coordinate
 constant-acceleration (measured: more head lag at equal stillness).
 """
