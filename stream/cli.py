@@ -13,10 +13,13 @@ import ast
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import av.error
 
@@ -87,12 +90,31 @@ def _configure_logging(level: int) -> None:
     log.propagate = False
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signum)
+
+
+def _stop_like_ctrl_c() -> dict[int, Any]:
+    """Make SIGTERM and SIGHUP (``kill``, a closed terminal) stop a command as Ctrl-C does,
+    so its unfinished output is removed too; returns the handlers to restore. A signal the
+    caller ignores (``nohup``) stays ignored."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+            previous[number] = signal.signal(number, _interrupt)
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``facestream`` command; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
     _configure_logging(level)
+    previous = _stop_like_ctrl_c()
     try:
         return int(_load(args.command).run(args))
     except Exception as exc:
@@ -110,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 exc,
             )
         return 1
-    except KeyboardInterrupt:
-        log.error("interrupted; nothing was written under the output name.")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+        log.error("interrupted; no unfinished output was kept.")
+        return 128 + signum
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -11,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from facestream.stream import cli_swap
 from facestream.stream.cli import COMMANDS, main
 
 
@@ -187,3 +191,26 @@ def test_bad_encoder_setting(make_video, tmp_path, capsys):
     code, err = run_cli(capsys, *argv)
     assert code == 2 and "could not start" in err
     assert list(tmp_path.glob("*o.*")) == []  # no output, no temporary file left
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_removes_the_unfinished_output(
+    make_video, tmp_path, capsys, monkeypatch, name
+):
+    number = getattr(signal, name)
+
+    class StopAtFrame3:
+        def process(self, frame):
+            if frame.index == 3:
+                os.kill(os.getpid(), number)
+                time.sleep(0.5)  # the main thread stops the run before this ends
+            return frame
+
+    monkeypatch.setattr(cli_swap, "build_stages", lambda args: [StopAtFrame3()])
+    src = make_video(pts=range(40), audio=("aac",))
+    out = tmp_path / "o.mp4"
+    code, err = run_cli(capsys, "swap", str(src), str(out), "--preset", "ultrafast")
+    assert code == 128 + number
+    assert err == "facestream: interrupted; no unfinished output was kept.\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
