@@ -48,8 +48,11 @@ def face_motion(
 
     Returns:
         ``[[a, -b, tx], [b, a, ty]]`` in pixels (``current ≈ M @ [x, y, 1]``), or ``None`` when
-        the face has too little texture to follow (fewer than 6 corners agree).
+        the face has too little texture to follow (fewer than 6 corners agree), the frames'
+        sizes differ or the points are not finite.
     """
+    if previous.shape != current.shape or not np.isfinite(points).all():
+        return None  # a new resolution, or no face to look at
     h, w = previous.shape
     lo = points.min(axis=0)
     hi = points.max(axis=0)

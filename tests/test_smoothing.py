@@ -456,3 +456,4 @@ def test_face_motion_recovers_a_known_similarity() -> None:
     assert error.max() < 0.2  # pixels, on a 100-pixel face moved by about 5
     flat = np.full((480, 640), 128, np.uint8)
     assert face_motion(flat, flat, points) is None  # nothing to follow
+    assert face_motion(frame, moved[:240], points) is None  # the stream changed size
