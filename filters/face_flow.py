@@ -30,8 +30,8 @@ import numpy as np
 # the same for a face of any size.
 FLOW_WIDTH = 128
 MAX_CORNERS = 64
-# The region around the landmarks' box (fraction of its size) that the current frame is cut
-# to: the face may have moved this much since the previous frame.
+# The margin around the landmarks' box (fraction of its size) that both frames are cut to:
+# the face may have moved this much since the previous frame.
 MARGIN = 0.25
 
 

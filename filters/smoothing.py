@@ -668,5 +668,5 @@ def add_smoothing_arguments(
         default=1.0,
         metavar="S",
         help="smoothing strength: larger is stiller, smaller follows faster (default: 1.0; "
-        "0.25 about halves the mouth's lag in kalman mode)",
+        "0.25 about halves the head's lag and thirds the mouth's in kalman mode)",
     )
