@@ -82,6 +82,15 @@ function onChannelMessage(event) {
   else if (msg.type === "event") say(msg.message);
 }
 
+const CALL_STATES = {
+  new: "starting the call…",
+  connecting: "connecting…",
+  connected: "connected: the right-hand video is the one back from the server",
+  disconnected: "the call was interrupted",
+  failed: "the call failed (is the server still running?)",
+  closed: "call ended",
+};
+
 function waitForIce(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
@@ -111,7 +120,8 @@ async function start() {
       if (event.track.kind === "video") $("remote").srcObject = event.streams[0];
     };
     pc.onconnectionstatechange = () => {
-      say(`connection ${pc.connectionState}`, pc.connectionState === "failed");
+      const words = CALL_STATES[pc.connectionState] || pc.connectionState;
+      say(words, pc.connectionState === "failed");
     };
     media.getTracks().forEach((track) => pc.addTrack(track, media));
     await pc.setLocalDescription(await pc.createOffer());
@@ -156,17 +166,21 @@ async function init() {
   };
   $("photo").onchange = async () => {
     state.source = $("photo").files[0] || null;
+    if (state.source) $("example").value = "";  // the photo, not an example, is the source
     if (state.client) await sendSource();
   };
   for (const id of ["swap", "overlay", "smoothing"]) $(id).onchange = sendOptions;
   $("start").onclick = start;
   $("stop").onclick = stop;
-  // ?example=NAME&autostart=1 lets a test (or a kiosk) start without clicks.
+  // The first example is chosen unless ?example=NAME says otherwise, so the first call
+  // already shows a swap; ?autostart=1 lets a test (or a kiosk) start without clicks.
   const query = new URLSearchParams(location.search);
-  if (query.get("example")) {
-    $("example").value = query.get("example");
-    state.source = query.get("example");
+  const chosen = query.has("example") ? query.get("example") : Object.keys(examples)[0];
+  if (chosen) {
+    $("example").value = chosen;
+    state.source = chosen;
   }
+  say("Choose a source face (an example or your own photo), then press Start camera.");
   if (query.get("autostart")) start();
 }
 

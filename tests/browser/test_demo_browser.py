@@ -204,6 +204,7 @@ def test_page_swaps_the_fake_camera_and_shows_stats(tmp_path: Path) -> None:
                 async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                     devtools = DevTools(ws)
                     await check_page(devtools, tmp_path, origin)
+                    await check_first_visit(devtools, f"http://127.0.0.1:{server.port}/")
         finally:
             browser.terminate()
             browser.wait(10)
@@ -248,3 +249,17 @@ async def check_page(devtools: DevTools, tmp_path: Path, origin: str) -> None:
         f" stats {stats}; screenshot {screenshot}"
     )
     assert diff_on > 3 * diff_off and diff_on > 6, (diff_on, diff_off)
+
+
+async def check_first_visit(devtools: DevTools, url: str) -> None:
+    """A visitor with no query string: the first example is chosen and the page says what
+    to do, so pressing Start camera alone shows a swap."""
+    await devtools.call("Page.navigate", url=url)
+    await wait_for(
+        devtools, "document.getElementById('example').options.length > 1", 10, "examples"
+    )
+    chosen = await devtools.js("document.getElementById('example').value")
+    first = await devtools.js("document.getElementById('example').options[1].value")
+    assert chosen == first and chosen, (chosen, first)
+    message = await devtools.js("document.getElementById('message').textContent")
+    assert "Start camera" in message, message
