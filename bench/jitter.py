@@ -581,6 +581,9 @@ def tradeoff(
             families["kalman, mouth with the rest"] = lambda s: partial(
                 KalmanSmoother, mouth_apart(configs("kalman", s))
             )
+            families["kalman, image-motion aided"] = lambda s: partial(
+                KalmanSmoother, replace(configs("kalman", s), flow_noise=FLOW_NOISE)
+            )
         for variant, base, change in (
             (*other, {}),
             ("no motion levels", configs, {"motion_levels": 1}),
