@@ -154,14 +154,32 @@ def _engine(args: argparse.Namespace) -> Any:
         )
     if weights is None:
         log.warning("--weights none: random landmark weights, the swap lands anywhere")
+    if args.threads < 1:
+        raise UserError("--threads must be at least 1.")
     try:
         # One torch thread by default (set globally, so the BlazeFace detector too): on a
         # busy 2-core machine more threads were several times slower (docs/BENCHMARKS.md).
         return LandmarkEngine(
-            args.model, weights=weights, device=args.device, num_threads=args.threads
+            args.model, weights=weights, device=_device(args.device), num_threads=args.threads
         )
     except WeightsError as exc:
         raise UserError(f"cannot load the landmark weights: {exc}.") from None
+
+
+def _device(name: str) -> Any:
+    """``--device`` as a torch device that this machine has, or a ``UserError``."""
+    import torch
+
+    from facestream.models.engine import pick_device
+
+    try:
+        device = pick_device(name)
+    except RuntimeError:
+        raise UserError(f"unknown --device {name}; use auto, cpu, cuda, cuda:N or mps.") from None
+    present = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not present.get(device.type, True):
+        raise UserError(f"--device {name}: torch finds no {device.type} device here; use auto.")
+    return device
 
 
 def swap_file(

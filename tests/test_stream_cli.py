@@ -13,6 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from facestream.stream import cli_swap
 from facestream.stream.cli import COMMANDS, main
@@ -137,6 +138,27 @@ def test_source_face_that_is_a_folder(make_video, tmp_path, capsys):
     argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", str(tmp_path)]
     code, err = run_cli(capsys, *argv)
     assert code == 2 and f"the source face {tmp_path} is a folder, not a photo." in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "sentence"),
+    [
+        (["--threads", "0"], "--threads must be at least 1."),
+        (["--device", "gpu"], "unknown --device gpu; use auto, cpu, cuda, cuda:N or mps."),
+        pytest.param(
+            ["--device", "cuda"],
+            "--device cuda: torch finds no cuda device here; use auto.",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present"),
+        ),
+    ],
+    ids=["threads", "unknown-device", "absent-cuda"],
+)
+def test_engine_settings_this_machine_cannot_run(make_video, tmp_path, capsys, flags, sentence):
+    face = tmp_path / "face.jpg"
+    face.write_bytes(b"checked later than the engine")
+    argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", str(face), *flags]
+    code, err = run_cli(capsys, *argv)
+    assert code == 2 and err == f"facestream: error: {sentence}\n"
 
 
 def test_debug_shows_the_traceback(tmp_path):
