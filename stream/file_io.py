@@ -9,6 +9,7 @@ survive the trip.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import threading
 from collections.abc import Callable, Iterator
@@ -89,6 +90,13 @@ class VideoReader:
 
     def __init__(self, path: Path) -> None:
         if not path.exists():
+            # A Path keeps one slash of "https://": put the second back for the sentence.
+            url = re.fullmatch(r"([A-Za-z][\w+.-]+):/([^/].*)", str(path))
+            if url:
+                raise UserError(
+                    f"{url[1]}://{url[2]} is a URL; this command reads local files "
+                    "(download it first; facestream batch reads URLs)."
+                )
             raise UserError(f"{path} does not exist.")
         if not path.is_file():
             raise UserError(f"{path} is not a file.")

@@ -41,6 +41,11 @@ def test_missing_input(tmp_path, capsys):
     assert code == 2 and "does not exist" in err and err.count("\n") == 1
 
 
+def test_a_url_is_not_a_local_file(tmp_path, capsys):
+    code, err = run_cli(capsys, "swap", "https://example.com/talk.mp4", str(tmp_path / "o.mp4"))
+    assert code == 2 and "https://example.com/talk.mp4 is a URL;" in err
+
+
 def test_not_media(tmp_path, capsys):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
