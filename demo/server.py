@@ -8,7 +8,7 @@ Signaling follows aiortc's ``examples/server/server.py`` so any WebRTC client ca
 - ``POST /offer`` with JSON ``{"sdp", "type", "client"?}`` answers ``{"sdp", "type",
   "client"}``; the video the client sends comes back face-swapped, its audio comes back
   as is. A data channel (any label) carries toggles in (``{"swap": bool, "overlay": bool,
-  "smoothing": "kalman" | "off"}``) and stats out (``{"type": "stats", ...}``, twice a
+  "smoothing": "kalman" | "flow" | "off"}``) and stats out (``{"type": "stats", ...}``, twice a
   second).
 
 Security: binds to 127.0.0.1 unless told otherwise; a non-loopback bind requires a token

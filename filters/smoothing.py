@@ -53,8 +53,10 @@ The head's motion between frames can also come from the pixels
 (``facestream.filters.face_flow.face_motion``, passed as ``update(..., motion=...)``, with
 ``SmootherConfig(flow_noise=FLOW_NOISE)``): the similarity then moves by it (a control
 input of filterpy's predict) and the landmarks only correct its drift, so the head follows
-the picture without lag. It is not the default: nothing in the pipeline supplies that
-motion yet, and the picture's own stutter stays in (docs/BENCHMARKS.md).
+the picture without lag. That is the ``"flow"`` mode (`--smooth flow`; the pipeline's
+`FaceSmoothing` measures the motion for it): no head lag and a face that stays put on a
+repeated frame, but the picture's own stutter stays in, so it cuts the jitter gauge of
+bench/jitter.py far less than ``"kalman"``, the live default (docs/BENCHMARKS.md).
 The file mode keeps the per-point model. ``SmootherConfig(order=3)`` makes every coordinate
 constant-acceleration (measured: more head lag at equal stillness).
 """
@@ -74,7 +76,7 @@ from filterpy.kalman import KalmanFilter
 
 from facestream.models.landmarks import GROUPS, NUM_POINTS
 
-MODES = ("kalman", "fixed-lag", "off")
+MODES = ("kalman", "flow", "fixed-lag", "off")
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Smoother(Protocol):
     """What the pipeline sees of a per-track smoother."""
 
     lag_frames: int
+    uses_motion: bool  # wants the head's motion from the pixels (``update(..., motion=...)``)
 
     def update(
         self,
@@ -278,6 +281,7 @@ class KalmanSmoother:
     def __init__(self, config: SmootherConfig | None = None) -> None:
         self.config = config or SmootherConfig()
         self.lag_frames = self.config.lag_frames
+        self.uses_motion = self.config.rigid and self.config.flow_noise > 0
         self.resets = 0  # restarts forced by the gate, for diagnostics
         cfg = self.config
         # The bank's block m * levels + l serves points of confidence level l and motion
@@ -556,6 +560,7 @@ class PassThrough:
     """The ``"off"`` mode: the measurement itself, held through missed frames."""
 
     lag_frames = 0
+    uses_motion = False
 
     def __init__(self) -> None:
         self.reset()
@@ -597,8 +602,9 @@ FLOW_NOISE = 0.002
 
 
 def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> SmootherConfig:
-    """The Kalman tuning of a mode (``"kalman"`` or ``"fixed-lag"``) at a strength."""
-    if mode not in ("kalman", "fixed-lag"):
+    """The Kalman tuning of a mode (``"kalman"``, ``"flow"`` or ``"fixed-lag"``) at a
+    strength."""
+    if mode not in ("kalman", "flow", "fixed-lag"):
         raise ValueError(f"{mode!r} is not a Kalman smoothing mode")
     if not strength > 0:
         raise ValueError(f"smoothing strength must be positive, not {strength}")
@@ -610,7 +616,8 @@ def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> 
     # sources): the similarity filter trusts its fit more and moves more freely than the
     # class defaults, the shape in its frame is smoothed harder, except the mouth's, which
     # keeps 16x the acceleration noise (it follows about a frame sooner, for a point of
-    # stillness that the smaller rigid and local noises win back).
+    # stillness that the smaller rigid and local noises win back). The flow mode is the same
+    # filter with the head moved by the pixels' motion.
     return SmootherConfig(
         num_points,
         strength * KALMAN_STRENGTH,
@@ -620,6 +627,7 @@ def smoother_config(mode: str, strength: float = 1.0, num_points: int = 128) -> 
         local_accel=0.15,
         expressive=tuple(GROUPS["mouth"].tolist()) if num_points == NUM_POINTS else (),
         expressive_level=2,
+        flow_noise=FLOW_NOISE if mode == "flow" else 0.0,
     )
 
 
@@ -629,7 +637,9 @@ def make_smoother_factory(
     """A callable that creates one smoother per new face track.
 
     Args:
-        mode: ``"kalman"`` (causal, live), ``"fixed-lag"`` (files) or ``"off"``.
+        mode: ``"kalman"`` (causal, live), ``"flow"`` (causal, the head moved by the
+            pixels' motion: ``update(..., motion=...)``), ``"fixed-lag"`` (files) or
+            ``"off"``.
         strength: smoothing strength, 1.0 by default; larger is stiller, smaller follows
             faster (process noise scales as ``1 / strength²``).
         num_points: landmarks per face.
@@ -660,7 +670,8 @@ def add_smoothing_arguments(
         choices=MODES,
         default=default_mode,
         help=f"landmark smoothing (default: {default_mode}; fixed-lag looks "
-        f"{FIXED_LAG_FRAMES} frames ahead, for files only)",
+        f"{FIXED_LAG_FRAMES} frames ahead, for files only; flow moves the head by the "
+        "pixels' motion: no lag, less steady)",
     )
     parser.add_argument(
         "--smooth-strength",

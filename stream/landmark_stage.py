@@ -6,7 +6,10 @@ ones. A fixed-lag smoother answers for a frame only after it has seen the next
 ``lag_frames`` frames of that track, so `FaceSmoothing` holds frames and releases them, in
 order, once every face in them is smoothed: this is the buffering-stage contract of
 ``facestream.stream.frames.FrameStage`` (``process`` returns a list, ``flush`` at the end).
-With a causal mode (``"kalman"``, ``"off"``) every frame is released at once.
+With a causal mode (``"kalman"``, ``"flow"``, ``"off"``) every frame is released at once.
+For a smoother that follows the pixels (``"flow"``), `FaceSmoothing` measures each face's
+motion since the previous frame (``facestream.filters.face_flow.face_motion`` on the grey
+frames, around the face's last raw points) and hands it to the smoother.
 
 `LandmarkStage` is the file pipeline's first stage: ``engine.track`` per frame, then
 `FaceSmoothing`. `OverlayStage` draws the (smoothed) points when no source face is given.
@@ -25,8 +28,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import cv2
 import numpy as np
 
+from facestream.filters.face_flow import face_motion
 from facestream.stream.frames import Frame
 
 # Frame time for smoothing when a frame carries no pts (never for aiortc or PyAV frames).
@@ -64,6 +69,10 @@ class FaceSmoothing:
         self._unanswered: dict[int, int] = {}  # id(frame) -> faces still waiting
         self._held: deque[Frame] = deque()
         self._last_t: float | None = None
+        # For smoothers that take the pixels' motion: the previous frame in grey (None when
+        # no such smoother looked at it) and each such track's raw points in it.
+        self._last_grey: np.ndarray | None = None
+        self._last_points: dict[int, np.ndarray] = {}
 
     def push(self, frame: Frame) -> list[Frame]:
         """Smooth the faces of ``frame``; return the frames now complete, oldest first."""
@@ -77,15 +86,25 @@ class FaceSmoothing:
             self._end_track(track_id)
         self._held.append(frame)
         self._unanswered[id(frame)] = len(frame.faces)
+        grey = None
         for index, face in enumerate(frame.faces):
             smoother = self._smoothers.get(face.track_id)
             if smoother is None:
                 smoother = self._smoothers[face.track_id] = self.new_smoother()
                 self._waiting[face.track_id] = deque()
             self._waiting[face.track_id].append((frame, index))
-            out = smoother.update(face.points, face.confidence, t)
+            motion = None
+            if smoother.uses_motion:
+                if grey is None:
+                    grey = cv2.cvtColor(frame.read_image(), cv2.COLOR_RGB2GRAY)
+                last = self._last_points.get(face.track_id)
+                if last is not None and self._last_grey is not None:
+                    motion = face_motion(self._last_grey, grey, last)
+                self._last_points[face.track_id] = face.points
+            out = smoother.update(face.points, face.confidence, t, motion)
             if out is not None:
                 self._answer(face.track_id, out.points)
+        self._last_grey = grey
         return self._release()
 
     def flush(self) -> list[Frame]:
@@ -95,6 +114,7 @@ class FaceSmoothing:
         return self._release()
 
     def _end_track(self, track_id: int) -> None:
+        self._last_points.pop(track_id, None)
         for out in self._smoothers.pop(track_id).flush():
             self._answer(track_id, out.points)
         # A smoother answers every update, so nothing of the track is left waiting.

@@ -32,7 +32,7 @@ from facestream.stream.landmark_stage import FaceSmoothing, OverlayStage
 
 log = logging.getLogger(__name__)
 
-SMOOTHING_MODES = ("kalman", "off")
+SMOOTHING_MODES = ("kalman", "flow", "off")
 # The landmark model of live calls: the fast variant.
 LIVE_MODEL = "hrnet128_lite"
 # The face detector of live calls: BlazeFace short range, made for faces near a camera.

@@ -30,6 +30,7 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 
 from facestream.stream.errors import UserError
+from facestream.stream.live_chain import SMOOTHING_MODES, LiveOptions
 from facestream.stream.live_track import FaceSwapTrack
 
 log = logging.getLogger("facestream")
@@ -63,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send to a virtual camera (pyvirtualcam; v4l2loopback on Linux)",
     )
     parser.add_argument("--record", type=Path, help="also save what was sent to this MP4 file")
+    parser.add_argument(
+        "--smooth",
+        choices=SMOOTHING_MODES,
+        default="kalman",
+        help="landmark smoothing (default: kalman; flow moves the head by the pixels' motion: "
+        "no lag, less steady)",
+    )
 
 
 def open_camera(device: str | None, size: str, fps: int) -> MediaPlayer:
@@ -179,7 +187,9 @@ async def swap_webcam(args: argparse.Namespace) -> None:
     """Run the camera through the swap until the camera ends, q is pressed, or Ctrl+C."""
     player = open_camera(args.device, args.size, args.fps)
     assert player.video is not None
-    swapped = FaceSwapTrack(player.video, source=args.source)
+    swapped = FaceSwapTrack(
+        player.video, source=args.source, options=LiveOptions(smoothing=args.smooth)
+    )
     outputs = Outputs(args)
     sink = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facestream-sink")
     loop = asyncio.get_running_loop()

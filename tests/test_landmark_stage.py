@@ -7,6 +7,7 @@ import argparse
 import asyncio
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import pytest
 
@@ -167,3 +168,59 @@ def test_overlay_draws_on_a_patch_of_a_decoded_frame():
     x0, y0 = marked.points.min(axis=0) - 6
     x1, y1 = marked.points.max(axis=0) + 6
     assert xs.min() >= x0 and xs.max() <= x1 and ys.min() >= y0 and ys.max() <= y1
+
+
+def moving_texture(shifts: list[int]) -> list[Frame]:
+    """Frames of a blurred noise picture moved right by ``shifts[i]`` px on frame i."""
+    texture = cv2.GaussianBlur((RNG.random((300, 340)) * 255).astype(np.uint8), (0, 0), 2)
+    out = frames(len(shifts))
+    for frame, shift in zip(out, shifts, strict=True):
+        grey = np.roll(texture, shift, axis=1)
+        frame.image = np.repeat(grey[..., None], 3, axis=2)
+    return out
+
+
+def test_flow_mode_hands_the_pictures_motion_to_the_smoother():
+    motions: list[np.ndarray | None] = []
+    flow = make_smoother_factory("flow")
+
+    def recording_smoother() -> object:
+        smoother = flow()
+        update = smoother.update
+
+        def recorded(points, confidence, t, motion=None):  # type: ignore[no-untyped-def]
+            motions.append(motion)
+            return update(points, confidence, t, motion)
+
+        smoother.update = recorded  # type: ignore[method-assign]
+        return smoother
+
+    smoothing = FaceSmoothing(recording_smoother)
+    for frame in moving_texture(list(range(6))):
+        frame.faces = [face(0, frame.index)]
+        smoothing.push(frame)
+    assert motions[0] is None  # a new track: no previous frame to compare with
+    for m in motions[1:]:
+        assert m is not None
+        np.testing.assert_allclose(m, [[1, 0, 1], [0, 1, 0]], atol=0.1)
+    # A causal mode that does not follow the pixels never gets a motion.
+    assert not FaceSmoothing(make_smoother_factory("kalman")).new_smoother().uses_motion
+
+
+def test_flow_mode_follows_a_starting_and_stopping_head_with_less_lag():
+    """The face and the picture move together, still, then 3 px a frame, then still: the
+    plain live filter trails the start and overshoots the stop; the flow mode follows."""
+    shifts = list(np.cumsum([0] * 10 + [3] * 10 + [0] * 10))
+
+    def error(mode: str) -> float:
+        smoothing = FaceSmoothing(make_smoother_factory(mode))
+        errors = []
+        for frame, shift in zip(moving_texture(shifts), shifts, strict=True):
+            points = SHAPE + [shift, 0] + RNG.normal(0, 1.0, SHAPE.shape).astype(np.float32)
+            frame.faces = [FaceLandmarks(0, points, np.ones(128, np.float32), np.zeros(4))]
+            (out,) = smoothing.push(frame)
+            # The whole face's offset: where it is drawn, the points' own noise averaged out.
+            errors.append(abs((out.faces[0].points - SHAPE)[:, 0].mean() - shift))
+        return float(np.mean(errors[8:]))
+
+    assert error("flow") < 0.5 * error("kalman")

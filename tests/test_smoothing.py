@@ -215,10 +215,18 @@ def test_times_must_increase() -> None:
 
 
 def test_factory_rejects_bad_settings() -> None:
-    with pytest.raises(ValueError, match="kalman, fixed-lag, off"):
+    with pytest.raises(ValueError, match="kalman, flow, fixed-lag, off"):
         make_smoother_factory("median")
     with pytest.raises(ValueError, match="positive"):
         make_smoother_factory("kalman", strength=0.0)
+
+
+def test_flow_mode_is_the_live_filter_moved_by_the_pixels() -> None:
+    flow, kalman = smoother_config("flow"), smoother_config("kalman")
+    assert flow.flow_noise > 0 and replace(flow, flow_noise=0.0) == kalman
+    assert make_smoother_factory("flow")().uses_motion
+    assert not make_smoother_factory("kalman")().uses_motion
+    assert not make_smoother_factory("off")().uses_motion
 
 
 def test_strength_trades_stillness_for_following() -> None:
