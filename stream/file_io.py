@@ -342,9 +342,13 @@ class VideoWriter:
     def _add_copies(self, reader: VideoReader) -> dict[int, av.stream.Stream]:
         copies = {}
         supported = self.container.supported_codecs
+        # A muxer that answers no codec query (MPEG-TS) is listed with only its default
+        # codecs, so the list does not even hold the video codec just added: FFmpeg then
+        # decides when the header is written.
+        listed = self.video.codec_context.codec.canonical_name in supported
         for source in reader.copied_streams:
             name = source.codec_context.name if source.codec_context else None
-            if name is not None and name not in supported:
+            if listed and name is not None and name not in supported:
                 if source.type == "audio":
                     raise UserError(
                         f"{self.container.format.name} cannot hold the input's {name} audio "

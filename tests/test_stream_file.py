@@ -272,3 +272,17 @@ def test_title_creation_time_languages_and_default_flags_are_kept(make_video, tm
         assert "encoder" not in tags or "Lavf" in tags["encoder"]
         assert video.metadata["language"] == "fra" and audio.metadata["language"] == "eng"
         assert audio.disposition & Disposition.default
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".mkv"])
+def test_audio_goes_into_a_container_whose_muxer_lists_no_codecs(make_video, tmp_path, suffix):
+    # FFmpeg's MPEG-TS muxer answers no codec query (PyAV then lists only its defaults, mp2
+    # and mpeg2video), yet it holds AAC; Matroska, which answers, is the control.
+    src = make_video(pts=range(8), audio=("aac",))
+    report = transcode(src, tmp_path / f"out{suffix}", options=FAST)
+    assert report.copied_streams == 1 and report.frames == 8
+    # Both muxers may offset every timestamp (no negative times; MPEG-TS's start delay) and
+    # MPEG-TS puts a 7-byte ADTS header before each AAC packet: the payloads are compared.
+    [audio_in], [audio_out] = probe(src)["audio"], probe(tmp_path / f"out{suffix}")["audio"]
+    assert len(audio_out) == len(audio_in)
+    assert all(out.endswith(data) for (out, _), (data, _) in zip(audio_out, audio_in, strict=True))
