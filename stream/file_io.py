@@ -291,6 +291,7 @@ class VideoWriter:
         try:
             self._add_video(reader, first, options)
             self._copies = self._add_copies(reader)
+            self._write_header()
         except BaseException:
             self.container.close()
             raise
@@ -373,6 +374,19 @@ class VideoWriter:
             copy.disposition = source.disposition
             copies[source.index] = copy
         return copies
+
+    def _write_header(self) -> None:
+        """Write the header now, so a muxer that refuses a stream says so before any work."""
+        try:
+            self.container.start_encoding()
+        except av.error.FFmpegError:
+            streams = ", ".join(
+                f"{s.codec_context.codec.canonical_name} {s.type}" for s in self.container.streams
+            )
+            raise UserError(
+                f"a {self.path.suffix} file cannot hold these streams ({streams}); "
+                "choose another --codec or output extension (e.g. .mkv)."
+            ) from None
 
     def mux_copy(self, packet: av.Packet) -> None:
         """Remux a packet of a copied stream as it is (no re-encoding)."""

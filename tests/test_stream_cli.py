@@ -133,6 +133,13 @@ def test_codec_the_container_cannot_hold(make_video, tmp_path, capsys):
     assert code == 2 and "cannot hold libx264" in err
 
 
+def test_streams_the_container_refuses_when_its_header_is_written(make_video, tmp_path, capsys):
+    src = make_video(pts=range(5), audio=("aac",))
+    code, err = run_cli(capsys, "swap", str(src), str(tmp_path / "o.ogv"))
+    assert code == 2 and "file cannot hold these streams (h264 video, aac audio)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+
+
 def test_missing_source_face(make_video, tmp_path, capsys):
     argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", "nobody.jpg"]
     code, err = run_cli(capsys, *argv)
