@@ -78,7 +78,18 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         _add_global_flags(sub, default=argparse.SUPPRESS)
         if name == chosen:
             _load(name).add_arguments(sub)
+            sub.set_defaults(command_parser=sub)
     return parser
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` parsed; an unknown option is reported with its command's usage."""
+    parser = build_parser(argv)
+    args, unknown = parser.parse_known_args(argv)
+    command_parser = vars(args).pop("command_parser", parser)
+    if unknown:
+        command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def _configure_logging(level: int) -> None:
@@ -111,7 +122,7 @@ def _stop_like_ctrl_c() -> dict[int, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``facestream`` command; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    args = parse(argv)
     level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
     _configure_logging(level)
     previous = _stop_like_ctrl_c()

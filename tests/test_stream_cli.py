@@ -173,6 +173,15 @@ def test_engine_settings_this_machine_cannot_run(make_video, tmp_path, capsys, f
     assert code == 2 and err == f"facestream: error: {sentence}\n"
 
 
+def test_an_unknown_option_shows_its_commands_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["swap", "in.mp4", "out.mp4", "--sorce", "face.jpg"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.startswith("usage: facestream swap") and "--source SOURCE" in err
+    assert err.endswith("facestream swap: error: unrecognized arguments: --sorce face.jpg\n")
+
+
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(Exception, match="does not exist"):
         main(["--debug", "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4")])
