@@ -106,3 +106,24 @@ def test_the_swap_pastes_skin_where_the_source_had_a_dark_lock(tmp_path: Path, m
         enroll, "hair_texture", lambda image, points: (image, np.zeros(image.shape[:2], bool))
     )
     assert pasted().max() < 100
+
+
+def test_a_lock_reaching_the_outer_eye_corner_is_painted_up_to_the_eye(monkeypatch):
+    """The margin kept around the features (their own colours differ from skin) must not
+    keep a lock's end there: it showed as a dark smudge at the outer corner of the eye."""
+    points = placed()
+    image = face_photo(points, seed=3)
+    eye = min((points[e] for e in enroll.EYES), key=lambda p: p[:, 0].mean())  # image left
+    eyes = eye_distance(points)
+    y, corner = int(eye[:, 1].mean()), int(eye[:, 0].min())
+    end = int(corner - 0.05 * eyes)  # the lock stops just short of the eye
+    image[y - 10 : y + 10, :end] = dark_hair(SHAPE)[y - 10 : y + 10, :end]
+    margin = int(corner - 0.1 * eyes)  # inside the features' margin, outside the eye
+    painted, replaced = enroll.hair_texture(image, points)
+    assert replaced[y, margin] and painted[y, margin].min() > 120
+    eye_mask = polygon_mask(eye, SHAPE) > 0
+    assert not replaced[eye_mask].any()  # the eye itself is the source's
+    # Without the growth into the margin the lock's end stays there, dark.
+    monkeypatch.setattr(enroll, "FEATURE_GAP", enroll.INNER_MARGIN)
+    painted, replaced = enroll.hair_texture(image, points)
+    assert not replaced[y, margin] and painted[y, margin].max() < 60
