@@ -29,6 +29,7 @@ import numpy as np
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 
+from facestream.filters.provenance import provenance_for
 from facestream.stream.errors import UserError
 from facestream.stream.live_chain import SMOOTHING_MODES, LiveOptions
 from facestream.stream.live_track import FaceSwapTrack
@@ -119,10 +120,13 @@ class Recorder:
             raise UserError(f"--record writes MP4; name the file .mp4, not {path.name}.")
         self.path = path
         self.partial = path.with_name(path.stem + ".partial.mp4")
+        # What was sent is swapped: the file says so, as `facestream swap` outputs do.
+        metadata, muxer_options = provenance_for(path.suffix)
         try:
-            self.container = av.open(str(self.partial), "w")
+            self.container = av.open(str(self.partial), "w", options=muxer_options)
         except av.error.FFmpegError as exc:
             raise UserError(f"cannot write {path} ({exc.strerror}).") from None
+        self.container.metadata.update(metadata)
         self.stream = self.container.add_stream("libx264", rate=30)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         # Frames keep the camera's timestamps; the encoder counts in the same time base.

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from facestream.filters.provenance import PROVENANCE_KEY, PROVENANCE_VALUE
 from facestream.stream.cli import main
 from facestream.stream.errors import UserError
 from facestream.stream.webcam import Recorder, VirtualCamera, open_camera
@@ -86,6 +87,8 @@ def test_recorder_keeps_timing_and_renames_when_done(tmp_path: Path) -> None:
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
         times = [float(f.pts * f.time_base) for f in container.decode(stream)]
+        tags = dict(container.metadata)
+    assert tags[PROVENANCE_KEY] == PROVENANCE_VALUE  # a recording of the swap says so
     assert len(times) == 10
     assert times[0] == pytest.approx(0, abs=1e-3) and times[-1] == pytest.approx(0.297, abs=2e-3)
     with pytest.raises(UserError, match="MP4"):
