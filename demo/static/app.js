@@ -150,7 +150,15 @@ function stop() {
 }
 
 async function init() {
-  const examples = await (await fetch("/examples", { headers })).json();
+  const response = await fetch("/examples", { headers });
+  if (response.status === 401) {
+    // A server off loopback wants the token it printed with its address.
+    say(token ? "this address's token is not the server's: open the address the server printed"
+      : "this server needs its token: open the whole address it printed (ending in #token=…)", true);
+    $("start").disabled = true;
+    return;
+  }
+  const examples = await response.json();
   $("example").append(new Option("(none)", ""));
   for (const [name, label] of Object.entries(examples)) $("example").append(new Option(label, name));
   $("example").onchange = async () => {

@@ -205,6 +205,7 @@ def test_page_swaps_the_fake_camera_and_shows_stats(tmp_path: Path) -> None:
                     devtools = DevTools(ws)
                     await check_page(devtools, tmp_path, origin)
                     await check_first_visit(devtools, f"http://127.0.0.1:{server.port}/")
+                    await check_token_needed(devtools)
         finally:
             browser.terminate()
             browser.wait(10)
@@ -263,3 +264,19 @@ async def check_first_visit(devtools: DevTools, url: str) -> None:
     assert chosen == first and chosen, (chosen, first)
     message = await devtools.js("document.getElementById('message').textContent")
     assert "Start camera" in message, message
+
+
+async def check_token_needed(devtools: DevTools) -> None:
+    """Opened without the token a server asks for, the page says so instead of failing."""
+    server = TestServer(DemoServer(ServerConfig(token="s3cret")).app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        await devtools.call("Page.navigate", url=f"http://127.0.0.1:{server.port}/")
+        message = await wait_for(
+            devtools, "document.getElementById('message').textContent", 10, "the page's message"
+        )
+        assert "needs its token" in message, message
+        assert await devtools.js("document.getElementById('start').disabled")
+        assert await devtools.js("document.getElementById('example').options.length") == 0
+    finally:
+        await server.close()
