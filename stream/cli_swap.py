@@ -88,6 +88,10 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
         UserError: the source photo or the model weights cannot be used, in one sentence.
     """
     only_like = getattr(args, "only_like", None)
+    if args.no_swap and args.overlay is None:
+        raise UserError("--no-swap draws only the --overlay; give --overlay as well.")
+    if args.label is not None and args.source is None:
+        raise UserError("--label marks swapped frames; give --source as well.")
     if args.source is None and args.overlay is None:
         if only_like is not None:
             raise UserError("--only-like chooses which faces to swap; give --source as well.")

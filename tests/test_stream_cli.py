@@ -140,6 +140,19 @@ def test_streams_the_container_refuses_when_its_header_is_written(make_video, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
 
 
+@pytest.mark.parametrize(
+    ("flags", "sentence"),
+    [
+        (["--label"], "--label marks swapped frames; give --source as well."),
+        (["--no-swap"], "--no-swap draws only the --overlay; give --overlay as well."),
+    ],
+    ids=["label", "no-swap"],
+)
+def test_an_option_that_would_do_nothing(make_video, tmp_path, capsys, flags, sentence):
+    code, err = run_cli(capsys, "swap", str(make_video()), str(tmp_path / "o.mp4"), *flags)
+    assert code == 2 and err == f"facestream: error: {sentence}\n"
+
+
 def test_missing_source_face(make_video, tmp_path, capsys):
     argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", "nobody.jpg"]
     code, err = run_cli(capsys, *argv)
