@@ -28,6 +28,7 @@ source the demo's astronaut photo::
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,7 +63,8 @@ def switch(change: str, on: bool) -> None:
     elif change == "hair":
         enroll.hair_texture = _REAL["hair"] if on else _unpainted
     elif change == "skin":
-        colour.skin_weight = _REAL["skin"] if on else _all_skin
+        # Both names: swap.py imports it too.
+        colour.skin_weight = swap.skin_weight = _REAL["skin"] if on else _all_skin
     else:
         swap.match_lighting = _REAL["lighting"] if on else _unlit
 
@@ -83,15 +85,25 @@ def painted_beard(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np
     face[: int(points[enroll.NOSE, 1].max() + 0.1 * eyes)] = 0
     lips = cv2.dilate(polygon_mask(points[enroll.LIPS], image.shape[:2]), enroll.disc(0.08 * eyes))
     face[lips > 0] = 0
-    rng = np.random.default_rng(0)
-    strands = cv2.GaussianBlur(
-        rng.normal(0, 1, image.shape[:2]).astype(np.float32), (0, 0), 0.8, sigmaY=4.0
-    )
+    # The strands move with the face (the frame's strands shifted by the face's corner),
+    # as a real beard's do.
+    h, w = image.shape[:2]
+    x0, y0 = np.clip(np.round(points.min(axis=0)), 0, None).astype(int)
+    strands = _strands(h + w)[h + w - y0 : 2 * h + w - y0, h + w - x0 : h + 2 * w - x0]
     shade = np.clip(0.5 + 4.0 * strands, 0, 1)[..., None]
     hair = (1 - shade) * np.array([20, 16, 14], np.float32) + shade * np.array([70, 52, 42])
     alpha = feather(face, 0.05 * eyes)[..., None]
     beard = alpha * hair + (1 - alpha) * image
     return np.clip(beard + 0.5, 0, 255).astype(np.uint8), alpha[..., 0] > 0.5
+
+
+@functools.cache
+def _strands(pad: int) -> np.ndarray:
+    """Vertical dark strands (blurred noise) over a canvas padded by `pad` px on each side
+    of the largest frame here."""
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1, (2 * pad, 2 * pad)).astype(np.float32)
+    return cv2.GaussianBlur(noise, (0, 0), 0.8, sigmaY=4.0)
 
 
 def _unlit(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: float) -> np.ndarray:
