@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -103,6 +104,9 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
     from facestream.stream.landmark_stage import LandmarkStage, OverlayStage
     from facestream.stream.live_chain import EngineLandmarks
 
+    if not getattr(args, "quiet", False) and sys.stderr.isatty():
+        # Seconds pass before the progress bar: say what they are spent on.
+        log.info("loading the landmark model%s…", " and the source face" if args.source else "")
     landmarks = EngineLandmarks(_engine(args))
     stages: list[FrameStage] = [
         LandmarkStage(landmarks.engine, make_smoother_factory(args.smooth, args.smooth_strength))

@@ -195,6 +195,16 @@ def test_an_unknown_option_shows_its_commands_usage(capsys):
     assert err.endswith("facestream swap: error: unrecognized arguments: --sorce face.jpg\n")
 
 
+def test_a_terminal_is_told_while_the_model_loads(make_video, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    face = tmp_path / "face.jpg"
+    face.write_bytes(b"not a photo: the run stops after the model is loaded")
+    code = main(["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", str(face)])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert lines[0] == "facestream: loading the landmark model and the source face…"
+
+
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(Exception, match="does not exist"):
         main(["--debug", "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4")])
