@@ -19,7 +19,9 @@ confidence falls (below ``min_confidence``, or below ``confidence_drop`` times i
 running level) is looked for again on the same frame: the detector runs, the detection over
 the face's expected place is cut and run at once, and the face keeps its track id if that
 crop holds it; otherwise it is dropped (lost). Detections that overlap no tracked face
-start new tracks; track ids are stable while a face stays.
+start new tracks; track ids are stable while a face stays. A shot cut
+(`facestream.models.shot_cuts`) ends every track: the faces of the new shot are detected
+and get new ids, even where one sits where a face of the old shot was.
 
 Devices: ``"cpu"``, ``"cuda"`` (fp16 by default, channels-last, pinned host buffers,
 non-blocking copies, `LandmarkEngine.run_batches` overlaps the copies and the model over
@@ -60,6 +62,7 @@ from facestream.models.crops import (
 from facestream.models.detector import box_iou
 from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
 from facestream.models.hrnet import HRNet, HRNetConfig, create_model, weights_path
+from facestream.models.shot_cuts import ShotCuts
 
 
 @dataclass
@@ -262,6 +265,7 @@ class LandmarkEngine:
         self._frame_index = 0
         self._last_detect = -(10**9)
         self._force_detect = True
+        self._cuts = ShotCuts()
         self._pinned: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ stateless API
@@ -333,6 +337,7 @@ class LandmarkEngine:
         self._tracks = []
         self._frame_index = 0
         self._force_detect = True
+        self._cuts.reset()
 
     def track(self, frame: np.ndarray) -> list[FaceLandmarks]:
         """Landmarks of every face in a video frame, tracked across calls.
@@ -344,6 +349,8 @@ class LandmarkEngine:
             [0]
         """
         frame = _check_frame(frame)
+        if self._cuts.is_cut(frame):
+            self._tracks = []  # the next shot's faces are other faces: new tracks, new ids
         scheduled = (
             self._force_detect
             or not self._tracks
