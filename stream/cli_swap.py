@@ -36,6 +36,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="swap only the faces that look like the person in this photo (default: every "
         "face; docs/SWAP.md says how reliable the match is)",
     )
+    parser.add_argument(
+        "--only-like-threshold",
+        type=float,
+        metavar="D",
+        help="the largest face-descriptor distance that counts as the person of --only-like "
+        "(default: the matcher's, printed with each face's distance: raise it when the person "
+        "is missed, lower it when others are swapped)",
+    )
     add_swap_arguments(parser)
     add_smoothing_arguments(parser, default_mode="fixed-lag")
     parser.add_argument(
@@ -101,6 +109,9 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
         _check_photo(args.source, "the source face")
     if only_like is not None:
         _check_photo(only_like, "the --only-like reference photo")
+    threshold = getattr(args, "only_like_threshold", None)
+    if threshold is not None and not threshold > 0:
+        raise UserError(f"--only-like-threshold must be positive, not {threshold}.")
     from facestream.stream.landmark_stage import LandmarkStage, OverlayStage
     from facestream.stream.live_chain import EngineLandmarks
 
@@ -115,18 +126,20 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
 
     if only_like is not None:
         from facestream.filters.face_match import (
+            MATCH_THRESHOLD,
             FaceMatchStage,
             describe_faces,
             reference_descriptor,
         )
 
+        threshold = MATCH_THRESHOLD if threshold is None else threshold
         # The video's faces are described on the landmark engine's device.
         device = str(landmarks.engine.device)
         try:
             # Between the landmarks and the swap: it removes the faces that do not match.
             reference = reference_descriptor(only_like, landmarks)
             describe = partial(describe_faces, device=device)
-            stages.append(FaceMatchStage(reference, describe=describe))
+            stages.append(FaceMatchStage(reference, threshold, describe=describe))
         except SourceFaceError as exc:
             raise UserError(str(exc)) from None
     if args.source is None:

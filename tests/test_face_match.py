@@ -359,6 +359,24 @@ def test_option_parses_and_needs_a_source(tmp_path):
         cli_swap.build_stages(swap_args("--source", str(photo), "--only-like", "nobody.jpg"))
 
 
+def test_threshold_option_reaches_the_stage(tmp_path):
+    from skimage.data import astronaut
+
+    photo, small = tmp_path / "astronaut.png", tmp_path / "small.png"
+    # Her eyes: 86 px apart, as a source needs; 43 px in the reference photo is plenty.
+    cv2.imwrite(str(photo), cv2.resize(astronaut()[..., ::-1], None, fx=2, fy=2))
+    cv2.imwrite(str(small), astronaut()[..., ::-1])
+    argv = ("--source", str(photo), "--only-like", str(small))
+    (stage,) = [
+        s
+        for s in cli_swap.build_stages(swap_args(*argv, "--only-like-threshold", "0.7"))
+        if isinstance(s, FaceMatchStage)
+    ]
+    assert stage.threshold == 0.7
+    with pytest.raises(UserError, match=r"^--only-like-threshold must be positive, not 0\.0\.$"):
+        cli_swap.build_stages(swap_args(*argv, "--only-like-threshold", "0"))
+
+
 def test_reference_without_a_face_is_one_sentence(tmp_path):
     blank = tmp_path / "wall.png"
     cv2.imwrite(str(blank), np.full((300, 300, 3), 128, np.uint8))
@@ -366,6 +384,14 @@ def test_reference_without_a_face_is_one_sentence(tmp_path):
     with pytest.raises(UserError) as err:
         cli_swap.build_stages(swap_args(*argv))
     assert str(err.value) == f"No face was found in the reference photo {blank}."
+
+
+def test_tiny_reference_face_is_one_sentence(tmp_path):
+    photo = tmp_path / "far.png"
+    cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
+    landmark_fn = lambda image: [MEAN_SHAPE * 40]  # noqa: E731  (about 16 px between the eyes)
+    with pytest.raises(ValueError, match=r"^The face in the reference photo .* is too small"):
+        reference_descriptor(photo, landmark_fn)
 
 
 def test_reference_with_two_faces_is_one_sentence(tmp_path):
