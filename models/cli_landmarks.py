@@ -151,5 +151,6 @@ def run(args: argparse.Namespace) -> int:
             reader.close()
     _write_json(args.json, recording.records, args)
     faces = sum(len(r["faces"]) for r in recording.records)
-    print(f"{len(recording.records)} frames, {faces} faces -> {args.json}")
+    overlay = f" and {args.overlay}" if args.overlay is not None else ""
+    print(f"{len(recording.records)} frames, {faces} faces -> {args.json}{overlay}")
     return 0

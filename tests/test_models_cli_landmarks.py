@@ -27,11 +27,12 @@ def _clip(path, frames=4, shift=2):
             out.mux(packet)
 
 
-def test_video_to_json_and_overlay(tmp_path):
+def test_video_to_json_and_overlay(tmp_path, capsys):
     clip, js, overlay = tmp_path / "clip.mp4", tmp_path / "out.json", tmp_path / "ov.mp4"
     _clip(clip)
     args = ["landmarks", str(clip), "--json", str(js), "--overlay", str(overlay)]
     assert main(args + ["--weights", "none", "--min-confidence", "0", "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"-> {js} and {overlay}")  # both named
     frames = json.loads(js.read_text())["frames"]
     assert [f["frame"] for f in frames] == [0, 1, 2, 3]
     times = [f["pts"] * Fraction(f["time_base"]) for f in frames]
