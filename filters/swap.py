@@ -34,6 +34,7 @@ from facestream.filters.enroll import (
     eye_distance,
     face_sides,
     forehead_band,
+    frontality,
     grow_lock,
 )
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
@@ -85,6 +86,9 @@ class SwapOptions:
         overlay: draw "landmarks", "mesh" or "mask" on top (debugging), or None.
         swap: False draws only the overlay (debugging the landmarks without the swap).
         label: visible text drawn in a corner (e.g. "synthetic"), or None.
+        swap_turned: also swap faces turned far to the side (by default a track whose
+            `frontality` falls under `TURNED_OFF` fades back to the target's own face, and
+            fades in again over `TURNED_ON`).
     """
 
     colour: Literal["stats", "lowfreq", "none"] = "stats"
@@ -98,6 +102,7 @@ class SwapOptions:
     overlay: OverlayKind | None = None
     swap: bool = True
     label: str | None = None
+    swap_turned: bool = False
 
 
 def baseline_options() -> SwapOptions:
@@ -183,6 +188,35 @@ class TrackState:
     colour: np.ndarray | None = None
     sharpness: SharpnessMatch = field(default_factory=SharpnessMatch)
     last_seen: int = 0
+    # How much of the swap is shown (1 all, 0 the target's own face) and whether it is
+    # heading for 1: a turned face fades out and back over `TURN_FADE_FRAMES`.
+    shown: float | None = None
+    facing: bool = True
+
+    def fade_for_turn(self, points: np.ndarray) -> float:
+        """This frame's share of the swap for a face with landmarks `points`.
+
+        A frontal source drawn on a face turned far to the side is squeezed onto the near
+        half and seams on the cheek (docs/SWAP.md). Hysteresis between `TURNED_OFF` and
+        `TURNED_ON` keeps a face near the limit from blinking, and the fade keeps the change
+        from popping; a new track starts at its own state.
+        """
+        turn = frontality(points)
+        if self.shown is None:
+            self.facing = turn >= 0.5 * (TURNED_OFF + TURNED_ON)
+            self.shown = float(self.facing)
+            return self.shown
+        if turn < TURNED_OFF:
+            self.facing = False
+        elif turn > TURNED_ON:
+            self.facing = True
+        goal = float(self.facing)
+        step = 1.0 / TURN_FADE_FRAMES
+        left = goal - self.shown
+        # The last step lands on the goal exactly (0 must skip the compositing, not leave
+        # a rounding error of the fade).
+        self.shown = goal if abs(left) < 1.01 * step else self.shown + np.sign(left) * step
+        return self.shown
 
     def smooth_colour(self, matrix: np.ndarray) -> np.ndarray:
         """Fold this frame's colour matrix into the average and return the average."""
@@ -196,6 +230,13 @@ class TrackState:
 # Weight of the past in the colour average: a time constant of about 4 frames, so lighting
 # changes are followed within a fraction of a second.
 COLOUR_MEMORY = 0.75
+# A face's `frontality` (near over far cheek, 1 frontal) under TURNED_OFF fades the swap out,
+# over TURNED_ON back in. Set by looking (docs/SWAP.md, "Faces turned away"): at 0.31
+# (spectre/OzA6...) the swap holds; at 0.14-0.16 (spectre/QoT0..., the audience of
+# short_hamilton_clip) the source is squeezed onto the near half with a seam down the cheek.
+TURNED_OFF = 0.18
+TURNED_ON = 0.26
+TURN_FADE_FRAMES = 6
 # A track unseen for this many frames is forgotten, so a long video with many faces coming
 # and going does not grow the stage's state without bound.
 FORGET_AFTER_FRAMES = 300
@@ -525,7 +566,13 @@ class SwapStage:
                 if opts.swap:
                     state = self.tracks.setdefault(face.track_id, TrackState())
                     state.last_seen = frame.index
-                    result = composite_face(patch, local, self.source, opts, state)
+                    shown = 1.0 if opts.swap_turned else state.fade_for_turn(points)
+                    if shown == 1.0:
+                        result = composite_face(patch, local, self.source, opts, state)
+                    elif shown > 0.0:
+                        target = patch.copy()
+                        result = composite_face(patch, local, self.source, opts, state)
+                        patch[:] = cv2.addWeighted(patch, shown, target, 1.0 - shown, 0.0)
                 if opts.overlay is not None:
                     draw_overlay(patch, local, opts.overlay, result)
         if opts.label is not None:
@@ -547,6 +594,12 @@ def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-eyes", action="store_true", help="keep the target's own eyes")
     parser.add_argument(
         "--no-swap", action="store_true", help="draw only the --overlay, without swapping"
+    )
+    parser.add_argument(
+        "--swap-turned",
+        action="store_true",
+        help="swap faces turned far to the side too (by default they fade back to the "
+        "target's own face: a frontal source drawn on a profile looks wrong)",
     )
     parser.add_argument(
         "--label",
@@ -571,5 +624,6 @@ def build_swap_stage(args: Any, landmark_fn: Any) -> SwapStage:
         overlay=getattr(args, "overlay", None),
         swap=not getattr(args, "no_swap", False),
         label=getattr(args, "label", None),
+        swap_turned=bool(getattr(args, "swap_turned", False)),
     )
     return SwapStage(source, options)

@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 
 from facestream.filters.blend import polygon_mask
-from facestream.filters.enroll import enroll_source
+from facestream.filters.enroll import enroll_source, frontality
 from facestream.filters.swap import (
     BLUR_PAD,
     FORGET_AFTER_FRAMES,
+    TURN_FADE_FRAMES,
+    TURNED_OFF,
+    TURNED_ON,
     SwapOptions,
     SwapStage,
     TrackState,
@@ -21,7 +24,7 @@ from facestream.filters.swap import (
     composite_face,
     patch_box,
 )
-from facestream.models.landmarks import INNER_MOUTH, LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
+from facestream.models.landmarks import IBUG68, INNER_MOUTH, LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
 from facestream.stream.frames import Frame
 
 
@@ -256,3 +259,39 @@ def test_the_compositing_box_lies_inside_the_stages_patch(source, blend):
         cols = np.flatnonzero((result.alpha > 0).any(axis=0))
         height, width = result.alpha.shape
         assert min(rows[0], cols[0], height - 1 - rows[-1], width - 1 - cols[-1]) >= BLUR_PAD
+
+
+def turned(points: np.ndarray, squeeze: float) -> np.ndarray:
+    """The face with its image-left half squeezed towards the nose: a head turned away."""
+    out = points.copy()
+    nose = points[list(IBUG68)][30, 0]
+    left = out[:, 0] < nose
+    out[left, 0] = nose + (out[left, 0] - nose) * squeeze
+    return out
+
+
+def test_a_turned_face_fades_out_and_back_without_blinking():
+    state = TrackState()
+    frontal = face_points(200, 140, 80)
+    assert frontality(turned(frontal, 0.1)) < TURNED_OFF < TURNED_ON < frontality(frontal)
+    between = turned(frontal, 0.22)
+    assert TURNED_OFF < frontality(between) < TURNED_ON
+    shown = [state.fade_for_turn(frontal)]
+    shown += [state.fade_for_turn(turned(frontal, 0.1)) for _ in range(TURN_FADE_FRAMES + 2)]
+    shown += [state.fade_for_turn(between) for _ in range(TURN_FADE_FRAMES + 2)]
+    assert shown[0] == 1.0
+    assert np.all(np.diff(shown[: TURN_FADE_FRAMES + 1]) < 0) and shown[TURN_FADE_FRAMES] == 0.0
+    assert max(shown[TURN_FADE_FRAMES:]) == 0.0  # between the limits it stays as it was
+    # A new track starts where it is: no fade-in from nothing for a frontal face.
+    assert (
+        TrackState().fade_for_turn(between) == 1.0
+        and TrackState().fade_for_turn(turned(frontal, 0.1)) == 0.0
+    )
+
+
+def test_a_face_turned_away_is_left_as_it_is_unless_asked(source):
+    image = texture(360, 480, 2)
+    face = [Face(0, turned(face_points(200, 140, 80), 0.1))]
+    assert np.array_equal(run_stage(SwapStage(source), image, face), image)
+    swapped = run_stage(SwapStage(source, SwapOptions(swap_turned=True)), image, face)
+    assert np.any(swapped != image, axis=2).sum() > 5_000
