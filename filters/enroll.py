@@ -361,36 +361,51 @@ def hair_texture(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.
     return painted, hair
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """A photo as uint8 RGB, or `SourceFaceError` if it cannot be read."""
+def read_rgb(path: Path, role: str = "source photo") -> np.ndarray:
+    """A photo as uint8 RGB, or `SourceFaceError` if it cannot be read (``role`` names the
+    photo in the sentence)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise SourceFaceError(f"Cannot read the source photo {path}: not an image file.")
+        raise SourceFaceError(f"Cannot read the {role} {path}: not an image file.")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def single_face(
+    path: Path | str,
+    image: np.ndarray,
+    landmark_fn: LandmarkFn,
+    role: str = "source photo",
+    min_eyes: float = MIN_EYE_DISTANCE,
+) -> np.ndarray:
+    """The `(128, 2)` landmarks of the one face of a photo: exactly one face, at least
+    ``min_eyes`` px between the eyes, roughly frontal; else `SourceFaceError` (or
+    `PoorSourceFaceError`) with one sentence naming the photo as ``role``."""
+    faces = [np.asarray(getattr(f, "points", f), np.float32) for f in landmark_fn(image)]
+    if not faces:
+        raise SourceFaceError(f"No face was found in the {role} {path}.")
+    if len(faces) > 1:
+        raise SourceFaceError(
+            f"The {role} {path} shows {len(faces)} faces; use a photo of one person."
+        )
+    points = faces[0]
+    eyes = eye_distance(points)
+    if eyes < min_eyes:
+        raise PoorSourceFaceError(
+            f"The face in the {role} {path} is too small ({eyes:.0f} px between the "
+            f"eyes, at least {min_eyes:.0f} needed); use a larger or closer photo."
+        )
+    if frontality(points) < MIN_FRONTALITY:
+        raise PoorSourceFaceError(
+            f"The face in the {role} {path} is turned too far to the side; "
+            "use a photo looking roughly at the camera."
+        )
+    return points
 
 
 def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> SourceFace:
     """Enroll the single face of one photo, or raise `SourceFaceError` saying why not."""
-    faces = [np.asarray(getattr(f, "points", f), np.float32) for f in landmark_fn(image)]
-    if not faces:
-        raise SourceFaceError(f"No face was found in the source photo {path}.")
-    if len(faces) > 1:
-        raise SourceFaceError(
-            f"The source photo {path} shows {len(faces)} faces; use a photo of one person."
-        )
-    points = faces[0]
-    eyes = eye_distance(points)
-    if eyes < MIN_EYE_DISTANCE:
-        raise PoorSourceFaceError(
-            f"The face in the source photo {path} is too small ({eyes:.0f} px between the "
-            f"eyes, at least {MIN_EYE_DISTANCE:.0f} needed); use a larger or closer photo."
-        )
-    front = frontality(points)
-    if front < MIN_FRONTALITY:
-        raise PoorSourceFaceError(
-            f"The face in the source photo {path} is turned too far to the side; "
-            "use a photo looking roughly at the camera."
-        )
+    points = single_face(path, image, landmark_fn)
+    eyes, front = eye_distance(points), frontality(points)
     h, w = image.shape[:2]
     lo, hi = points.min(axis=0), points.max(axis=0)
     margin = CROP_MARGIN * (hi - lo)

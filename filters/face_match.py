@@ -34,14 +34,7 @@ import cv2
 import numpy as np
 import torch
 
-from facestream.filters.enroll import (
-    MIN_FRONTALITY,
-    LandmarkFn,
-    SourceFaceError,
-    eye_distance,
-    frontality,
-    read_rgb,
-)
+from facestream.filters.enroll import LandmarkFn, read_rgb, single_face
 from facestream.filters.shape import fit_similarity
 from facestream.models.face_descriptor import CHIP_SIZE, load_descriptor_net
 
@@ -148,30 +141,9 @@ def reference_descriptor(path: Path | str, landmark_fn: LandmarkFn) -> np.ndarra
     Raises:
         SourceFaceError: one sentence saying why the photo cannot be used.
     """
-    try:
-        image = read_rgb(Path(path))
-    except SourceFaceError as err:
-        # enroll.py's sentence names the photo a "source photo"; here it is the reference.
-        raise SourceFaceError(str(err).replace("source photo", "reference photo")) from None
-    faces = [np.asarray(getattr(f, "points", f), np.float32) for f in landmark_fn(image)]
-    if not faces:
-        raise SourceFaceError(f"No face was found in the reference photo {path}.")
-    if len(faces) > 1:
-        raise SourceFaceError(
-            f"The reference photo {path} shows {len(faces)} faces; use a photo of one person."
-        )
-    eyes = eye_distance(faces[0])
-    if eyes < MIN_REFERENCE_EYES:
-        raise SourceFaceError(
-            f"The face in the reference photo {path} is too small ({eyes:.0f} px between "
-            f"the eyes, at least {MIN_REFERENCE_EYES:.0f} needed); use a larger photo."
-        )
-    if frontality(faces[0]) < MIN_FRONTALITY:
-        raise SourceFaceError(
-            f"The face in the reference photo {path} is turned too far to the side; "
-            "use a photo looking roughly at the camera."
-        )
-    return describe_faces(image, faces[:1])[0]
+    image = read_rgb(Path(path), "reference photo")
+    points = single_face(path, image, landmark_fn, "reference photo", MIN_REFERENCE_EYES)
+    return describe_faces(image, [points])[0]
 
 
 @dataclass
