@@ -418,7 +418,7 @@ class KalmanSmoother:
         if self._boost > 1:
             accels = accels[:nb] + tuple(a * self._boost for a in accels[nb:])
         dt = t - self._t
-        if motion is not None and self.config.rigid and self.config.flow_noise > 0:
+        if motion is not None and self.uses_motion:
             noise = self.config.flow_noise * self._boost
             f, q, b = _flow_transition(dt, accels, d, nb, noise)
             self._kf.predict(u=self._flow_step(motion), B=b, F=f, Q=q)
