@@ -567,12 +567,12 @@ class SwapStage:
                     state = self.tracks.setdefault(face.track_id, TrackState())
                     state.last_seen = frame.index
                     shown = 1.0 if opts.swap_turned else state.fade_for_turn(points)
-                    if shown == 1.0:
+                    if shown > 0.0:
+                        # Mid-fade, the target's own pixels are mixed back in afterwards.
+                        target = patch.copy() if shown < 1.0 else None
                         result = composite_face(patch, local, self.source, opts, state)
-                    elif shown > 0.0:
-                        target = patch.copy()
-                        result = composite_face(patch, local, self.source, opts, state)
-                        patch[:] = cv2.addWeighted(patch, shown, target, 1.0 - shown, 0.0)
+                        if target is not None:
+                            patch[:] = cv2.addWeighted(patch, shown, target, 1.0 - shown, 0.0)
                 if opts.overlay is not None:
                     draw_overlay(patch, local, opts.overlay, result)
         if opts.label is not None:
