@@ -366,7 +366,7 @@ def read_rgb(path: Path, role: str = "source photo") -> np.ndarray:
     photo in the sentence)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise SourceFaceError(f"Cannot read the {role} {path}: not an image file.")
+        raise SourceFaceError(f"cannot read the {role} {path}: not an image file.")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -382,21 +382,21 @@ def single_face(
     `PoorSourceFaceError`) with one sentence naming the photo as ``role``."""
     faces = [np.asarray(getattr(f, "points", f), np.float32) for f in landmark_fn(image)]
     if not faces:
-        raise SourceFaceError(f"No face was found in the {role} {path}.")
+        raise SourceFaceError(f"no face was found in the {role} {path}.")
     if len(faces) > 1:
         raise SourceFaceError(
-            f"The {role} {path} shows {len(faces)} faces; use a photo of one person."
+            f"the {role} {path} shows {len(faces)} faces; use a photo of one person."
         )
     points = faces[0]
     eyes = eye_distance(points)
     if eyes < min_eyes:
         raise PoorSourceFaceError(
-            f"The face in the {role} {path} is too small ({eyes:.0f} px between the "
+            f"the face in the {role} {path} is too small ({eyes:.0f} px between the "
             f"eyes, at least {min_eyes:.0f} needed); use a larger or closer photo."
         )
     if frontality(points) < MIN_FRONTALITY:
         raise PoorSourceFaceError(
-            f"The face in the {role} {path} is turned too far to the side; "
+            f"the face in the {role} {path} is turned too far to the side; "
             "use a photo looking roughly at the camera."
         )
     return points
@@ -442,7 +442,7 @@ def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: Landmar
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not paths:
-        raise SourceFaceError("No source photo was given.")
+        raise SourceFaceError("no source photo was given.")
     usable: list[SourceFace] = []
     first_error: SourceFaceError | None = None
     for path in map(Path, paths):

@@ -279,7 +279,7 @@ def test_a_source_photo_without_a_face_is_refused_with_the_reason() -> None:
                 client = (await response.json())["client"]
             blank = png_bytes(np.full((240, 240, 3), 120, np.uint8))
             status, reply = await post_source(http, base, client, photo=blank)
-            assert status == 422 and "No face was found" in reply["error"], reply
+            assert status == 422 and "no face was found" in reply["error"], reply
             assert "face.png" in reply["error"]
             status, reply = await post_source(http, base, client, example="carphone")
             assert status == 200, reply

@@ -383,14 +383,14 @@ def test_reference_without_a_face_is_one_sentence(tmp_path):
     argv = ("--source", str(blank), "--only-like", str(blank), "--weights", "none")
     with pytest.raises(UserError) as err:
         cli_swap.build_stages(swap_args(*argv))
-    assert str(err.value) == f"No face was found in the reference photo {blank}."
+    assert str(err.value) == f"no face was found in the reference photo {blank}."
 
 
 def test_tiny_reference_face_is_one_sentence(tmp_path):
     photo = tmp_path / "far.png"
     cv2.imwrite(str(photo), np.zeros((8, 8, 3), np.uint8))
     landmark_fn = lambda image: [MEAN_SHAPE * 40]  # noqa: E731  (about 16 px between the eyes)
-    with pytest.raises(ValueError, match=r"^The face in the reference photo .* is too small"):
+    with pytest.raises(ValueError, match=r"^the face in the reference photo .* is too small"):
         reference_descriptor(photo, landmark_fn)
 
 
@@ -398,7 +398,7 @@ def test_reference_with_two_faces_is_one_sentence(tmp_path):
     two = tmp_path / "two.png"
     cv2.imwrite(str(two), np.zeros((8, 8, 3), np.uint8))
     landmark_fn = lambda image: [MEAN_SHAPE * 200, MEAN_SHAPE * 200 + 250]  # noqa: E731
-    with pytest.raises(ValueError, match=r"^The reference photo .*two\.png shows 2 faces;"):
+    with pytest.raises(ValueError, match=r"^the reference photo .*two\.png shows 2 faces;"):
         reference_descriptor(two, landmark_fn)
 
 

@@ -49,7 +49,7 @@ def test_without_source_or_toggles_frames_pass_untouched() -> None:
 
 
 def test_a_photo_without_a_face_is_one_sentence() -> None:
-    with pytest.raises(UserError, match=r"No face was found in the source photo blank\.png"):
+    with pytest.raises(UserError, match=r"no face was found in the source photo blank\.png"):
         LiveChain().set_source(np.full((300, 300, 3), 90, np.uint8), "blank.png")
 
 
