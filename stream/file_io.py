@@ -14,10 +14,12 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.error
+from av.format import Flags
 from av.stream import Disposition
 from av.video.frame import PictureType
 from av.video.stream import VideoStream
@@ -296,12 +298,19 @@ class VideoWriter:
             self.container.close()
             raise
         self.frames_written = 0
+        self._last_slot: int | None = None
+        self._off_grid = False  # whether a frame's time had to move (warned once)
 
     def _add_video(
         self, reader: VideoReader, first: av.VideoFrame, options: EncoderOptions
     ) -> None:
         source = reader.video
-        rate = source.average_rate or source.guessed_rate or 25
+        # A container without per-frame timestamps (AVI: a frame's time is its position)
+        # counts time in frames: its stream runs at the real frame rate, one tick a frame.
+        self.grid: Fraction | None = None
+        if Flags.variable_fps not in Flags(self.container.format.flags):
+            self.grid = source.guessed_rate or source.average_rate or Fraction(25)
+        rate = self.grid or source.average_rate or source.guessed_rate or 25
         try:
             stream = self.container.add_stream(options.codec, rate=rate)
             assert isinstance(stream, VideoStream)
@@ -313,11 +322,16 @@ class VideoWriter:
         stream.width = first.width
         stream.height = first.height
         stream.pix_fmt = choose_pix_fmt(options.codec, first.format.name, first.width, first.height)
-        # The encoder counts in the input's time base so each pts passes through unchanged.
-        time_base = source.time_base
+        # Elsewhere the encoder counts in the input's time base, so each pts passes through
+        # unchanged.
+        time_base = source.time_base if self.grid is None else 1 / self.grid
         assert time_base is not None, "a demuxed stream always has a time base"
         stream.time_base = stream.codec_context.time_base = time_base
         context = stream.codec_context
+        if self.grid is not None:
+            # Such a container stores the decoding order only: reordered (B) frames would
+            # read back with their times out of order.
+            context.max_b_frames = 0
         context.color_range = first.color_range
         context.color_primaries = first.color_primaries
         context.color_trc = first.color_trc
@@ -411,10 +425,35 @@ class VideoWriter:
             video_frame = converted
         # The decoder's picture types would force the encoder's I/P/B decisions.
         video_frame.pict_type = PictureType.NONE
+        if self.grid is not None:
+            video_frame.pts, video_frame.time_base = self._on_grid(video_frame), 1 / self.grid
         packets = self.video.encode(video_frame)
         with self._lock:
             self.container.mux(packets)
         self.frames_written += 1
+
+    def _on_grid(self, video_frame: av.VideoFrame) -> int:
+        """The frame's slot on the container's frame-rate grid: its time rounded to the
+        nearest frame, or the slot after the previous frame's if that one is taken. Gaps stay
+        empty slots (a player holds the previous frame), so durations and frame count hold."""
+        assert self.grid is not None
+        after = -1 if self._last_slot is None else self._last_slot
+        if video_frame.pts is None or video_frame.time_base is None:
+            self._last_slot = after + 1
+            return self._last_slot
+        exact = video_frame.pts * video_frame.time_base * self.grid
+        slot = max(round(exact), after + 1)
+        # A quarter of a frame: more than any rounding of a steady rate's timestamps.
+        if abs(slot - exact) > Fraction(1, 4) and not self._off_grid:
+            self._off_grid = True
+            log.warning(
+                "a %s file keeps no per-frame timestamps: the frame times were rounded to a "
+                "steady %.4g fps (use .mkv or .mp4 to keep them exactly)",
+                self.path.suffix,
+                float(self.grid),
+            )
+        self._last_slot = slot
+        return slot
 
     @property
     def copied_stream_count(self) -> int:

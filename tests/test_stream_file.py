@@ -223,17 +223,23 @@ def with_subtitles(video: Path, out: Path) -> Path:
     return out
 
 
-def test_subtitles_are_copied_where_the_container_allows(make_video, tmp_path, caplog, monkeypatch):
+@pytest.fixture
+def warnings(caplog, monkeypatch):
+    """``caplog`` holding the "facestream" warnings."""
     # The CLI (run by other tests) leaves "facestream" records at its own handler and level.
     monkeypatch.setattr(logging.getLogger("facestream"), "propagate", True)
     caplog.set_level(logging.WARNING, logger="facestream")
+    return caplog
+
+
+def test_subtitles_are_copied_where_the_container_allows(make_video, tmp_path, warnings):
     src = with_subtitles(make_video(pts=range(10)), tmp_path / "subs.mkv")
     kept = transcode(src, tmp_path / "out.mkv", options=FAST, progress=False)
     assert kept.copied_streams == 1
     assert_same_timing_and_audio(src, tmp_path / "out.mkv")  # subtitle packets included
     dropped = transcode(src, tmp_path / "out.mp4", options=FAST, progress=False)
     assert dropped.copied_streams == 0 and dropped.frames == 10
-    assert "dropped subtitle stream" in caplog.text
+    assert "dropped subtitle stream" in warnings.text
 
 
 def test_progress_bar_counts_frames(make_video, tmp_path, capsys):
@@ -286,3 +292,65 @@ def test_audio_goes_into_a_container_whose_muxer_lists_no_codecs(make_video, tmp
     [audio_in], [audio_out] = probe(src)["audio"], probe(tmp_path / f"out{suffix}")["audio"]
     assert len(audio_out) == len(audio_in)
     assert all(out.endswith(data) for (out, _), (data, _) in zip(audio_out, audio_in, strict=True))
+
+
+def stored_rate_and_slots(path: Path) -> tuple[Fraction | None, Fraction | None, list[Fraction]]:
+    """The video stream's announced rates and each packet's stored decoding time."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        times = [p.dts * p.time_base for p in container.demux(video) if p.size]
+        return video.average_rate, video.guessed_rate, times
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mkv", ".mov", ".mp4"])
+@pytest.mark.parametrize("rate", [Fraction(25), Fraction(30000, 1001)], ids=["25", "29.97"])
+def test_the_output_announces_the_inputs_frame_rate(make_video, tmp_path, suffix, rate):
+    # An .avi stream's rate is its clock (one tick a frame); it once read 600 fps.
+    src = make_video("in.mp4", pts=range(30), time_base=1 / rate)
+    out = tmp_path / f"out{suffix}"
+    report = transcode(src, out, options=FAST, progress=False)
+    assert report.frames == 30
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        assert b.duration == a.duration
+        (video_in,), (video_out,) = a.streams.video, b.streams.video
+        assert video_out.average_rate == video_in.average_rate == rate
+        assert video_out.guessed_rate == rate
+        assert len(list(b.decode(video_out))) == 30
+    if suffix in (".mov", ".mp4"):  # Matroska counts in milliseconds, AVI in frames
+        assert_same_timing_and_audio(src, out)
+
+
+def test_variable_frame_rate_into_avi_keeps_frames_on_their_slots(make_video, tmp_path, warnings):
+    # AVI stores no timestamps: a frame's time is its position at the stream's rate, and a
+    # gap is an empty slot. Frames on the 25 fps grid keep their times exactly.
+    pts = [0, 1, 2, 4, 5, 8, 9, 10, 14, 15]
+    src = make_video("vfr.mp4", pts=pts)
+    out = tmp_path / "out.avi"
+    assert transcode(src, out, options=FAST, progress=False).frames == 10
+    average, guessed, slots = stored_rate_and_slots(out)
+    assert (average, guessed) == (25, 25)
+    assert slots == [Fraction(t, 25) for t in pts]
+    assert len(probe(out)["frames"]) == 10
+    assert "rounded" not in warnings.text
+
+
+def test_avi_frames_off_the_grid_are_rounded_with_a_warning(tmp_path, warnings):
+    # A 25 fps Matroska file (millisecond clock) with two frames 10 ms off the grid and two
+    # 5 ms apart.
+    src = tmp_path / "jitter.mkv"
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for t in [0, 40, 90, 120, 160, 165, 240]:
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), t, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    out = tmp_path / "out.avi"
+    assert transcode(src, out, options=FAST, progress=False).frames == 7
+    _, guessed, slots = stored_rate_and_slots(out)
+    assert guessed == 25
+    # Nearest slot, or the next free one: 90 ms -> 0.08 s, and 165 ms -> 0.2 s after 0.16 s.
+    assert slots == [Fraction(n, 25) for n in (0, 1, 2, 3, 4, 5, 6)]
+    assert warnings.text.count("keeps no per-frame timestamps") == 1
