@@ -89,6 +89,20 @@ HAIR_TEXTURE = 6.0
 # stays as a smudge there (the margin is there for the features' own colours).
 MIN_LOCK, HAIR_EDGE = 0.01, 0.6
 HAIR_REACH, FEATURE_GAP = 0.15, 0.03
+# Hair of any colour over the upper face (`upper_hair`, docs/SWAP.md *Hair of any colour
+# over the forehead and temples*): pixels above the eyes' tops off the skin's colour by
+# HAIR_OFF (Mahalanobis distance in Lab from the cheeks' skin: its own spread of shading
+# and tone is not hair), in regions joined to such pixels beside or above the face (hair
+# comes in from outside; wrinkles and a shaded brow ridge do not). The brows' body (their
+# points lifted by BROW_ABOVE and lowered by BROW_BELOW eye distances) and the eyes (grown
+# by EYE_MARGIN) are kept out: they are as dark and off skin as hair. Measured on 113 stills:
+# skin under 3 (shading to about 3.5 near the outline); brown, grey and blonde fringes 5-20.
+HAIR_OFF = 3.5
+BROW_ABOVE, BROW_BELOW, EYE_MARGIN = 0.03, 0.12, 0.08
+# Hair over the brows or eyes: it cannot be painted (what lies under it is unknown) and is
+# pasted with them; enrollment warns when hair joined to the fringe covers over
+# COVERED_LIDS of the lids (between the brows and the eyes).
+COVERED_LIDS = 0.5
 
 
 class SourceFaceError(ValueError):
@@ -306,6 +320,61 @@ def dark_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     # The strands' soft edges and the hair (or make-up) by the outer eye corner.
     grown = grow_lock(mask, light < HAIR_EDGE * skin, points)
     return (cv2.dilate(grown.astype(np.uint8), disc(0.02 * eyes)) > 0) & (face > 0)
+
+
+def skin_distance(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 Mahalanobis distance in Lab of each pixel of `image` (uint8 RGB) from the skin
+    of the cheeks and nose (their hull less the features), so the face's own spread of
+    shading and tone is near; 0 everywhere when there is too little skin to measure."""
+    h, w = image.shape[:2]
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    hull = polygon_mask(cv2.convexHull(points[CHEEKS].astype(np.float32))[:, 0], (h, w))
+    samples = lab[(hull > 0) & (features_mask(points, (h, w)) == 0)]
+    if len(samples) < 16:
+        return np.zeros((h, w), np.float32)
+    centre = np.median(samples, axis=0)
+    # A floor under the spread: a grey-scale photo has none in a* and b*.
+    spread = np.cov((samples - centre).T) + 4.0 * np.eye(3)
+    diff = lab - centre.astype(np.float32)
+    inverse = np.linalg.inv(spread).astype(np.float32)
+    return np.sqrt(np.einsum("...i,ij,...j->...", diff, inverse, diff))
+
+
+def brows_and_eyes(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 masks of the brows' body (their points mark its upper part) and of the eyes
+    grown by `EYE_MARGIN`: what `upper_hair` keeps out."""
+    eyes = eye_distance(points)
+    centre = points[NOSE, 0].mean()
+    brows = np.zeros(shape, np.uint8)
+    for side in (points[BROWS][:, 0] < centre, points[BROWS][:, 0] >= centre):
+        brow = points[BROWS][side]
+        body = [brow - [0.0, BROW_ABOVE * eyes], (brow + [0.0, BROW_BELOW * eyes])[::-1]]
+        brows |= polygon_mask(np.concatenate(body), shape)
+    eye_mask = np.zeros(shape, np.uint8)
+    for eye in EYES:
+        eye_mask |= polygon_mask(cv2.convexHull(points[eye].astype(np.float32))[:, 0], shape)
+    return brows, cv2.dilate(eye_mask, disc(EYE_MARGIN * eyes))
+
+
+def upper_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """bool mask of hair of any colour over the face above the eyes of `image` (uint8
+    RGB): a fringe, hair at the temples; the brows and eyes excluded (see `HAIR_OFF`)."""
+    h, w = image.shape[:2]
+    eyes = eye_distance(points)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), (h, w))
+    ring = (cv2.dilate(face, disc(OUTSIDE_RING * eyes)) > 0) & (face == 0)
+    brows, eye_mask = brows_and_eyes(points, (h, w))
+    zone = ((face > 0) | ring) & ((brows | eye_mask) == 0)
+    zone[int(min(points[e, 1].min() for e in EYES)) :] = False
+    off = ((skin_distance(image, points) > HAIR_OFF) & zone).astype(np.uint8)
+    # Specks of pores and thin wrinkles do not join a region to the hair.
+    count, labels = cv2.connectedComponents(
+        cv2.morphologyEx(off, cv2.MORPH_OPEN, disc(0.02 * eyes))
+    )
+    entering = np.zeros(count, bool)
+    entering[np.unique(labels[ring])] = True
+    entering[0] = False
+    return entering[labels] & (face > 0)
 
 
 def grow_lock(lock: np.ndarray, through: np.ndarray, points: np.ndarray) -> np.ndarray:

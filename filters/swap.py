@@ -36,6 +36,7 @@ from facestream.filters.enroll import (
     forehead_band,
     frontality,
     grow_lock,
+    upper_hair,
 )
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
@@ -281,7 +282,7 @@ LOCK_SEED = 0.04
 
 def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     """float32 map over `texture` (uint8 RGB, landmarks `points`): 0 where the source's
-    hair covers its face (a fringe above the brows, a lock over a cheek or temple), 1
+    hair covers its face (a fringe down to the brows, a lock over a cheek or temple), 1
     elsewhere.
 
     Where this map is 0 the target's own skin shows instead of the source's hair: the
@@ -303,6 +304,8 @@ def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     out = np.where(band, skin_like, 1.0).astype(np.float32)
     sides = face_sides(points, (h, w))
     out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, sides, eyes))
+    # Hair of any colour over the forehead and temples, down to the brows (`upper_hair`).
+    out[upper_hair(texture, points)] = 0.0
     return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5))
 
 
