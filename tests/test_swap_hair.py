@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 import facestream.filters.enroll as enroll
+import facestream.filters.swap as swap
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import NOSE, OUTLINE, enroll_source, eye_distance
 from facestream.filters.swap import SwapOptions, TrackState, composite_face
@@ -127,3 +128,74 @@ def test_a_lock_reaching_the_outer_eye_corner_is_painted_up_to_the_eye(monkeypat
     monkeypatch.setattr(enroll, "FEATURE_GAP", enroll.INNER_MARGIN)
     painted, replaced = enroll.hair_texture(image, points)
     assert not replaced[y, margin] and painted[y, margin].max() < 60
+
+
+def grey_hair(shape: tuple[int, int]) -> np.ndarray:
+    """Grey strands: columns alternating between two greys every 2 px (a fringe falls)."""
+    hair = np.zeros((*shape, 3), np.uint8)
+    hair[:] = (150, 150, 152)
+    hair[:, np.arange(shape[1]) % 4 < 2] = (120, 120, 122)
+    return hair
+
+
+def with_fringe(points: np.ndarray, fringe: bool = True) -> tuple[np.ndarray, int]:
+    """A face framed by grey hair with dark brown brows, and (`fringe`) a grey fringe from
+    the hair down to 0.05 eye distances above the brows' highest point; and that row."""
+    image = face_photo(points, seed=4)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), SHAPE) > 0
+    image[~face] = grey_hair(SHAPE)[~face]
+    eyes = eye_distance(points)
+    for brow in (points[enroll.BROWS[:5]], points[enroll.BROWS[5:]]):
+        body = np.concatenate([brow, (brow + (0.0, 0.08 * eyes))[::-1]])
+        image[polygon_mask(body.astype(np.float32), SHAPE) > 0] = (70, 50, 40)
+    end = int(points[enroll.BROWS, 1].min() - 0.05 * eyes)
+    if fringe:
+        image[:end] = np.where(face[:end, :, None], grey_hair(SHAPE)[:end], image[:end])
+    return image, end
+
+
+def test_a_grey_fringe_down_to_the_brows_is_left_out_and_the_brows_kept(monkeypatch):
+    points = placed()
+    image, end = with_fringe(points)
+    # The fringe inside the part of the face the swap pastes (the default mask).
+    fringe = polygon_mask(points[swap._MASK].astype(np.float32), SHAPE) > 0
+    fringe[end:] = False
+    kept = swap.hair_free(image, points)
+    assert np.mean(kept[fringe] >= 0.5) < 0.02  # the target's skin shows there
+    brows = enroll.brows_and_eyes(points, SHAPE)[0] > 0
+    assert np.mean(kept[brows] >= 0.5) > 0.9  # the brows are the source's
+    # The check can fail: without `upper_hair` most of the grey fringe is pasted (the old
+    # rule covers only a band from 0.2 eye distances above the brows).
+    monkeypatch.setattr(swap, "upper_hair", lambda image, points: np.zeros(image.shape[:2], bool))
+    assert np.mean(swap.hair_free(image, points)[fringe] >= 0.5) > 0.5
+
+
+def test_a_bare_forehead_and_its_brows_are_not_taken_for_hair():
+    points = placed()
+    image, _ = with_fringe(points, fringe=False)
+    assert not enroll.upper_hair(image, points).any()
+    brows = enroll.brows_and_eyes(points, SHAPE)[0] > 0
+    assert (swap.hair_free(image, points)[brows] > 0.9).all()
+
+
+def test_the_swap_shows_the_target_where_the_source_had_a_grey_fringe(tmp_path: Path, monkeypatch):
+    points = placed()
+    image, end = with_fringe(points)
+    path = tmp_path / "fringe.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    fringe = polygon_mask(points[swap._MASK].astype(np.float32), SHAPE) > 0
+    fringe[end:] = False
+
+    def off_target() -> float:
+        """Mean largest channel difference from the target's skin over the fringe."""
+        target = np.zeros((*SHAPE, 3), np.uint8)
+        target[:] = (150, 110, 90)
+        source = enroll_source(path, lambda _: [points])
+        assert composite_face(target, points, source, SwapOptions(), TrackState()) is not None
+        return float(np.abs(target[fringe].astype(int) - (150, 110, 90)).max(axis=1).mean())
+
+    # The target's own skin, not a grey band (measured 3.3 levels off it, 10.9 without).
+    assert off_target() <= 5
+    monkeypatch.setattr(swap, "upper_hair", lambda image, points: np.zeros(image.shape[:2], bool))
+    monkeypatch.setattr(swap, "_SKIN_CACHE", {})
+    assert off_target() >= 8
