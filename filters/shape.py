@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facestream.models.landmarks import GROUPS
+from facestream.models.landmarks import GROUPS, IRIS_CENTRES, LEFT_EYE, RIGHT_EYE
+
+# Each eye opening (outer corner first for the right eye, inner first for the left, as in
+# the scheme) with its iris centre.
+EYE_OPENINGS: tuple[tuple[np.ndarray, int], ...] = (
+    (np.asarray(RIGHT_EYE, np.int64), int(IRIS_CENTRES[0])),
+    (np.asarray(LEFT_EYE, np.int64), int(IRIS_CENTRES[1])),
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,27 @@ def to_canonical(points: np.ndarray, pose: Similarity) -> np.ndarray:
 def to_frame(canonical: np.ndarray, pose: Similarity) -> np.ndarray:
     """Apply `pose` to canonical points."""
     return (pose.scale * canonical @ pose.rotation.T + pose.translation).astype(np.float32)
+
+
+def fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """`(2, 3)` least-squares affine taking the points `src` onto `dst`."""
+    design = np.hstack([src.astype(np.float64), np.ones((len(src), 1))])
+    solution, *_ = np.linalg.lstsq(design, dst.astype(np.float64), rcond=None)
+    return solution.T
+
+
+def keep_gaze(target: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """`drawn` with each iris centre where the target's sits in its own eye opening.
+
+    Where the iris sits between the lids and corners is gaze, not identity: moved toward
+    the source's identity shape it drifts toward where the source looked in its photo
+    (and, over a clip where the target mostly looks aside, toward the middle).
+    """
+    out = drawn.copy()
+    for eye, iris in EYE_OPENINGS:
+        affine = fit_affine(target[eye], drawn[eye])
+        out[iris] = affine[:, :2] @ target[iris] + affine[:, 2]
+    return out
 
 
 class IdentityEstimate:
@@ -115,6 +143,7 @@ def reshape_to_source(
     pinned: np.ndarray,
     strength: float = 1.0,
     regions: Mapping[str, float] | None = None,
+    gaze: bool = True,
 ) -> np.ndarray:
     """Target points redrawn on the source's identity shape, with the target's pose and
     expression.
@@ -131,11 +160,15 @@ def reshape_to_source(
             says.
         regions: per-group share of the source's identity shape (`IDENTITY_REGIONS`, read
             at call time, when None).
+        gaze: the iris centres keep the target's place in the redrawn eye openings
+            (`keep_gaze`); False moves them with the rest of the eyes.
     """
     weights = region_weights(IDENTITY_REGIONS if regions is None else regions)
     pose = fit_similarity(target, reference)
     canonical = to_canonical(target, pose)
     moved = canonical + strength * weights[:, None] * (source_identity - target_identity)
     out = to_frame(moved, pose)
+    if gaze:
+        out = keep_gaze(target, out)
     out[pinned] = target[pinned]
     return out

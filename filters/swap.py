@@ -38,6 +38,7 @@ from facestream.filters.enroll import (
     grow_lock,
     upper_hair,
 )
+from facestream.filters.gaze import gaze_warp
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
@@ -78,6 +79,8 @@ class SwapOptions:
             baseline).
         keep_mouth: keep the target's inner mouth (teeth, tongue) inside the inner lips.
         keep_eyes: keep the target's eyes.
+        follow_gaze: the source's irises move to where the target's are (`gaze.py`);
+            False draws them where the source looked in its photo.
         shape_strength: 0 draws the source texture on the target's own face shape, 1 on the
             source's identity shape (target pose and expression kept either way; the lips
             always keep the target's shape, `shape.IDENTITY_REGIONS`). The default 0.4 keeps
@@ -97,6 +100,7 @@ class SwapOptions:
     mask: Literal["face", "outline", "hull"] = "face"
     keep_mouth: bool = True
     keep_eyes: bool = False
+    follow_gaze: bool = True
     shape_strength: float = 0.4
     match_sharpness: bool = True
     feather: float = 0.06
@@ -114,6 +118,7 @@ def baseline_options() -> SwapOptions:
         blend="feather",
         mask="hull",
         keep_mouth=False,
+        follow_gaze=False,
         shape_strength=0.0,
         match_sharpness=False,
     )
@@ -258,6 +263,7 @@ def draw_points(
         MEAN_SHAPE,
         np.unique(np.concatenate(pinned)),
         options.shape_strength,
+        gaze=options.follow_gaze,
     )
 
 
@@ -278,6 +284,7 @@ HAIR_LAB_NEAR, HAIR_LAB_FAR = 12.0, 24.0
 HAIR_CHROMA_NEAR, HAIR_CHROMA_FAR = 8.0, 14.0
 HAIR_DETAIL = 2.0
 LOCK_SEED = 0.04
+UPPER_EDGE = 0.015  # eye distances: the blur of `upper_hair`'s edge
 
 
 def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -304,9 +311,11 @@ def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     out = np.where(band, skin_like, 1.0).astype(np.float32)
     sides = face_sides(points, (h, w))
     out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, sides, eyes))
-    # Hair of any colour over the forehead and temples, down to the brows (`upper_hair`).
-    out[upper_hair(texture, points)] = 0.0
-    return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5))
+    # Hair of any colour over the forehead and temples, down to the brows (`upper_hair`),
+    # with a sharper edge: blurred as widely, a fringe ending at the brows stays half in.
+    upper = upper_hair(texture, points).astype(np.float32)
+    upper = cv2.GaussianBlur(upper, (0, 0), max(UPPER_EDGE * eyes, 0.5))
+    return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5)) * (1.0 - upper)
 
 
 def _side_hair_free(
@@ -415,7 +424,9 @@ def composite_face(
     # A source texture much larger than the target face would alias in the bilinear remap
     # (sharper than the frame at the seam, shimmering from frame to frame).
     texture, source_points = source.level_for(eye_distance(target))
-    warp = build_warp_map(source_points, points, _TRIANGLES, box)
+    warp = (gaze_warp if options.follow_gaze else build_warp_map)(
+        source_points, points, _TRIANGLES, box
+    )
     fg_skin = remap(texture_with_skin(texture, source_points), warp)
     fg = cv2.cvtColor(fg_skin, cv2.COLOR_RGBA2RGB)
     bg = image[y0:y1, x0:x1]

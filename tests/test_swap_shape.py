@@ -13,7 +13,13 @@ from facestream.filters.shape import (
     to_canonical,
     to_frame,
 )
-from facestream.models.landmarks import FACE_OUTLINE, GROUPS, INNER_MOUTH, MEAN_SHAPE
+from facestream.models.landmarks import (
+    FACE_OUTLINE,
+    GROUPS,
+    INNER_MOUTH,
+    IRIS_CENTRES,
+    MEAN_SHAPE,
+)
 
 REFERENCE = np.asarray(MEAN_SHAPE, np.float32)
 PINNED = np.unique(np.concatenate([FACE_OUTLINE, INNER_MOUTH]))
@@ -50,8 +56,15 @@ def test_full_strength_takes_the_source_identity_and_keeps_the_pinned_points():
     free = np.setdiff1d(np.arange(len(target)), PINNED)
     # The target shows no expression here (its shape is its identity), so its free points
     # land on the source's identity at the target's pose.
+    # The iris centres are gaze, not identity: they keep the target's place in the redrawn
+    # eye openings (`keep_gaze`), unless told otherwise.
     pose = fit_similarity(target, REFERENCE)
-    assert np.allclose(to_canonical(out, pose)[free], source_identity[free], atol=1e-4)
+    shaped = np.setdiff1d(free, IRIS_CENTRES)
+    assert np.allclose(to_canonical(out, pose)[shaped], source_identity[shaped], atol=1e-4)
+    moved = reshape_to_source(
+        target, target_identity, source_identity, REFERENCE, PINNED, 1.0, all_groups, gaze=False
+    )
+    assert np.allclose(to_canonical(moved, pose)[free], source_identity[free], atol=1e-4)
     zero = reshape_to_source(
         target, target_identity, source_identity, REFERENCE, PINNED, 0.0, all_groups
     )

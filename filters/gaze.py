@@ -1,0 +1,130 @@
+"""The swapped eyes look where the target looks.
+
+In the 128-point triangulation the iris centre is the shared corner of six triangles whose
+other corners lie on the eyelids, about where the edge of a frontal iris is. Moving the
+iris point therefore only stretches one half of the source's iris disc and squeezes the
+other: the disc's edges stay pinned to the lids, the dark blob stays where the source had
+it, and a swapped face stares ahead while the target glances sideways (issue #8).
+
+`gaze_warp` builds the face's warp with each iris point first put where the source's iris
+sits in that eye (`neutral_irises`: the eye opening then maps on the source's opening by
+one near-affine map), and then shifts the source coordinates inside each eye opening
+(`follow_iris`): a disc of `IRIS_RADIUS` around the target's iris shows the source's iris
+rigidly, and between the disc and the opening's edge the shift fades to 0, so the sclera
+stretches on one side and is squeezed on the other. Only pixels inside the opening move,
+so the lids and lashes stay as they are and an iris near a corner is cut by the lid, as
+a real one is. The shift runs along the eye's corner-to-corner axis only: sideways gaze
+is the iris moving between the corners, while looking up or down moves the lids with it
+(the lids already follow the target), and a squinting eye's near-flat opening would turn
+any vertical shift into a jump across the source's whole lid.
+
+Example:
+    >>> import numpy as np
+    >>> from facestream.models.landmarks import MEAN_SHAPE, TRIANGLES
+    >>> src = np.asarray(MEAN_SHAPE) * 200
+    >>> dst = src.copy(); dst[88, 0] -= 6  # the target looks to the side
+    >>> warp = gaze_warp(src, dst, np.asarray(TRIANGLES), (0, 0, 200, 200))
+    >>> x, y = np.round(dst[88]).astype(int)
+    >>> bool(abs(warp.map_x[y, x] - src[88, 0]) < 1.0)
+    True
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facestream.filters.blend import polygon_mask
+from facestream.filters.shape import EYE_OPENINGS, fit_affine
+from facestream.filters.warp import Box, WarpMap, build_warp_map
+
+# Radius of the disc moved rigidly with the iris, as a fraction of the eye's corner-to-corner
+# width: an iris is about 0.4 of the width across (11.7 of some 29 mm); a little more takes
+# the dark limbus along instead of stretching it.
+IRIS_RADIUS = 0.24
+# How far above and below the lid points the shift reaches (fraction of the eye's width).
+LID_MARGIN = 0.15
+# Eye opening area over the squared width under which the iris does not follow the target
+# (closed), and over which it does fully (open eyes measure 0.2-0.3 on the talking-head
+# clips, blinks under 0.05).
+EYE_CLOSED, EYE_OPEN = 0.04, 0.10
+
+
+def neutral_irises(source_points: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`points` with each iris centre moved to where the source's iris falls in that eye
+    opening (the opening mapped by its best affine): with these the warp draws the source's
+    eye as the source looks."""
+    out = points.copy()
+    for eye, iris in EYE_OPENINGS:
+        to_dst = fit_affine(source_points[eye], points[eye])
+        out[iris] = to_dst[:, :2] @ source_points[iris] + to_dst[:, 2]
+    return out
+
+
+def follow_iris(
+    warp: WarpMap,
+    source_points: np.ndarray,
+    points: np.ndarray,
+    neutral: np.ndarray,
+    eye: np.ndarray,
+    iris: int,
+) -> None:
+    """Shift `warp` (built on `neutral`) in place inside one eye opening so the source's
+    iris disc lands on the target's iris centre `points[iris]`, along the eye's axis."""
+    opening = points[eye].astype(np.float64)
+    corner = len(eye) // 2  # the other corner (the openings start at one)
+    axis = opening[corner] - opening[0]
+    width = float(np.hypot(*axis))
+    if width < 2.0:
+        return
+    # The iris's move along the corner-to-corner axis, as a share of the eye's width, is
+    # the same share of the source's eye. (The opening's affine fit would carry it into
+    # the source too, but a nearly closed eye makes its vertical scale huge, and a slight
+    # tilt of the axis then pulled the source's open eye into a closed one.)
+    share = float((points[iris] - neutral[iris]) @ axis) / width**2
+    # A closing eye hides its iris: the shift fades out, and a blink is the source's eye
+    # closed as before (shifted, the squeezed opening showed more of the source's iris).
+    openness = cv2.contourArea(opening.astype(np.float32)) / width**2
+    share *= float(np.clip((openness - EYE_CLOSED) / (EYE_OPEN - EYE_CLOSED), 0.0, 1.0))
+    shift = share * (source_points[eye[corner]] - source_points[eye[0]]).astype(np.float64)
+    if not np.any(np.abs(shift) > 1e-3):
+        return
+    # The region reaches LID_MARGIN past the lid points: on the photo the visible opening
+    # often ends a pixel or two past them, and an iris edge left there stayed behind as a
+    # second, ghost iris. Vertically only: past the corners lies skin.
+    margin = max(int(round(LID_MARGIN * width)), 1)
+    bx0, by0, bx1, by1 = warp.box
+    x0, y0 = np.maximum(np.floor(opening.min(axis=0)).astype(int) - (0, margin), (bx0, by0))
+    x1, y1 = np.minimum(np.ceil(opening.max(axis=0)).astype(int) + (1, 1 + margin), (bx1, by1))
+    if x1 <= x0 or y1 <= y0:
+        return
+    # Padded, so the distance transforms see the region's edge on all sides.
+    opening_mask = np.pad(polygon_mask(opening, (y1 - y0, x1 - x0), (x0, y0)), margin)
+    mask = cv2.dilate(opening_mask, np.ones((2 * margin + 1, 1), np.uint8))
+    inner = (slice(margin, -margin), slice(margin, -margin))
+    edge = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)[inner]
+    outside = cv2.distanceTransform(255 - opening_mask, cv2.DIST_L2, cv2.DIST_MASK_3)[inner]
+    centre = points[iris].astype(np.float64) - (x0, y0)
+    ys, xs = np.ogrid[: y1 - y0, : x1 - x0]
+    beyond = np.maximum(np.hypot(xs - centre[0], ys - centre[1]) - IRIS_RADIUS * width, 0.0)
+    # 1 on the disc, falling to 0 at the region's edge (0 outside it); past the lids it
+    # fades out over the margin's outer half, so the lashes bend rather than tear (not at
+    # the corners: a fade there drew a rim of squeezed sclera beside an iris in the corner).
+    fade = np.clip(2.0 - outside * (2.0 / margin), 0.0, 1.0)
+    weight = fade * edge / np.maximum(edge + beyond, 1e-6)
+    weight = weight.astype(np.float32)
+    rows, cols = slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0)
+    warp.map_x[rows, cols] -= np.float32(shift[0]) * weight
+    warp.map_y[rows, cols] -= np.float32(shift[1]) * weight
+
+
+def gaze_warp(
+    source_points: np.ndarray, points: np.ndarray, triangles: np.ndarray, box: Box
+) -> WarpMap:
+    """`build_warp_map(source_points, points, triangles, box)` with the source's irises
+    following the target's (`points`) iris centres rigidly inside the eye openings."""
+    neutral = neutral_irises(source_points, points)
+    warp = build_warp_map(source_points, neutral, triangles, box)
+    for eye, iris in EYE_OPENINGS:
+        follow_iris(warp, source_points, points, neutral, eye, iris)
+    return warp

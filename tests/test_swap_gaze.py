@@ -1,0 +1,182 @@
+"""The swapped eyes follow the target's gaze (issue #8), on synthetic faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facestream.filters.blend import polygon_mask
+from facestream.filters.enroll import enroll_source
+from facestream.filters.gaze import IRIS_RADIUS, LID_MARGIN, gaze_warp, neutral_irises
+from facestream.filters.shape import EYE_OPENINGS, keep_gaze
+from facestream.filters.swap import SwapOptions, TrackState, composite_face
+from facestream.filters.warp import build_warp_map
+from facestream.models.landmarks import MEAN_SHAPE, TRIANGLES
+
+SKIN = (205, 160, 135)
+
+
+def face_points(scale: float, x: float, y: float, gaze: float = 0.0) -> np.ndarray:
+    """MEAN_SHAPE placed in a frame, both iris centres moved by `gaze` x the eye's width
+    toward the image's right (the subject looks to its left)."""
+    p = np.asarray(MEAN_SHAPE, np.float32) * scale + (x, y)
+    for eye, iris in EYE_OPENINGS:
+        p[iris, 0] += gaze * eye_width(p, eye)
+    return p
+
+
+def eye_width(points: np.ndarray, eye: np.ndarray) -> float:
+    return float(np.linalg.norm(points[eye[0]] - points[eye[len(eye) // 2]]))
+
+
+def skin(h: int, w: int, seed: int) -> np.ndarray:
+    """Skin-coloured image with a little smooth texture (the sharpness match needs some)."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.resize(rng.normal(0, 6, (h // 6, w // 6)).astype(np.float32), (w, h))
+    return np.clip(np.float32(SKIN) + noise[..., None], 0, 255).astype(np.uint8)
+
+
+def draw_eyes(image: np.ndarray, points: np.ndarray, iris: bool) -> None:
+    """White eye openings, with a dark iris disc (cut by the lids) when `iris`."""
+    for eye, centre in EYE_OPENINGS:
+        opening = polygon_mask(points[eye], image.shape[:2]) > 0
+        image[opening] = 235
+        if iris:
+            disc = np.zeros(image.shape[:2], np.uint8)
+            r = int(round(0.2 * eye_width(points, eye)))
+            cv2.circle(disc, tuple(int(v) for v in np.round(points[centre])), r, 1, -1)
+            image[opening & (disc > 0)] = (40, 60, 50)
+
+
+@pytest.fixture
+def source(tmp_path: Path):
+    """A frontal source looking straight ahead (irises in the middle of the eyes)."""
+    points = face_points(300, 50, 60)
+    image = skin(420, 400, 1)
+    draw_eyes(image, points, iris=True)
+    path = tmp_path / "source.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return enroll_source(path, lambda _: [points])
+
+
+def swapped(source, target: np.ndarray, seen: np.ndarray | None = None, **options) -> np.ndarray:
+    """The target frame (white eyes, no iris of its own) with the source composited, after
+    a few frames of the track with the points `seen` (its identity estimate)."""
+    state = TrackState()
+    for points in [] if seen is None else [seen] * 5:
+        composite_face(skin(360, 480, 2), points, source, SwapOptions(**options), state)
+    image = skin(360, 480, 2)
+    draw_eyes(image, target, iris=False)
+    composite_face(image, target, source, SwapOptions(**options), state)
+    return image
+
+
+def iris_offsets(image: np.ndarray, target: np.ndarray) -> list[float]:
+    """Per eye: x of the dark blob's centroid inside the opening minus the target's iris
+    x, as a fraction of the eye's width."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    out = []
+    for eye, iris in EYE_OPENINGS:
+        opening = polygon_mask(target[eye], grey.shape) > 0
+        ys, xs = np.nonzero(opening & (grey < 120))
+        assert len(xs) > 20, "no iris drawn in the eye"
+        out.append(float((xs.mean() - target[iris, 0]) / eye_width(target, eye)))
+    return out
+
+
+@pytest.mark.parametrize("gaze", [-0.22, 0.22])
+def test_the_swapped_iris_sits_where_the_target_looks(source, gaze):
+    target = face_points(250, 110, 60, gaze)
+    after = iris_offsets(swapped(source, target), target)
+    assert max(abs(v) for v in after) < 0.07, after
+    # The old warp left the source's iris in the middle of the eye: staring ahead.
+    before = iris_offsets(swapped(source, target, follow_gaze=False), target)
+    assert min(abs(v) for v in before) > 0.12, before
+
+
+def test_a_target_looking_ahead_gets_the_source_eyes_unchanged(source):
+    target = face_points(250, 110, 60)
+    on, off = swapped(source, target), swapped(source, target, follow_gaze=False)
+    assert np.abs(on.astype(int) - off).max() <= 2
+
+
+def test_only_the_eye_openings_change(source):
+    target = face_points(250, 110, 60, 0.22)
+    on, off = swapped(source, target), swapped(source, target, follow_gaze=False)
+    region = np.zeros(on.shape[:2], np.uint8)
+    for eye, _ in EYE_OPENINGS:
+        region |= polygon_mask(target[eye], region.shape)
+    reach = int(np.ceil(LID_MARGIN * eye_width(target, EYE_OPENINGS[0][0]))) + 2
+    region = cv2.dilate(region, np.ones((2 * reach + 1, 3), np.uint8))
+    diff = np.abs(on.astype(int) - off).max(axis=2)
+    assert diff[region > 0].max() > 100  # the iris moved
+    # Elsewhere only the colour statistics move a little (the eyes are part of the face).
+    assert diff[region == 0].max() <= 3
+
+
+def test_a_blink_stays_closed(source):
+    """A closed eye hides its iris: with the iris point aside the lids close as they did
+    before (shifted, the squeezed opening showed twice as much of the source's iris)."""
+    target = face_points(250, 110, 60, 0.22)
+    for eye, iris in EYE_OPENINGS:
+        upper, lower = eye[1:4], eye[5:8]
+        mid = 0.5 * (target[upper] + target[lower[::-1]])
+        target[upper], target[lower[::-1]] = mid - (0, 0.5), mid + (0, 0.5)
+        target[iris, 1] = mid[1, 1]
+    # The track saw the eyes open before, so the blink is expression, not identity shape.
+    seen = face_points(250, 110, 60)
+    on, off = swapped(source, target, seen), swapped(source, target, seen, follow_gaze=False)
+    for eye, _ in EYE_OPENINGS:
+        x0, y0 = np.floor(target[eye].min(axis=0)).astype(int) - 3
+        x1, y1 = np.ceil(target[eye].max(axis=0)).astype(int) + 4
+        dark = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)[y0:y1, x0:x1] < 120 for im in (on, off)]
+        rows = [np.flatnonzero(d.any(axis=1)) for d in dark]
+        # The squeezed source eye is a thin dark line along the closed lids, as before.
+        assert dark[0].sum() <= 1.2 * dark[1].sum() + 3
+        assert rows[0].min() >= rows[1].min() - 1 and rows[0].max() <= rows[1].max() + 1
+
+
+def test_the_warp_moves_the_iris_disc_rigidly():
+    src = np.asarray(MEAN_SHAPE, np.float32) * 300
+    dst = src * 0.8 + (20, 10)
+    for eye, iris in EYE_OPENINGS:
+        # Along the corner-to-corner axis (the shift's direction).
+        dst[iris] += 0.2 * (dst[eye[len(eye) // 2]] - dst[eye[0]])
+    warp = gaze_warp(src, dst, np.asarray(TRIANGLES), (0, 0, 260, 260))
+    for eye, iris in EYE_OPENINGS:
+        # Around the target's iris centre the map is the eye's scale, shifted onto the
+        # source's iris centre: the whole disc moves with it.
+        radius = 0.5 * IRIS_RADIUS * eye_width(dst, eye)
+        for angle in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+            p = dst[iris] + radius * np.array([np.cos(angle), np.sin(angle)])
+            x, y = np.round(p).astype(int)
+            expected = src[iris] + (np.array([x, y]) - dst[iris]) / 0.8
+            got = np.array([warp.map_x[y, x], warp.map_y[y, x]])
+            assert np.abs(got - expected).max() < 0.6
+
+
+def test_an_iris_where_the_source_has_it_changes_nothing():
+    src = np.asarray(MEAN_SHAPE, np.float32) * 300
+    rng = np.random.default_rng(0)
+    dst = src * 0.8 + (20, 10) + rng.normal(0, 1.0, src.shape).astype(np.float32)
+    dst = neutral_irises(src, dst)
+    tri, box = np.asarray(TRIANGLES), (0, 0, 260, 260)
+    a, b = gaze_warp(src, dst, tri, box), build_warp_map(src, dst, tri, box)
+    assert np.allclose(a.map_x, b.map_x, atol=1e-3) and np.allclose(a.map_y, b.map_y, atol=1e-3)
+
+
+def test_keep_gaze_puts_the_iris_where_the_target_has_it_in_the_opening():
+    target = face_points(250, 110, 60, 0.2)
+    rng = np.random.default_rng(1)
+    drawn = target * 1.1 + rng.normal(0, 2.0, target.shape).astype(np.float32)
+    out = keep_gaze(target, drawn)
+    for eye, iris in EYE_OPENINGS:
+        # Along the corner-to-corner axis the iris keeps its share of the way.
+        def share(p: np.ndarray, eye=eye, iris=iris) -> float:
+            a, b = p[eye[0]], p[eye[len(eye) // 2]]
+            return float((p[iris] - a) @ (b - a) / ((b - a) @ (b - a)))
+
+        assert abs(share(out) - share(target)) < 0.03
