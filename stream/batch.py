@@ -72,6 +72,20 @@ class FileResult:
     reason: str = ""  # why it failed or was skipped, in one sentence
     frames: int = 0
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # what the swap warned about on this file
+
+
+class _Warnings(logging.Handler):
+    """Collects a worker's "facestream" warnings for one file. The driver prints them under
+    the file's line; printed in the worker they would reach the terminal through Ray, with
+    its prefix, out of order, once per worker."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -315,6 +329,8 @@ class Worker:
         """
         started = time.perf_counter()
         staged: Path | None = None
+        warnings = _Warnings()
+        log.addHandler(warnings)
         try:
             with tempfile.TemporaryDirectory(prefix="facestream-batch-") as scratch:
                 args = copy.copy(self.settings)
@@ -325,11 +341,14 @@ class Worker:
         except TransientError:
             raise
         except Exception as exc:
-            return FileResult(job, "failed", describe(exc), seconds=time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            return FileResult(job, "failed", describe(exc), 0, seconds, tuple(warnings.messages))
         finally:
+            log.removeHandler(warnings)
             if staged is not None:
                 staged.unlink(missing_ok=True)  # a failed run's file; gone after a publish
-        return FileResult(job, "done", frames=report.frames, seconds=time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return FileResult(job, "done", "", report.frames, seconds, tuple(warnings.messages))
 
 
 def read_photos(source: Path | Sequence[Path] | None) -> list[tuple[str, bytes]]:
@@ -355,17 +374,22 @@ def import_ray() -> ModuleType:
     return ray
 
 
-def connect(ray: ModuleType, address: str | None, local_cpus: float | None) -> bool:
+def connect(
+    ray: ModuleType, address: str | None, local_cpus: float | None, verbose: bool = False
+) -> bool:
     """Join the cluster at ``address``, or start a local one; True when this call started Ray.
 
-    A Ray session already open in this process (a notebook, a test) is used as it is.
+    A Ray session already open in this process (a notebook, a test) is used as it is. Ray's
+    own log lines (its start-up banner, notices) show only when ``verbose``; its errors
+    always do, and so does what the workers print (Ray forwards it, prefixed by the worker).
     """
     if ray.is_initialized():
         return False
+    quiet = {"logging_level": logging.INFO if verbose else logging.ERROR}
     if address is not None:
-        ray.init(address=address)
+        ray.init(address=address, **quiet)
     else:
-        ray.init(num_cpus=local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+        ray.init(num_cpus=local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
     return True
 
 
@@ -441,7 +465,8 @@ def run_batch(
     """
     ray = import_ray()
     photos = read_photos(settings.source)
-    started_ray = connect(ray, address, None if workers is None else workers * num_cpus)
+    local_cpus = None if workers is None else workers * num_cpus
+    started_ray = connect(ray, address, local_cpus, verbose=getattr(settings, "debug", False))
     results: list[FileResult] = []
     bar = tqdm(
         total=len(jobs),

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
     def report(result: FileResult) -> None:
         log.info("%s", _line(result))  # failures are repeated in the summary, at error level
+        for message in result.warnings:
+            log.warning("warning: %s: %s", result.job.input, message)
 
     results = []
     if jobs:

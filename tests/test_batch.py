@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -158,6 +160,8 @@ def test_worker_downloads_and_uploads_through_fsspec(memfs, tmp_path):
     local = tmp_path / "back.mp4"
     local.write_bytes(memfs.cat("/batchtest/out/a.mp4"))
     assert_same_timing_and_audio(src, local)
+    # The swap's warning travels with the result, for the driver to print under the file.
+    assert result.warnings == ("no --source face was given: the frames were re-encoded unchanged",)
 
 
 def test_worker_failures_are_one_sentence_and_leave_no_output(memfs, tmp_path):
@@ -258,6 +262,24 @@ def test_cli_rerun_with_everything_done_needs_no_ray(tmp_path, capsys, monkeypat
         (tmp_path / folder / "a.mp4").write_bytes(b"x")
     assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
     assert "batch: 0 done, 0 failed, 1 skipped (output exists)" in capsys.readouterr().err
+
+
+def test_the_command_shows_its_own_lines_not_rays(tmp_path):
+    pytest.importorskip("ray", reason="needs Ray: pip install 'facestream[ray]'")
+    (tmp_path / "in").mkdir()
+    write_video(tmp_path / "in" / "a.mp4", pts=range(5))
+    (tmp_path / "in" / "bad.mp4").write_bytes(b"not a video")
+    command = [str(Path(sys.executable).parent / "facestream"), "batch", str(tmp_path / "in")]
+    command += ["--out", str(tmp_path / "out"), "--workers", "1", "--preset", "ultrafast"]
+    # A cluster of its own (not the test session's), with Ray's start-up banner and notices.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1 and "batch: 1 done, 1 failed" in done.stderr
+    assert [line for line in lines if not line.startswith("facestream: ")] == []
+    assert f"failed  {tmp_path / 'in' / 'bad.mp4'}: " in done.stderr  # the worker's error
+    # A worker's warning comes back with its file's result, not through Ray's forwarding.
+    assert f"warning: {tmp_path / 'in' / 'a.mp4'}: no --source face was given" in done.stderr
 
 
 # --- a real batch on a local Ray cluster ---------------------------------------------------
