@@ -14,7 +14,10 @@ and the same landmarks:
   (`filters/colour.py`, `skin_weight`), so a beard is not taken for shadow. A clip name
   ending in ``+beard`` gets a dark beard painted on below the nose (`painted_beard`; no
   clip here has a real one); those rows add the same swap on the beardless frame and
-  print the mean luma of the output under the beard, before and after, over it.
+  print the mean luma of the output under the beard, before and after, over it;
+- ``fringe``: the source's hair of any colour over its forehead and temples is left out of
+  the mask down to the brows (`filters/enroll.py`, `upper_hair`); these rows show the
+  source's face, with what the swap leaves out in green (after), before the target.
 
 Landmarks: the engine with the shipped weights, tracked from 20 frames before the frame
 shown; one `TrackState` per column. ``demo`` as a clip is the demo's carphone clip, as a
@@ -46,13 +49,14 @@ from facestream.stream.cli_demo import demo_clip, demo_source
 from facestream.stream.live_chain import EngineLandmarks
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-CHANGES = ("teeth", "lighting", "hair", "skin")
+CHANGES = ("teeth", "lighting", "hair", "skin", "fringe")
 CELL = 200
 _REAL = {
     "teeth": enroll.lip_texture,
     "lighting": swap.match_lighting,
     "hair": enroll.hair_texture,
     "skin": colour.skin_weight,
+    "fringe": swap.upper_hair,
 }
 
 
@@ -62,6 +66,8 @@ def switch(change: str, on: bool) -> None:
         enroll.lip_texture = _REAL["teeth"] if on else _unpainted
     elif change == "hair":
         enroll.hair_texture = _REAL["hair"] if on else _unpainted
+    elif change == "fringe":
+        swap.upper_hair = _REAL["fringe"] if on else _no_hair
     elif change == "skin":
         # Both names: swap.py imports it too.
         colour.skin_weight = swap.skin_weight = _REAL["skin"] if on else _all_skin
@@ -71,6 +77,10 @@ def switch(change: str, on: bool) -> None:
 
 def _unpainted(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image, np.zeros(image.shape[:2], bool)
+
+
+def _no_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.zeros(image.shape[:2], bool)
 
 
 def _all_skin(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -167,7 +177,7 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
         centre, half = centre + (0, 0.25 * (hi - lo)[1]), 0.55 * half
     x0, y0 = np.maximum(centre - half, 0).astype(int)
     x1, y1 = (centre + half).astype(int)
-    tiles = [source_tile(sources[0]) for _ in range(change == "hair")]
+    tiles = [source_tile(sources[0], change) for _ in range(change in ("hair", "fringe"))]
     for img in (image, *outs):
         crop = img[y0:y1, x0:x1]
         shrink = crop.shape[1] > CELL
@@ -180,10 +190,14 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
     return np.hstack(tiles)
 
 
-def source_tile(source: enroll.SourceFace) -> np.ndarray:
-    """The source's face with the pixels `hair_texture` paints over in green."""
+def source_tile(source: enroll.SourceFace, change: str) -> np.ndarray:
+    """The source's face with the pixels `hair_texture` paints over (``hair``) or the swap
+    leaves out (``fringe``: `hair_free` under 0.5) in green."""
     face = source.image.copy()
-    hair = enroll.dark_hair(face, source.points)
+    if change == "hair":
+        hair = enroll.dark_hair(face, source.points)
+    else:
+        hair = swap.hair_free(face, source.points) < 0.5
     face[hair] = face[hair] // 3 + np.array([0, 160, 0], np.uint8)
     lo, hi = source.points.min(axis=0), source.points.max(axis=0)
     centre, half = (lo + hi) / 2, 0.62 * float((hi - lo).max())

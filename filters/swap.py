@@ -31,6 +31,7 @@ from facestream.filters.enroll import (
     OUTLINE,
     SourceFace,
     beside_face,
+    disc,
     eye_distance,
     face_sides,
     forehead_band,
@@ -284,7 +285,7 @@ HAIR_LAB_NEAR, HAIR_LAB_FAR = 12.0, 24.0
 HAIR_CHROMA_NEAR, HAIR_CHROMA_FAR = 8.0, 14.0
 HAIR_DETAIL = 2.0
 LOCK_SEED = 0.04
-UPPER_EDGE = 0.015  # eye distances: the blur of `upper_hair`'s edge
+UPPER_EDGE = 0.03  # eye distances: the growth and blur of `upper_hair`'s edge
 
 
 def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -312,9 +313,11 @@ def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     sides = face_sides(points, (h, w))
     out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, sides, eyes))
     # Hair of any colour over the forehead and temples, down to the brows (`upper_hair`),
-    # with a sharper edge: blurred as widely, a fringe ending at the brows stays half in.
-    upper = upper_hair(texture, points).astype(np.float32)
-    upper = cv2.GaussianBlur(upper, (0, 0), max(UPPER_EDGE * eyes, 0.5))
+    # grown by its edge's blur: blurred at its edge, a fringe ending at the brows stayed
+    # half in, a dark line along them.
+    edge = max(UPPER_EDGE * eyes, 0.5)
+    upper = cv2.dilate(upper_hair(texture, points).astype(np.uint8), disc(edge))
+    upper = cv2.GaussianBlur(upper.astype(np.float32), (0, 0), edge)
     return cv2.GaussianBlur(out, (0, 0), max(0.05 * eyes, 0.5)) * (1.0 - upper)
 
 
