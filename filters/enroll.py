@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ from facestream.models.landmarks import (
     OUTER_MOUTH,
     RIGHT_EYE,
 )
+
+log = logging.getLogger(__name__)
 
 # A landmark function takes an RGB uint8 image and returns one entry per face: a (128, 2)
 # array in image pixels, or any object with such a `.points` (e.g. FaceLandmarks).
@@ -94,15 +97,20 @@ HAIR_REACH, FEATURE_GAP = 0.15, 0.03
 # HAIR_OFF (Mahalanobis distance in Lab from the cheeks' skin: its own spread of shading
 # and tone is not hair), in regions joined to such pixels beside or above the face (hair
 # comes in from outside; wrinkles and a shaded brow ridge do not). The brows' body (their
-# points lifted by BROW_ABOVE and lowered by BROW_BELOW eye distances) and the eyes (grown
-# by EYE_MARGIN) are kept out: they are as dark and off skin as hair. Measured on 113 stills:
+# points lifted by BROW_ABOVE and lowered by BROW_BELOW eye distances, carried on past the
+# tail by BROW_TAIL) and the eyes (grown by EYE_MARGIN) are kept out: they are as dark and
+# off skin as hair. Measured on 113 stills:
 # skin under 3 (shading to about 3.5 near the outline); brown, grey and blonde fringes 5-20.
 HAIR_OFF = 3.5
 BROW_ABOVE, BROW_BELOW, EYE_MARGIN = 0.03, 0.12, 0.08
-# Hair over the brows or eyes: it cannot be painted (what lies under it is unknown) and is
-# pasted with them; enrollment warns when hair joined to the fringe covers over
-# COVERED_LIDS of the lids (between the brows and the eyes).
-COVERED_LIDS = 0.5
+BROW_TAIL = 0.2  # eye distances the brows' body is carried on past their outer ends
+# Hair over the brows or eyes cannot be told from them by colour (the brows are hair; a
+# bare eye's lashes and iris often read as hair-coloured) and comes along with them.
+# Enrollment warns when `upper_hair` covers over FRINGE_WARN of the forehead between the
+# brows and the forehead row: then hair most likely reaches the brows (on 113 stills:
+# 0.38-0.97 on the 7 fringes down to the brows, at most 0.28 on the others: partial
+# fringes, hair at the temples).
+FRINGE_WARN = 0.35
 
 
 class SourceFaceError(ValueError):
@@ -127,6 +135,8 @@ class SourceFace:
         mouth_open: inner-mouth area over the squared eye distance (0 = closed).
         pyramid: the texture halved again and again (level 0 is `image`), so a small target
             face samples a level near its own size instead of aliasing a large one.
+        forehead_hair: share of the forehead (brows to forehead row) under the photo's
+            hair (`upper_hair`); the swap shows the target's own forehead there.
     """
 
     image: np.ndarray
@@ -137,6 +147,7 @@ class SourceFace:
     frontality: float
     mouth_open: float
     pyramid: tuple[np.ndarray, ...] = ()
+    forehead_hair: float = 0.0
 
     def level_for(self, target_eye_distance: float) -> tuple[np.ndarray, np.ndarray]:
         """The smallest texture level still at least as large as the target face, and the
@@ -348,6 +359,12 @@ def brows_and_eyes(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarr
     brows = np.zeros(shape, np.uint8)
     for side in (points[BROWS][:, 0] < centre, points[BROWS][:, 0] >= centre):
         brow = points[BROWS][side]
+        brow = brow[np.argsort(np.abs(brow[:, 0] - centre))]  # inner end first
+        # The tail carried on towards the outline: a brow whose tail nears the hair at the
+        # temple would otherwise join it and be taken for hair.
+        tail = brow[-1] - brow[-2]
+        tail = brow[-1] + BROW_TAIL * eyes * tail / max(float(np.linalg.norm(tail)), 1e-6)
+        brow = np.vstack([brow, tail])
         body = [brow - [0.0, BROW_ABOVE * eyes], (brow + [0.0, BROW_BELOW * eyes])[::-1]]
         brows |= polygon_mask(np.concatenate(body), shape)
     eye_mask = np.zeros(shape, np.uint8)
@@ -375,6 +392,15 @@ def upper_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     entering[np.unique(labels[ring])] = True
     entering[0] = False
     return entering[labels] & (face > 0)
+
+
+def forehead(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool mask of the forehead from the brows' body (`brows_and_eyes`) up to the mid-
+    forehead row: what the swap's default mask takes above the brows."""
+    brows = points[BROWS] - [0.0, BROW_ABOVE * eye_distance(points)]
+    row = points[FOREHEAD_ROW]
+    polygon = np.concatenate([brows[np.argsort(brows[:, 0])], row[np.argsort(-row[:, 0])]])
+    return polygon_mask(polygon.astype(np.float32), shape) > 0
 
 
 def grow_lock(lock: np.ndarray, through: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -486,11 +512,13 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     # And its dark hair over the cheeks and temples onto the target's skin (hair_texture).
     crop, _ = hair_texture(crop, local)
     identity = to_canonical(local, fit_similarity(local, MEAN_SHAPE))
+    upper = forehead(local, crop.shape[:2])
+    fringe = float(upper_hair(crop, local)[upper].mean()) if upper.any() else 0.0
     pyramid = [crop]
     while min(pyramid[-1].shape[:2]) >= 2 * MIN_LEVEL_SIZE:
         pyramid.append(cv2.pyrDown(pyramid[-1]))
     return SourceFace(
-        crop, local, identity, path, eyes, front, mouth_openness(points), tuple(pyramid)
+        crop, local, identity, path, eyes, front, mouth_openness(points), tuple(pyramid), fringe
     )
 
 
@@ -525,6 +553,15 @@ def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: Landmar
     if not usable:
         assert first_error is not None
         raise first_error
-    return max(
+    best = max(
         usable, key=lambda s: (s.mouth_open < CLOSED_MOUTH, round(s.frontality, 1), s.eye_distance)
     )
+    if best.forehead_hair > FRINGE_WARN:
+        log.warning(
+            "hair covers %.0f%% of the forehead in the source photo %s: the swap shows the "
+            "target's own forehead there, but hair over the brows or eyes comes along; a "
+            "photo with the forehead and eyes free swaps better.",
+            100 * best.forehead_hair,
+            best.path,
+        )
+    return best

@@ -199,3 +199,25 @@ def test_the_swap_shows_the_target_where_the_source_had_a_grey_fringe(tmp_path: 
     monkeypatch.setattr(swap, "upper_hair", lambda image, points: np.zeros(image.shape[:2], bool))
     monkeypatch.setattr(swap, "_SKIN_CACHE", {})
     assert off_target() >= 8
+
+
+def test_enrollment_warns_of_a_fringe_down_to_the_brows(tmp_path: Path, caplog):
+    points = placed()
+    for name, fringe in (("fringe", True), ("bare", False)):
+        image, _ = with_fringe(points, fringe=fringe)
+        path = tmp_path / f"{name}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="facestream.filters.enroll"):
+            source = enroll_source(path, lambda _: [points])
+        warned = [r.getMessage() for r in caplog.records]
+        if fringe:
+            assert source.forehead_hair > enroll.FRINGE_WARN
+            assert warned == [
+                f"hair covers {100 * source.forehead_hair:.0f}% of the forehead in the source "
+                f"photo {path}: the swap shows the target's own forehead there, but hair over "
+                "the brows or eyes comes along; a photo with the forehead and eyes free swaps "
+                "better."
+            ]
+        else:
+            assert source.forehead_hair == 0.0 and not warned
