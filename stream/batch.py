@@ -155,12 +155,13 @@ def list_inputs(spec: str, exclude: str | None = None) -> list[tuple[str, str]]:
     return pairs
 
 
-def plan_jobs(spec: str, out: str) -> tuple[list[Job], list[FileResult]]:
+def plan_jobs(spec: str, out: str, overwrite: bool = False) -> tuple[list[Job], list[FileResult]]:
     """The jobs to run, and the files skipped because their output already exists.
 
     Args:
         spec: a folder or a manifest of inputs (``list_inputs``), a path or a URL.
         out: the output folder, a path or a URL.
+        overwrite: run every file, replacing the outputs that exist (none is skipped).
 
     Raises:
         UserError: no inputs, two inputs with the same output, or an output that is its input.
@@ -185,7 +186,7 @@ def plan_jobs(spec: str, out: str) -> tuple[list[Job], list[FileResult]]:
     out_fs, out_root = _fs(out)
     existing = (
         {out_fs.unstrip_protocol(path) for path in out_fs.find(out_root)}
-        if out_fs.exists(out_root)
+        if out_fs.exists(out_root) and not overwrite
         else set()
     )
     todo = [job for job in jobs if _canonical(job.output) not in existing]

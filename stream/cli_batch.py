@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "per line; paths and fsspec URLs (s3://, gs://...) both work",
     )
     parser.add_argument("--out", required=True, help="output folder (a path or an fsspec URL)")
+    cli_swap.add_overwrite_flag(
+        parser,
+        "redo the files whose output exists, replacing each once its new one is complete "
+        "(default: skip them, so that a rerun continues where the last one stopped)",
+    )
     cli_swap.add_options(parser)
     parser.add_argument(
         "--ray",
@@ -59,11 +64,14 @@ def run(args: argparse.Namespace) -> int:
     if args.num_cpus <= 0 or args.num_gpus < 0 or args.retries < 0:
         raise UserError("--num-cpus must be above 0; --num-gpus and --retries 0 or more.")
     started = time.perf_counter()
-    jobs, skipped = plan_jobs(args.inputs, args.out)
+    jobs, skipped = plan_jobs(args.inputs, args.out, overwrite=args.overwrite)
     for result in skipped:
         log.debug("%s", _line(result))
     if skipped:
-        log.info("%d file(s) skipped: their output already exists", len(skipped))
+        log.info(
+            "%d file(s) skipped: their output already exists (--overwrite redoes them)",
+            len(skipped),
+        )
 
     def report(result: FileResult) -> None:
         log.info("%s", _line(result))  # failures are repeated in the summary, at error level

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import logging
+import os
+import tempfile
+import uuid
 from pathlib import Path
 
 import av
@@ -19,6 +22,7 @@ import numpy as np
 
 from facestream.stream import cli_swap
 from facestream.stream.errors import UserError
+from facestream.stream.transcode import refuse_existing
 
 log = logging.getLogger("facestream")
 
@@ -29,6 +33,9 @@ INSTALL_HINT = "install the demo extra: pip install 'facestream[demo]'"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", type=Path, default=Path("out/demo.mp4"), help="where the result goes"
+    )
+    cli_swap.add_overwrite_flag(
+        parser, "replace the result (and the --scale clip) of an earlier run (default: refuse)"
     )
     parser.add_argument(
         "--weights", default="default", help="landmark model weights (default: the shipped file)"
@@ -79,7 +86,18 @@ def demo_source(folder: Path) -> Path:
 
 def enlarged_clip(clip: Path, path: Path, scale: int) -> Path:
     """``clip`` resized ``scale`` times with bicubic interpolation (timestamps kept), as
-    near-lossless x264 in ``path``. The carphone clip has no audio."""
+    near-lossless x264 in ``path`` (written under a temporary name, renamed when complete).
+    The carphone clip has no audio."""
+    partial = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+    try:
+        _write_enlarged(clip, partial, scale)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def _write_enlarged(clip: Path, path: Path, scale: int) -> None:
     with av.open(str(clip)) as source, av.open(str(path), "w") as target:
         video = source.streams.video[0]
         stream = target.add_stream("libx264", rate=video.average_rate)
@@ -98,26 +116,32 @@ def enlarged_clip(clip: Path, path: Path, scale: int) -> Path:
             big.pts, big.time_base = frame.pts, frame.time_base
             target.mux(stream.encode(big))
         target.mux(stream.encode(None))
-    return path
 
 
 def run(args: argparse.Namespace) -> int:
     output: Path = args.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    clip = demo_clip()
     if args.scale < 1:
         raise UserError(f"--scale must be 1 or more, not {args.scale}.")
+    enlarged = output.parent / f"carphone_x{args.scale}.mp4"
+    # The demo writes its result and the enlarged clip: an earlier run's are refused (unless
+    # --overwrite) before any work.
+    for path in [output, enlarged] if args.scale > 1 else [output]:
+        refuse_existing(path, args.overwrite)
+    clip = demo_clip()
+    output.parent.mkdir(parents=True, exist_ok=True)
     if args.scale > 1:
-        clip = enlarged_clip(clip, output.parent / f"carphone_x{args.scale}.mp4", args.scale)
+        clip = enlarged_clip(clip, enlarged, args.scale)
         print(f"demo input enlarged {args.scale}x: {clip.resolve()}")
     # Parsed by swap's own parser, so every option the swap grows gets its default here.
     swap_parser = argparse.ArgumentParser()
     cli_swap.add_arguments(swap_parser)
-    swap_args = swap_parser.parse_args(
-        [str(clip), str(output), "--source", str(demo_source(output.parent))]
-        + ["--weights", args.weights]
-    )
-    swap_args.quiet = args.quiet
-    cli_swap.swap_file(swap_args)
+    # The source photo is made for the enrollment only: a temporary file, not the user's folder.
+    with tempfile.TemporaryDirectory(prefix="facestream-demo-") as scratch:
+        swap_args = swap_parser.parse_args(
+            [str(clip), str(output), "--source", str(demo_source(Path(scratch)))]
+            + ["--weights", args.weights]
+        )
+        swap_args.quiet, swap_args.overwrite = args.quiet, args.overwrite
+        cli_swap.swap_file(swap_args)
     print(f"demo output: {output.resolve()}")
     return 0

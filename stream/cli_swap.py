@@ -15,7 +15,7 @@ from facestream.filters.swap import add_swap_arguments
 from facestream.stream.errors import UserError
 from facestream.stream.file_io import CODECS, EncoderOptions, available_codecs
 from facestream.stream.frames import FrameStage
-from facestream.stream.transcode import TranscodeReport, transcode
+from facestream.stream.transcode import TranscodeReport, check_paths, transcode
 
 log = logging.getLogger("facestream")
 
@@ -23,7 +23,13 @@ log = logging.getLogger("facestream")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="the video to process")
     parser.add_argument("output", type=Path, help="the result; its extension picks the format")
+    add_overwrite_flag(parser, "replace the output if it exists (default: refuse)")
     add_options(parser)
+
+
+def add_overwrite_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    """``-y``/``--overwrite``, as FFmpeg spells it: without it an existing output is refused."""
+    parser.add_argument("-y", "--overwrite", action="store_true", help=help)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -210,13 +216,23 @@ def swap_file(
 
     ``stages`` are the ones ``build_stages(args)`` made, when the caller keeps them across
     files (``facestream batch`` loads the model once per worker); built here when omitted.
+    An existing output is refused unless ``args.overwrite``, before the model loads.
     """
+    # A namespace without the flag (a library caller's) replaces, as transcode does.
+    overwrite = getattr(args, "overwrite", True)
+    # Before the model loads: a refused output should not cost seconds.
+    check_paths(args.input, args.output, overwrite)
     if stages is None:
         stages = build_stages(args)
     swapped = args.source is not None and not args.no_swap
     options = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, provenance=swapped)
     report = transcode(
-        args.input, args.output, stages, options, progress=False if args.quiet else None
+        args.input,
+        args.output,
+        stages,
+        options,
+        progress=False if args.quiet else None,
+        overwrite=overwrite,
     )
     log.info(
         "wrote %s: %d frames, %d stream(s) copied, %.1f s (%.1f fps)",

@@ -36,14 +36,16 @@ class TranscodeReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def check_paths(source: Path, output: Path) -> None:
-    """Refuse an output that would overwrite the input or that cannot be written."""
+def check_paths(source: Path, output: Path, overwrite: bool = True) -> None:
+    """Refuse an output that would overwrite the input, that cannot be written, or, unless
+    ``overwrite``, that already exists (the commands' ``--overwrite``)."""
     if output.resolve() == source.resolve() or (
         output.exists() and source.exists() and os.path.samefile(source, output)
     ):
         raise UserError(f"the output {output} is the input file; choose another name.")
     if output.is_dir():
         raise UserError(f"the output {output} is a folder; give a file name.")
+    refuse_existing(output, overwrite)
     folder = output.parent
     if not folder.is_dir():
         raise UserError(f"cannot write {output}: {folder} is not an existing folder.")
@@ -58,6 +60,13 @@ def check_paths(source: Path, output: Path) -> None:
         ) from None
 
 
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """Raise a ``UserError`` naming ``path`` and ``--overwrite`` when ``path`` exists and
+    ``overwrite`` is false (a broken link counts: replacing it would remove it)."""
+    if not overwrite and os.path.lexists(path):
+        raise UserError(f"{path} already exists; add --overwrite (or -y) to replace it.")
+
+
 def transcode(
     source: Path,
     output: Path,
@@ -65,13 +74,15 @@ def transcode(
     options: EncoderOptions | None = None,
     progress: bool | None = None,
     queue_size: int = 4,
+    overwrite: bool = True,
 ) -> TranscodeReport:
     """Decode ``source``, run ``stages`` over every frame, encode into ``output``.
 
     Frames keep their pts and time_base; audio, subtitle and data streams are remuxed
     packet by packet; rotation and colour tags are kept. The file is written under a
     temporary name in the output's folder and renamed only once complete, so an
-    interruption never leaves a partial file under ``output``.
+    interruption never leaves a partial file under ``output`` and an existing ``output``
+    stays as it was until the new one replaces it.
 
     Args:
         source: the input video.
@@ -80,6 +91,7 @@ def transcode(
         options: encoder settings (libx264 at its defaults when omitted).
         progress: show a progress bar; ``None`` shows one when stderr is a terminal.
         queue_size: capacity of each queue of the pipeline.
+        overwrite: replace an existing ``output``; when false, refuse it (``UserError``).
 
     Raises:
         UserError: a problem with the paths or the media, in one sentence.
@@ -89,7 +101,7 @@ def transcode(
         TranscodeReport(output=PosixPath('out.mp4'), frames=250, ...)
     """
     options = options or EncoderOptions()
-    check_paths(source, output)
+    check_paths(source, output, overwrite)
     started = time.perf_counter()
     reader = VideoReader(source)
     # Same folder (so the rename is atomic), same suffix (so FFmpeg picks the same format).

@@ -86,6 +86,18 @@ def test_existing_outputs_are_skipped_but_partial_ones_are_not(tmp_path):
     assert [(Path(r.job.output).name, r.status) for r in skipped] == [("a.mp4", "skipped")]
 
 
+def test_overwrite_redoes_the_files_whose_output_exists(tmp_path, capsys, monkeypatch):
+    for folder in ("in", "out"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.mp4").write_bytes(b"x")
+    jobs, skipped = plan_jobs(str(tmp_path / "in"), str(tmp_path / "out"), overwrite=True)
+    assert [Path(job.output).name for job in jobs] == ["a.mp4"] and skipped == []
+    monkeypatch.setitem(sys.modules, "ray", None)  # the command goes on to run the file
+    argv = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out")]
+    assert main([*argv, "-y"]) == 2
+    assert "pip install 'facestream[ray]'" in capsys.readouterr().err
+
+
 def test_an_output_folder_inside_the_input_folder_is_not_read(tmp_path):
     (tmp_path / "swapped").mkdir()
     for name in ("a.mp4", "swapped/a.mp4", "swapped/.b.1234abcd.batch.mp4", ".hidden.mp4"):

@@ -36,6 +36,42 @@ def test_swap_writes_the_output(make_video, tmp_path, capsys):
         assert len(container.streams.audio) == 1
 
 
+@pytest.mark.parametrize("flag", ["--overwrite", "-y"])
+def test_an_existing_output_is_replaced_only_when_asked(make_video, tmp_path, capsys, flag):
+    src, out = make_video(pts=range(3)), tmp_path / "out.mp4"
+    out.write_bytes(b"an earlier result")
+    argv = ["swap", str(src), str(out), "--preset", "ultrafast"]
+    code, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert (
+        err == f"facestream: error: {out} already exists; add --overwrite (or -y) to replace it.\n"
+    )
+    assert out.read_bytes() == b"an earlier result"
+    assert run_cli(capsys, *argv, flag) == (0, "")
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].frames == 3
+
+
+def test_an_existing_output_is_refused_before_the_model_loads(make_video, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an earlier result")
+    # A source photo that does not exist would be the first complaint of the stages.
+    argv = ["swap", str(make_video()), str(out), "--source", str(tmp_path / "nope.jpg")]
+    code, err = run_cli(capsys, *argv)
+    assert code == 2 and "already exists" in err
+
+
+def test_the_demo_refuses_an_earlier_result(tmp_path, capsys):
+    out = tmp_path / "demo.mp4"
+    out.write_bytes(b"an earlier demo")
+    code, err = run_cli(capsys, "demo", "--output", str(out))
+    assert code == 2 and f"{out} already exists; add --overwrite" in err
+    (tmp_path / "carphone_x3.mp4").write_bytes(b"an earlier enlarged clip")
+    code, err = run_cli(capsys, "demo", "--output", str(tmp_path / "new.mp4"), "--scale", "3")
+    assert code == 2 and f"{tmp_path / 'carphone_x3.mp4'} already exists" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["carphone_x3.mp4", "demo.mp4"]
+
+
 def test_missing_input(tmp_path, capsys):
     code, err = run_cli(capsys, "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4"))
     assert code == 2 and "does not exist" in err and err.count("\n") == 1
@@ -250,6 +286,9 @@ def test_demo_runs_on_the_embedded_clip(tmp_path, capsys):
     assert f"demo output: {out.resolve()}" in capsys.readouterr().out
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 120
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.mp4"]  # nothing else left
+    # `make demo` runs it again with the flag.
+    assert main(["--quiet", "demo", "--output", str(out), "--overwrite"]) == 0
 
 
 def test_bad_encoder_setting(make_video, tmp_path, capsys):

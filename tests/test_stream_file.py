@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from av.stream import Disposition
 
+from facestream.stream.errors import UserError
 from facestream.stream.file_io import EncoderOptions, available_codecs
 from facestream.stream.frames import Frame
 from facestream.stream.transcode import transcode
@@ -160,6 +161,29 @@ def test_interrupted_run_leaves_no_file(make_video, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         transcode(src, out, [Interrupt()], FAST, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_an_interrupted_overwrite_keeps_the_old_output(make_video, tmp_path):
+    class Interrupt:
+        def process(self, frame: Frame) -> Frame:
+            if frame.index == 3:
+                raise KeyboardInterrupt
+            return frame
+
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"the last complete result")
+    with pytest.raises(KeyboardInterrupt):
+        transcode(make_video(pts=range(20)), out, [Interrupt()], FAST, progress=False)
+    assert out.read_bytes() == b"the last complete result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+
+
+def test_an_existing_output_is_refused_unless_overwrite(make_video, tmp_path):
+    out = tmp_path / "out.mp4"
+    out.symlink_to(tmp_path / "gone.mp4")  # even a broken link: replacing it would remove it
+    with pytest.raises(UserError, match="already exists; add --overwrite"):
+        transcode(make_video(pts=range(3)), out, options=FAST, overwrite=False)
+    assert transcode(make_video(pts=range(3)), out, options=FAST).frames == 3
 
 
 def test_truncated_file_decodes_what_it_can(make_video, tmp_path):
