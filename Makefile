@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/facestream demo
+	$(VENV)/bin/facestream demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -m "$(MARKERS)"
