@@ -79,6 +79,7 @@ def run_demo(folder: Path) -> list[dict[str, Any]]:
     cli_swap.add_arguments(parser)
     args = parser.parse_args(
         [str(demo_clip()), str(folder / "demo.mp4"), "--source", str(demo_source(folder))]
+        + ["--overwrite"]  # the second run writes the same file
     )
     args.quiet = True
     swap.composite_face = recording

@@ -49,7 +49,7 @@ class WholeImage:
 def swap_args(clip: Path, output: Path, extra: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     cli_swap.add_arguments(parser)
-    settings = parser.parse_args([str(clip), str(output), *extra])
+    settings = parser.parse_args([str(clip), str(output), "--overwrite", *extra])  # each round
     settings.quiet = True  # a global flag of the facestream command
     return settings
 

@@ -103,7 +103,7 @@ def bench_clip(source: Path, preset: str, runs: int, folder: Path) -> ClipResult
     """``runs`` alternating runs of the plain loop and of `facestream swap` on one clip."""
     options = EncoderOptions(preset=preset)
     frames = frame_count(source)
-    argv = ["--quiet", "swap", str(source), str(folder / "swap.mp4"), "--preset", preset]
+    argv = ["--quiet", "swap", str(source), str(folder / "swap.mp4"), "--preset", preset, "-y"]
 
     def swap_job() -> None:
         if facestream(argv) != 0:
