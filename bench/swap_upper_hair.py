@@ -13,7 +13,7 @@ default mask: the jaw closed over the forehead row) and above the brows:
   `hair_free` is 0.5 or more there;
 - bare skin (the same pixels on the sources in `BARE`, bare foreheads, picked by looking):
   the share of the region above the brows left out;
-- brows: the share of the brows' body left out, on every source.
+- brows: the share of the brows' body left out, on each kind of source.
 
 `--sheet` renders each source with what is left out in green (after) and what was left out
 before in blue outline.
@@ -105,7 +105,7 @@ def main() -> None:
         f"{'source':40s} {'kind':5s} {'px':>6s} {'pasted before':>13s} {'after':>6s}"
         f" {'brows out before':>16s} {'after':>6s}"
     )
-    totals: dict[str, list[tuple[float, float]]] = {"hair": [], "bare": [], "brows": []}
+    totals: dict[str, list[tuple[float, float]]] = {k: [] for k in ("hair", "bare", "hb", "bb")}
     cells = []
     real = swap.upper_hair
     for name in HAIRY + BARE:
@@ -128,7 +128,7 @@ def main() -> None:
             shares = (np.mean(before[upper] < 0.5), np.mean(after[upper] < 0.5))
         out_brows = (np.mean(before[brows] < 0.5), np.mean(after[brows] < 0.5))
         totals["hair" if hairy else "bare"].append(shares)
-        totals["brows"].append(out_brows)
+        totals["hb" if hairy else "bb"].append(out_brows)
         print(
             f"{name:40s} {'hair' if hairy else 'bare':5s} {int(measured.sum()):6d}"
             f" {shares[0]:13.3f} {shares[1]:6.3f} {out_brows[0]:16.3f} {out_brows[1]:6.3f}"
@@ -138,7 +138,8 @@ def main() -> None:
     for kind, what in (
         ("hair", "hair pasted"),
         ("bare", "bare skin above the brows left out"),
-        ("brows", "brows left out"),
+        ("hb", "brows left out (under or beside the hair)"),
+        ("bb", "brows left out"),
     ):
         values = np.array(totals[kind])
         if len(values):
