@@ -108,11 +108,13 @@ class VideoReader:
             self.container = av.open(str(path))
         except av.error.FFmpegError as exc:
             raise UserError(f"{path} is not a readable media file ({exc.strerror}).") from exc
-        # FFmpeg reads a photo as a one-frame video: "image2" or a "<codec>_pipe" demuxer.
+        # FFmpeg reads a photo as a one-frame video: "image2" or a "<codec>_pipe" demuxer;
+        # and a .txt file as a video of its text drawn on a terminal ("tty").
         kind = self.container.format.name
-        if kind == "image2" or kind.endswith("_pipe"):
+        if kind == "image2" or kind.endswith("_pipe") or kind == "tty":
             self.container.close()
-            raise UserError(f"{path} is a still image, not a video.")
+            what = "a text file" if kind == "tty" else "a still image"
+            raise UserError(f"{path} is {what}, not a video.")
         if not self.container.streams.video:
             self.container.close()
             raise UserError(f"{path} has no video stream.")
@@ -316,7 +318,7 @@ class VideoWriter:
             assert isinstance(stream, VideoStream)
         except ValueError:
             raise UserError(
-                f"a .{self.container.format.name} file cannot hold {options.codec} video; "
+                f"a {self.path.suffix} file cannot hold {options.codec} video; "
                 "choose another --codec or output extension."
             ) from None
         stream.width = first.width

@@ -53,11 +53,16 @@ def check_paths(source: Path, output: Path, overwrite: bool = True) -> None:
         raise UserError(f"cannot write {output}: the folder {folder} is not writable.")
     try:
         # Opening for writing only picks the muxer from the name; it creates no file.
-        av.open(str(output), "w").close()
+        with av.open(str(output), "w") as container:
+            muxer = container.format.name
     except ValueError:
         raise UserError(
             f"cannot tell a video format from the name {output.name}; use e.g. .mp4 or .mkv."
         ) from None
+    if muxer == "image2":  # FFmpeg's muxer of numbered pictures (.png, .jpg...)
+        raise UserError(
+            f"{output.name} names a picture, not a video; use e.g. .mp4 or .mkv for the output."
+        )
 
 
 def refuse_existing(path: Path, overwrite: bool) -> None:

@@ -82,11 +82,17 @@ def test_a_url_is_not_a_local_file(tmp_path, capsys):
     assert code == 2 and "https://example.com/talk.mp4 is a URL;" in err
 
 
-def test_not_media(tmp_path, capsys):
-    text = tmp_path / "notes.mp4"
+@pytest.mark.parametrize(
+    ("name", "sentence"),
+    [("notes.mp4", "is not a readable media file"), ("notes.txt", "is a text file, not a video")],
+)
+def test_not_media(tmp_path, capsys, name, sentence):
+    # FFmpeg reads a .txt file as a video of its text on a terminal: it made 3 frames.
+    text = tmp_path / name
     text.write_text("this is not a video\n" * 50)
     code, err = run_cli(capsys, "swap", str(text), str(tmp_path / "o.mp4"))
-    assert code == 2 and "not a readable media file" in err
+    assert code == 2 and sentence in err
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_empty_input(tmp_path, capsys):
@@ -166,7 +172,13 @@ def test_unknown_output_extension(make_video, tmp_path, capsys):
 
 def test_codec_the_container_cannot_hold(make_video, tmp_path, capsys):
     code, err = run_cli(capsys, "swap", str(make_video()), str(tmp_path / "out.webm"))
-    assert code == 2 and "cannot hold libx264" in err
+    assert code == 2 and "a .webm file cannot hold libx264" in err
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.jpg"])
+def test_a_picture_name_is_not_a_video_output(make_video, tmp_path, capsys, name):
+    code, err = run_cli(capsys, "swap", str(make_video()), str(tmp_path / name))
+    assert code == 2 and f"{name} names a picture, not a video" in err
 
 
 def test_streams_the_container_refuses_when_its_header_is_written(make_video, tmp_path, capsys):
