@@ -3,8 +3,10 @@
 `enroll_source` reads the photos, finds the landmarks with the landmark function it is
 given (the engine, or MediaPipe-derived points during development), rejects photos a swap
 cannot use with one clear sentence (`SourceFaceError`), keeps the best-posed face, and
-stores a texture crop (teeth between the lips painted over in lip colour, `lip_texture`),
-its landmarks and its canonical identity shape.
+stores a texture crop (teeth between the lips painted over in lip colour, `lip_texture`;
+dark hair over the cheeks and temples painted over from skin, `hair_texture`), its
+landmarks, its canonical identity shape and the share of its forehead under hair
+(`upper_hair`, which the swap leaves out; a warning when it is most of it).
 
 Example:
     >>> source = enroll_source(["me.jpg"], landmark_fn)  # doctest: +SKIP

@@ -194,8 +194,8 @@ def test_the_swap_shows_the_target_where_the_source_had_a_grey_fringe(tmp_path: 
         assert composite_face(target, points, source, SwapOptions(), TrackState()) is not None
         return float(np.abs(target[fringe].astype(int) - (150, 110, 90)).max(axis=1).mean())
 
-    # The target's own skin, not a grey band (measured 3.3 levels off it, 10.9 without).
-    assert off_target() <= 5
+    # The target's own skin, not a grey band (measured 0.7 levels off it, 10.9 without).
+    assert off_target() <= 3
     monkeypatch.setattr(swap, "upper_hair", lambda image, points: np.zeros(image.shape[:2], bool))
     monkeypatch.setattr(swap, "_SKIN_CACHE", {})
     assert off_target() >= 8
