@@ -124,7 +124,8 @@ def list_inputs(spec: str, exclude: str | None = None) -> list[tuple[str, str]]:
     under the folder ``exclude``: an output folder inside the input folder holds results;
     each output keeps its path relative to the folder) or a manifest: a text file with one
     input path or URL per line, ``#`` comments and blank lines ignored, relative paths taken
-    from the manifest's folder; each output is named after its input's file name.
+    from the manifest's folder; each output is named after its input's file name (with
+    ``.mp4`` added when that name has no video extension).
     """
     fs, root = _fs(spec)
     if not fs.exists(root):
@@ -151,7 +152,12 @@ def list_inputs(spec: str, exclude: str | None = None) -> list[tuple[str, str]]:
             continue
         if "://" not in line and not PurePosixPath(line).is_absolute():
             line = _spell(fs, str(PurePosixPath(root).parent / line))
-        pairs.append((line, PurePosixPath(line).name))
+        name = PurePosixPath(line)
+        # Not a video's extension (a typo, a photo, a text file): the output is still a video,
+        # so that the input is opened and says what it is.
+        if name.suffix.lower() not in VIDEO_SUFFIXES:
+            name = name.with_name(f"{name.name}.mp4")
+        pairs.append((line, name.name))
     return pairs
 
 
@@ -167,6 +173,9 @@ def plan_jobs(spec: str, out: str, overwrite: bool = False) -> tuple[list[Job], 
         UserError: no inputs, two inputs with the same output, or an output that is its input.
     """
     out = _spell(*_fs(out))  # a local folder made absolute: workers may run elsewhere
+    out_fs, out_root = _fs(out)
+    if out_fs.isfile(out_root):
+        raise UserError(f"--out {out} is a file; give a folder (it is made if missing).")
     pairs = list_inputs(spec, exclude=out)
     if not pairs:
         raise UserError(f"{spec} lists no video files.")
@@ -183,7 +192,6 @@ def plan_jobs(spec: str, out: str, overwrite: bool = False) -> tuple[list[Job], 
             raise UserError(f"the output of {source} would overwrite it; choose another --out.")
         seen[key] = source
         jobs.append(Job(source, target))
-    out_fs, out_root = _fs(out)
     existing = (
         {out_fs.unstrip_protocol(path) for path in out_fs.find(out_root)}
         if out_fs.exists(out_root) and not overwrite

@@ -61,6 +61,28 @@ def test_manifest_lines_comments_and_relative_paths(tmp_path):
     ]
 
 
+def test_a_manifest_line_without_a_video_extension_gets_an_mp4_output(tmp_path):
+    # Its output name once kept the extension, and the file failed on its hidden
+    # temporary name ("cannot tell a video format from the name .notes.1a2b.batch.txt")
+    # instead of saying what the input is.
+    (tmp_path / "notes.txt").write_text("not a video\n" * 20)
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("notes.txt\nclips\n")
+    assert [name for _, name in list_inputs(str(manifest))] == ["notes.txt.mp4", "clips.mp4"]
+    job = Job(str(tmp_path / "notes.txt"), str(tmp_path / "out" / "notes.txt.mp4"))
+    result = Worker(settings()).process(job)
+    assert result.reason.startswith(f"{tmp_path / 'notes.txt'} is ")  # what the input is
+    assert ".batch" not in result.reason
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(b"x")
+    (tmp_path / "out").write_bytes(b"a file")
+    with pytest.raises(UserError, match=r"--out .*out is a file; give a folder"):
+        plan_jobs(str(tmp_path / "in"), str(tmp_path / "out"))
+
+
 def test_folder_is_searched_recursively_and_keeps_relative_paths(tmp_path):
     for name in ["a.mp4", "day2/b.MKV", "day2/notes.txt", "day2/deep/c.webm"]:
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
