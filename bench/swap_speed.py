@@ -214,6 +214,10 @@ def main() -> None:
 
     rows = [
         ("full compositor (default options)", median_ms(run(SwapOptions()), 3 * n)),
+        (
+            "full compositor, eyes as in the photo (no gaze)",
+            median_ms(run(SwapOptions(follow_gaze=False)), 3 * n),
+        ),
         ("swap stage on a decoded yuv420p frame (patches)", median_ms(on_patches, 3 * n)),
         ("plain baseline (hull, no colour/mouth)", median_ms(run(baseline_options()), 3 * n)),
         ("warp only: dense map + one remap", median_ms(dense, 3 * n)),

@@ -41,13 +41,18 @@ from facestream.filters.warp import Box, WarpMap, build_warp_map
 # Radius of the disc moved rigidly with the iris, as a fraction of the eye's corner-to-corner
 # width: an iris is about 0.4 of the width across (11.7 of some 29 mm); a little more takes
 # the dark limbus along instead of stretching it.
-IRIS_RADIUS = 0.24
+IRIS_RADIUS = 0.3
+# The iris centre stays at least this share of the eye's width inside either corner (the
+# talking-head clips' widest glances measure 0.12-0.2 with Face Mesh).
+IRIS_REACH = 0.15
 # How far above and below the lid points the shift reaches (fraction of the eye's width).
 LID_MARGIN = 0.15
 # Eye opening area over the squared width under which the iris does not follow the target
 # (closed), and over which it does fully (open eyes measure 0.2-0.3 on the talking-head
 # clips, blinks under 0.05).
 EYE_CLOSED, EYE_OPEN = 0.04, 0.10
+# A shift under this many source pixels (a target looking ahead) is left out.
+MIN_SHIFT = 0.25
 
 
 def neutral_irises(source_points: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -81,13 +86,19 @@ def follow_iris(
     # the same share of the source's eye. (The opening's affine fit would carry it into
     # the source too, but a nearly closed eye makes its vertical scale huge, and a slight
     # tilt of the axis then pulled the source's open eye into a closed one.)
-    share = float((points[iris] - neutral[iris]) @ axis) / width**2
+    # Where the iris goes, as a share of the way between the corners: no further out than
+    # IRIS_REACH (a smoother overshooting a quick glance put it past a corner, where the
+    # lids hid it whole).
+    reach = float(
+        np.clip((points[iris] - opening[0]) @ axis / width**2, IRIS_REACH, 1 - IRIS_REACH)
+    )
+    share = reach - float((neutral[iris] - opening[0]) @ axis) / width**2
     # A closing eye hides its iris: the shift fades out, and a blink is the source's eye
     # closed as before (shifted, the squeezed opening showed more of the source's iris).
     openness = cv2.contourArea(opening.astype(np.float32)) / width**2
     share *= float(np.clip((openness - EYE_CLOSED) / (EYE_OPEN - EYE_CLOSED), 0.0, 1.0))
     shift = share * (source_points[eye[corner]] - source_points[eye[0]]).astype(np.float64)
-    if not np.any(np.abs(shift) > 1e-3):
+    if abs(shift[0]) + abs(shift[1]) < MIN_SHIFT:
         return
     # The region reaches LID_MARGIN past the lid points: on the photo the visible opening
     # often ends a pixel or two past them, and an iris edge left there stayed behind as a
@@ -99,20 +110,28 @@ def follow_iris(
     if x1 <= x0 or y1 <= y0:
         return
     # Padded, so the distance transforms see the region's edge on all sides.
-    opening_mask = np.pad(polygon_mask(opening, (y1 - y0, x1 - x0), (x0, y0)), margin)
+    opening_mask = cv2.copyMakeBorder(
+        polygon_mask(opening, (y1 - y0, x1 - x0), (x0, y0)),
+        margin,
+        margin,
+        margin,
+        margin,
+        cv2.BORDER_CONSTANT,
+    )
     mask = cv2.dilate(opening_mask, np.ones((2 * margin + 1, 1), np.uint8))
     inner = (slice(margin, -margin), slice(margin, -margin))
     edge = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)[inner]
     outside = cv2.distanceTransform(255 - opening_mask, cv2.DIST_L2, cv2.DIST_MASK_3)[inner]
-    centre = points[iris].astype(np.float64) - (x0, y0)
-    ys, xs = np.ogrid[: y1 - y0, : x1 - x0]
-    beyond = np.maximum(np.hypot(xs - centre[0], ys - centre[1]) - IRIS_RADIUS * width, 0.0)
+    cx, cy = points[iris] - (x0, y0)
+    xs = np.arange(x1 - x0, dtype=np.float32)[None, :] - np.float32(cx)
+    ys = np.arange(y1 - y0, dtype=np.float32)[:, None] - np.float32(cy)
+    beyond = np.sqrt(xs * xs + ys * ys) - np.float32(IRIS_RADIUS * width)
+    np.maximum(beyond, 0.0, out=beyond)
     # 1 on the disc, falling to 0 at the region's edge (0 outside it); past the lids it
     # fades out over the margin's outer half, so the lashes bend rather than tear (not at
     # the corners: a fade there drew a rim of squeezed sclera beside an iris in the corner).
-    fade = np.clip(2.0 - outside * (2.0 / margin), 0.0, 1.0)
-    weight = fade * edge / np.maximum(edge + beyond, 1e-6)
-    weight = weight.astype(np.float32)
+    fade = np.clip(2.0 - outside * np.float32(2.0 / margin), 0.0, 1.0)
+    weight = fade * edge / np.maximum(edge + beyond, np.float32(1e-6))
     rows, cols = slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0)
     warp.map_x[rows, cols] -= np.float32(shift[0]) * weight
     warp.map_y[rows, cols] -= np.float32(shift[1]) * weight
