@@ -221,3 +221,28 @@ def test_enrollment_warns_of_a_fringe_down_to_the_brows(tmp_path: Path, caplog):
             ]
         else:
             assert source.forehead_hair == 0.0 and not warned
+
+
+def test_a_brow_tail_touching_the_temple_hair_stays_a_brow(monkeypatch):
+    """A brow drawn on past its outermost point (as real ones are) with grey hair at the
+    temple reaching its end: the hair is left out, the brow's tail kept."""
+    points = placed()
+    image, _ = with_fringe(points, fringe=False)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), SHAPE) > 0
+    eyes = eye_distance(points)
+    brows = points[enroll.BROWS][np.argsort(points[enroll.BROWS][:, 0])]
+    tail, along = brows[0], brows[0] - brows[1]  # the image-left brow's outer end
+    end = tail + 0.15 * eyes * along / np.linalg.norm(along)
+    line = np.zeros(SHAPE, np.uint8)
+    cv2.line(line, tuple(np.round(tail).astype(int)), tuple(np.round(end).astype(int)), 1, 5)
+    brow_tail = (line > 0) & face
+    image[brow_tail] = (70, 50, 40)
+    temple = np.zeros(SHAPE, bool)
+    temple[int(end[1]) - 12 : int(end[1]) + 2, : int(end[0]) - 1] = True
+    temple &= face
+    image[temple] = grey_hair(SHAPE)[temple]
+    hair = enroll.upper_hair(image, points)
+    assert hair[temple].mean() > 0.8 and hair[brow_tail].mean() < 0.1
+    # Without the brows' body carried on past the tail, the tail joins the hair.
+    monkeypatch.setattr(enroll, "BROW_TAIL", 0.0)
+    assert enroll.upper_hair(image, points)[brow_tail].mean() > 0.5
