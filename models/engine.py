@@ -7,7 +7,8 @@ a track id). All faces of a frame run through the model as one batch:
 1. one rotation-normalised crop per face (`facestream.models.crops`: eye line horizontal,
    scale from the face size), cut with OpenCV on the CPU or with one batched ``grid_sample``
    on the GPU;
-2. HRNet-128 on the batch (TorchScript-frozen on the CPU; fp16 and channels-last on CUDA);
+2. HRNet-128 on the batch (on the CPU exported to ONNX and run by ONNX Runtime, or
+   TorchScript-frozen where ONNX Runtime is not installed; fp16 and channels-last on CUDA);
 3. `decode_heatmaps` maps the peaks straight back to frame pixels through the crop affines.
 
 Tracking (`LandmarkEngine.track`): the detector runs on the first frame, every
@@ -44,6 +45,8 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib.util
+import io
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -195,8 +198,10 @@ class LandmarkEngine:
             every tracked face (e.g. with random weights) and looks for none again.
         max_faces: at most this many faces are tracked (best detection scores first).
         num_threads: torch intra-op threads on the CPU (set globally, as torch does).
-        jit: trace and freeze the model with TorchScript on the CPU (about 2x faster for
-            these small convolutions in our measurements).
+        jit: compile the model for the CPU: exported to ONNX and run by ONNX Runtime when
+            ``onnxruntime`` and ``onnx`` are installed, else traced and frozen with
+            TorchScript (on one thread here: ONNX Runtime 1.5 ms a face, TorchScript 2.6,
+            eager torch 4.5; docs/BENCHMARKS.md). False runs the eager model.
         num_streams: CUDA streams used by `run_batches`.
         confidence_drop: a tracked face whose mean confidence falls below this fraction of
             its running level is looked for again on the same frame (``recover``).
@@ -237,10 +242,12 @@ class LandmarkEngine:
         file = _weights_file(model, weights)
         self.net: Callable[[torch.Tensor], torch.Tensor]
         if jit and self.device.type == "cpu" and dtype == torch.float32 and file is not None:
-            # One frozen model per weights file, shared by every engine of the process (each
-            # live call has its own engine); frozen TorchScript modules hold no state.
+            # One compiled model per weights file, shared by every engine of the process (each
+            # live call has its own engine); compiled models hold no state.
             stat = file.stat()
-            self.config, self.net = _frozen_model(str(model), str(file), stat.st_mtime_ns)
+            self.config, self.net = _compiled_model(
+                str(model), str(file), stat.st_mtime_ns, num_threads
+            )
         else:
             net = create_model(model, weights) if isinstance(model, str) else model
             self.config = net.config
@@ -249,7 +256,7 @@ class LandmarkEngine:
                 net = net.to(memory_format=torch.channels_last)
             self.net = net
             if jit and self.device.type == "cpu" and isinstance(net, HRNet):
-                self.net = _freeze(net, net.config.input_size)
+                self.net = _compile(net, num_threads)
         self.size = self.config.input_size
         self._detector = detector
         self.detect_every = detect_every
@@ -549,12 +556,60 @@ def _weights_file(model: str | HRNet, weights: str | Path | None) -> Path | None
 
 
 @functools.lru_cache(maxsize=4)
-def _frozen_model(
-    name: str, path: str, mtime_ns: int
+def _compiled_model(
+    name: str, path: str, mtime_ns: int, num_threads: int
 ) -> tuple[HRNetConfig, Callable[[torch.Tensor], torch.Tensor]]:
-    """A variant with the weights at ``path`` (as modified at ``mtime_ns``), frozen once."""
+    """A variant with the weights at ``path`` (as modified at ``mtime_ns``), compiled once."""
     net = create_model(name, path).eval()
-    return net.config, _freeze(net, net.config.input_size)
+    return net.config, _compile(net, num_threads)
+
+
+def _compile(net: HRNet, num_threads: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """ONNX Runtime where installed, else TorchScript: the fastest CPU runtime at hand."""
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx"):
+        return OnnxRuntimeNet(net, num_threads)
+    return _freeze(net, net.config.input_size)
+
+
+class OnnxRuntimeNet:
+    """An `HRNet` exported to ONNX in memory and run by ONNX Runtime on the CPU.
+
+    The same callable as the model (``(N, 3, S, S)`` float tensor in, heatmaps out) at about
+    half of TorchScript's time for these small convolutions on one thread: PyTorch runs
+    most of them through its generic im2col kernel, ONNX Runtime through its own direct
+    ones (docs/BENCHMARKS.md). The heatmaps equal the torch model's within float rounding.
+    """
+
+    def __init__(self, net: HRNet, num_threads: int = 1) -> None:
+        import onnxruntime
+
+        size = net.config.input_size
+        buffer = io.BytesIO()
+        with warnings.catch_warnings(), torch.no_grad():
+            # The tracing exporter, as for TorchScript: the shape checks are fixed per variant.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                net.eval(),
+                (torch.rand(1, 3, size, size),),
+                buffer,  # type: ignore[arg-type]  # the tracing exporter takes file objects
+                dynamo=False,
+                input_names=["crops"],
+                output_names=["heatmaps"],
+                dynamic_axes={"crops": {0: "faces"}, "heatmaps": {0: "faces"}},
+            )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+        # Idle pool threads must not spin on a machine whose other cores decode and encode.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(
+            buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        crops = np.ascontiguousarray(x.numpy(), np.float32)
+        (heatmaps,) = self.session.run(None, {"crops": crops})
+        return torch.from_numpy(heatmaps)
 
 
 def _freeze(net: HRNet, size: int) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -332,3 +332,42 @@ def test_engines_share_one_frozen_model_per_weights_file(tmp_path):
     assert LandmarkEngine("hrnet128_lite", weights=path, device="cpu").net is not first.net
     # Random weights are never shared.
     assert LandmarkEngine(weights=None).net is not LandmarkEngine(weights=None).net
+
+
+def test_onnx_runtime_equals_the_torch_model():
+    """The CPU runtime (ONNX Runtime) gives the eager model's heatmaps within float
+    rounding, for one face and a batch, and the engine's landmarks on a real face within
+    1e-4 px of TorchScript's (the runtime before it)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from skimage.data import astronaut
+
+    from facestream.models.engine import OnnxRuntimeNet, _freeze
+    from facestream.models.hrnet import create_model
+
+    net = create_model("hrnet128_lite", "default").eval()
+    onnx_net = OnnxRuntimeNet(net)
+    x = torch.rand(3, 3, 128, 128)
+    with torch.inference_mode():
+        expected = net(x)
+        assert torch.allclose(onnx_net(x), expected, atol=1e-5)
+        assert torch.allclose(onnx_net(x[1:2]), expected[1:2], atol=1e-5)
+    image = astronaut()
+    engine = LandmarkEngine(net, device="cpu", jit=False)
+    faces = engine.track(image)
+    assert len(faces) == 1
+    affines = engine.crop_affines(np.stack([f.points for f in faces]))
+    engine.net = _freeze(net, 128)
+    scripted = engine.infer(image, affines)
+    engine.net = onnx_net
+    points, conf = engine.infer(image, affines)
+    assert np.abs(points - scripted[0]).max() < 1e-4
+    assert np.abs(conf - scripted[1]).max() < 1e-5
+
+
+def test_default_cpu_engine_runs_onnx_runtime():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from facestream.models.engine import OnnxRuntimeNet
+
+    assert isinstance(LandmarkEngine("hrnet128_lite", device="cpu").net, OnnxRuntimeNet)
