@@ -23,8 +23,10 @@ import copy
 import hashlib
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -42,6 +44,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from facestream.stream.cli_swap import build_stages, swap_file
 from facestream.stream.errors import UserError
 from facestream.stream.frames import FrameStage
+from facestream.stream.transcode import partials_of
 
 log = logging.getLogger("facestream")
 
@@ -229,13 +232,25 @@ def _fetch(url: str, folder: Path) -> Path:
     return target
 
 
-def _staging_path(url: str, scratch: Path) -> Path:
-    """Where the swap writes: beside the final file when local, so publishing is a rename."""
+def _staging_path(url: str, scratch: Path, run: str) -> Path:
+    """Where the swap writes: beside the final file when local, so publishing is a rename;
+    named after the batch ``run`` so that its driver can find what a killed worker left."""
     final = _local_path(url)
     if final is None:
         return scratch / f"out{PurePosixPath(url).suffix}"
     final.parent.mkdir(parents=True, exist_ok=True)
-    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.batch{final.suffix}")
+    return final.with_name(f".{final.stem}.{run}.batch{final.suffix}")
+
+
+def remove_partials(job: Job, run: str) -> None:
+    """Delete the files that batch ``run`` left half-written beside a local output: a worker
+    stopped in the middle of a file (Ctrl-C, ``kill``, a crash) cannot delete its own."""
+    final = _local_path(job.output)
+    if final is None:
+        return  # a remote output is staged in the worker's temporary folder
+    staged = final.with_name(f".{final.stem}.{run}.batch{final.suffix}")
+    for path in [staged, *partials_of(staged)]:
+        path.unlink(missing_ok=True)
 
 
 def _publish(staged: Path, url: str) -> None:
@@ -296,6 +311,8 @@ class Worker:
     Args:
         settings: the options of ``facestream swap`` (its ``add_options``).
         photos: ``(file name, bytes)`` of each ``--source`` photo (``read_photos``).
+        run: the batch's id, in the names of the files being written (``remove_partials``);
+            one of the worker's own when omitted.
 
     Example:
         >>> worker = Worker(settings, read_photos(settings.source))  # doctest: +SKIP
@@ -304,8 +321,12 @@ class Worker:
     """
 
     def __init__(
-        self, settings: argparse.Namespace, photos: Sequence[tuple[str, bytes]] = ()
+        self,
+        settings: argparse.Namespace,
+        photos: Sequence[tuple[str, bytes]] = (),
+        run: str | None = None,
     ) -> None:
+        self.run = run or uuid.uuid4().hex[:8]
         self.settings = copy.copy(settings)
         self.settings.quiet = True  # no per-frame progress bars from the workers
         # The photos arrive as bytes, so a worker on another node needs no shared disk.
@@ -344,7 +365,7 @@ class Worker:
             with tempfile.TemporaryDirectory(prefix="facestream-batch-") as scratch:
                 args = copy.copy(self.settings)
                 args.input = _fetch(job.input, Path(scratch))
-                args.output = staged = _staging_path(job.output, Path(scratch))
+                args.output = staged = _staging_path(job.output, Path(scratch), self.run)
                 report = swap_file(args, self._stages_for(args))
                 _publish(staged, job.output)
         except TransientError:
@@ -395,10 +416,16 @@ def connect(
     if ray.is_initialized():
         return False
     quiet = {"logging_level": logging.INFO if verbose else logging.ERROR}
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    on_sigterm = signal.getsignal(signal.SIGTERM) if on_main_thread else None
     if address is not None:
         ray.init(address=address, **quiet)
     else:
         ray.init(num_cpus=local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
+    if on_sigterm is not None:
+        # Ray takes SIGTERM (its native crash handler printed a stack and aborted): give it
+        # back, so that `kill` stops a batch as Ctrl-C does, through the same cleanup.
+        signal.signal(signal.SIGTERM, on_sigterm)
     return True
 
 
@@ -490,15 +517,16 @@ def run_batch(
             on_result(result)
 
     pool: _Pool | None = None
+    run = uuid.uuid4().hex[:8]
+    running: dict[Any, tuple[Any, Job]] = {}
+    deaths: dict[Job, int] = {}
     try:
         worker_class = ray.remote(Worker).options(num_cpus=num_cpus, num_gpus=num_gpus)
         photos_ref = ray.put(photos)  # one copy per node, however many workers read it
-        pool = _Pool(ray, lambda: worker_class.remote(settings, photos_ref))
+        pool = _Pool(ray, lambda: worker_class.remote(settings, photos_ref, run))
         for _ in range(min(len(jobs), pool_size(ray, workers, num_cpus, num_gpus))):
             pool.add()
         pending = list(reversed(jobs))
-        running: dict[Any, tuple[Any, Job]] = {}
-        deaths: dict[Job, int] = {}
         with logging_redirect_tqdm([log]):
             while pending or running:
                 # One file per worker at a time: a free worker takes the next file.
@@ -535,8 +563,14 @@ def run_batch(
                         )
     finally:
         bar.close()
-        if pool is not None:
-            pool.close()
         if started_ray:
-            ray.shutdown()
+            ray.shutdown()  # the actors end with the cluster
+        elif pool is not None:
+            # Killing an actor in the middle of a file makes Ray print that the call will be
+            # retried; the cluster stays, so the actors must go.
+            pool.close()
+        # The files in the middle of being written when the batch stopped, and those whose
+        # worker died.
+        for job in {job for _, job in running.values()} | set(deaths):
+            remove_partials(job, run)
     return results

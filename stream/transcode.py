@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import sys
 import time
@@ -65,6 +66,19 @@ def check_paths(source: Path, output: Path, overwrite: bool = True) -> None:
         )
 
 
+def partial_path(output: Path) -> Path:
+    """A new name for ``output`` while it is written: hidden, in the same folder (so the
+    rename is atomic) and with the same suffix (so FFmpeg picks the same format)."""
+    return output.with_name(f".{output.stem}.{uuid.uuid4().hex[:8]}.partial{output.suffix}")
+
+
+def partials_of(output: Path) -> list[Path]:
+    """The ``partial_path`` files of ``output`` that exist: left by a process that was
+    killed before it could remove its own."""
+    pattern = f".{glob.escape(output.stem)}.*.partial{glob.escape(output.suffix)}"
+    return sorted(output.parent.glob(pattern))
+
+
 def refuse_existing(path: Path, overwrite: bool) -> None:
     """Raise a ``UserError`` naming ``path`` and ``--overwrite`` when ``path`` exists and
     ``overwrite`` is false (a broken link counts: replacing it would remove it)."""
@@ -109,8 +123,7 @@ def transcode(
     check_paths(source, output, overwrite)
     started = time.perf_counter()
     reader = VideoReader(source)
-    # Same folder (so the rename is atomic), same suffix (so FFmpeg picks the same format).
-    tmp = output.with_name(f".{output.stem}.{uuid.uuid4().hex[:8]}.partial{output.suffix}")
+    tmp = partial_path(output)
     writer: VideoWriter | None = None
     bar = tqdm(
         total=reader.expected_frames,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import fsspec
@@ -22,6 +24,7 @@ from facestream.stream.batch import (
     list_inputs,
     plan_jobs,
     read_photos,
+    remove_partials,
 )
 from facestream.stream.cli import main
 from facestream.stream.errors import UserError
@@ -314,6 +317,45 @@ def test_the_command_shows_its_own_lines_not_rays(tmp_path):
     assert f"failed  {tmp_path / 'in' / 'bad.mp4'}: " in done.stderr  # the worker's error
     # A worker's warning comes back with its file's result, not through Ray's forwarding.
     assert f"warning: {tmp_path / 'in' / 'a.mp4'}: no --source face was given" in done.stderr
+
+
+def test_a_stopped_batch_leaves_no_partial_file(tmp_path):
+    pytest.importorskip("ray", reason="needs Ray: pip install 'facestream[ray]'")
+    (tmp_path / "in").mkdir()
+    write_video(tmp_path / "in" / "long.mp4", pts=range(600), size=(320, 240))
+    out = tmp_path / "out"
+    command = [str(Path(sys.executable).parent / "facestream"), "batch", str(tmp_path / "in")]
+    command += ["--out", str(out), "--workers", "1", "--preset", "veryslow"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    batch = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.is_dir() and any(out.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(out.iterdir()), "the worker never started writing"
+        batch.send_signal(signal.SIGTERM)  # as `kill` does, in the middle of the file
+        err = batch.communicate(timeout=60)[1]
+    finally:
+        batch.kill()
+    # Ray's native handler once printed a stack for SIGTERM and aborted (exit 134), and the
+    # killed worker's hidden files stayed in the output folder.
+    assert batch.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT)
+    assert err == "facestream: interrupted; no unfinished output was kept.\n"
+    assert list(out.iterdir()) == []
+
+
+def test_remove_partials_takes_only_its_own_runs_files(tmp_path):
+    names = [".a.run1.batch.mp4", "..a.run1.batch.0a1b2c3d.partial.mp4"]
+    kept = [
+        "a.mp4",
+        ".a.run2.batch.mp4",
+        "..a.run2.batch.4e5f6a7b.partial.mp4",
+        ".b.run1.batch.mp4",
+    ]
+    for name in names + kept:
+        (tmp_path / name).write_bytes(b"x")
+    remove_partials(Job("in/a.mp4", str(tmp_path / "a.mp4")), "run1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
 
 
 # --- a real batch on a local Ray cluster ---------------------------------------------------
