@@ -30,9 +30,13 @@ models/weights/MODEL_CARD.md)."""
 
 @functools.lru_cache(maxsize=8)
 def _window_weights(sigma: float) -> torch.Tensor:
-    """``(S * S, 18)`` weights over an ``S x S`` window centred on a peak (``S = 2R + 3``,
-    ``R = 3 sigma``): columns 0-8 pick its raw 3x3 neighbourhood, columns 9-17 give that
-    neighbourhood blurred by a Gaussian of ``sigma`` cells (both row-major ``[dy, dx]``)."""
+    """``(S * S, C)`` weights over an ``S x S`` window centred on a peak: columns 0-8 pick
+    its raw 3x3 neighbourhood (row-major ``[dy, dx]``); with ``sigma > 0`` (``S = 2R + 3``,
+    ``R = 3 sigma``), columns 9-17 give that neighbourhood blurred by a Gaussian of
+    ``sigma`` cells. Without a blur the window is the 3x3 neighbourhood itself (``S = 3``,
+    ``C = 9``)."""
+    if sigma <= 0:
+        return torch.eye(9, dtype=torch.float64)
     radius = max(1, round(3 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=torch.float64)
     kernel = torch.exp(-(t**2) / (2 * sigma**2))
@@ -46,20 +50,24 @@ def _window_weights(sigma: float) -> torch.Tensor:
     return weights.reshape(size * size, 18)
 
 
-def _log_derivatives(around: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """First and second derivatives ``dx, dy, dxx, dyy, dxy`` of the log of 3x3
-    neighbourhoods ``(N, K, 3, 3)`` (``[dy, dx]``) at their centres, by central differences."""
-    log = around.clamp_min(1e-10).log()
-    centre = log[..., 1, 1]
-    right, left, down, up = log[..., 1, 2], log[..., 1, 0], log[..., 2, 1], log[..., 0, 1]
-    dxy = (log[..., 2, 2] - log[..., 2, 0] - log[..., 0, 2] + log[..., 0, 0]) / 4
-    return (
-        (right - left) / 2,
-        (down - up) / 2,
-        right - 2 * centre + left,
-        down - 2 * centre + up,
-        dxy,
-    )
+# Central differences at the centre of a 3x3 neighbourhood (row-major ``[dy, dx]``), one
+# column each: dx, dy, dxx, dyy, dxy. One product gives all five for every point (the
+# decoding of one face is ~130 small tensor operations otherwise, each costing more than its
+# arithmetic).
+# fmt: off
+_DERIVATIVES = torch.tensor([
+    #  dx    dy    dxx   dyy   dxy
+    [ 0.0,  0.0,  0.0,  0.0,  0.25],  # (-1, -1)
+    [ 0.0, -0.5,  0.0,  1.0,  0.0 ],  # (-1,  0)
+    [ 0.0,  0.0,  0.0,  0.0, -0.25],  # (-1, +1)
+    [-0.5,  0.0,  1.0,  0.0,  0.0 ],  # ( 0, -1)
+    [ 0.0,  0.0, -2.0, -2.0,  0.0 ],  # ( 0,  0)
+    [ 0.5,  0.0,  1.0,  0.0,  0.0 ],  # ( 0, +1)
+    [ 0.0,  0.0,  0.0,  0.0, -0.25],  # (+1, -1)
+    [ 0.0,  0.5,  0.0,  1.0,  0.0 ],  # (+1,  0)
+    [ 0.0,  0.0,  0.0,  0.0,  0.25],  # (+1, +1)
+], dtype=torch.float64)
+# fmt: on
 
 
 def decode_heatmaps(
@@ -92,56 +100,45 @@ def decode_heatmaps(
         # NumPy's argmax: torch's CPU max/argmax over 1,024 cells took ~115 us for 128 maps,
         # about a quarter of the whole decoding; NumPy's takes ~12 us.
         index = torch.from_numpy(flat.detach().numpy().argmax(axis=2))
-        peak = flat.gather(2, index.unsqueeze(-1)).squeeze(-1)
     else:
-        peak, index = flat.max(dim=2)
+        index = flat.argmax(dim=2)
     x = index % w
     y = torch.div(index, w, rounding_mode="floor")
 
     # The log is taken only on the 3x3 neighbourhoods of the peaks (9 values per point). With
     # a blur, a window around each peak gives both the raw and the blurred neighbourhood in
     # one product (a whole-map blur of 128 maps cost more than the model's head on a CPU).
-    if blur_sigma > 0:
-        weights = _window_weights(float(blur_sigma)).to(hm)
-        half = math.isqrt(weights.shape[0]) // 2
-        steps = torch.arange(-half, half + 1, device=hm.device)
-        xs = (x.unsqueeze(-1) + steps).clamp(0, w - 1)  # clamping = replicate borders
-        ys = (y.unsqueeze(-1) + steps).clamp(0, h - 1)
-        window = flat.gather(2, (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, -1))
-        both = (window @ weights).reshape(n, k, 2, 3, 3)
-        raw = _log_derivatives(both[:, :, 0])
-        dx, dy, dxx, dyy, dxy = _log_derivatives(both[:, :, 1])
-    else:
-        xs = torch.stack([(x - 1).clamp(0, w - 1), x, (x + 1).clamp(0, w - 1)], dim=-1)
-        ys = torch.stack([(y - 1).clamp(0, h - 1), y, (y + 1).clamp(0, h - 1)], dim=-1)
-        grid = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, 9)
-        raw = _log_derivatives(flat.gather(2, grid).reshape(n, k, 3, 3))
-        dx, dy, dxx, dyy, dxy = raw
+    weights = _window_weights(float(blur_sigma)).to(hm)
+    half = math.isqrt(weights.shape[0]) // 2
+    steps = torch.arange(-half, half + 1, device=hm.device)
+    xs = (x.unsqueeze(-1) + steps).clamp(0, w - 1)  # clamping = replicate borders
+    ys = (y.unsqueeze(-1) + steps).clamp(0, h - 1)
+    window = flat.gather(2, (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).reshape(n, k, -1))
+    around = window @ weights  # (N, K, 9): raw; (N, K, 18): raw, then blurred
+    peak = around[..., 4]
+    log = around.clamp_min(1e-10).log().reshape(n, k, -1, 9)
+    derivatives = log @ _DERIVATIVES.to(log)  # (N, K, 1 or 2, 5): raw[, blurred]
+    raw = derivatives[:, :, 0]
+    dx, dy, dxx, dyy, dxy = derivatives[:, :, -1].unbind(-1)
     det = dxx * dyy - dxy**2
     inside = (x > 0) & (x < w - 1) & (y > 0) & (y < h - 1)
     # A maximum has a negative-definite Hessian; elsewhere (flat or border) keep the argmax.
     valid = inside & (det > 1e-12) & (dxx < 0)
-    safe_det = det.clamp_min(1e-12)
-    zero = torch.zeros((), dtype=det.dtype, device=det.device)
-    off_x = torch.where(valid, -(dyy * dx - dxy * dy) / safe_det, zero).clamp(-1.0, 1.0)
-    off_y = torch.where(valid, -(dxx * dy - dxy * dx) / safe_det, zero).clamp(-1.0, 1.0)
+    step = (
+        torch.stack([dxy * dy - dyy * dx, dxy * dx - dxx * dy], -1)
+        / det.clamp_min(1e-12)[..., None]
+    )
+    offset = torch.where(valid[..., None], step, 0.0).clamp(-1.0, 1.0)  # (N, K, 2) cells
     # Value of the raw heatmap's Taylor model at the refined peak: an off-grid Gaussian peak
     # of height 1 still gives confidence 1, blurred or not.
-    dx, dy, dxx, dyy, dxy = raw
-    gain = dx * off_x + dy * off_y
-    gain = gain + 0.5 * (dxx * off_x**2 + 2 * dxy * off_x * off_y + dyy * off_y**2)
+    off_x, off_y = offset.unbind(-1)
+    terms = torch.stack([off_x, off_y, 0.5 * off_x**2, 0.5 * off_y**2, off_x * off_y], -1)
+    gain = (raw * terms).sum(-1)
 
-    unit_x = (x.float() + off_x + 0.5) / w
-    unit_y = (y.float() + off_y + 0.5) / h
+    cells = torch.stack([x, y], -1).to(torch.float32) + offset + 0.5
+    unit = cells / torch.tensor([w, h], dtype=torch.float32, device=hm.device)
     affine = crop_to_frame.to(device=hm.device, dtype=torch.float32)
-    a = affine.unsqueeze(1)  # (N, 1, 2, 3)
-    points = torch.stack(
-        [
-            a[..., 0, 0] * unit_x + a[..., 0, 1] * unit_y + a[..., 0, 2],
-            a[..., 1, 0] * unit_x + a[..., 1, 1] * unit_y + a[..., 1, 2],
-        ],
-        dim=-1,
-    )
+    points = unit @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]
     return points, (peak * gain.clamp(0.0, 1.0).exp()).clamp(0.0, 1.0)
 
 
