@@ -220,12 +220,13 @@ def swap_file(
     """
     # A namespace without the flag (a library caller's) replaces, as transcode does.
     overwrite = getattr(args, "overwrite", True)
-    # Before the model loads: a refused output should not cost seconds.
+    # Before the model loads: a refused output or encoder setting should not cost seconds.
     check_paths(args.input, args.output, overwrite)
-    if stages is None:
-        stages = build_stages(args)
     swapped = args.source is not None and not args.no_swap
     options = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, provenance=swapped)
+    options.check()
+    if stages is None:
+        stages = build_stages(args)
     report = transcode(
         args.input,
         args.output,

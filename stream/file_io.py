@@ -41,16 +41,36 @@ class CodecDefaults:
     preset: str
     quality_option: str  # the encoder option that takes --crf
     preset_option: str  # the encoder option that takes --preset
+    crf_max: int  # --crf goes from 0 to this
+    presets: tuple[str, ...]  # what --preset takes
     extra: tuple[tuple[str, str], ...] = ()
 
 
+_X26X_PRESETS = tuple(
+    "ultrafast superfast veryfast faster fast medium slow slower veryslow placebo".split()
+)
+_NVENC_PRESETS = tuple(
+    [f"p{i}" for i in range(1, 8)]
+    + "default slow medium fast hp hq bd ll llhq llhp lossless losslesshp".split()
+)
+
 CODECS: dict[str, CodecDefaults] = {
-    "libx264": CodecDefaults(23, "medium", "crf", "preset"),
-    "libx265": CodecDefaults(28, "medium", "crf", "preset", (("x265-params", "log-level=error"),)),
+    "libx264": CodecDefaults(23, "medium", "crf", "preset", 51, _X26X_PRESETS),
+    "libx265": CodecDefaults(
+        28, "medium", "crf", "preset", 51, _X26X_PRESETS, (("x265-params", "log-level=error"),)
+    ),
     # VP9 reaches constant quality only with a zero target bitrate; its speed knob is
     # "deadline" (good, best, realtime).
-    "libvpx-vp9": CodecDefaults(32, "good", "crf", "deadline", (("b", "0"), ("row-mt", "1"))),
-    "h264_nvenc": CodecDefaults(23, "p4", "cq", "preset", (("rc", "vbr"),)),
+    "libvpx-vp9": CodecDefaults(
+        32,
+        "good",
+        "crf",
+        "deadline",
+        63,
+        ("realtime", "good", "best"),
+        (("b", "0"), ("row-mt", "1")),
+    ),
+    "h264_nvenc": CodecDefaults(23, "p4", "cq", "preset", 51, _NVENC_PRESETS, (("rc", "vbr"),)),
 }
 
 
@@ -69,6 +89,25 @@ class EncoderOptions:
     # Mark the container as synthetic media (facestream.filters.provenance): on whenever
     # a face swap was applied.
     provenance: bool = False
+
+    def check(self) -> None:
+        """Raise a ``UserError`` for a codec, ``crf`` or ``preset`` the encoder does not take
+        (the encoder itself would say only "Invalid argument", once the model has loaded)."""
+        if self.codec not in CODECS:
+            raise UserError(f"unknown codec {self.codec}; choose one of {', '.join(CODECS)}.")
+        if self.codec not in av.codecs_available:
+            raise UserError(f"this PyAV build has no {self.codec} encoder.")
+        defaults = CODECS[self.codec]
+        if self.crf is not None and not 0 <= self.crf <= defaults.crf_max:
+            raise UserError(
+                f"--crf for {self.codec} goes from 0 to {defaults.crf_max} (lower is better), "
+                f"not {self.crf}."
+            )
+        if self.preset is not None and self.preset not in defaults.presets:
+            raise UserError(
+                f"--preset for {self.codec} is one of {', '.join(defaults.presets)}; "
+                f"not {self.preset}."
+            )
 
     def codec_options(self) -> dict[str, str]:
         defaults = CODECS[self.codec]
@@ -275,10 +314,7 @@ class VideoWriter:
         first = reader.first_frame
         if first is None:
             raise RuntimeError("the reader's first frame is gone; make the writer before reading")
-        if options.codec not in CODECS:
-            raise UserError(f"unknown codec {options.codec}; choose one of {', '.join(CODECS)}.")
-        if options.codec not in av.codecs_available:
-            raise UserError(f"this PyAV build has no {options.codec} encoder.")
+        options.check()
         self.path = path
         self._lock = threading.Lock()
         metadata: dict[str, str] = {}

@@ -303,10 +303,20 @@ def test_demo_runs_on_the_embedded_clip(tmp_path, capsys):
     assert main(["--quiet", "demo", "--output", str(out), "--overwrite"]) == 0
 
 
-def test_bad_encoder_setting(make_video, tmp_path, capsys):
-    argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--preset", "bogus"]
+@pytest.mark.parametrize(
+    ("flags", "sentence"),
+    [
+        (["--preset", "bogus"], "--preset for libx264 is one of ultrafast, superfast"),
+        (["--codec", "libvpx-vp9", "--preset", "fast"], "is one of realtime, good, best; not fast"),
+        (["--crf", "-5"], "--crf for libx264 goes from 0 to 51 (lower is better), not -5."),
+        (["--crf", "100"], "not 100."),  # x264 took it silently, as 51
+    ],
+)
+def test_bad_encoder_setting(make_video, tmp_path, capsys, flags, sentence):
+    # The encoder said only "Invalid argument" (or nothing), after the model had loaded.
+    argv = ["swap", str(make_video()), str(tmp_path / "o.mkv"), *flags]
     code, err = run_cli(capsys, *argv)
-    assert code == 2 and "could not start" in err
+    assert code == 2 and sentence in err
     assert list(tmp_path.glob("*o.*")) == []  # no output, no temporary file left
 
 
