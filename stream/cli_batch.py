@@ -13,6 +13,7 @@ import time
 from facestream.stream import cli_swap
 from facestream.stream.batch import FileResult, plan_jobs, run_batch
 from facestream.stream.errors import UserError
+from facestream.stream.file_io import EncoderOptions
 
 log = logging.getLogger("facestream")
 
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1.")
     if args.num_cpus <= 0 or args.num_gpus < 0 or args.retries < 0:
         raise UserError("--num-cpus must be above 0; --num-gpus and --retries 0 or more.")
+    # Before Ray starts: every file would fail on it.
+    EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset).check()
     started = time.perf_counter()
     jobs, skipped = plan_jobs(args.inputs, args.out, overwrite=args.overwrite)
     for result in skipped:

@@ -282,6 +282,9 @@ def test_cli_errors_are_one_sentence(tmp_path, capsys):
     argv = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--num-cpus", "0"]
     assert main(argv) == 2
     assert "--num-cpus must be above 0" in capsys.readouterr().err
+    argv = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--crf", "99"]
+    assert main(argv) == 2  # before Ray starts, not once per file
+    assert "--crf for libx264 goes from 0 to 51" in capsys.readouterr().err
 
 
 def test_cli_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
