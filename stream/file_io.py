@@ -283,6 +283,11 @@ def _own_tags(metadata: dict[str, str]) -> dict[str, str]:
     }
 
 
+# The muxers that store a display matrix (rotation): MP4/QuickTime's family and Matroska.
+# Others (AVI, MPEG-TS...) drop it without a word.
+_KEEP_ROTATION = {"mp4", "mov", "ipod", "3gp", "3g2", "psp", "ismv", "f4v", "matroska", "webm"}
+
+
 def choose_pix_fmt(codec: str, input_format: str, width: int, height: int) -> str:
     """The input's pixel format when the encoder takes it, else the encoder's 4:2:0 default.
 
@@ -382,6 +387,13 @@ class VideoWriter:
         matrix = display_matrix(first)
         if matrix is not None:
             stream.set_display_matrix(matrix)
+            if self.container.format.name not in _KEEP_ROTATION and first.rotation:
+                log.warning(
+                    "a %s file cannot hold the input's rotation (%d°): players will show the "
+                    "video turned; use .mp4, .mov or .mkv to keep it",
+                    self.path.suffix,
+                    first.rotation,
+                )
         try:
             context.open()
         except av.error.FFmpegError as exc:

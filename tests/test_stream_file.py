@@ -109,6 +109,15 @@ def test_rotation_and_colour_tags_are_kept(make_video, tmp_path):
     assert a["colour"] == (2, 1, 1, 1) and b["colour"] == a["colour"]
 
 
+def test_a_container_that_drops_the_rotation_says_so(make_video, tmp_path, warnings):
+    src = make_video("rot.mp4", rotation=90, pts=range(3))
+    transcode(src, tmp_path / "out.mkv", options=FAST, progress=False)
+    assert "rotation" not in warnings.text
+    transcode(src, tmp_path / "out.avi", options=FAST, progress=False)
+    assert probe(tmp_path / "out.avi")["rotation"] == 0  # AVI has no place for it
+    assert "a .avi file cannot hold the input's rotation (90°)" in warnings.text
+
+
 def test_pixel_format_follows_the_input(make_video, tmp_path):
     src = make_video("444.mp4", pix_fmt="yuv444p", size=(64, 48))
     out = tmp_path / "out.mp4"
