@@ -158,7 +158,8 @@ def test_identity_stages_never_convert_pixels(make_video, tmp_path):
     assert stage.touched == [False] * 6
 
 
-def test_interrupted_run_leaves_no_file(make_video, tmp_path):
+@pytest.mark.parametrize("earlier", [None, b"the last complete result"], ids=["new", "replaced"])
+def test_interrupted_run_leaves_no_file(make_video, tmp_path, earlier):
     class Interrupt:
         def process(self, frame: Frame) -> Frame:
             if frame.index == 3:
@@ -166,25 +167,13 @@ def test_interrupted_run_leaves_no_file(make_video, tmp_path):
             return frame
 
     out = tmp_path / "out.mp4"
+    if earlier is not None:
+        out.write_bytes(earlier)  # an earlier output stays as it was
     src = make_video(pts=range(20), audio=("aac",))
     with pytest.raises(KeyboardInterrupt):
         transcode(src, out, [Interrupt()], FAST, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
-
-
-def test_an_interrupted_overwrite_keeps_the_old_output(make_video, tmp_path):
-    class Interrupt:
-        def process(self, frame: Frame) -> Frame:
-            if frame.index == 3:
-                raise KeyboardInterrupt
-            return frame
-
-    out = tmp_path / "out.mp4"
-    out.write_bytes(b"the last complete result")
-    with pytest.raises(KeyboardInterrupt):
-        transcode(make_video(pts=range(20)), out, [Interrupt()], FAST, progress=False)
-    assert out.read_bytes() == b"the last complete result"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"] + ["out.mp4"] * bool(earlier)
+    assert earlier is None or out.read_bytes() == earlier
 
 
 def test_an_existing_output_is_refused_unless_overwrite(make_video, tmp_path):
