@@ -45,8 +45,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import importlib.util
-import io
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -56,6 +54,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facestream.models import cpu_runtime
 from facestream.models.crops import (
     crop_from_keypoints,
     crop_from_landmarks,
@@ -566,50 +565,10 @@ def _compiled_model(
 
 def _compile(net: HRNet, num_threads: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """ONNX Runtime where installed, else TorchScript: the fastest CPU runtime at hand."""
-    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx"):
-        return OnnxRuntimeNet(net, num_threads)
-    return _freeze(net, net.config.input_size)
-
-
-class OnnxRuntimeNet:
-    """An `HRNet` exported to ONNX in memory and run by ONNX Runtime on the CPU.
-
-    The same callable as the model (``(N, 3, S, S)`` float tensor in, heatmaps out) at about
-    half of TorchScript's time for these small convolutions on one thread: PyTorch runs
-    most of them through its generic im2col kernel, ONNX Runtime through its own direct
-    ones (docs/BENCHMARKS.md). The heatmaps equal the torch model's within float rounding.
-    """
-
-    def __init__(self, net: HRNet, num_threads: int = 1) -> None:
-        import onnxruntime
-
-        size = net.config.input_size
-        buffer = io.BytesIO()
-        with warnings.catch_warnings(), torch.no_grad():
-            # The tracing exporter, as for TorchScript: the shape checks are fixed per variant.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                net.eval(),
-                (torch.rand(1, 3, size, size),),
-                buffer,  # type: ignore[arg-type]  # the tracing exporter takes file objects
-                dynamo=False,
-                input_names=["crops"],
-                output_names=["heatmaps"],
-                dynamic_axes={"crops": {0: "faces"}, "heatmaps": {0: "faces"}},
-            )
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = num_threads
-        options.inter_op_num_threads = 1
-        # Idle pool threads must not spin on a machine whose other cores decode and encode.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(
-            buffer.getvalue(), options, providers=["CPUExecutionProvider"]
-        )
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        crops = np.ascontiguousarray(x.numpy(), np.float32)
-        (heatmaps,) = self.session.run(None, {"crops": crops})
-        return torch.from_numpy(heatmaps)
+    size = net.config.input_size
+    if cpu_runtime.available():
+        return cpu_runtime.OnnxRuntimeNet(net, torch.rand(1, 3, size, size), num_threads)
+    return _freeze(net, size)
 
 
 def _freeze(net: HRNet, size: int) -> Callable[[torch.Tensor], torch.Tensor]:

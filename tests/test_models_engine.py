@@ -342,11 +342,12 @@ def test_onnx_runtime_equals_the_torch_model():
     pytest.importorskip("onnx")
     from skimage.data import astronaut
 
-    from facestream.models.engine import OnnxRuntimeNet, _freeze
+    from facestream.models.cpu_runtime import OnnxRuntimeNet
+    from facestream.models.engine import _freeze
     from facestream.models.hrnet import create_model
 
     net = create_model("hrnet128_lite", "default").eval()
-    onnx_net = OnnxRuntimeNet(net)
+    onnx_net = OnnxRuntimeNet(net, torch.rand(1, 3, 128, 128))
     x = torch.rand(3, 3, 128, 128)
     with torch.inference_mode():
         expected = net(x)
@@ -368,6 +369,6 @@ def test_onnx_runtime_equals_the_torch_model():
 def test_default_cpu_engine_runs_onnx_runtime():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from facestream.models.engine import OnnxRuntimeNet
+    from facestream.models.cpu_runtime import OnnxRuntimeNet
 
     assert isinstance(LandmarkEngine("hrnet128_lite", device="cpu").net, OnnxRuntimeNet)
