@@ -64,6 +64,7 @@ Occluder = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 @dataclass
 class Scores:
     kept: dict[str, list[float]] = field(default_factory=dict)
+    kept_before: dict[str, list[float]] = field(default_factory=dict)
     over: dict[str, list[float]] = field(default_factory=dict)
     fp: list[float] = field(default_factory=list)
     fp_worst: list[float] = field(default_factory=list)
@@ -147,21 +148,29 @@ def pick_augment(image: np.ndarray, points: np.ndarray, upper: bool) -> Occluder
     raise RuntimeError("no augmentation seed fits")
 
 
-def track(engine: LandmarkEngine, frames: list[np.ndarray], fps: float) -> list:
+@dataclass
+class Tracked:
+    """One face per frame: smoothed points (None: no face) and the raw confidences."""
+
+    points: list[np.ndarray | None]
+    confidence: list[np.ndarray | None]
+
+
+def track(engine: LandmarkEngine, frames: list[np.ndarray], fps: float) -> Tracked:
     engine.reset()
     faces = [engine.track(frame) for frame in frames]
-    return smoothed(faces, fps)
+    return Tracked(smoothed(faces, fps), [f[0].confidence if f else None for f in faces])
 
 
 def run(
-    frames: list[np.ndarray], points: list, source: SourceFace, options: SwapOptions
+    frames: list[np.ndarray], faces: Tracked, source: SourceFace, options: SwapOptions
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """Composite every frame; the outputs and the alpha over the whole frame."""
     state = TrackState()
     outputs, alphas = [], []
-    for img, p in zip(frames, points, strict=True):
+    for img, p, c in zip(frames, faces.points, faces.confidence, strict=True):
         out = img.copy()
-        res = None if p is None else composite_face(out, p, source, options, state)
+        res = None if p is None else composite_face(out, p, source, options, state, c)
         alpha = None
         if res is not None:
             alpha = np.zeros(img.shape[:2], np.float32)
@@ -170,6 +179,12 @@ def run(
         outputs.append(out)
         alphas.append(alpha)
     return outputs, alphas
+
+
+def shown(output: np.ndarray, occluded: np.ndarray, region: np.ndarray) -> float:
+    """Share of `region` where the output is within KEPT_LEVELS of the occluded target."""
+    close = np.abs(output.astype(np.int16) - occluded).max(axis=2) <= KEPT_LEVELS
+    return float(close[region].mean())
 
 
 def dropped(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -197,7 +212,7 @@ def main() -> None:
         with av.open(str(DATA / clip)) as c:
             fps = float(c.streams.video[0].average_rate or 25)
         clean = track(engine, frames, fps)
-        first = next(p for p in clean if p is not None)
+        first = next(p for p in clean.points if p is not None)
         occluders: dict[str, Occluder] = {
             "hand": hand,
             "augment lower": pick_augment(frames[0], first, upper=False),
@@ -207,7 +222,7 @@ def main() -> None:
         for name, draw in occluders.items():
             drawn = [
                 draw(img, p) if t >= args.start and p is not None else (img, None)
-                for t, (img, p) in enumerate(zip(frames, clean, strict=True))
+                for t, (img, p) in enumerate(zip(frames, clean.points, strict=True))
             ]
             imgs = [d[0] for d in drawn]
             occluded[name] = (imgs, [d[1] for d in drawn], track(engine, imgs, fps))
@@ -222,24 +237,27 @@ def main() -> None:
             scores.fp.append(float(np.median(fps_share)))
             scores.fp_worst.append(float(np.max(fps_share)))
             if args.dlib:
-                scores.dist.extend(identity(args.dlib, source, frames, clean, base_out, ours_out))
+                scores.dist.extend(
+                    identity(args.dlib, source, frames, clean.points, base_out, ours_out)
+                )
             for name, (imgs, masks, points) in occluded.items():
-                _, b_alpha = run(imgs, points, source, off)
+                b_out, b_alpha = run(imgs, points, source, off)
                 o_out, o_alpha = run(imgs, points, source, on)
-                kept, over = [], []
+                kept, kept_before, over = [], [], []
                 for t in range(args.start, len(imgs)):
-                    b, a, m, p = b_alpha[t], o_alpha[t], masks[t], clean[t]
+                    b, a, m, p = b_alpha[t], o_alpha[t], masks[t], clean.points[t]
                     if a is None or b is None or m is None or p is None:
                         continue
                     region = m & (b >= 0.5)
-                    close = np.abs(o_out[t].astype(np.int16) - imgs[t]).max(2) <= KEPT_LEVELS
                     if region.sum() > 0:
-                        kept.append(float(close[region].mean()))
+                        kept.append(shown(o_out[t], imgs[t], region))
+                        kept_before.append(shown(b_out[t], imgs[t], region))
                     r = max(1, int(0.03 * face_size(p)))
                     grown = cv2.dilate(m.astype(np.uint8), np.ones((2 * r + 1,) * 2, np.uint8))
                     rest = (b >= 0.5) & (grown == 0)
                     over.append(float(dropped(b, a)[rest].mean()) if rest.any() else 0.0)
                 scores.kept.setdefault(name, []).append(float(np.median(kept)))
+                scores.kept_before.setdefault(name, []).append(float(np.median(kept_before)))
                 scores.over.setdefault(name, []).append(float(np.median(over)))
             print(f"{clip} <- {name_s}: done", flush=True)
     report(scores, args)
@@ -271,9 +289,10 @@ def report(scores: Scores, args: argparse.Namespace) -> None:
     pairs = len(scores.fp)
     print(f"\n{pairs} clip x source pairs, {args.frames} frames, occluded from {args.start}")
     print("means over pairs of per-pair medians; 'without' is occlusion=False, same run")
-    print(f"{'occluder':16s} {'kept with':>10s} {'over-reach':>10s}")
+    print(f"{'occluder':16s} {'kept':>8s} {'without':>8s} {'over-reach':>10s}")
     for name in OCCLUDERS:
-        print(f"{name:16s} {np.mean(scores.kept[name]):10.3f} {np.mean(scores.over[name]):10.4f}")
+        kept, before = np.mean(scores.kept[name]), np.mean(scores.kept_before[name])
+        print(f"{name:16s} {kept:8.3f} {before:8.3f} {np.mean(scores.over[name]):10.4f}")
     print(f"no occluder: false positives {np.mean(scores.fp):.4f} (median frame),")
     print(f"  {np.mean(scores.fp_worst):.4f} (worst frame, mean over pairs),")
     print(f"  {np.max(scores.fp_worst):.4f} (worst frame of any pair)")
@@ -288,12 +307,12 @@ def sheet(engine: LandmarkEngine, source: SourceFace, args: argparse.Namespace) 
     clip = DATA / "videos" / "liveportrait" / "s32.mp4"
     frames = read_frames(clip, args.frames)
     clean = track(engine, frames, 25.0)
-    first = next(p for p in clean if p is not None)
+    first = next(p for p in clean.points if p is not None)
     rows = []
     for draw in (hand, pick_augment(frames[0], first, False), pick_augment(frames[0], first, True)):
         imgs = [
-            draw(img, p)[0] if t >= args.start else img
-            for t, (img, p) in enumerate(zip(frames, clean, strict=True))
+            draw(img, p)[0] if t >= args.start and p is not None else img
+            for t, (img, p) in enumerate(zip(frames, clean.points, strict=True))
         ]
         points = track(engine, imgs, 25.0)
         before, b_alpha = run(imgs, points, source, SwapOptions(occlusion=False))

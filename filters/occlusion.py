@@ -5,12 +5,16 @@ in front of the face would vanish under the swapped face. Each face track keeps 
 of what the target's own face looks like: its colour (Lab) per pixel of a small canonical
 frame (the 128 points warped onto `MEAN_SHAPE`), as a running mean and a running mean
 absolute deviation over the frames seen so far. A pixel of this frame far from the model,
-in units of that deviation, is an occluder when it belongs to a region large enough to be
-one; the compositor then keeps the target's own pixels there.
+in units of that deviation (against the model's range over its neighbours, so a landmark
+a pixel off does not count), is an occluder when it belongs to a region large enough to
+be one; the compositor then keeps the target's own pixels there. Where the landmarks'
+heatmap confidences fall under their track's usual level (points hidden behind something)
+the threshold is lowered. The face outline's rim is not judged (the landmarks' jitter
+against the background), only covered when a region found inside reaches it.
 
 Per frame the face box is shrunk to the canonical scale (about 50 px across the face),
 sampled into the canonical frame by one small remap, compared there, and the occlusion
-map goes back to the box by another small remap and a resize: about 1 ms a face.
+map goes back to the box by another small remap and a resize: under 1 ms a face.
 
 Pixels found occluded are not learned, so an occluder held still does not become part of
 the face; a face only ever seen behind its occluder (from a track's first frame) is
@@ -31,7 +35,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facestream.filters.warp import build_warp_map, remap
+from facestream.filters.warp import (
+    NO_TRIANGLE,
+    WarpMap,
+    build_warp_map,
+    rasterise_triangle_ids,
+    remap,
+    triangle_affines,
+)
 from facestream.models.landmarks import FACE_OUTLINE, MEAN_SHAPE, TRIANGLES
 
 # Side of the canonical frame (px); the face (sqrt of its outline's area) is about 48 px
@@ -49,6 +60,27 @@ def _canonical_points() -> np.ndarray:
 _CANON = _canonical_points()
 _CANON_BOX = (0, 0, CANON_SIZE, CANON_SIZE)
 _CANON_FACE = float(np.sqrt(cv2.contourArea(_CANON[FACE_OUTLINE])))
+# The canonical frame's triangles never move, so which triangle covers each of its pixels
+# is drawn once (drawing it costs more than the rest of the sampling).
+_CANON_IDS = rasterise_triangle_ids(_CANON, _TRIANGLES, _CANON_BOX)
+_CANON_XY = np.mgrid[0:CANON_SIZE, 0:CANON_SIZE][::-1].astype(np.float32)  # x, y per pixel
+
+
+def to_canonical(points: np.ndarray) -> WarpMap:
+    """The map sending each pixel of the canonical frame to its place in an image whose
+    landmarks are `points` (`build_warp_map` with the canonical frame's triangles cached)."""
+    lut = np.zeros((NO_TRIANGLE + 1, 2, 3), np.float32)
+    lut[: len(_TRIANGLES)] = triangle_affines(points, _CANON, _TRIANGLES)
+    affine = lut[_CANON_IDS]  # (S, S, 2, 3)
+    x, y = _CANON_XY
+    maps = affine[..., 0] * x[..., None] + affine[..., 1] * y[..., None] + affine[..., 2]
+    return WarpMap(
+        _CANON_BOX,
+        np.ascontiguousarray(maps[..., 0]),
+        np.ascontiguousarray(maps[..., 1]),
+        _CANON_IDS != NO_TRIANGLE,
+    )
+
 
 # A pixel's distance from the model is its Lab difference over the model's spread there
 # (per channel, then the root mean square over the three); it starts to count as an
@@ -66,9 +98,17 @@ WARMUP_FRAMES = 4
 # An occluder covers at least this share of the face in the canonical frame: smaller
 # regions far from the model are a blink, a glint or the lips' edge, not a hand.
 MIN_AREA = 0.015
+# Canonical pixels along the face outline left unjudged (about 6 % of the face size).
+EDGE = 3
 # Weight of last frame's occlusion in this frame's: an occluder stays found through one
 # frame where it looks less unlike the face (motion blur, a turn of the hand).
 MEMORY = 0.5
+# The landmarks' own word: a point whose heatmap confidence falls under its track's usual
+# level (a running mean) by DOUBT_DROP is in doubt, and over the triangles around points
+# in doubt the thresholds above are scaled down toward DOUBT_SCALE times their value (an
+# occluder hides points; a skin-coloured hand is close to the face in colour).
+DOUBT_DROP = 0.25
+DOUBT_SCALE = 0.5
 
 
 class OcclusionModel:
@@ -86,21 +126,27 @@ class OcclusionModel:
         self.spread: np.ndarray | None = None
         self.frames = 0
         self.last: np.ndarray | None = None
+        self.trust: np.ndarray | None = None
 
-    def occlusion(self, image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    def occlusion(
+        self, image: np.ndarray, points: np.ndarray, confidence: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """float32 `(h, w)` share of each pixel of `image` (uint8 RGB, a face box) that is
         an occluder in front of the face with landmarks `points` (128, 2, in `image`'s
         pixels), 1 = occluder; or None when nothing is occluded. Learns the frame.
+        `confidence` (128,), the landmarks' heatmap confidences, lowers the thresholds
+        where points fall under their usual confidence.
         """
         h, w = image.shape[:2]
         size = float(np.sqrt(max(cv2.contourArea(points[FACE_OUTLINE].astype(np.float32)), 1.0)))
-        scale = min(1.0, _CANON_FACE / size)
-        ws, hs = max(int(round(w * scale)), 1), max(int(round(h * scale)), 1)
-        small = cv2.resize(image, (ws, hs), interpolation=cv2.INTER_AREA)
+        # Shrunk by a whole factor: OpenCV's area resampling is several times faster then.
+        k = max(1, int(round(size / _CANON_FACE)))
+        ws, hs = max(w // k, 1), max(h // k, 1)
+        small = cv2.resize(image[: hs * k, : ws * k], (ws, hs), interpolation=cv2.INTER_AREA)
         lab = cv2.cvtColor(small.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_RGB2Lab)
-        # Pixel centres: x_small + 0.5 = (x + 0.5) * ws / w.
-        small_points = (points + 0.5) * np.array([ws / w, hs / h], np.float32) - 0.5
-        to_canon = build_warp_map(small_points, _CANON, _TRIANGLES, _CANON_BOX)
+        # Pixel centres: x_small + 0.5 = (x + 0.5) / k.
+        small_points = (points + 0.5) * np.float32(1.0 / k) - 0.5
+        to_canon = to_canonical(small_points)
         seen = remap(lab, to_canon)
         # Only what the box shows: points past its edge would sample the reflected border.
         valid = (
@@ -115,15 +161,27 @@ class OcclusionModel:
             self.spread = np.broadcast_to(SPREAD_PRIOR, seen.shape).copy()
             self.frames = 1
             return None
-        diff = seen - self.mean
         # A change of light over the whole face is not an occluder: the median difference
         # (the face's, as long as an occluder covers less than half of it) is taken out.
-        diff -= np.median(diff[valid], axis=0)
+        offset = np.median((seen - self.mean)[valid][::4], axis=0)  # a quarter is plenty
+        lit = seen - offset
+        # Compared with the model's range over each pixel's neighbours: the landmarks
+        # misplace the face by a pixel or so, which at the edges of the lips, brows and
+        # eyes reads as a large change of colour.
+        near = np.ones((3, 3), np.uint8)
+        diff = lit - np.clip(lit, cv2.erode(self.mean, near), cv2.dilate(self.mean, near))
         z = np.sqrt(np.mean(np.square(diff / self.spread), axis=2))
-        found = np.clip((z - Z_NEAR) / (Z_FAR - Z_NEAR), 0.0, 1.0) * valid
+        z *= self._doubt_gain(confidence)
+        # Not judged along the outline: there the landmarks' jitter against the background
+        # and the hair reads as change (the feather hides the source there anyway). A
+        # region found inside reaches out over it.
+        rim = np.ones((2 * EDGE + 1,) * 2, np.uint8)
+        core = cv2.erode(valid.astype(np.uint8), rim)
+        found = np.clip((z - Z_NEAR) / (Z_FAR - Z_NEAR), 0.0, 1.0) * core
         if self.frames < WARMUP_FRAMES:
             found[:] = 0.0
         found = _large_regions(found, MIN_AREA * float(valid.sum()))
+        found = np.where(core > 0, found, cv2.dilate(found, rim) * valid)
         if self.last is not None:
             found = np.maximum(found, MEMORY * self.last)
         self.last = found
@@ -132,7 +190,28 @@ class OcclusionModel:
             return None
         from_canon = build_warp_map(_CANON, small_points, _TRIANGLES, (0, 0, ws, hs))
         occluded = remap(found, from_canon) * from_canon.valid
-        return cv2.resize(occluded, (w, h), interpolation=cv2.INTER_LINEAR)
+        occluded = cv2.resize(occluded, (ws * k, hs * k), interpolation=cv2.INTER_LINEAR)
+        # The few rows and columns the whole factor left out take their neighbours' value.
+        return cv2.copyMakeBorder(occluded, 0, h - hs * k, 0, w - ws * k, cv2.BORDER_REPLICATE)
+
+    def _doubt_gain(self, confidence: np.ndarray | None) -> np.ndarray | float:
+        """Factor on the distance (canonical map, 1 where no point is in doubt) from the
+        landmarks' confidences; learns their usual level."""
+        if confidence is None or DOUBT_SCALE >= 1.0:
+            return 1.0
+        confidence = np.asarray(confidence, np.float32)
+        if self.trust is None:
+            self.trust = confidence.copy()
+            return 1.0
+        doubt = np.clip((self.trust - confidence) / DOUBT_DROP, 0.0, 1.0)
+        settled = doubt < 0.5
+        self.trust[settled] += LEARN_RATE * (confidence[settled] - self.trust[settled])
+        if not doubt.any():
+            return 1.0
+        per_triangle = np.zeros(NO_TRIANGLE + 1, np.float32)
+        per_triangle[: len(_TRIANGLES)] = doubt[_TRIANGLES].mean(axis=1)
+        doubt_map = cv2.GaussianBlur(per_triangle[_CANON_IDS], (0, 0), 2.0)
+        return 1.0 / (1.0 - (1.0 - DOUBT_SCALE) * doubt_map)
 
     def _learn(
         self, seen: np.ndarray, diff: np.ndarray, valid: np.ndarray, found: np.ndarray

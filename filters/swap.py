@@ -193,6 +193,7 @@ class TrackState:
             change with expression and motion, and re-fitting them from scratch each frame
             makes the whole face flicker in tone.
         sharpness: the blur strength matching the source's fine detail to the target's.
+        occlusion: the target's own face seen so far, to find what is in front of it.
     """
 
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
@@ -402,8 +403,11 @@ def composite_face(
     source: SourceFace,
     options: SwapOptions,
     state: TrackState | None = None,
+    confidence: np.ndarray | None = None,
 ) -> FaceResult | None:
     """Paste `source` onto the face with landmarks `target` (128, 2), in place in `image`.
+
+    `confidence` (128,), the landmarks' own, helps find occluders (`occlusion.py`).
 
     Returns None when the face is too small or lies outside the frame.
     """
@@ -453,7 +457,7 @@ def composite_face(
             np.multiply(alpha, fg_skin[..., 3], out=alpha)
             alpha *= np.float32(1.0 / 255.0)
     if options.occlusion and state is not None and options.mask != "hull":
-        occluded = state.occlusion.occlusion(bg, target - np.array(offset, np.float32))
+        occluded = state.occlusion.occlusion(bg, target - np.array(offset, np.float32), confidence)
         if occluded is not None:
             alpha *= 1.0 - occluded  # the target's occluder stays in front
     keep = _kept_target_alpha(points, options, shape, offset, size)
@@ -596,7 +600,14 @@ class SwapStage:
                     if shown > 0.0:
                         # Mid-fade, the target's own pixels are mixed back in afterwards.
                         target = patch.copy() if shown < 1.0 else None
-                        result = composite_face(patch, local, self.source, opts, state)
+                        result = composite_face(
+                            patch,
+                            local,
+                            self.source,
+                            opts,
+                            state,
+                            getattr(face, "confidence", None),
+                        )
                         if target is not None:
                             patch[:] = cv2.addWeighted(patch, shown, target, 1.0 - shown, 0.0)
                 if opts.overlay is not None:

@@ -154,3 +154,27 @@ def test_the_command_line_turns_it_off(monkeypatch):
     assert build_swap_stage(args, None).options.occlusion is False
     args = SimpleNamespace(source="me.jpg")
     assert build_swap_stage(args, None).options.occlusion is True
+
+
+@pytest.mark.parametrize("points_in_doubt", [False, True])
+def test_low_landmark_confidence_finds_an_occluder_close_to_the_face(points_in_doubt):
+    # An occluder only a little off the face's colour is found where the landmarks under it
+    # lose confidence (as the engine's do behind a hand), not where they keep it.
+    model = OcclusionModel()
+    start, shares = 8, []
+    for t, (image, points) in enumerate(target_frames(20, seed=6)):
+        mask = occluder_mask(points, image.shape[:2])
+        confidence = np.full(128, 0.9, np.float32)
+        if t >= start:
+            image = image.copy()
+            image[mask] = np.clip(image[mask].astype(int) + (-22, 0, 22), 0, 255)
+            under = mask[points[:, 1].astype(int), points[:, 0].astype(int)]
+            if points_in_doubt:
+                confidence[under] = 0.6
+        found = model.occlusion(image, points, confidence)
+        if t >= start:
+            shares.append(0.0 if found is None else float((found[mask] > 0.5).mean()))
+    if points_in_doubt:
+        assert np.mean(shares) > 0.5
+    else:
+        assert np.mean(shares) < 0.1
