@@ -31,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -78,35 +80,39 @@ def follow_iris(
     iris disc lands on the target's iris centre `points[iris]`, along the eye's axis."""
     opening = points[eye].astype(np.float64)
     corner = len(eye) // 2  # the other corner (the openings start at one)
-    axis = opening[corner] - opening[0]
-    width = float(np.hypot(*axis))
-    if width < 2.0:
+    ax, ay = (opening[corner] - opening[0]).tolist()
+    width2 = ax * ax + ay * ay
+    if width2 < 4.0:
         return
-    # The iris's move along the corner-to-corner axis, as a share of the eye's width, is
-    # the same share of the source's eye. (The opening's affine fit would carry it into
-    # the source too, but a nearly closed eye makes its vertical scale huge, and a slight
-    # tilt of the axis then pulled the source's open eye into a closed one.)
-    # Where the iris goes, as a share of the way between the corners: no further out than
-    # IRIS_REACH (a smoother overshooting a quick glance put it past a corner, where the
-    # lids hid it whole).
-    reach = float(
-        np.clip((points[iris] - opening[0]) @ axis / width**2, IRIS_REACH, 1 - IRIS_REACH)
-    )
-    share = reach - float((neutral[iris] - opening[0]) @ axis) / width**2
+    width = math.sqrt(width2)
+
+    def along(point: np.ndarray) -> float:
+        """A point's place between the corners (0 at the first, 1 at the other)."""
+        return float((point[0] - opening[0, 0]) * ax + (point[1] - opening[0, 1]) * ay) / width2
+
+    # The iris moves along the corner-to-corner axis by a share of the eye's width, and by
+    # the same share of the source's eye. (The opening's affine fit would carry the move
+    # into the source too, but a nearly closed eye makes its vertical scale huge, and a
+    # slight tilt of the axis then pulled the source's open eye into a closed one.) It goes
+    # no further out than IRIS_REACH: a smoother overshooting a quick glance put it past a
+    # corner, where the lids hid it whole.
+    share = min(max(along(points[iris]), IRIS_REACH), 1.0 - IRIS_REACH) - along(neutral[iris])
     # A closing eye hides its iris: the shift fades out, and a blink is the source's eye
     # closed as before (shifted, the squeezed opening showed more of the source's iris).
-    openness = cv2.contourArea(opening.astype(np.float32)) / width**2
-    share *= float(np.clip((openness - EYE_CLOSED) / (EYE_OPEN - EYE_CLOSED), 0.0, 1.0))
-    shift = share * (source_points[eye[corner]] - source_points[eye[0]]).astype(np.float64)
-    if abs(shift[0]) + abs(shift[1]) < MIN_SHIFT:
+    openness = cv2.contourArea(opening.astype(np.float32)) / width2
+    share *= min(max((openness - EYE_CLOSED) / (EYE_OPEN - EYE_CLOSED), 0.0), 1.0)
+    sx, sy = (share * (source_points[eye[corner]] - source_points[eye[0]])).tolist()
+    if abs(sx) + abs(sy) < MIN_SHIFT:
         return
     # The region reaches LID_MARGIN past the lid points: on the photo the visible opening
     # often ends a pixel or two past them, and an iris edge left there stayed behind as a
     # second, ghost iris. Vertically only: past the corners lies skin.
-    margin = max(int(round(LID_MARGIN * width)), 1)
+    margin = max(round(LID_MARGIN * width), 1)
     bx0, by0, bx1, by1 = warp.box
-    x0, y0 = np.maximum(np.floor(opening.min(axis=0)).astype(int) - (0, margin), (bx0, by0))
-    x1, y1 = np.minimum(np.ceil(opening.max(axis=0)).astype(int) + (1, 1 + margin), (bx1, by1))
+    x0 = max(math.floor(opening[:, 0].min()), bx0)
+    y0 = max(math.floor(opening[:, 1].min()) - margin, by0)
+    x1 = min(math.ceil(opening[:, 0].max()) + 1, bx1)
+    y1 = min(math.ceil(opening[:, 1].max()) + 1 + margin, by1)
     if x1 <= x0 or y1 <= y0:
         return
     # Padded, so the distance transforms see the region's edge on all sides.
@@ -122,19 +128,25 @@ def follow_iris(
     inner = (slice(margin, -margin), slice(margin, -margin))
     edge = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)[inner]
     outside = cv2.distanceTransform(255 - opening_mask, cv2.DIST_L2, cv2.DIST_MASK_3)[inner]
-    cx, cy = points[iris] - (x0, y0)
+    cx, cy = (points[iris] - (x0, y0)).tolist()
     xs = np.arange(x1 - x0, dtype=np.float32)[None, :] - np.float32(cx)
     ys = np.arange(y1 - y0, dtype=np.float32)[:, None] - np.float32(cy)
-    beyond = np.sqrt(xs * xs + ys * ys) - np.float32(IRIS_RADIUS * width)
-    np.maximum(beyond, 0.0, out=beyond)
     # 1 on the disc, falling to 0 at the region's edge (0 outside it); past the lids it
     # fades out over the margin's outer half, so the lashes bend rather than tear (not at
     # the corners: a fade there drew a rim of squeezed sclera beside an iris in the corner).
-    fade = np.clip(2.0 - outside * np.float32(2.0 / margin), 0.0, 1.0)
-    weight = fade * edge / np.maximum(edge + beyond, np.float32(1e-6))
+    # In place, on float32: the arrays are small and the calls' overhead is the cost.
+    spread = np.hypot(xs, ys)
+    spread -= np.float32(IRIS_RADIUS * width)
+    np.maximum(spread, 0.0, out=spread)
+    spread += edge
+    np.maximum(spread, 1e-6, out=spread)
+    weight = np.divide(edge, spread, out=edge)
+    outside *= np.float32(-2.0 / margin)
+    outside += 2.0
+    weight *= np.clip(outside, 0.0, 1.0, out=outside)
     rows, cols = slice(y0 - by0, y1 - by0), slice(x0 - bx0, x1 - bx0)
-    warp.map_x[rows, cols] -= np.float32(shift[0]) * weight
-    warp.map_y[rows, cols] -= np.float32(shift[1]) * weight
+    warp.map_x[rows, cols] -= np.float32(sx) * weight
+    warp.map_y[rows, cols] -= np.float32(sy) * weight
 
 
 def gaze_warp(
