@@ -256,12 +256,14 @@ class _Step:
     motion: np.ndarray  # (N,) motion level of every point for the next transition
     x: np.ndarray  # filterpy state and covariance: [level bank | rigid similarity]
     p: np.ndarray
-    # Set when the next step arrives: its transition F, its prior state and the RTS gain
-    # P F' P_prior⁻¹.
-    f_next: np.ndarray | None = None
+    # Set when the next step arrives: the next step's prior state, the RTS gain
+    # P F' P_prior⁻¹, and for the points their prior (F local) and each point's gain
+    # ``(order, order, N, 1)``, kept for the backward passes of the next ``lag_frames``
+    # outputs (each pass used to recompute them).
     x_next: np.ndarray | None = None
     gain: np.ndarray | None = None
-    motion_gains: np.ndarray | None = None
+    local_next: np.ndarray | None = None
+    point_gains: np.ndarray | None = None
 
 
 class KalmanSmoother:
@@ -430,12 +432,14 @@ class KalmanSmoother:
         if self.lag_frames:
             # The backward gain of the last step, from filterpy's prior covariance.
             last = self._window[-1]
-            last.f_next = f
             last.x_next = self._kf.x.copy()
             last.gain = last.p @ f.T @ np.linalg.inv(self._kf.P_prior)
-            # The points' 2x2 gains: the confident block of each motion level.
+            last.local_next = self._local
+            # The points' 2x2 gains: the confident block of each motion level, picked by
+            # each point's motion level, laid out for the backward pass's broadcast.
             first = np.arange(self.config.motion_levels) * self.config.levels
-            last.motion_gains = last.gain[self._blocks][first]
+            motion_gains = last.gain[self._blocks][first]
+            last.point_gains = motion_gains[last.motion].transpose(1, 2, 0)[..., None]
         self._push(t)
 
     def _flow_step(self, motion: np.ndarray) -> np.ndarray:
@@ -458,7 +462,11 @@ class KalmanSmoother:
         # The median ignores the few points that an occlusion or a bad peak throws away.
         predicted = self._to_pixels(self._local[0], self._kf.x)
         moved = np.sqrt(((points - predicted) ** 2).sum(axis=1))
-        return float(np.median(moved)) > self.config.gate * self._scale
+        # The median by one partition: np.median's own checks took most of its ~20 us.
+        half = len(moved) // 2
+        middle = np.partition(moved, (half - 1, half))[half - 1 : half + 1]
+        median = middle[1] if len(moved) % 2 else (middle[0] + middle[1]) / 2
+        return float(median) > self.config.gate * self._scale
 
     def _correct(self, points: np.ndarray, conf: np.ndarray) -> None:
         levels = self._levels(conf)
@@ -532,23 +540,20 @@ class KalmanSmoother:
         """Rauch-Tung-Striebel pass from the newest step of the oldest step's segment back to
         the oldest step; the rigid state and the points share the gains of their blocks."""
         first = self._window[0]
-        order = self.config.order
         steps = [s for s in self._window if s.segment == first.segment]
         x, local = steps[-1].x, steps[-1].local
         for step in reversed(steps[:-1]):
-            # A step that has a successor has its transition and gains.
-            assert step.f_next is not None and step.gain is not None
-            assert step.x_next is not None
-            assert step.motion_gains is not None
+            # A step that has a successor has its prior and gains.
+            assert step.gain is not None and step.x_next is not None
+            assert step.local_next is not None and step.point_gains is not None
             if self.config.rigid:  # the bank's own state is always 0: only the rigid part
                 x = step.x + step.gain @ (x - step.x_next)
             # Every point shares the covariance of block 0; its motion level picks the
-            # process noise of the transition, hence the backward gain.
-            c = step.motion_gains[step.motion]  # (N, order, order)
-            f = step.f_next[:order, :order]
-            d = local - (f @ step.local.reshape(order, -1)).reshape(step.local.shape)
-            # local[i] += sum_j c[:, i, j] * d[j], as one broadcast (einsum is 3x slower here).
-            local = step.local + (c.transpose(1, 2, 0)[..., None] * d[None]).sum(axis=1)
+            # process noise of the transition, hence the backward gain c.
+            # local[i] += sum_j c[i, j] * (local - prior)[j], as one broadcast (einsum is 3x
+            # slower here).
+            d = local - step.local_next
+            local = step.local + (step.point_gains * d[None]).sum(axis=1)
         u = local[0]
         if self.config.rigid:
             u = _apply_similarity(x.reshape(-1, self.config.order)[self._nb :, 0], u)
