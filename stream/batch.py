@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -419,7 +420,15 @@ def connect(
     on_main_thread = threading.current_thread() is threading.main_thread()
     on_sigterm = signal.getsignal(signal.SIGTERM) if on_main_thread else None
     if address is not None:
-        ray.init(address=address, **quiet)
+        log.info("joining the Ray cluster at %s…", address)  # Ray keeps trying for minutes
+        try:
+            with warnings.catch_warnings():
+                if not verbose:  # Ray Client warns, then raises the same news
+                    warnings.simplefilter("ignore")
+                ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError) as exc:
+            reason = str(exc).strip().split("\n")[0].rstrip(".")
+            raise UserError(f"cannot join the Ray cluster at {address}: {reason}.") from None
     else:
         ray.init(num_cpus=local_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
     if on_sigterm is not None:

@@ -21,6 +21,7 @@ from facestream.stream import cli_swap
 from facestream.stream.batch import (
     Job,
     Worker,
+    connect,
     list_inputs,
     plan_jobs,
     read_photos,
@@ -285,6 +286,22 @@ def test_cli_errors_are_one_sentence(tmp_path, capsys):
     argv = ["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--crf", "99"]
     assert main(argv) == 2  # before Ray starts, not once per file
     assert "--crf for libx264 goes from 0 to 51" in capsys.readouterr().err
+
+
+def test_a_cluster_that_cannot_be_joined_is_one_sentence():
+    class NoCluster:  # what Ray does when `--ray auto` finds no running cluster
+        def is_initialized(self) -> bool:
+            return False
+
+        def init(self, **kwargs: object) -> None:
+            raise ConnectionError("Could not find any running Ray instance. Please specify...")
+
+    with pytest.raises(UserError) as caught:
+        connect(NoCluster(), "auto", None)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "cannot join the Ray cluster at auto: Could not find any running Ray instance. "
+        "Please specify."
+    )
 
 
 def test_cli_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
