@@ -13,7 +13,7 @@ from typing import Any
 from facestream.filters.smoothing import add_smoothing_arguments, make_smoother_factory
 from facestream.filters.swap import add_swap_arguments
 from facestream.stream.errors import UserError
-from facestream.stream.file_io import CODECS, EncoderOptions, available_codecs
+from facestream.stream.file_io import CODECS, EncoderOptions, available_codecs, check_input
 from facestream.stream.frames import FrameStage
 from facestream.stream.transcode import TranscodeReport, check_paths, transcode
 
@@ -220,7 +220,9 @@ def swap_file(
     """
     # A namespace without the flag (a library caller's) replaces, as transcode does.
     overwrite = getattr(args, "overwrite", True)
-    # Before the model loads: a refused output or encoder setting should not cost seconds.
+    # Before the model loads: a missing input, a refused output or encoder setting should
+    # not cost seconds.
+    check_input(args.input)
     check_paths(args.input, args.output, overwrite)
     swapped = args.source is not None and not args.no_swap
     options = EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, provenance=swapped)

@@ -117,6 +117,24 @@ class EncoderOptions:
         return options
 
 
+def check_input(path: Path) -> None:
+    """Raise a ``UserError`` unless ``path`` is a local, non-empty file (what it is inside is
+    the reader's to find out)."""
+    if not path.exists():
+        # A Path keeps one slash of "https://": put the second back for the sentence.
+        url = re.fullmatch(r"([A-Za-z][\w+.-]+):/([^/].*)", str(path))
+        if url:
+            raise UserError(
+                f"{url[1]}://{url[2]} is a URL; this command reads local files "
+                "(download it first; facestream batch reads URLs)."
+            )
+        raise UserError(f"{path} does not exist.")
+    if not path.is_file():
+        raise UserError(f"{path} is not a file.")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes).")
+
+
 class VideoReader:
     """Decodes the first video stream of a file; forwards every other packet untouched.
 
@@ -130,19 +148,7 @@ class VideoReader:
     """
 
     def __init__(self, path: Path) -> None:
-        if not path.exists():
-            # A Path keeps one slash of "https://": put the second back for the sentence.
-            url = re.fullmatch(r"([A-Za-z][\w+.-]+):/([^/].*)", str(path))
-            if url:
-                raise UserError(
-                    f"{url[1]}://{url[2]} is a URL; this command reads local files "
-                    "(download it first; facestream batch reads URLs)."
-                )
-            raise UserError(f"{path} does not exist.")
-        if not path.is_file():
-            raise UserError(f"{path} is not a file.")
-        if path.stat().st_size == 0:
-            raise UserError(f"{path} is empty (0 bytes).")
+        check_input(path)
         try:
             self.container = av.open(str(path))
         except av.error.FFmpegError as exc:

@@ -52,13 +52,17 @@ def test_an_existing_output_is_replaced_only_when_asked(make_video, tmp_path, ca
         assert container.streams.video[0].frames == 3
 
 
-def test_an_existing_output_is_refused_before_the_model_loads(make_video, tmp_path, capsys):
+def test_paths_are_checked_before_the_model_loads(make_video, tmp_path, capsys, monkeypatch):
+    def no_model(args):
+        raise AssertionError("the stages were built")
+
+    monkeypatch.setattr(cli_swap, "build_stages", no_model)
     out = tmp_path / "out.mp4"
     out.write_bytes(b"an earlier result")
-    # A source photo that does not exist would be the first complaint of the stages.
-    argv = ["swap", str(make_video()), str(out), "--source", str(tmp_path / "nope.jpg")]
-    code, err = run_cli(capsys, *argv)
+    code, err = run_cli(capsys, "swap", str(make_video()), str(out), "--source", "face.jpg")
     assert code == 2 and "already exists" in err
+    code, err = run_cli(capsys, "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4"))
+    assert code == 2 and "nope.mp4 does not exist" in err
 
 
 def test_the_demo_refuses_an_earlier_result(tmp_path, capsys):
