@@ -39,7 +39,7 @@ from facestream.filters.enroll import (
     grow_lock,
     upper_hair,
 )
-from facestream.filters.gaze import gaze_warp
+from facestream.filters.gaze import gaze_warp, locate_irises
 from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
@@ -411,6 +411,8 @@ def composite_face(
 
     Returns None when the face is too small or lies outside the frame.
     """
+    if options.follow_gaze:
+        target = locate_irises(image, target)  # the landmarks' irises may not follow gaze
     points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size

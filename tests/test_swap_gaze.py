@@ -10,7 +10,13 @@ import pytest
 
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import enroll_source
-from facestream.filters.gaze import IRIS_RADIUS, LID_MARGIN, gaze_warp, neutral_irises
+from facestream.filters.gaze import (
+    IRIS_RADIUS,
+    LID_MARGIN,
+    gaze_warp,
+    locate_irises,
+    neutral_irises,
+)
 from facestream.filters.shape import EYE_OPENINGS, keep_gaze
 from facestream.filters.swap import SwapOptions, TrackState, composite_face
 from facestream.filters.warp import build_warp_map
@@ -95,6 +101,39 @@ def test_the_swapped_iris_sits_where_the_target_looks(source, gaze):
     # The old warp left the source's iris in the middle of the eye: staring ahead.
     before = iris_offsets(swapped(source, target, follow_gaze=False), target)
     assert min(abs(v) for v in before) > 0.12, before
+
+
+def test_the_iris_is_found_in_the_target_pixels_when_the_landmarks_miss_it(source):
+    """The shipped landmark model puts the iris points mid-eye whatever the gaze: the
+    target's own dark irises, seen aside, are followed instead."""
+    looking = face_points(250, 110, 60, 0.22)  # where the target's irises are
+    landmarks = face_points(250, 110, 60)  # where the model says they are
+    found = locate_irises(draw_target(looking), landmarks)
+    for eye, iris in EYE_OPENINGS:
+        assert abs(found[iris, 0] - looking[iris, 0]) < 0.03 * eye_width(looking, eye)
+        # Only along the corner-to-corner axis: across it the landmark stays.
+        axis = landmarks[eye[len(eye) // 2]] - landmarks[eye[0]]
+        moved = found[iris] - landmarks[iris]
+        assert abs(moved[0] * axis[1] - moved[1] * axis[0]) / np.hypot(*axis) < 0.01
+    for follow, near in ((True, True), (False, False)):
+        image = draw_target(looking)
+        composite_face(image, landmarks, source, SwapOptions(follow_gaze=follow), TrackState())
+        offsets = iris_offsets(image, looking)
+        assert (max(abs(v) for v in offsets) < 0.07) == near, offsets
+
+
+def test_no_iris_is_found_in_a_white_or_closed_eye():
+    points = face_points(250, 110, 60, 0.22)
+    image = skin(360, 480, 2)
+    draw_eyes(image, points, iris=False)
+    assert np.array_equal(locate_irises(image, points), points)
+
+
+def draw_target(points: np.ndarray) -> np.ndarray:
+    """A target frame with its own dark irises where `points` has them."""
+    image = skin(360, 480, 2)
+    draw_eyes(image, points, iris=True)
+    return image
 
 
 def test_a_target_looking_ahead_gets_the_source_eyes_unchanged(source):
