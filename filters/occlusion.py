@@ -119,6 +119,7 @@ class OcclusionModel:
         spread: the same shape, running mean absolute deviation from `mean`.
         frames: frames learned so far.
         last: float32 `(CANON_SIZE, CANON_SIZE)`, last frame's occlusion (canonical).
+        trust: float32 `(128,)`, each landmark's usual heatmap confidence (running mean).
     """
 
     def __init__(self) -> None:
