@@ -178,3 +178,58 @@ def test_low_landmark_confidence_finds_an_occluder_close_to_the_face(points_in_d
         assert np.mean(shares) > 0.5
     else:
         assert np.mean(shares) < 0.1
+
+
+@pytest.mark.data
+def test_an_occluder_over_a_real_face_stays_visible(shared_data):
+    # A real talking head, the product's own landmarks (the engine tracking the occluded
+    # frames); a blue card over the lower face from frame 8.
+    import av
+
+    from facestream.models.engine import LandmarkEngine
+    from facestream.models.hrnet import default_weights_path
+    from facestream.stream.live_chain import EngineLandmarks
+
+    if not default_weights_path("hrnet128_lite").is_file():
+        pytest.skip("needs the shipped landmark weights")
+    engine = LandmarkEngine("hrnet128_lite", num_threads=1)
+    source = enroll_source(
+        shared_data / "stills" / "deepface" / "img6.jpg", EngineLandmarks(engine)
+    )
+    frames = []
+    with av.open(str(shared_data / "videos" / "liveportrait" / "s32.mp4")) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == 16:
+                break
+    engine.reset()
+    first = engine.track(frames[0])[0].points
+    eyes = float(np.linalg.norm(first[36] - first[45]))
+    x0, y0 = (first[48] - (0.1 * eyes, 0.2 * eyes)).astype(int)
+    x1, y1 = (first[8] + (0.5 * eyes, 0.0)).astype(int)
+    card = np.zeros(frames[0].shape[:2], bool)
+    card[y0:y1, x0:x1] = True
+    occluded = []
+    for t, image in enumerate(frames):
+        if t >= 8:
+            image = image.copy()
+            image[card] = (40, 70, 220)
+        faces = engine.track(image)
+        occluded.append((image, faces[0].points, faces[0].confidence))
+    kept = {}
+    for name, options in (("on", SwapOptions()), ("off", SwapOptions(occlusion=False))):
+        state, shares = TrackState(), []
+        for t, (image, points, confidence) in enumerate(occluded):
+            out = image.copy()
+            res = composite_face(out, points, source, options, state, confidence)
+            assert res is not None
+            if t >= 8:
+                alpha = full_alpha(res, image.shape[:2])
+                inside = card & (polygon_mask(points[FACE_OUTLINE], image.shape[:2]) > 0)
+                shown = np.abs(out.astype(int) - image).max(axis=2) <= 12
+                shares.append(float(shown[inside].mean()))
+                if name == "off":
+                    assert alpha[inside].mean() > 0.5  # the card is in the swapped region
+        kept[name] = np.mean(shares)
+    assert kept["off"] < 0.3
+    assert kept["on"] > 0.9
