@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -342,7 +343,7 @@ def test_the_command_shows_its_own_lines_not_rays(tmp_path):
 def test_a_stopped_batch_leaves_no_partial_file(tmp_path):
     pytest.importorskip("ray", reason="needs Ray: pip install 'facestream[ray]'")
     (tmp_path / "in").mkdir()
-    write_video(tmp_path / "in" / "long.mp4", pts=range(600), size=(320, 240))
+    write_video(tmp_path / "in" / "long.mp4", pts=range(200), size=(320, 240))
     out = tmp_path / "out"
     command = [str(Path(sys.executable).parent / "facestream"), "batch", str(tmp_path / "in")]
     command += ["--out", str(out), "--workers", "1", "--preset", "veryslow"]
@@ -360,7 +361,11 @@ def test_a_stopped_batch_leaves_no_partial_file(tmp_path):
     # Ray's native handler once printed a stack for SIGTERM and aborted (exit 134), and the
     # killed worker's hidden files stayed in the output folder.
     assert batch.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT)
-    assert err == "facestream: interrupted; no unfinished output was kept.\n"
+    # Ray's native error lines stay visible, as errors do; shutting down with a call in
+    # flight sometimes gives one ("Failed to push error to driver").
+    native_error = re.compile(r"\[[\d-]+ [\d:,]+ E \d+ \d+\] ")
+    lines = [line for line in err.splitlines() if not native_error.match(line)]
+    assert lines == ["facestream: interrupted; no unfinished output was kept."]
     assert list(out.iterdir()) == []
 
 
