@@ -289,6 +289,9 @@ def _own_tags(metadata: dict[str, str]) -> dict[str, str]:
     }
 
 
+# The audio codecs that MPEG-TS carries as audio (its muxer answers no codec query).
+_TS_AUDIO = {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "opus", "dts", "truehd"}
+
 # The muxers that store a display matrix (rotation): MP4/QuickTime's family and Matroska.
 # Others (AVI, MPEG-TS...) drop it without a word.
 _KEEP_ROTATION = {"mp4", "mov", "ipod", "3gp", "3g2", "psp", "ismv", "f4v", "matroska", "webm"}
@@ -417,12 +420,17 @@ class VideoWriter:
         # codecs, so the list does not even hold the video codec just added: FFmpeg then
         # decides when the header is written.
         listed = self.video.codec_context.codec.canonical_name in supported
+        # MPEG-TS takes any other audio too, as a private data stream: the sound is lost.
+        ts_audio = _TS_AUDIO if self.container.format.name == "mpegts" else None
         for source in reader.copied_streams:
             name = source.codec_context.name if source.codec_context else None
-            if listed and name is not None and name not in supported:
+            if name is not None and (
+                (listed and name not in supported)
+                or (ts_audio is not None and source.type == "audio" and name not in ts_audio)
+            ):
                 if source.type == "audio":
                     raise UserError(
-                        f"{self.container.format.name} cannot hold the input's {name} audio "
+                        f"a {self.path.suffix} file cannot hold the input's {name} audio "
                         "without re-encoding; choose another output extension (e.g. .mkv)."
                     )
                 log.warning(

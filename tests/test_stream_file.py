@@ -316,6 +316,14 @@ def test_audio_goes_into_a_container_whose_muxer_lists_no_codecs(make_video, tmp
     assert all(out.endswith(data) for (out, _), (data, _) in zip(audio_out, audio_in, strict=True))
 
 
+def test_audio_that_mpeg_ts_would_keep_as_data_is_refused(make_video, tmp_path):
+    # FFmpeg writes PCM into MPEG-TS as a private data stream: the file had no sound.
+    src = make_video("pcm.mov", pts=range(4), audio=("pcm_s16le",))
+    with pytest.raises(UserError, match="a .ts file cannot hold the input's pcm_s16le audio"):
+        transcode(src, tmp_path / "out.ts", options=FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pcm.mov"]
+
+
 def stored_rate_and_slots(path: Path) -> tuple[Fraction | None, Fraction | None, list[Fraction]]:
     """The video stream's announced rates and each packet's stored decoding time."""
     with av.open(str(path)) as container:
