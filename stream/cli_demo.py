@@ -22,7 +22,7 @@ import numpy as np
 
 from facestream.stream import cli_swap
 from facestream.stream.errors import UserError
-from facestream.stream.transcode import refuse_existing
+from facestream.stream.transcode import check_paths, refuse_existing
 
 log = logging.getLogger("facestream")
 
@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_existing(path, args.overwrite)
     clip = demo_clip()
     output.parent.mkdir(parents=True, exist_ok=True)
+    check_paths(clip, output, args.overwrite)  # e.g. a name that is no video format
     if args.scale > 1:
         clip = enlarged_clip(clip, enlarged, args.scale)
         print(f"demo input enlarged {args.scale}x: {clip.resolve()}")

