@@ -150,7 +150,8 @@ class VideoReader:
     def __init__(self, path: Path) -> None:
         check_input(path)
         try:
-            self.container = av.open(str(path))
+            # Absolute: FFmpeg would read "a:b.mp4" as the "a" protocol's URL.
+            self.container = av.open(str(path.absolute()))
         except av.error.FFmpegError as exc:
             raise UserError(f"{path} is not a readable media file ({exc.strerror}).") from exc
         # FFmpeg reads a photo as a one-frame video: "image2" or a "<codec>_pipe" demuxer;
@@ -336,7 +337,7 @@ class VideoWriter:
         if options.provenance:
             metadata, muxer_options = provenance_for(path.suffix)
         try:
-            self.container = av.open(str(path), "w", options=muxer_options)
+            self.container = av.open(str(path.absolute()), "w", options=muxer_options)
         except av.error.FFmpegError as exc:
             raise UserError(f"cannot write {path} ({exc.strerror}).") from exc
         # The input's tags (title, creation time, location...), then the provenance marks.

@@ -90,6 +90,15 @@ def test_the_demo_tells_a_bad_output_name_before_any_work(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_names_with_a_colon_are_files_not_urls(make_video, tmp_path, capsys, monkeypatch):
+    # FFmpeg read "take:2.mp4" as a URL of a "take" protocol (relative names only).
+    monkeypatch.chdir(tmp_path)
+    make_video("take:1.mp4", pts=range(3))
+    assert run_cli(capsys, "swap", "take:1.mp4", "take:2.mkv", "--preset", "ultrafast") == (0, "")
+    with av.open(str(tmp_path / "take:2.mkv")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
 def test_missing_input(tmp_path, capsys):
     code, err = run_cli(capsys, "swap", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4"))
     assert code == 2 and "does not exist" in err and err.count("\n") == 1
