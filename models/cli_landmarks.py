@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from facestream.filters.smoothing import add_smoothing_arguments, make_smoother_factory
+from facestream.stream.cli_swap import add_overwrite_flag
 from facestream.stream.errors import UserError
 from facestream.stream.frames import Frame, FrameStage
 from facestream.stream.pipeline import run_pipeline
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-confidence", type=float, default=0.3, help="a face below this mean is lost"
     )
     add_smoothing_arguments(parser, default_mode="fixed-lag")
+    add_overwrite_flag(parser, help="replace an existing --json or --overlay file")
 
 
 class RecordingStage:
@@ -106,11 +108,17 @@ def _read_image(path: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from facestream.models.engine import LandmarkEngine
     from facestream.models.hrnet import WeightsError
+    from facestream.stream.transcode import check_paths, refuse_existing
 
     if not args.input.is_file():
         raise UserError(f"{args.input} does not exist or is not a file.")
     if not args.json.parent.is_dir():
         raise UserError(f"cannot write {args.json}: {args.json.parent} is not a folder.")
+    if args.json.is_dir():
+        raise UserError(f"the output {args.json} is a folder; give a file name.")
+    refuse_existing(args.json, args.overwrite)
+    if args.overlay is not None and args.input.suffix.lower() not in IMAGE_SUFFIXES:
+        check_paths(args.input, args.overlay, overwrite=args.overwrite)  # before the model loads
     try:
         new_smoother = make_smoother_factory(args.smooth, args.smooth_strength)
     except ValueError as e:
@@ -137,10 +145,14 @@ def run(args: argparse.Namespace) -> int:
         frame.image = _read_image(args.input)
         asyncio.run(run_pipeline(iter([frame]), stages, lambda f: None))
     elif args.overlay is not None:
-        from facestream.stream.transcode import check_paths, transcode
+        from facestream.stream.transcode import transcode
 
-        check_paths(args.input, args.overlay)
-        transcode(args.input, args.overlay, [*stages, OverlayStage("landmarks")])
+        transcode(
+            args.input,
+            args.overlay,
+            [*stages, OverlayStage("landmarks")],
+            overwrite=args.overwrite,
+        )
     else:
         from facestream.stream.file_io import VideoReader
 

@@ -30,9 +30,11 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 
 from facestream.filters.provenance import provenance_for
+from facestream.stream.cli_swap import add_overwrite_flag
 from facestream.stream.errors import UserError
 from facestream.stream.live_chain import SMOOTHING_MODES, LiveOptions
 from facestream.stream.live_track import FaceSwapTrack
+from facestream.stream.transcode import refuse_existing
 
 log = logging.getLogger("facestream")
 
@@ -65,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send to a virtual camera (pyvirtualcam; v4l2loopback on Linux)",
     )
     parser.add_argument("--record", type=Path, help="also save what was sent to this MP4 file")
+    add_overwrite_flag(parser, help="replace an existing --record file")
     parser.add_argument(
         "--smooth",
         choices=SMOOTHING_MODES,
@@ -226,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("choose at least one output: --preview, --virtual-cam or --record.")
     if not args.source.is_file():
         raise UserError(f"the source photo {args.source} does not exist.")
+    if args.record is not None:
+        refuse_existing(args.record, args.overwrite)  # before the camera opens
     if args.preview and sys.platform.startswith("linux"):
         # OpenCV's Qt window aborts the whole process without a display; say so first.
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -127,3 +127,5 @@ def test_a_clip_standing_in_for_the_camera_is_swapped_and_recorded(
     centre = (slice(60, 180), slice(100, 220))
     diff = min(np.abs(sent[5][centre].astype(int) - c[centre]).mean() for c in camera)
     assert diff > 8, diff
+    # A second run does not replace the recording unless told to.
+    assert main(["webcam", "--source", str(source), "--record", str(out)]) == 2

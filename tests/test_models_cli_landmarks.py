@@ -89,3 +89,25 @@ def test_bad_smoothing_strength_is_one_clear_error(tmp_path, capsys):
     assert code != 0
     assert "strength must be positive" in capsys.readouterr().err
     assert not js.exists()
+
+
+def test_existing_outputs_are_refused_without_overwrite(tmp_path, capsys):
+    clip, js, overlay = tmp_path / "clip.mp4", tmp_path / "out.json", tmp_path / "ov.mp4"
+    _clip(clip, frames=2)
+    common = ["--weights", "none", "--min-confidence", "0", "--device", "cpu"]
+    js.write_text("earlier")
+    assert main(["landmarks", str(clip), "--json", str(js), *common]) == 2
+    assert f"{js} already exists; add --overwrite (or -y)" in capsys.readouterr().err
+    assert js.read_text() == "earlier"
+    overlay.write_bytes(b"earlier")
+    args = ["landmarks", str(clip), "--json", str(js), "--overlay", str(overlay), "-y"]
+    assert main([*args, *common]) == 0
+    assert json.loads(js.read_text())["frames"] and overlay.read_bytes() != b"earlier"
+
+
+def test_a_folder_as_the_json_is_one_sentence(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    _clip(clip, frames=1)
+    (tmp_path / "folder").mkdir()
+    assert main(["landmarks", str(clip), "--json", str(tmp_path / "folder"), "-y"]) == 2
+    assert "is a folder; give a file name." in capsys.readouterr().err
