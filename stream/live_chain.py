@@ -206,7 +206,7 @@ def read_source_image(source: str | Path | np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(source)
     bgr = cv2.imread(str(source), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise UserError(f"cannot read the source photo {source}: not an image file")
+        raise UserError(f"cannot read the source photo {source}: not an image file.")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
