@@ -567,7 +567,14 @@ def _compile(net: HRNet, num_threads: int) -> Callable[[torch.Tensor], torch.Ten
     """ONNX Runtime where installed, else TorchScript: the fastest CPU runtime at hand."""
     size = net.config.input_size
     if cpu_runtime.available():
-        return cpu_runtime.OnnxRuntimeNet(net, torch.rand(1, 3, size, size), num_threads)
+        try:
+            return cpu_runtime.OnnxRuntimeNet(net, torch.rand(1, 3, size, size), num_threads)
+        except Exception as error:  # an exporter or runtime version that does not fit
+            warnings.warn(
+                f"ONNX Runtime could not run the landmark model ({error}); using TorchScript",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     return _freeze(net, size)
 
 

@@ -372,3 +372,17 @@ def test_default_cpu_engine_runs_onnx_runtime():
     from facestream.models.cpu_runtime import OnnxRuntimeNet
 
     assert isinstance(LandmarkEngine("hrnet128_lite", device="cpu").net, OnnxRuntimeNet)
+
+
+def test_engine_falls_back_to_torchscript_when_onnx_runtime_fails(monkeypatch):
+    from facestream.models import cpu_runtime
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter mismatch")
+
+    monkeypatch.setattr(cpu_runtime, "available", lambda: True)
+    monkeypatch.setattr(cpu_runtime, "OnnxRuntimeNet", broken)
+    with pytest.warns(RuntimeWarning, match="TorchScript"):
+        engine = LandmarkEngine("hrnet128_lite", weights=None, device="cpu")
+    assert isinstance(engine.net, torch.jit.ScriptModule)
+    assert engine.predict(FRAME, [_face(0, 150, 200, 220)])[0].points.shape == (128, 2)
