@@ -2,23 +2,27 @@
 
 On the talking-head clips whose subjects glance sideways (LivePortrait driving clips, found
 by the MediaPipe iris position between the eye corners), every clip x source pair is
-composited twice on the same Kalman-smoothed landmarks (as `swap_quality.py`'s `ours`):
+composited three ways on the same frames:
 
-- `before`: `SwapOptions(follow_gaze=False)`, the source's eyes as in its photo;
+- `before`: `SwapOptions(follow_gaze=False)`, the source's eyes as in its photo, on
+  Kalman-smoothed landmarks (the live path, as `swap_quality.py`'s `ours`);
 - `after`: the defaults, the source's irises moved to the target's (`filters/gaze.py`);
 - `after, unsmoothed`: the same on the raw landmarks (the smoother's share of the error).
 
-MediaPipe Face Mesh (refined irises) is re-run on each output (near-lossless H.264, as in
-`swap_quality.py`). Per eye, the iris centre's place along the corner-to-corner axis is a
-share of the eye's width (0 at the image-left corner, 1 at the other); the error is the
-output's share minus the target's, in eye widths, averaged over both eyes. Medians over
-the frames where the target looks sideways (its share at least `SIDEWAYS` from its clip's
-median) and over all frames, then means over pairs; `followed` is the median over the
-sideways frames of the output's move from the target's clip median over the target's
-(1: the eyes follow the glance fully, 0: they stare ahead)::
+The swaps are drawn on Face Mesh landmarks, or with `--landmarks engine` on the product's
+HRNet-128 engine tracking each clip (whose iris points stay mid-eye: `gaze.locate_irises`
+finds the irises in the target's pixels). Face Mesh (refined irises) judges: it is re-run
+on each output (near-lossless H.264, as in `swap_quality.py`). Per eye, the iris centre's
+place along the corner-to-corner axis is a share of the eye's width (0 at the image-left
+corner, 1 at the other); the error is the output's share minus the target's, in eye
+widths, averaged over both eyes. Medians over the frames where the target looks sideways
+(its share at least `SIDEWAYS` from its clip's median) and over all frames, then means
+over pairs; `followed` is the median over the sideways frames of the output's move from
+the target's clip median over the target's (1: the eyes follow the glance fully, 0: they
+stare ahead)::
 
     nice -n 10 .venv/bin/python bench/swap_gaze.py [--frames 150] \\
-        [--render docs/images/swap_gaze.jpg]
+        [--render docs/images/swap_gaze.jpg] [--landmarks engine]
 
 `--render` writes a grid (target, before, after: the upper face, enlarged) of the frame
 with the widest glance of the first three clips, one source each.
@@ -112,8 +116,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--render", type=Path, help="write the before/after grid here")
+    parser.add_argument(
+        "--landmarks",
+        choices=["mediapipe", "engine"],
+        default="mediapipe",
+        help="what the swaps are drawn on: MediaPipe Face Mesh, or the product's HRNet-128 "
+        "engine (tracked, as `facestream swap`); Face Mesh judges the gaze either way",
+    )
     args = parser.parse_args()
-    sources = {s: enroll_source(DATA / s, mediapipe_landmarks) for s in SOURCES}
+    engine = None
+    landmark_fn = mediapipe_landmarks
+    if args.landmarks == "engine":
+        from facestream.models.engine import LandmarkEngine
+        from facestream.stream.live_chain import EngineLandmarks
+
+        engine = LandmarkEngine("hrnet128_lite", num_threads=1)
+        landmark_fn = EngineLandmarks(engine)
+    sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES}
     errors = {name: {"sideways": [], "all": [], "followed": []} for name in CONFIGS}
     rows: list[list[np.ndarray]] = []
     frames_seen = sideways_seen = 0
@@ -122,9 +141,14 @@ def main() -> None:
             frames, faces = load_clip(DATA / clip, args.frames)
             with av.open(str(DATA / clip)) as c:
                 fps = float(c.streams.video[0].average_rate or 25)
+            # The judge's points on the input: the target's gaze the output is held to.
+            judged = [f[0].points if f else None for f in faces]
+            if engine is not None:
+                engine.reset()
+                faces = [engine.track(frame) for frame in frames]
             raw = [f[0].points if f else None for f in faces]
             smooth = smoothed(faces, fps)
-            target = {t: iris_shares(p) for t, p in enumerate(raw) if p is not None}
+            target = {t: iris_shares(p) for t, p in enumerate(judged) if p is not None}
             centre = float(np.median([s.mean() for s in target.values()]))
             glance = {t: float(s.mean()) - centre for t, s in target.items()}
             sideways = {t for t, g in glance.items() if abs(g) >= SIDEWAYS}
@@ -159,7 +183,7 @@ def main() -> None:
                     t = max(sideways, key=lambda i: abs(glance[i]))
                     rows.append(
                         [
-                            upper_face(img, raw[t])
+                            upper_face(img, judged[t])
                             for img in (frames[t], outputs["before"][t], outputs["after"][t])
                         ]
                     )
