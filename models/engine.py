@@ -560,22 +560,18 @@ def _compiled_model(
 ) -> tuple[HRNetConfig, Callable[[torch.Tensor], torch.Tensor]]:
     """A variant with the weights at ``path`` (as modified at ``mtime_ns``), compiled once."""
     net = create_model(name, path).eval()
-    return net.config, _compile(net, num_threads)
+    return net.config, _compile(net, num_threads, Path(path))
 
 
-def _compile(net: HRNet, num_threads: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """ONNX Runtime where installed, else TorchScript: the fastest CPU runtime at hand."""
+def _compile(
+    net: HRNet, num_threads: int, weights: Path | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """ONNX Runtime where installed, else TorchScript: the fastest CPU runtime at hand. With
+    the ``weights`` file the model came from, its ONNX export is kept for the next start."""
     size = net.config.input_size
-    if cpu_runtime.available():
-        try:
-            return cpu_runtime.OnnxRuntimeNet(net, torch.rand(1, 3, size, size), num_threads)
-        except Exception as error:  # an exporter or runtime version that does not fit
-            warnings.warn(
-                f"ONNX Runtime could not run the landmark model ({error}); using TorchScript",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    return _freeze(net, size)
+    example = torch.rand(1, 3, size, size)
+    fast = cpu_runtime.onnx_runtime_or_none(net, example, num_threads, weights)
+    return fast if fast is not None else _freeze(net, size)
 
 
 def _freeze(net: HRNet, size: int) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -382,7 +382,7 @@ def test_engine_falls_back_to_torchscript_when_onnx_runtime_fails(monkeypatch):
 
     monkeypatch.setattr(cpu_runtime, "available", lambda: True)
     monkeypatch.setattr(cpu_runtime, "OnnxRuntimeNet", broken)
-    with pytest.warns(RuntimeWarning, match="TorchScript"):
+    with pytest.warns(RuntimeWarning, match="ONNX Runtime could not run"):
         engine = LandmarkEngine("hrnet128_lite", weights=None, device="cpu")
     assert isinstance(engine.net, torch.jit.ScriptModule)
     assert engine.predict(FRAME, [_face(0, 150, 200, 220)])[0].points.shape == (128, 2)
