@@ -7,8 +7,7 @@ a track id). All faces of a frame run through the model as one batch:
 1. one rotation-normalised crop per face (`facestream.models.crops`: eye line horizontal,
    scale from the face size), cut with OpenCV on the CPU or with one batched ``grid_sample``
    on the GPU;
-2. HRNet-128 on the batch (on the CPU exported to ONNX and run by ONNX Runtime, or
-   TorchScript-frozen where ONNX Runtime is not installed; fp16 and channels-last on CUDA);
+2. HRNet-128 on the batch (TorchScript-frozen on the CPU; fp16 and channels-last on CUDA);
 3. `decode_heatmaps` maps the peaks straight back to frame pixels through the crop affines.
 
 Tracking (`LandmarkEngine.track`): the detector runs on the first frame, every
@@ -54,7 +53,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facestream.models import cpu_runtime
 from facestream.models.crops import (
     crop_from_keypoints,
     crop_from_landmarks,
@@ -197,10 +195,8 @@ class LandmarkEngine:
             every tracked face (e.g. with random weights) and looks for none again.
         max_faces: at most this many faces are tracked (best detection scores first).
         num_threads: torch intra-op threads on the CPU (set globally, as torch does).
-        jit: compile the model for the CPU: exported to ONNX and run by ONNX Runtime when
-            ``onnxruntime`` and ``onnx`` are installed, else traced and frozen with
-            TorchScript (on one thread here: ONNX Runtime 1.5 ms a face, TorchScript 2.6,
-            eager torch 4.5; docs/BENCHMARKS.md). False runs the eager model.
+        jit: trace and freeze the model with TorchScript on the CPU (about 2x faster for
+            these small convolutions in our measurements).
         num_streams: CUDA streams used by `run_batches`.
         confidence_drop: a tracked face whose mean confidence falls below this fraction of
             its running level is looked for again on the same frame (``recover``).
@@ -241,12 +237,10 @@ class LandmarkEngine:
         file = _weights_file(model, weights)
         self.net: Callable[[torch.Tensor], torch.Tensor]
         if jit and self.device.type == "cpu" and dtype == torch.float32 and file is not None:
-            # One compiled model per weights file, shared by every engine of the process (each
-            # live call has its own engine); compiled models hold no state.
+            # One frozen model per weights file, shared by every engine of the process (each
+            # live call has its own engine); frozen TorchScript modules hold no state.
             stat = file.stat()
-            self.config, self.net = _compiled_model(
-                str(model), str(file), stat.st_mtime_ns, num_threads
-            )
+            self.config, self.net = _frozen_model(str(model), str(file), stat.st_mtime_ns)
         else:
             net = create_model(model, weights) if isinstance(model, str) else model
             self.config = net.config
@@ -255,7 +249,7 @@ class LandmarkEngine:
                 net = net.to(memory_format=torch.channels_last)
             self.net = net
             if jit and self.device.type == "cpu" and isinstance(net, HRNet):
-                self.net = _compile(net, num_threads)
+                self.net = _freeze(net, net.config.input_size)
         self.size = self.config.input_size
         self._detector = detector
         self.detect_every = detect_every
@@ -555,23 +549,12 @@ def _weights_file(model: str | HRNet, weights: str | Path | None) -> Path | None
 
 
 @functools.lru_cache(maxsize=4)
-def _compiled_model(
-    name: str, path: str, mtime_ns: int, num_threads: int
+def _frozen_model(
+    name: str, path: str, mtime_ns: int
 ) -> tuple[HRNetConfig, Callable[[torch.Tensor], torch.Tensor]]:
-    """A variant with the weights at ``path`` (as modified at ``mtime_ns``), compiled once."""
+    """A variant with the weights at ``path`` (as modified at ``mtime_ns``), frozen once."""
     net = create_model(name, path).eval()
-    return net.config, _compile(net, num_threads, Path(path))
-
-
-def _compile(
-    net: HRNet, num_threads: int, weights: Path | None = None
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """ONNX Runtime where installed, else TorchScript: the fastest CPU runtime at hand. With
-    the ``weights`` file the model came from, its ONNX export is kept for the next start."""
-    size = net.config.input_size
-    example = torch.rand(1, 3, size, size)
-    fast = cpu_runtime.onnx_runtime_or_none(net, example, num_threads, weights)
-    return fast if fast is not None else _freeze(net, size)
+    return net.config, _freeze(net, net.config.input_size)
 
 
 def _freeze(net: HRNet, size: int) -> Callable[[torch.Tensor], torch.Tensor]:
