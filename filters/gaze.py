@@ -112,7 +112,9 @@ def _iris_along_axis(image: np.ndarray, points: np.ndarray, eye: np.ndarray) -> 
     inside = mask > 0
     if inside.sum() < 20:
         return None
-    dark = np.maximum(np.percentile(luma[inside], 90) - luma, 0.0)
+    values = luma[inside]
+    white = np.partition(values, int(0.9 * (len(values) - 1)))[int(0.9 * (len(values) - 1))]
+    dark = np.maximum(white - luma, 0.0)
     dark[~inside] = 0.0
     # Darkness and pixels per column, summed over an iris's width (0.4 of the eye).
     span = max(int(0.4 * PATCH_W), 3)

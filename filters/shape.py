@@ -67,7 +67,8 @@ def to_frame(canonical: np.ndarray, pose: Similarity) -> np.ndarray:
 def fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """`(2, 3)` least-squares affine taking the points `src` onto `dst`."""
     design = np.hstack([src.astype(np.float64), np.ones((len(src), 1))])
-    solution, *_ = np.linalg.lstsq(design, dst.astype(np.float64), rcond=None)
+    # The normal equations: a 3x3 solve, a fraction of `lstsq`'s cost on a handful of points.
+    solution = np.linalg.solve(design.T @ design, design.T @ dst.astype(np.float64))
     return solution.T
 
 
