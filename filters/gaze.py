@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from facestream.filters.blend import polygon_mask
-from facestream.filters.shape import EYE_OPENINGS, fit_affine
+from facestream.filters.shape import EYE_OPENINGS, eye_affines, irises_moved
 from facestream.filters.warp import Box, WarpMap, build_warp_map
 
 # Radius of the disc moved rigidly with the iris, as a fraction of the eye's corner-to-corner
@@ -137,11 +137,7 @@ def neutral_irises(source_points: np.ndarray, points: np.ndarray) -> np.ndarray:
     """`points` with each iris centre moved to where the source's iris falls in that eye
     opening (the opening mapped by its best affine): with these the warp draws the source's
     eye as the source looks."""
-    out = points.copy()
-    for eye, iris in EYE_OPENINGS:
-        to_dst = fit_affine(source_points[eye], points[eye])
-        out[iris] = to_dst[:, :2] @ source_points[iris] + to_dst[:, 2]
-    return out
+    return irises_moved(points, eye_affines(source_points, points), source_points)
 
 
 def follow_iris(

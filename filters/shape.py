@@ -64,12 +64,29 @@ def to_frame(canonical: np.ndarray, pose: Similarity) -> np.ndarray:
     return (pose.scale * canonical @ pose.rotation.T + pose.translation).astype(np.float32)
 
 
-def fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """`(2, 3)` least-squares affine taking the points `src` onto `dst`."""
-    design = np.hstack([src.astype(np.float64), np.ones((len(src), 1))])
-    # The normal equations: a 3x3 solve, a fraction of `lstsq`'s cost on a handful of points.
-    solution = np.linalg.solve(design.T @ design, design.T @ dst.astype(np.float64))
-    return solution.T
+_OPENINGS = np.stack([eye for eye, _ in EYE_OPENINGS])
+_IRISES = np.array([iris for _, iris in EYE_OPENINGS])
+
+
+def eye_affines(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """`(2, 2, 3)`: per eye (`EYE_OPENINGS` order) the least-squares affine taking the
+    opening's points in `src` onto those in `dst` (both `(N, 2)` landmarks). Both eyes in
+    one batched solve of the normal equations: this runs on every face and frame."""
+    design = np.concatenate(
+        [src[_OPENINGS].astype(np.float64), np.ones((*_OPENINGS.shape, 1))], axis=2
+    )
+    across = design.transpose(0, 2, 1)
+    solution = np.linalg.solve(across @ design, across @ dst[_OPENINGS].astype(np.float64))
+    return solution.transpose(0, 2, 1)
+
+
+def irises_moved(points: np.ndarray, affines: np.ndarray, irises: np.ndarray) -> np.ndarray:
+    """`points` with the iris centres set to `irises` `(N, 2)`'s taken through the eyes'
+    `affines` (`eye_affines`)."""
+    out = points.copy()
+    centres = irises[_IRISES].astype(np.float64)
+    out[_IRISES] = np.einsum("eij,ej->ei", affines[:, :, :2], centres) + affines[:, :, 2]
+    return out
 
 
 def keep_gaze(target: np.ndarray, drawn: np.ndarray) -> np.ndarray:
@@ -79,11 +96,7 @@ def keep_gaze(target: np.ndarray, drawn: np.ndarray) -> np.ndarray:
     the source's identity shape it drifts toward where the source looked in its photo
     (and, over a clip where the target mostly looks aside, toward the middle).
     """
-    out = drawn.copy()
-    for eye, iris in EYE_OPENINGS:
-        affine = fit_affine(target[eye], drawn[eye])
-        out[iris] = affine[:, :2] @ target[iris] + affine[:, 2]
-    return out
+    return irises_moved(drawn, eye_affines(target, drawn), target)
 
 
 class IdentityEstimate:
