@@ -641,6 +641,12 @@ def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
         "target's own face: a frontal source drawn on a profile looks wrong)",
     )
     parser.add_argument(
+        "--no-follow-gaze",
+        action="store_true",
+        help="keep the source photo's gaze (by default the swapped eyes look where the "
+        "target's look)",
+    )
+    parser.add_argument(
         "--no-occlusion",
         action="store_true",
         help="paste the source over hands and objects in front of the target's face too",
@@ -670,5 +676,6 @@ def build_swap_stage(args: Any, landmark_fn: Any) -> SwapStage:
         label=getattr(args, "label", None),
         swap_turned=bool(getattr(args, "swap_turned", False)),
         occlusion=not getattr(args, "no_occlusion", False),
+        follow_gaze=not getattr(args, "no_follow_gaze", False),
     )
     return SwapStage(source, options)

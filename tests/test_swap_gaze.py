@@ -219,3 +219,15 @@ def test_keep_gaze_puts_the_iris_where_the_target_has_it_in_the_opening():
             return float((p[iris] - a) @ (b - a) / ((b - a) @ (b - a)))
 
         assert abs(share(out) - share(target)) < 0.03
+
+
+def test_the_command_line_turns_it_off(monkeypatch):
+    from types import SimpleNamespace
+
+    import facestream.filters.enroll as enroll
+    from facestream.filters.swap import build_swap_stage
+
+    monkeypatch.setattr(enroll, "enroll_source", lambda paths, fn: None)
+    args = SimpleNamespace(source="me.jpg", no_follow_gaze=True)
+    assert build_swap_stage(args, None).options.follow_gaze is False
+    assert build_swap_stage(SimpleNamespace(source="me.jpg"), None).options.follow_gaze is True
