@@ -100,8 +100,8 @@ class DevFace:
     confidence: np.ndarray
 
 
-def load_clip(path: Path | str, max_frames: int) -> tuple[list[np.ndarray], list[list[DevFace]]]:
-    """The first `max_frames` RGB frames of a clip (PyAV) and their faces (128 points)."""
+def read_frames(path: Path | str, max_frames: int) -> list[np.ndarray]:
+    """The first `max_frames` RGB frames of a clip (PyAV)."""
     import av
 
     frames = []
@@ -110,6 +110,12 @@ def load_clip(path: Path | str, max_frames: int) -> tuple[list[np.ndarray], list
             frames.append(frame.to_ndarray(format="rgb24"))
             if len(frames) == max_frames:
                 break
+    return frames
+
+
+def load_clip(path: Path | str, max_frames: int) -> tuple[list[np.ndarray], list[list[DevFace]]]:
+    """The first `max_frames` RGB frames of a clip (PyAV) and their faces (128 points)."""
+    frames = read_frames(path, max_frames)
     meshes, counts = load_meshes(path, max_frames)
     faces = [
         [DevFace(k, p, np.ones(128, np.float32)) for k, p in enumerate(mesh_to_128(m[:n]))]

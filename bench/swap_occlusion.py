@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mesh_cache import read_frames  # noqa: E402
 from swap_quality import CLIPS, SOURCES, descriptors, face_crop, face_mask, smoothed  # noqa: E402
 
 from facestream.filters.enroll import CHEEKS, SourceFace, enroll_source  # noqa: E402
@@ -71,16 +72,6 @@ class Scores:
     fp: list[float] = field(default_factory=list)
     fp_worst: list[float] = field(default_factory=list)
     dist: list[float] = field(default_factory=list)
-
-
-def read_frames(path: Path, count: int) -> list[np.ndarray]:
-    frames = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) == count:
-                break
-    return frames
 
 
 def skin_tone(image: np.ndarray, points: np.ndarray) -> np.ndarray:
