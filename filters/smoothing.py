@@ -71,8 +71,6 @@ from functools import lru_cache, partial
 from typing import Protocol
 
 import numpy as np
-from filterpy.common import Q_discrete_white_noise
-from filterpy.kalman import KalmanFilter
 
 from facestream.models.landmarks import GROUPS, NUM_POINTS
 
@@ -176,6 +174,8 @@ def _motion_model(
     """F and Q for independent blocks of ``order`` states (position, velocity[, acceleration]),
     one per noise standard deviation of the highest derivative (cached: frame intervals
     repeat)."""
+    from filterpy.common import Q_discrete_white_noise  # here: it pulls in scipy.stats (0.4 s)
+
     f = np.eye(order)
     for k in range(1, order):  # Taylor terms dt^k / k! above the diagonal
         f += np.diag(np.full(order - k, dt**k / np.prod(np.arange(1, k + 1))), k)
@@ -399,6 +399,8 @@ class KalmanSmoother:
         vel_var = 4.0  # (face sizes per second)²: a fresh track may already be moving.
         acc_var = 400.0  # (face sizes per second²)²: a fresh track may already be turning.
         d = cfg.order
+        from filterpy.kalman import KalmanFilter
+
         kf = KalmanFilter(dim_x=d * blocks, dim_z=blocks)
         kf.H = np.kron(np.eye(blocks), np.eye(1, d))
         variances = [pos_var, np.full(blocks, vel_var), np.full(blocks, acc_var)][:d]

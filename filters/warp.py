@@ -18,11 +18,13 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where used: the CLI's argument helpers import this module
+    import torch
 
 Box = tuple[int, int, int, int]
 
@@ -150,6 +152,9 @@ def remap_torch(image: torch.Tensor, map_x: torch.Tensor, map_y: torch.Tensor) -
     Returns:
         `(C, h, w)` tensor matching `remap` (bilinear, reflected border).
     """
+    import torch
+    import torch.nn.functional as F
+
     _, h, w = image.shape
     # align_corners=True maps -1/+1 to the centres of the corner pixels, as cv2 does.
     gx = map_x * (2.0 / max(w - 1, 1)) - 1.0
@@ -170,6 +175,8 @@ def build_warp_map_torch(
     the CPU (well under a millisecond) and only the int map travels; the affine gather runs
     on the device.
     """
+    import torch
+
     x0, y0, x1, y1 = box
     ids = torch.from_numpy(rasterise_triangle_ids(dst, triangles, box)).to(device).long()
     aff = torch.from_numpy(triangle_affines(src, dst, triangles)).to(device)

@@ -375,3 +375,17 @@ def test_a_stop_signal_removes_the_unfinished_output(
     assert code == 128 + number
     assert err == "facestream: interrupted; no unfinished output was kept.\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+
+
+def test_a_missing_input_is_reported_without_loading_torch():
+    # The argument helpers import the filters; torch and filterpy (about 2 s on this
+    # machine) load only when a run starts, so a typo is answered at once.
+    code = (
+        "import sys\n"
+        "from facestream.stream.cli import main\n"
+        "assert main(['swap', 'nope.mp4', 'out.mp4', '--source', 'me.jpg']) == 2\n"
+        "assert 'torch' not in sys.modules and 'filterpy' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "nope.mp4 does not exist." in done.stderr
