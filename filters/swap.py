@@ -39,11 +39,12 @@ from facestream.filters.enroll import (
     grow_lock,
     upper_hair,
 )
-from facestream.filters.gaze import gaze_warp, locate_irises
+from facestream.filters.gaze import Blinks, closedness, gaze_warp, locate_irises
 from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
+    EYE_OPENINGS,
     IdentityEstimate,
     fit_similarity,
     reshape_to_source,
@@ -83,6 +84,9 @@ class SwapOptions:
         keep_eyes: keep the target's eyes.
         follow_gaze: the source's irises move to where the target's are (`gaze.py`);
             False draws them where the source looked in its photo.
+        follow_blinks: where the target's eye closes (its iris and sclera's contrast gone
+            from the opening), its own lids show there, faded in by closedness (`gaze.py`);
+            with `follow_gaze` only.
         shape_strength: 0 draws the source texture on the target's own face shape, 1 on the
             source's identity shape (target pose and expression kept either way; the lips
             always keep the target's shape, `shape.IDENTITY_REGIONS`). The default 0.4 keeps
@@ -105,6 +109,7 @@ class SwapOptions:
     keep_mouth: bool = True
     keep_eyes: bool = False
     follow_gaze: bool = True
+    follow_blinks: bool = True
     shape_strength: float = 0.4
     match_sharpness: bool = True
     feather: float = 0.06
@@ -158,6 +163,11 @@ BROW_CLEARANCE = 0.05
 # px around the mask kept in the compositing box: more than the sharpness match's blur
 # kernels reach (radius 6 px at their largest sigma), so pixels under the mask blur alike.
 BLUR_PAD = 8
+# A closed eye's kept region reaches CLOSED_EYE_MARGIN past its opening, and then fades
+# out over CLOSED_EYE_RAMP (fractions of the face size): the landmarks' lids stop short of
+# a closed eye, the source's iris and lash line drawn between them showed through a narrow
+# ramp, and a sharp edge drew an almond of the target's paler skin.
+CLOSED_EYE_MARGIN, CLOSED_EYE_RAMP = 0.02, 0.03
 
 
 def face_polygon(points: np.ndarray, target: np.ndarray, clearance: float) -> np.ndarray:
@@ -194,12 +204,14 @@ class TrackState:
             makes the whole face flicker in tone.
         sharpness: the blur strength matching the source's fine detail to the target's.
         occlusion: the target's own face seen so far, to find what is in front of it.
+        blinks: each eye's open level, to tell when the target's eyes close (`gaze.py`).
     """
 
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
     colour: np.ndarray | None = None
     sharpness: SharpnessMatch = field(default_factory=SharpnessMatch)
     occlusion: OcclusionModel = field(default_factory=OcclusionModel)
+    blinks: Blinks = field(default_factory=Blinks)
     last_seen: int = 0
     # How much of the swap is shown (1 all, 0 the target's own face) and whether it is
     # heading for 1: a turned face fades out and back over `TURN_FADE_FRAMES`.
@@ -411,8 +423,16 @@ def composite_face(
 
     Returns None when the face is too small or lies outside the frame.
     """
+    closed = None
     if options.follow_gaze:
-        target = locate_irises(image, target)  # the landmarks' irises may not follow gaze
+        # The landmarks' irises may not follow gaze, nor their lids close in a blink.
+        target, openness = locate_irises(image, target)
+        if not options.follow_blinks:
+            pass
+        elif state is not None:
+            closed = state.blinks.update(openness)
+        else:
+            closed = closedness(openness, openness)
     points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size
@@ -462,7 +482,7 @@ def composite_face(
         occluded = state.occlusion.occlusion(bg, target - np.array(offset, np.float32), confidence)
         if occluded is not None:
             alpha *= 1.0 - occluded  # the target's occluder stays in front
-    keep = _kept_target_alpha(points, options, shape, offset, size)
+    keep = _kept_target_alpha(points, options, shape, offset, size, closed)
     if keep is not None and not laplacian:
         # One alpha blend with the kept regions taken out of alpha is the same as blending
         # and then putting the target back; where kept is 1 the pixels stay the target's
@@ -536,25 +556,57 @@ def _kept_target_alpha(
     shape: tuple[int, int],
     offset: tuple[int, int],
     size: float,
+    closed: np.ndarray | None = None,
 ) -> tuple[tuple[slice, slice], np.ndarray] | None:
     """Where the target's own pixels are kept (the inner mouth and, optionally, the eyes):
-    a sub-region of the face box and its alpha (1 = the target's pixels)."""
-    polygons = ([_MOUTH] if options.keep_mouth else []) + (list(EYES) if options.keep_eyes else [])
-    if not polygons:
+    a sub-region of the face box and its alpha (1 = the target's pixels).
+
+    A closing eye of the target (`closed`, per `EYE_OPENINGS` eye, 0..1) keeps its own lids
+    by that share: the landmarks' lids close only part of the way, and the source's open
+    eye squeezed between them never blinked (docs/SWAP.md, *Blinks*).
+    """
+    polygons = [points[_MOUTH]] if options.keep_mouth else []
+    polygons += [points[eye] for eye in EYES] if options.keep_eyes else []
+    closing = []
+    if closed is not None and not options.keep_eyes:
+        grow = (CLOSED_EYE_MARGIN + CLOSED_EYE_RAMP) * size
+        closing = [
+            (_grown(points[eye], grow), float(share))
+            for (eye, _), share in zip(EYE_OPENINGS, closed, strict=True)
+            if share > 0.0
+        ]
+    if not polygons and not closing:
         return None
-    kept = points[np.concatenate(polygons)] - offset
+    kept = np.concatenate(polygons + [poly for poly, _ in closing]) - offset
     x0, y0 = np.maximum(np.floor(kept.min(axis=0)).astype(int) - 2, 0)
     x1, y1 = np.ceil(kept.max(axis=0)).astype(int) + 3
     x1, y1 = min(int(x1), shape[1]), min(int(y1), shape[0])
     if x1 <= x0 or y1 <= y0:
         return None
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    for poly in polygons:
-        mask |= polygon_mask(points[poly], mask.shape, (offset[0] + x0, offset[1] + y0))
-    # A polygon mask touching the sub-region's edge must not read as "far from the edge":
-    # pad with zeros so the distance transform sees the outside.
-    alpha = feather(np.pad(mask, 1), 0.015 * size)
-    return (slice(y0, y1), slice(x0, x1)), alpha[1:-1, 1:-1]
+    corner = (offset[0] + x0, offset[1] + y0)
+
+    def feathered(polys: list[np.ndarray], width: float) -> np.ndarray:
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for poly in polys:
+            mask |= polygon_mask(poly, mask.shape, corner)
+        # A polygon mask touching the sub-region's edge must not read as "far from the
+        # edge": pad with zeros so the distance transform sees the outside.
+        return feather(np.pad(mask, 1), width)[1:-1, 1:-1]
+
+    alpha = feathered(polygons, 0.015 * size)
+    for poly, share in closing:
+        # Its own, wider ramp: the target's lids fade into the source's skin around them.
+        one = feathered([poly], CLOSED_EYE_RAMP * size)
+        one *= np.float32(share)
+        np.maximum(alpha, one, out=alpha)
+    return (slice(y0, y1), slice(x0, x1)), alpha
+
+
+def _grown(polygon: np.ndarray, margin: float) -> np.ndarray:
+    """`polygon` with each point moved `margin` px away from its centroid."""
+    out = polygon - polygon.mean(axis=0)
+    out *= 1.0 + margin / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+    return out + polygon.mean(axis=0)
 
 
 class SwapStage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,7 @@ from facestream.filters.enroll import enroll_source
 from facestream.filters.gaze import (
     IRIS_RADIUS,
     LID_MARGIN,
+    Blinks,
     gaze_warp,
     locate_irises,
     neutral_irises,
@@ -70,7 +72,9 @@ def source(tmp_path: Path):
 
 def swapped(source, target: np.ndarray, seen: np.ndarray | None = None, **options) -> np.ndarray:
     """The target frame (white eyes, no iris of its own) with the source composited, after
-    a few frames of the track with the points `seen` (its identity estimate)."""
+    a few frames of the track with the points `seen` (its identity estimate). Blinks are
+    off unless asked for: an opening with no iris to see reads as a closed eye."""
+    options.setdefault("follow_blinks", False)
     state = TrackState()
     for points in [] if seen is None else [seen] * 5:
         composite_face(skin(360, 480, 2), points, source, SwapOptions(**options), state)
@@ -108,7 +112,8 @@ def test_the_iris_is_found_in_the_target_pixels_when_the_landmarks_miss_it(sourc
     target's own dark irises, seen aside, are followed instead."""
     looking = face_points(250, 110, 60, 0.22)  # where the target's irises are
     landmarks = face_points(250, 110, 60)  # where the model says they are
-    found = locate_irises(draw_target(looking), landmarks)
+    found, openness = locate_irises(draw_target(looking), landmarks)
+    assert np.all(openness > Blinks.OPEN_FLOOR)
     for eye, iris in EYE_OPENINGS:
         assert abs(found[iris, 0] - looking[iris, 0]) < 0.03 * eye_width(looking, eye)
         # Only along the corner-to-corner axis: across it the landmark stays.
@@ -126,7 +131,9 @@ def test_no_iris_is_found_in_a_white_or_closed_eye():
     points = face_points(250, 110, 60, 0.22)
     image = skin(360, 480, 2)
     draw_eyes(image, points, iris=False)
-    assert np.array_equal(locate_irises(image, points), points)
+    found, openness = locate_irises(image, points)
+    assert np.array_equal(found, points)
+    assert np.all(openness < 0.1 * Blinks.OPEN_FLOOR)
 
 
 def draw_target(points: np.ndarray) -> np.ndarray:
@@ -176,6 +183,58 @@ def test_a_blink_stays_closed(source):
         # The squeezed source eye is a thin dark line along the closed lids, as before.
         assert dark[0].sum() <= 1.2 * dark[1].sum() + 3
         assert rows[0].min() >= rows[1].min() - 1 and rows[0].max() <= rows[1].max() + 1
+
+
+LIDS = (190, 142, 120)  # a closed eye's lid skin, a little darker than the face
+
+
+def blinked(points: np.ndarray) -> np.ndarray:
+    """A target frame whose eye openings hold only lid skin (the eyes are closed), while
+    `points` keep them open, as the shipped landmark model's lids do in a blink."""
+    image = skin(360, 480, 2)
+    for eye, _ in EYE_OPENINGS:
+        image[polygon_mask(points[eye], image.shape[:2]) > 0] = LIDS
+    return image
+
+
+def openings(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Both eye openings, less a pixel at the edge (the polygon's own anti-aliasing)."""
+    inside = np.zeros(shape[:2], np.uint8)
+    for eye, _ in EYE_OPENINGS:
+        inside |= polygon_mask(points[eye], shape[:2])
+    return cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
+
+
+@pytest.mark.parametrize("tracked", [True, False])
+def test_a_closed_eye_shows_the_target_lids(source, tracked):
+    """The source's iris and sclera squeezed between half-open lids never blinked: where
+    the target's opening shows no eye, its own lids are kept."""
+    points = face_points(250, 110, 60, 0.1)
+    state = TrackState() if tracked else None
+    for _ in range(5 if tracked else 0):  # the track saw the eyes open
+        composite_face(draw_target(points), points, source, SwapOptions(), state)
+    outputs = {}
+    for follow in (True, False):
+        outputs[follow] = blinked(points)
+        run = deepcopy(state)  # the same track history for both
+        composite_face(outputs[follow], points, source, SwapOptions(follow_blinks=follow), run)
+    inside = openings(points, outputs[True].shape)
+    target = blinked(points)[inside].astype(int)
+    assert np.abs(outputs[True][inside] - target).max() <= 2
+    # Before: the source's white of the eye and iris, only squeezed.
+    assert np.abs(outputs[False][inside] - target).max() > 60
+
+
+def test_open_eyes_are_unchanged_by_the_blink_step(source):
+    points = face_points(250, 110, 60, 0.15)
+    outputs = []
+    for follow in (True, False):
+        state = TrackState()
+        for _ in range(5):
+            image = draw_target(points)
+            composite_face(image, points, source, SwapOptions(follow_blinks=follow), state)
+        outputs.append(image)
+    assert np.array_equal(outputs[0], outputs[1])
 
 
 def test_the_warp_moves_the_iris_disc_rigidly():
