@@ -427,12 +427,9 @@ def composite_face(
     if options.follow_gaze:
         # The landmarks' irises may not follow gaze, nor their lids close in a blink.
         target, openness = locate_irises(image, target)
-        if not options.follow_blinks:
-            pass
-        elif state is not None:
-            closed = state.blinks.update(openness)
-        else:
-            closed = closedness(openness, openness)
+        if options.follow_blinks:
+            blinks = state.blinks if state is not None else None
+            closed = closedness(openness, openness) if blinks is None else blinks.update(openness)
     points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size
