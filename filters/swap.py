@@ -564,38 +564,38 @@ def _kept_target_alpha(
     """
     polygons = [points[_MOUTH]] if options.keep_mouth else []
     polygons += [points[eye] for eye in EYES] if options.keep_eyes else []
-    closing = []
+    # (polygon, share kept, feather width): the regions do not overlap.
+    regions = [(poly, 1.0, 0.015 * size) for poly in polygons]
     if closed is not None and not options.keep_eyes:
         grow = (CLOSED_EYE_MARGIN + CLOSED_EYE_RAMP) * size
-        closing = [
-            (_grown(points[eye], grow), float(share))
+        # Its own, wider ramp: the target's lids fade into the source's skin around them.
+        regions += [
+            (_grown(points[eye], grow), float(share), CLOSED_EYE_RAMP * size)
             for (eye, _), share in zip(EYE_OPENINGS, closed, strict=True)
             if share > 0.0
         ]
-    if not polygons and not closing:
+    parts = []
+    for poly, share, width in regions:
+        lo = np.maximum(np.floor(poly.min(axis=0) - offset).astype(int) - 2, 0)
+        hi = np.ceil(poly.max(axis=0) - offset).astype(int) + 3
+        box = (int(lo[0]), int(lo[1]), min(int(hi[0]), shape[1]), min(int(hi[1]), shape[0]))
+        if box[2] > box[0] and box[3] > box[1]:
+            parts.append((poly, share, width, box))
+    if not parts:
         return None
-    kept = np.concatenate(polygons + [poly for poly, _ in closing]) - offset
-    x0, y0 = np.maximum(np.floor(kept.min(axis=0)).astype(int) - 2, 0)
-    x1, y1 = np.ceil(kept.max(axis=0)).astype(int) + 3
-    x1, y1 = min(int(x1), shape[1]), min(int(y1), shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return None
-    corner = (offset[0] + x0, offset[1] + y0)
-
-    def feathered(polys: list[np.ndarray], width: float) -> np.ndarray:
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        for poly in polys:
-            mask |= polygon_mask(poly, mask.shape, corner)
-        # A polygon mask touching the sub-region's edge must not read as "far from the
-        # edge": pad with zeros so the distance transform sees the outside.
-        return feather(np.pad(mask, 1), width)[1:-1, 1:-1]
-
-    alpha = feathered(polygons, 0.015 * size)
-    for poly, share in closing:
-        # Its own, wider ramp: the target's lids fade into the source's skin around them.
-        one = feathered([poly], CLOSED_EYE_RAMP * size)
-        one *= np.float32(share)
-        np.maximum(alpha, one, out=alpha)
+    x0, y0 = min(p[3][0] for p in parts), min(p[3][1] for p in parts)
+    x1, y1 = max(p[3][2] for p in parts), max(p[3][3] for p in parts)
+    alpha = np.zeros((y1 - y0, x1 - x0), np.float32)
+    for poly, share, width, (bx0, by0, bx1, by1) in parts:
+        # Each in its own box (the union's spans the mouth to the eyes). A polygon mask
+        # touching the box's edge must not read as "far from the edge": pad with zeros so
+        # the distance transform sees the outside.
+        mask = polygon_mask(poly, (by1 - by0, bx1 - bx0), (offset[0] + bx0, offset[1] + by0))
+        one = feather(np.pad(mask, 1), width)[1:-1, 1:-1]
+        if share < 1.0:
+            one *= np.float32(share)
+        part = alpha[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
+        np.maximum(part, one, out=part)
     return (slice(y0, y1), slice(x0, x1)), alpha
 
 
