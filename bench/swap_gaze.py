@@ -40,11 +40,12 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mesh_cache import load_clip, load_meshes, mediapipe_landmarks, mesh_to_128  # noqa: E402
+from mesh_cache import load_clip, load_meshes, mesh_to_128  # noqa: E402
 from swap_quality import (  # noqa: E402
     DATA,
     SOURCES,
     Config,
+    landmarks_from,
     load_meshes_cache_drop,
     run_pair,
     smoothed,
@@ -124,14 +125,7 @@ def main() -> None:
         "engine (tracked, as `facestream swap`); Face Mesh judges the gaze either way",
     )
     args = parser.parse_args()
-    engine = None
-    landmark_fn = mediapipe_landmarks
-    if args.landmarks == "engine":
-        from facestream.models.engine import LandmarkEngine
-        from facestream.stream.live_chain import EngineLandmarks
-
-        engine = LandmarkEngine("hrnet128_lite", num_threads=1)
-        landmark_fn = EngineLandmarks(engine)
+    engine, landmark_fn = landmarks_from(args.landmarks)
     sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES}
     errors = {name: {"sideways": [], "all": [], "followed": []} for name in CONFIGS}
     rows: list[list[np.ndarray]] = []

@@ -43,10 +43,11 @@ import argparse
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -254,6 +255,18 @@ def temporal_ratio(frames: list[np.ndarray], outputs: list[np.ndarray], raw: lis
     return float(np.mean(change_out) / max(np.mean(change_in), 1e-6))
 
 
+def landmarks_from(kind: str) -> tuple[Any, Callable[[np.ndarray], list[Any]]]:
+    """For `--landmarks KIND`: the engine that tracks the clips (None for Face Mesh, whose
+    cached meshes are used) and the landmark function the sources are enrolled with."""
+    if kind != "engine":
+        return None, mediapipe_landmarks
+    from facestream.models.engine import LandmarkEngine
+    from facestream.stream.live_chain import EngineLandmarks
+
+    engine = LandmarkEngine("hrnet128_lite", num_threads=1)
+    return engine, EngineLandmarks(engine)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=48)
@@ -290,14 +303,7 @@ def main() -> None:
     if not use_dlib:
         print(f"identity: skipped, no dlib venv at {args.dlib}")
     scores = {name: Scores() for name in configs}
-    engine = None
-    landmark_fn = mediapipe_landmarks
-    if args.landmarks == "engine":
-        from facestream.models.engine import LandmarkEngine
-        from facestream.stream.live_chain import EngineLandmarks
-
-        engine = LandmarkEngine("hrnet128_lite", num_threads=1)
-        landmark_fn = EngineLandmarks(engine)
+    engine, landmark_fn = landmarks_from(args.landmarks)
     sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES}
     with tempfile.TemporaryDirectory() as tmp:
         for clip in CLIPS:
