@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import sparse
 
 from facestream.filters.warp import (
     NO_TRIANGLE,
@@ -41,7 +42,6 @@ from facestream.filters.warp import (
     build_warp_map,
     rasterise_triangle_ids,
     remap,
-    triangle_affines,
 )
 from facestream.models.landmarks import FACE_OUTLINE, MEAN_SHAPE, TRIANGLES
 
@@ -63,21 +63,39 @@ _CANON_FACE = float(np.sqrt(cv2.contourArea(_CANON[FACE_OUTLINE])))
 # The canonical frame's triangles never move, so which triangle covers each of its pixels
 # is drawn once (drawing it costs more than the rest of the sampling).
 _CANON_IDS = rasterise_triangle_ids(_CANON, _TRIANGLES, _CANON_BOX)
-_CANON_XY = np.mgrid[0:CANON_SIZE, 0:CANON_SIZE][::-1].astype(np.float32)  # x, y per pixel
+
+
+def _canonical_weights() -> sparse.csr_matrix:
+    """`(S * S, 128)` weights taking landmarks to each canonical pixel's place: its
+    triangle's corners with its barycentric weights (0 outside every triangle). A pixel's
+    place in any image is that weighted sum of the image's landmarks (its triangle's affine
+    map, with no per-frame solve nor per-pixel gather: one sparse product)."""
+    valid = (_CANON_IDS != NO_TRIANGLE).ravel()
+    corners = _TRIANGLES[np.where(valid, _CANON_IDS.ravel(), 0)]  # (S * S, 3)
+    a, b, c = (_CANON[corners[:, k]].astype(np.float64) for k in range(3))
+    xy = np.mgrid[0:CANON_SIZE, 0:CANON_SIZE][::-1].reshape(2, -1).T.astype(np.float64)
+    e1, e2, r = b - a, c - a, xy - a
+    det = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
+    det = np.where(np.abs(det) < 1e-9, np.inf, det)  # degenerate: its pixels take corner a
+    wb = (r[:, 0] * e2[:, 1] - e2[:, 0] * r[:, 1]) / det
+    wc = (e1[:, 0] * r[:, 1] - r[:, 0] * e1[:, 1]) / det
+    weights = np.stack([1.0 - wb - wc, wb, wc], axis=1) * valid[:, None]
+    rows = np.repeat(np.arange(CANON_SIZE**2), 3)
+    shape = (CANON_SIZE**2, len(MEAN_SHAPE))
+    return sparse.csr_matrix((weights.astype(np.float32).ravel(), (rows, corners.ravel())), shape)
+
+
+_CANON_WEIGHTS = _canonical_weights()
 
 
 def to_canonical(points: np.ndarray) -> WarpMap:
     """The map sending each pixel of the canonical frame to its place in an image whose
-    landmarks are `points` (`build_warp_map` with the canonical frame's triangles cached)."""
-    lut = np.zeros((NO_TRIANGLE + 1, 2, 3), np.float32)
-    lut[: len(_TRIANGLES)] = triangle_affines(points, _CANON, _TRIANGLES)
-    affine = lut[_CANON_IDS]  # (S, S, 2, 3)
-    x, y = _CANON_XY
-    maps = affine[..., 0] * x[..., None] + affine[..., 1] * y[..., None] + affine[..., 2]
+    landmarks are `points` (what `build_warp_map` gives, from cached barycentric weights)."""
+    maps = (_CANON_WEIGHTS @ np.asarray(points, np.float32)).T.reshape(2, CANON_SIZE, CANON_SIZE)
     return WarpMap(
         _CANON_BOX,
-        np.ascontiguousarray(maps[..., 0]),
-        np.ascontiguousarray(maps[..., 1]),
+        np.ascontiguousarray(maps[0]),
+        np.ascontiguousarray(maps[1]),
         _CANON_IDS != NO_TRIANGLE,
     )
 
