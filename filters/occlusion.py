@@ -86,6 +86,7 @@ def _canonical_weights() -> sparse.csr_matrix:
 
 
 _CANON_WEIGHTS = _canonical_weights()
+_CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 
 def to_canonical(points: np.ndarray) -> WarpMap:
@@ -162,7 +163,8 @@ class OcclusionModel:
         k = max(1, int(round(size / _CANON_FACE)))
         ws, hs = max(w // k, 1), max(h // k, 1)
         small = cv2.resize(image[: hs * k, : ws * k], (ws, hs), interpolation=cv2.INTER_AREA)
-        lab = cv2.cvtColor(small.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_RGB2Lab)
+        rgb = np.multiply(small, np.float32(1.0 / 255.0), dtype=np.float32)
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab, dst=rgb)
         # Pixel centres: x_small + 0.5 = (x + 0.5) / k.
         small_points = (points + 0.5) * np.float32(1.0 / k) - 0.5
         to_canon = to_canonical(small_points)
@@ -182,14 +184,18 @@ class OcclusionModel:
             return None
         # A change of light over the whole face is not an occluder: the median difference
         # (the face's, as long as an occluder covers less than half of it) is taken out.
-        offset = np.median((seen - self.mean)[valid][::4], axis=0)  # a quarter is plenty
+        offset = _median((seen - self.mean)[valid][::4])  # a quarter is plenty
         lit = seen - offset
         # Compared with the model's range over each pixel's neighbours: the landmarks
         # misplace the face by a pixel or so, which at the edges of the lips, brows and
         # eyes reads as a large change of colour.
         near = np.ones((3, 3), np.uint8)
         diff = lit - np.clip(lit, cv2.erode(self.mean, near), cv2.dilate(self.mean, near))
-        z = np.sqrt(np.mean(np.square(diff / self.spread), axis=2))
+        scaled = diff / self.spread
+        scaled *= scaled
+        # The mean over the channels as one per-pixel product (numpy's reduction over a
+        # short last axis costs several times more).
+        z = np.sqrt(cv2.transform(scaled, _CHANNEL_MEAN))
         z *= self._doubt_gain(confidence)
         # Not judged along the outline: there the landmarks' jitter against the background
         # and the hair reads as change (the feather hides the source there anyway). A
@@ -239,11 +245,22 @@ class OcclusionModel:
         assert self.mean is not None and self.spread is not None
         near = cv2.dilate(found, np.ones((5, 5), np.uint8))
         rate = max(1.0 / (self.frames + 1), LEARN_RATE)
-        weight = (rate * valid * (1.0 - near))[..., None].astype(np.float32)
+        weight = (1.0 - near) * valid
+        weight *= np.float32(rate)
+        weight = weight[..., None]
         self.mean += weight * (seen - self.mean)
         self.spread += weight * (np.abs(diff) - self.spread)
         np.maximum(self.spread, SPREAD_FLOOR, out=self.spread)
         self.frames += 1
+
+
+def _median(values: np.ndarray) -> np.ndarray:
+    """`np.median(values, axis=0)` (float32 `(n, c)`, n > 0) by one partition: numpy's
+    median spends more on its checks than on the partition at this size."""
+    n = len(values)
+    low, high = (n - 1) // 2, n // 2
+    part = np.partition(values, (low, high), axis=0)
+    return (part[low] + part[high]) * np.float32(0.5)
 
 
 def _large_regions(found: np.ndarray, min_area: float) -> np.ndarray:
