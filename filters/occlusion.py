@@ -191,7 +191,8 @@ class OcclusionModel:
         # misplace the face by a pixel or so, which at the edges of the lips, brows and
         # eyes reads as a large change of colour.
         near = np.ones((3, 3), np.uint8)
-        diff = lit - np.clip(lit, cv2.erode(self.mean, near), cv2.dilate(self.mean, near))
+        closest = np.clip(lit, cv2.erode(self.mean, near), cv2.dilate(self.mean, near))
+        diff = np.subtract(lit, closest, out=closest)
         scaled = diff / self.spread
         scaled *= scaled
         # The mean over the channels as one per-pixel product (numpy's reduction over a
@@ -206,8 +207,11 @@ class OcclusionModel:
         found = np.clip((z - Z_NEAR) / (Z_FAR - Z_NEAR), 0.0, 1.0) * core
         if self.frames < WARMUP_FRAMES:
             found[:] = 0.0
-        found = _large_regions(found, MIN_AREA * float(valid.sum()))
-        found = np.where(core > 0, found, cv2.dilate(found, rim) * valid)
+        if found.max() > 0.5:
+            found = _large_regions(found, MIN_AREA * float(valid.sum()))
+            found = np.where(core > 0, found, cv2.dilate(found, rim) * valid)
+        else:  # no region to keep (the usual frame): skip the labelling
+            found = np.zeros_like(found)
         if self.last is not None:
             found = np.maximum(found, MEMORY * self.last)
         self.last = found
@@ -244,9 +248,11 @@ class OcclusionModel:
     ) -> None:
         """Fold this frame into the model, except where it is (near) an occluder."""
         assert self.mean is not None and self.spread is not None
-        near = cv2.dilate(found, np.ones((5, 5), np.uint8))
         rate = max(1.0 / (self.frames + 1), LEARN_RATE)
-        weight = (1.0 - near) * valid
+        if found.any():
+            weight = (1.0 - cv2.dilate(found, np.ones((5, 5), np.uint8))) * valid
+        else:
+            weight = valid.astype(np.float32)
         weight *= np.float32(rate)
         weight = weight[..., None]
         # In place through one scratch array: the temporaries cost more than the arithmetic.
