@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from scipy import sparse
 
+from facestream.filters.shape import face_size
 from facestream.filters.warp import (
     NO_TRIANGLE,
     WarpMap,
@@ -158,7 +159,7 @@ class OcclusionModel:
         where points fall under their usual confidence.
         """
         h, w = image.shape[:2]
-        size = float(np.sqrt(max(cv2.contourArea(points[FACE_OUTLINE].astype(np.float32)), 1.0)))
+        size = face_size(points)
         # Shrunk by a whole factor: OpenCV's area resampling is several times faster then.
         k = max(1, int(round(size / _CANON_FACE)))
         ws, hs = max(w // k, 1), max(h // k, 1)

@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-from facestream.models.landmarks import GROUPS, IRIS_CENTRES, LEFT_EYE, RIGHT_EYE
+from facestream.models.landmarks import FACE_OUTLINE, GROUPS, IRIS_CENTRES, LEFT_EYE, RIGHT_EYE
 
 # Each eye opening (outer corner first for the right eye, inner first for the left, as in
 # the scheme) with its iris centre.
@@ -30,6 +31,12 @@ EYE_OPENINGS: tuple[tuple[np.ndarray, int], ...] = (
     (np.asarray(RIGHT_EYE, np.int64), int(IRIS_CENTRES[0])),
     (np.asarray(LEFT_EYE, np.int64), int(IRIS_CENTRES[1])),
 )
+
+
+def face_size(points: np.ndarray) -> float:
+    """sqrt of the face outline's area: a pose-robust face scale in pixels."""
+    outline = points[np.asarray(FACE_OUTLINE)].astype(np.float32)
+    return float(np.sqrt(max(cv2.contourArea(outline), 1.0)))
 
 
 @dataclass(frozen=True)

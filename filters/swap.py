@@ -46,6 +46,7 @@ from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
     EYE_OPENINGS,
     IdentityEstimate,
+    face_size,
     fit_similarity,
     reshape_to_source,
     to_canonical,
@@ -141,12 +142,6 @@ class FaceResult:
     box: tuple[int, int, int, int]
     points: np.ndarray  # the points the source was drawn on (frame pixels)
     alpha: np.ndarray  # float32 mask over `box`, 1 = source
-
-
-def face_size(points: np.ndarray) -> float:
-    """sqrt of the face outline's area: a pose-robust face scale in pixels."""
-    outline = points[OUTLINE].astype(np.float32)
-    return float(np.sqrt(max(cv2.contourArea(outline), 1.0)))
 
 
 def smooth_closed(polygon: np.ndarray) -> np.ndarray:
