@@ -240,6 +240,11 @@ def _staging_path(url: str, scratch: Path, run: str) -> Path:
     if final is None:
         return scratch / f"out{PurePosixPath(url).suffix}"
     final.parent.mkdir(parents=True, exist_ok=True)
+    return _staged_beside(final, run)
+
+
+def _staged_beside(final: Path, run: str) -> Path:
+    """The hidden name batch ``run`` writes a local output under until it is complete."""
     return final.with_name(f".{final.stem}.{run}.batch{final.suffix}")
 
 
@@ -249,7 +254,7 @@ def remove_partials(job: Job, run: str) -> None:
     final = _local_path(job.output)
     if final is None:
         return  # a remote output is staged in the worker's temporary folder
-    staged = final.with_name(f".{final.stem}.{run}.batch{final.suffix}")
+    staged = _staged_beside(final, run)
     for path in [staged, *partials_of(staged)]:
         path.unlink(missing_ok=True)
 
