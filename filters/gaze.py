@@ -86,18 +86,17 @@ def locate_irises(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np
     out = points.copy()
     openness = np.zeros(len(EYE_OPENINGS))
     for k, (eye, iris) in enumerate(EYE_OPENINGS):
-        found, openness[k] = _read_eye(image, points, eye)
+        found, openness[k] = _read_eye(image, points, eye, iris)
         if found is not None:
-            a, b = points[eye[0]], points[eye[len(eye) // 2]]
-            axis = b - a
-            now = float((points[iris] - a) @ axis / (axis @ axis))
-            out[iris] = points[iris] + (found - now) * axis
+            out[iris] = found
     return out, openness
 
 
-def _read_eye(image: np.ndarray, points: np.ndarray, eye: np.ndarray) -> tuple[float | None, float]:
-    """The iris's place between the corners (0 at the first) from the pixels, or None, and
-    the eye's openness (see `locate_irises`)."""
+def _read_eye(
+    image: np.ndarray, points: np.ndarray, eye: np.ndarray, iris: int
+) -> tuple[np.ndarray | None, float]:
+    """The iris centre moved along the corner-to-corner axis to where the pixels show the
+    iris, or None, and the eye's openness (see `locate_irises`)."""
     a = points[eye[0]].astype(np.float64)
     axis = points[eye[len(eye) // 2]].astype(np.float64) - a
     width = math.hypot(*axis)
@@ -142,7 +141,9 @@ def _read_eye(image: np.ndarray, points: np.ndarray, eye: np.ndarray) -> tuple[f
         left, peak, right = score[i - 1], score[i], score[i + 1]
         curve = left - 2.0 * peak + right
         offset = 0.5 * (left - right) / curve if curve < 0 else 0.0
-    return (i + offset) / PATCH_W, openness  # patch column i samples the axis at i / PATCH_W
+    found = (i + offset) / PATCH_W  # patch column i samples the axis at i / PATCH_W
+    now = float((points[iris] - a) @ axis / (axis @ axis))
+    return (points[iris] + (found - now) * axis).astype(points.dtype), openness
 
 
 class Blinks:
