@@ -68,6 +68,15 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         prog="facestream", description="Real-time face swap for video files and streams."
     )
     _add_global_flags(parser, default=False)
+    # FFmpeg's place for -y: before the command too. Its own dest, since a subcommand's
+    # parser would reset `overwrite` to its default after this one set it.
+    parser.add_argument(
+        "-y",
+        "--overwrite",
+        dest="overwrite_first",
+        action="store_true",
+        help="replace the command's output if it exists (default: refuse)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # The global flags take no value, so the first other word names the command.
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
@@ -89,6 +98,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     command_parser = vars(args).pop("command_parser", parser)
     if unknown:
         command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if vars(args).pop("overwrite_first"):
+        if "overwrite" not in args:
+            command_parser.error(f"-y/--overwrite: {args.command} writes no file to replace")
+        args.overwrite = True
     return args
 
 

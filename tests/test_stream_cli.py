@@ -53,6 +53,21 @@ def test_an_existing_output_is_replaced_only_when_asked(make_video, tmp_path, ca
         assert container.streams.video[0].frames == 3
 
 
+def test_overwrite_may_come_before_the_command(make_video, tmp_path, capsys):
+    src, out = make_video(pts=range(3)), tmp_path / "out.mp4"
+    out.write_bytes(b"an earlier result")
+    assert run_cli(capsys, "-y", "swap", str(src), str(out), "--preset", "ultrafast") == (0, "")
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].frames == 3
+
+
+def test_overwrite_before_a_command_that_writes_nothing(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["-y", "serve"])
+    assert stop.value.code == 2
+    assert "serve writes no file to replace" in capsys.readouterr().err
+
+
 def test_paths_are_checked_before_the_model_loads(make_video, tmp_path, capsys, monkeypatch):
     def no_model(args):
         raise AssertionError("the stages were built")
