@@ -7,17 +7,21 @@ frame (the 128 points warped onto `MEAN_SHAPE`), as a running mean and a running
 absolute deviation over the frames seen so far. A pixel of this frame far from the model,
 in units of that deviation (against the model's range over its neighbours, so a landmark
 a pixel off does not count), is an occluder when it belongs to a region large enough to
-be one; the compositor then keeps the target's own pixels there. Where the landmarks'
-heatmap confidences fall under their track's usual level (points hidden behind something)
-the threshold is lowered. The face outline's rim is not judged (the landmarks' jitter
-against the background), only covered when a region found inside reaches it.
+be one; the compositor then keeps the target's own pixels there. A region so found grows
+over the neighbouring pixels that are only a little off the model (a hand in the face's
+own skin tone is far off only at its edges and over the lips), and counts once it has
+been found a few frames in a row (a talking mouth or a head turn's shading comes and
+goes; a hand stays). Where the landmarks' heatmap confidences fall under their track's
+usual level more than the other points' do (points hidden behind something) the threshold
+is lowered. The face outline's rim is not judged (the landmarks' jitter against the
+background), only covered when a region found inside reaches it.
 
 Per frame the face box is shrunk to the canonical scale (about 50 px across the face),
 sampled into the canonical frame by one small remap, compared there, and the occlusion
 map goes back to the box by another small remap and a resize: under 1 ms a face.
 
-Pixels found occluded are not learned, so an occluder held still does not become part of
-the face; a face only ever seen behind its occluder (from a track's first frame) is
+Pixels found occluded are not learned, and pixels unlike the model only slowly, so an
+occluder held still does not become part of the face; a face only ever seen behind its occluder (from a track's first frame) is
 learned with it, and the occluder is then missed (docs/SWAP.md, *Occluders*).
 
 Example:
@@ -106,6 +110,16 @@ def to_canonical(points: np.ndarray) -> WarpMap:
 # (per channel, then the root mean square over the three); it starts to count as an
 # occluder at Z_NEAR and fully at Z_FAR.
 Z_NEAR, Z_FAR = 3.0, 5.0
+# A region found so grows over its neighbours whose distance, smoothed over GROW_SIGMA
+# canonical px (each pixel's capped at GROW_FAR, so a strong occluder does not spill onto
+# the face beside it), is between GROW_NEAR and GROW_FAR: a hand in the face's own skin
+# tone is only a little off everywhere, and far off at its edges and over the lips.
+GROW_NEAR, GROW_FAR = 1.5, 2.3
+GROW_SIGMA = 1.5
+# A region counts once part of it has been found in this many frames in a row: a talking
+# mouth, a head turn's shading or a blink comes and goes within a frame or two, a hand in
+# front of the face stays. It is not learned meanwhile.
+PERSIST_FRAMES = 3
 # The spread never falls under these (Lab units: L 0-100, a and b): landmark jitter and
 # the codec move a still face by about this much. A new track starts at SPREAD_PRIOR.
 SPREAD_FLOOR = np.array([3.0, 2.0, 2.0], np.float32)
@@ -113,6 +127,10 @@ SPREAD_PRIOR = np.array([6.0, 4.0, 4.0], np.float32)
 # Weight of each new frame in the model (the first frames: a plain running mean, then an
 # exponential one with this weight, following slow changes of light within a few seconds).
 LEARN_RATE = 0.05
+# Pixels unlike the model but not (yet) found learn slowly: from distance LEARN_NEAR on,
+# down to LEARN_LEAK times the rate at Z_NEAR (an occluder not yet found is not absorbed
+# into the model within a few frames; a lasting change of the face still is, in seconds).
+LEARN_NEAR, LEARN_LEAK = 1.5, 0.1
 # Frames a track's model must have seen before it judges: the first frames only learn.
 WARMUP_FRAMES = 4
 # An occluder covers at least this share of the face in the canonical frame: smaller
@@ -124,11 +142,12 @@ EDGE = 3
 # frame where it looks less unlike the face (motion blur, a turn of the hand).
 MEMORY = 0.5
 # The landmarks' own word: a point whose heatmap confidence falls under its track's usual
-# level (a running mean) by DOUBT_DROP is in doubt, and over the triangles around points
-# in doubt the thresholds above are scaled down toward DOUBT_SCALE times their value (an
-# occluder hides points; a skin-coloured hand is close to the face in colour).
-DOUBT_DROP = 0.25
-DOUBT_SCALE = 0.5
+# level (a running mean) by DOUBT_DROP more than the median point's does is in doubt, and
+# over the triangles around points in doubt the thresholds above are scaled down toward
+# DOUBT_SCALE times their value (an occluder hides points; a skin-coloured hand is close to
+# the face in colour). Against the median point: a turned or blurred head lowers all.
+DOUBT_DROP = 0.15
+DOUBT_SCALE = 0.35
 
 
 class OcclusionModel:
@@ -140,6 +159,7 @@ class OcclusionModel:
         frames: frames learned so far.
         last: float32 `(CANON_SIZE, CANON_SIZE)`, last frame's occlusion (canonical).
         trust: float32 `(128,)`, each landmark's usual heatmap confidence (running mean).
+        streak: int32 `(CANON_SIZE, CANON_SIZE)`, frames in a row each pixel was found.
     """
 
     def __init__(self) -> None:
@@ -148,6 +168,7 @@ class OcclusionModel:
         self.frames = 0
         self.last: np.ndarray | None = None
         self.trust: np.ndarray | None = None
+        self.streak = np.zeros((CANON_SIZE, CANON_SIZE), np.int32)
 
     def occlusion(
         self, image: np.ndarray, points: np.ndarray, confidence: np.ndarray | None = None
@@ -210,13 +231,23 @@ class OcclusionModel:
             found[:] = 0.0
         if found.max() > 0.5:
             found = _large_regions(found, MIN_AREA * float(valid.sum()))
+            if found.any():
+                capped = np.minimum(z, GROW_FAR)
+                capped *= capped
+                near = np.sqrt(cv2.GaussianBlur(capped, (0, 0), GROW_SIGMA))
+                weak = np.clip((near - GROW_NEAR) / (GROW_FAR - GROW_NEAR), 0.0, 1.0) * core
+                found = _grown(found, weak)
             found = np.where(core > 0, found, cv2.dilate(found, rim) * valid)
         else:  # no region to keep (the usual frame): skip the labelling
             found = np.zeros_like(found)
+        candidate = found
+        self.streak = np.where(found > 0.5, self.streak + 1, 0).astype(np.int32)
+        if found.max() > 0.5:
+            found = _lasting(found, self.streak)
         if self.last is not None:
             found = np.maximum(found, MEMORY * self.last)
         self.last = found
-        self._learn(seen, diff, valid, found)
+        self._learn(seen, z, diff, valid, np.maximum(found, candidate))
         if not found.any():
             return None
         from_canon = build_warp_map(_CANON, small_points, _TRIANGLES, (0, 0, ws, hs))
@@ -234,7 +265,9 @@ class OcclusionModel:
         if self.trust is None:
             self.trust = confidence.copy()
             return 1.0
-        doubt = np.clip((self.trust - confidence) / DOUBT_DROP, 0.0, 1.0)
+        drop = self.trust - confidence
+        drop -= np.median(drop)
+        doubt = np.clip(drop / DOUBT_DROP, 0.0, 1.0)
         settled = doubt < 0.5
         self.trust[settled] += LEARN_RATE * (confidence[settled] - self.trust[settled])
         if not doubt.any():
@@ -245,15 +278,23 @@ class OcclusionModel:
         return 1.0 / (1.0 - (1.0 - DOUBT_SCALE) * doubt_map)
 
     def _learn(
-        self, seen: np.ndarray, diff: np.ndarray, valid: np.ndarray, found: np.ndarray
+        self,
+        seen: np.ndarray,
+        z: np.ndarray,
+        diff: np.ndarray,
+        valid: np.ndarray,
+        found: np.ndarray,
     ) -> None:
-        """Fold this frame into the model, except where it is (near) an occluder."""
+        """Fold this frame into the model, except where it is (near) an occluder; slowly
+        where it is unlike the model (distance `z`)."""
         assert self.mean is not None and self.spread is not None
         rate = max(1.0 / (self.frames + 1), LEARN_RATE)
         if found.any():
             weight = (1.0 - cv2.dilate(found, np.ones((5, 5), np.uint8))) * valid
         else:
             weight = valid.astype(np.float32)
+        like = np.clip((Z_NEAR - z) / (Z_NEAR - LEARN_NEAR), LEARN_LEAK, 1.0)
+        weight *= like
         weight *= np.float32(rate)
         weight = weight[..., None]
         # In place through one scratch array: the temporaries cost more than the arithmetic.
@@ -281,6 +322,33 @@ def _median(values: np.ndarray) -> np.ndarray:
     return (part[:, low] + part[:, high]) * np.float32(0.5)
 
 
+def _grown(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """`strong` (regions over 0.5) grown over the regions of `weak` that touch them."""
+    both = np.maximum(strong, weak)
+    count, labels = cv2.connectedComponents((both > 0.5).astype(np.uint8))
+    touched = np.zeros(count, bool)
+    touched[labels[strong > 0.5]] = True
+    touched[0] = False
+    return both * _with_rim(touched[labels])
+
+
+def _lasting(found: np.ndarray, streak: np.ndarray) -> np.ndarray:
+    """`found` with only its regions (over 0.5) found PERSIST_FRAMES frames in a row
+    somewhere (`streak`, frames in a row per pixel)."""
+    count, labels = cv2.connectedComponents((found > 0.5).astype(np.uint8))
+    longest = np.zeros(count, np.int32)
+    np.maximum.at(longest, labels.ravel(), streak.ravel())
+    lasting = longest >= PERSIST_FRAMES
+    lasting[0] = False
+    return found * _with_rim(lasting[labels])
+
+
+def _with_rim(keep: np.ndarray) -> np.ndarray:
+    """The bool map `keep` grown by a pixel, as uint8: the soft rim (under 0.5) around a
+    kept region stays with it."""
+    return cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8))
+
+
 def _large_regions(found: np.ndarray, min_area: float) -> np.ndarray:
     """`found` with the regions (over 0.5) smaller than `min_area` pixels set to 0."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats((found > 0.5).astype(np.uint8))
@@ -288,6 +356,4 @@ def _large_regions(found: np.ndarray, min_area: float) -> np.ndarray:
     large[0] = False
     if not large[1:].any():
         return np.zeros_like(found)
-    # The soft rim (under 0.5) around a kept region stays with it.
-    keep = cv2.dilate(large[labels].astype(np.uint8), np.ones((3, 3), np.uint8))
-    return found * keep
+    return found * _with_rim(large[labels])

@@ -11,7 +11,7 @@ import pytest
 
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import enroll_source
-from facestream.filters.occlusion import WARMUP_FRAMES, OcclusionModel
+from facestream.filters.occlusion import PERSIST_FRAMES, WARMUP_FRAMES, OcclusionModel
 from facestream.filters.swap import SwapOptions, TrackState, build_swap_stage, composite_face
 from facestream.models.landmarks import FACE_OUTLINE, MEAN_SHAPE
 
@@ -33,7 +33,10 @@ def smooth_texture(h: int, w: int, seed: int, base: tuple[int, int, int]) -> np.
 @pytest.fixture
 def source(tmp_path: Path):
     path = tmp_path / "source.png"
-    cv2.imwrite(str(path), smooth_texture(420, 400, 1, (90, 120, 200)))  # BGR on disk
+    # Skin shading with fine grain: a sharp photo, not an enlarged small face.
+    grain = np.random.default_rng(7).normal(0, 10, (420, 400, 3))
+    image = np.clip(smooth_texture(420, 400, 1, (90, 120, 200)) + grain, 0, 255)
+    cv2.imwrite(str(path), image.astype(np.uint8))  # BGR on disk
     points = np.asarray(MEAN_SHAPE, np.float32) * 300 + np.array([50, 60], np.float32)
     return enroll_source(path, lambda image: [points])
 
@@ -91,7 +94,8 @@ def test_an_occluder_in_front_of_the_face_stays_visible(source):
         occluded.append((image, points))
     on = composite_run(occluded, source, SwapOptions())
     off = composite_run(occluded, source, SwapOptions(occlusion=False))
-    for t in range(start, len(frames)):
+    # Kept once it has been found PERSIST_FRAMES frames in a row.
+    for t in range(start + PERSIST_FRAMES - 1, len(frames)):
         image, points = occluded[t]
         mask = occluder_mask(points, image.shape[:2])
         face = polygon_mask(points[FACE_OUTLINE], image.shape[:2]) > 0
@@ -131,7 +135,7 @@ def test_a_still_occluder_is_not_learned_as_face():
             image = image.copy()
             image[mask] = (230, 230, 40)
         found = model.occlusion(image, points)
-        if t >= WARMUP_FRAMES + 2:
+        if t >= WARMUP_FRAMES + 1 + PERSIST_FRAMES:
             assert found is not None, f"frame {t}: the occluder was lost"
             shares.append(float((found[mask] > 0.5).mean()))
     assert min(shares) > 0.9
@@ -223,7 +227,7 @@ def test_an_occluder_over_a_real_face_stays_visible(shared_data):
             out = image.copy()
             res = composite_face(out, points, source, options, state, confidence)
             assert res is not None
-            if t >= 8:
+            if t >= 8 + PERSIST_FRAMES - 1:  # kept once found so many frames in a row
                 alpha = full_alpha(res, image.shape[:2])
                 inside = card & (polygon_mask(points[FACE_OUTLINE], image.shape[:2]) > 0)
                 shown = np.abs(out.astype(int) - image).max(axis=2) <= 12
