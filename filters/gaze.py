@@ -66,43 +66,51 @@ MIN_SHIFT = 0.25
 PATCH_W, PATCH_H = 64, 24
 IRIS_DARKNESS, IRIS_CONTRAST = 10.0, 1.05
 _IRIS_SPAN = np.ones(max(int(0.4 * PATCH_W), 3), np.float32)  # an iris's width (0.4 of the eye)
+# The columns of `locate_irises`' readings (one row per `EYE_OPENINGS` entry), and the
+# fewest opening pixels a column beside the iris needs to count as the eye's white.
+OPENNESS, SCLERA = 0, 1
+SIDE_PIXELS = 3
 
 
 def locate_irises(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`points` with each iris centre moved, along its eye's corner-to-corner axis, to the
     darkest iris-wide stretch of the eye opening in `image` (uint8 RGB, the target's own
-    pixels), where one is clear; and each eye's openness as the pixels show it.
+    pixels), where one is clear; and what the pixels show of each eye's opening, a row
+    (`OPENNESS`, `SCLERA`) per eye.
 
     The shipped landmark model places the iris points in the middle of the eye whatever the
     gaze (measured: they move 0.02 of the way Face Mesh's irises do), while the iris is the
     darkest thing between the lids. Across the axis the landmarks' place is kept; a closed
     eye, or one with no clearly darker stretch, keeps its landmark.
 
-    The openness (one per `EYE_OPENINGS` entry, 0 with nothing to see) is the opening's area
-    over its width squared times the darkest stretch's darkness over the white of the eye:
-    the model's lids close only part of the way in a blink (0.15 against 0.23 of the width
-    squared), while the iris and sclera's contrast goes (`Blinks` turns it into closedness).
+    The openness (0 with nothing to see) is the opening's area over its width squared times
+    the darkest stretch's darkness over the white of the eye: the model's lids close only
+    part of the way in a blink (0.15 against 0.23 of the width squared), while the iris and
+    sclera's contrast goes. The sclera reading is how much darker that stretch is than the
+    brightest column of the opening beside it, over the white of the eye: an open eye has
+    white on one side of its iris at least, a closed one a lash line along its whole width
+    (`Blinks` turns both into closedness).
     """
     out = points.copy()
-    openness = np.zeros(len(EYE_OPENINGS))
+    readings = np.zeros((len(EYE_OPENINGS), 2))
     for k, (eye, iris) in enumerate(EYE_OPENINGS):
-        found, openness[k] = _read_eye(image, points, eye, iris)
+        found, readings[k] = _read_eye(image, points, eye, iris)
         if found is not None:
             out[iris] = found
-    return out, openness
+    return out, readings
 
 
 def _read_eye(
     image: np.ndarray, points: np.ndarray, eye: np.ndarray, iris: int
-) -> tuple[np.ndarray | None, float]:
+) -> tuple[np.ndarray | None, tuple[float, float]]:
     """The iris centre moved along the corner-to-corner axis to where the pixels show the
-    iris, or None, and the eye's openness (see `locate_irises`)."""
+    iris, or None, and the eye's openness and sclera reading (see `locate_irises`)."""
     a = points[eye[0]].astype(np.float64)
     axis = points[eye[len(eye) // 2]].astype(np.float64) - a
     width = math.hypot(*axis)
     opening = points[eye].astype(np.float32)
     if width < 6.0:
-        return None, 0.0
+        return None, (0.0, 0.0)
     area = cv2.contourArea(opening) / width**2
     across = np.array([-axis[1], axis[0]]) / width * (0.5 * width / PATCH_H)
     # Patch (i, j) -> image: a + i / PATCH_W * axis + (j - PATCH_H / 2) * across.
@@ -120,22 +128,32 @@ def _read_eye(
     inside = mask > 0
     total = int(np.count_nonzero(inside))
     if total < 20:
-        return None, 0.0
+        return None, (0.0, 0.0)
     values = luma[inside]
     white = np.partition(values, int(0.9 * (total - 1)))[int(0.9 * (total - 1))]
     dark = np.subtract(white, luma, out=luma)
     np.maximum(dark, 0.0, out=dark)
     dark *= inside
     # Darkness and pixels per column, summed over an iris's width (0.4 of the eye).
-    score = np.convolve(dark.sum(axis=0), _IRIS_SPAN, mode="same")
-    count = np.convolve(inside.sum(axis=0).astype(np.float32), _IRIS_SPAN, mode="same")
+    columns = dark.sum(axis=0)
+    counts = inside.sum(axis=0).astype(np.float32)
+    score = np.convolve(columns, _IRIS_SPAN, mode="same")
+    count = np.convolve(counts, _IRIS_SPAN, mode="same")
     i = int(np.argmax(score))
     darkness = score[i] / max(count[i], 1.0)
     openness = float(area * darkness / max(float(white), 1.0))
+    # The palest column (of SIDE_PIXELS or more) outside the iris-wide stretch.
+    side = counts >= SIDE_PIXELS
+    side[max(i - len(_IRIS_SPAN) // 2, 0) : i + len(_IRIS_SPAN) // 2 + 1] = False
+    sclera = 0.0
+    if side.any():
+        palest = float((columns[side] / counts[side]).min())
+        sclera = max(darkness - palest, 0.0) / max(float(white), 1.0)
+    readings = (openness, sclera)
     if area < EYE_OPEN or darkness < IRIS_DARKNESS:
-        return None, openness
+        return None, readings
     if darkness < IRIS_CONTRAST * dark.sum() / total:
-        return None, openness
+        return None, readings
     offset = 0.0
     if 0 < i < PATCH_W - 1:  # the parabola through the peak and its neighbours
         left, peak, right = score[i - 1], score[i], score[i + 1]
@@ -143,44 +161,76 @@ def _read_eye(
         offset = 0.5 * (left - right) / curve if curve < 0 else 0.0
     found = (i + offset) / PATCH_W  # patch column i samples the axis at i / PATCH_W
     now = float((points[iris] - a) @ axis / (axis @ axis))
-    return (points[iris] + (found - now) * axis).astype(points.dtype), openness
+    return (points[iris] + (found - now) * axis).astype(points.dtype), readings
 
 
 class Blinks:
     """Each eye's closedness (0 open .. 1 closed) on one face track, from `locate_irises`'
-    openness against the track's own open level.
+    readings against the same eye open a few seconds before; three cues, the largest wins.
 
-    The openness of an open eye differs from face to face (3 to 1 across the talking-head
-    clips: pale or dark irises, lashes, lighting), so no fixed threshold tells a blink;
-    against the same eye open a few seconds before it falls to 0.3-0.5 in a blink and
-    stays over 0.55 in 95 % of open frames (docs/SWAP.md, *Blinks*). The open level follows
-    a rise at once in part (`RISE`) and a fall slowly (`FALL` a frame, about 4 s at 25 fps),
-    so a blink barely lowers it. Without a track (`closedness(openness, openness)`) only an
-    eye with no contrast at all (openness well under `OPEN_FLOOR`) reads closed.
+    An open eye's readings differ from face to face (3 to 1 across the talking-head clips:
+    pale or dark irises, lashes, lighting), so no fixed threshold tells a blink. Against the
+    eye's own open level (one per reading), which follows a rise at once in part (`RISE`)
+    and a fall slowly (`FALL` a frame, about 4 s at 25 fps, so a blink barely lowers it):
+
+    - the openness falls in a blink where the lash line is paler than the iris (to 0.35 of
+      its level on liveportrait/d14), but heavy lashes, a crease or dark skin keep it up;
+    - the sclera reading falls where no white is left beside the iris, lashes or not; it
+      varies more while open (a glance to a corner, a landmark off the eye), so it counts
+      only at a lower share of its level;
+    - a joint fall of both (logarithms) under their running mean, in running standard
+      deviations, summed: an eye that barely changes while open shows a shallow blink as a
+      large fall, one that varies a lot needs a larger one. Mean and variance learn (`RATE`
+      a frame) from frames that fall by under `UNUSUAL` only, so a blink does not teach them.
+
+    Without a track (a fresh `Blinks`) only an eye with nothing to see (readings well under
+    `OPEN_FLOOR`) reads closed. The thresholds were chosen on 13 LivePortrait clips against
+    Face Mesh's openness (docs/SWAP.md, *Blinks*).
     """
 
     RISE, FALL = 0.3, 0.01
-    # Openness over the open level: 1 closed at or under CLOSED, 0 at or over OPEN.
-    CLOSED, OPEN = 0.35, 0.55
-    # The open level never drops under this (open eyes on the clips measure 0.04-0.15; a
-    # synthetic lid-only eye 0).
-    OPEN_FLOOR = 0.03
+    # Readings (openness, sclera) over their open level: closed at or under CLOSED, open at
+    # or over OPEN, linear between.
+    CLOSED = np.array([0.25, 0.2])
+    OPEN = np.array([0.45, 0.4])
+    # The open levels never drop under these (open eyes on the clips measure 0.04-0.15 and
+    # 0.1-0.6; a synthetic lid-only eye 0).
+    OPEN_FLOOR = np.array([0.03, 0.05])
+    # The joint fall: 0 (open) at FALL_OPEN, 1 (closed) at FALL_CLOSED. Readings under
+    # MIN_READING count as MIN_READING; SPREAD is added to the running standard deviation
+    # (of the logarithm), so a steady eye's noise does not read as a blink.
+    FALL_OPEN, FALL_CLOSED = 12.0, 16.0
+    UNUSUAL = 5.0
+    RATE = 0.05
+    SPREAD = 0.07
+    MIN_READING = 0.02
 
     def __init__(self) -> None:
         self.level: np.ndarray | None = None
+        self.mean: np.ndarray | None = None
+        self.var: np.ndarray | None = None
 
-    def update(self, openness: np.ndarray) -> np.ndarray:
-        """Closedness of each eye this frame; `openness` from `locate_irises`."""
-        if self.level is None:
-            self.level = openness.copy()
-        rate = np.where(openness > self.level, self.RISE, self.FALL)
-        self.level += rate * (openness - self.level)
-        return closedness(openness, self.level)
+    def update(self, readings: np.ndarray) -> np.ndarray:
+        """Closedness of each eye this frame; `readings` from `locate_irises`."""
+        logs = np.log(np.maximum(readings, self.MIN_READING))
+        if self.level is None or self.mean is None or self.var is None:
+            self.level = readings.copy()
+            self.mean = logs.copy()
+            self.var = np.full_like(logs, self.SPREAD**2)
+        rate = np.where(readings > self.level, self.RISE, self.FALL)
+        self.level += rate * (readings - self.level)
+        fall = ((self.mean - logs) / np.sqrt(self.var + self.SPREAD**2)).sum(axis=1)
+        learn = np.where(fall < self.UNUSUAL, self.RATE, 0.0)[:, None]
+        self.mean += learn * (logs - self.mean)
+        self.var += learn * ((logs - self.mean) ** 2 - self.var)
+        unlike = (fall - self.FALL_OPEN) / (self.FALL_CLOSED - self.FALL_OPEN)
+        return np.maximum(closedness(readings, self.level).max(axis=1), np.clip(unlike, 0.0, 1.0))
 
 
-def closedness(openness: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """0 (open) .. 1 (closed) for each eye's `openness` against its open `level`."""
-    ratio = openness / np.maximum(level, Blinks.OPEN_FLOOR)
+def closedness(readings: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """0 (open) .. 1 (closed) for each of `readings` against its open `level` (both shaped
+    like `locate_irises`' readings)."""
+    ratio = readings / np.maximum(level, Blinks.OPEN_FLOOR)
     return np.clip((Blinks.OPEN - ratio) / (Blinks.OPEN - Blinks.CLOSED), 0.0, 1.0)
 
 

@@ -39,7 +39,7 @@ from facestream.filters.enroll import (
     grow_lock,
     upper_hair,
 )
-from facestream.filters.gaze import Blinks, closedness, gaze_warp, locate_irises
+from facestream.filters.gaze import Blinks, gaze_warp, locate_irises
 from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
@@ -421,10 +421,10 @@ def composite_face(
     closed = None
     if options.follow_gaze:
         # The landmarks' irises may not follow gaze, nor their lids close in a blink.
-        target, openness = locate_irises(image, target)
+        target, readings = locate_irises(image, target)
         if options.follow_blinks:
             blinks = state.blinks if state is not None else None
-            closed = closedness(openness, openness) if blinks is None else blinks.update(openness)
+            closed = (Blinks() if blinks is None else blinks).update(readings)
     points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size

@@ -14,7 +14,9 @@ from facestream.filters.enroll import enroll_source
 from facestream.filters.gaze import (
     IRIS_RADIUS,
     LID_MARGIN,
+    OPENNESS,
     Blinks,
+    closedness,
     gaze_warp,
     locate_irises,
     neutral_irises,
@@ -112,8 +114,8 @@ def test_the_iris_is_found_in_the_target_pixels_when_the_landmarks_miss_it(sourc
     target's own dark irises, seen aside, are followed instead."""
     looking = face_points(250, 110, 60, 0.22)  # where the target's irises are
     landmarks = face_points(250, 110, 60)  # where the model says they are
-    found, openness = locate_irises(draw_target(looking), landmarks)
-    assert np.all(openness > Blinks.OPEN_FLOOR)
+    found, readings = locate_irises(draw_target(looking), landmarks)
+    assert np.all(readings > Blinks.OPEN_FLOOR)
     for eye, iris in EYE_OPENINGS:
         assert abs(found[iris, 0] - looking[iris, 0]) < 0.03 * eye_width(looking, eye)
         # Only along the corner-to-corner axis: across it the landmark stays.
@@ -131,9 +133,9 @@ def test_no_iris_is_found_in_a_white_or_closed_eye():
     points = face_points(250, 110, 60, 0.22)
     image = skin(360, 480, 2)
     draw_eyes(image, points, iris=False)
-    found, openness = locate_irises(image, points)
+    found, readings = locate_irises(image, points)
     assert np.array_equal(found, points)
-    assert np.all(openness < 0.1 * Blinks.OPEN_FLOOR)
+    assert np.all(readings[:, OPENNESS] < 0.1 * Blinks.OPEN_FLOOR[OPENNESS])
 
 
 def draw_target(points: np.ndarray) -> np.ndarray:
@@ -223,6 +225,51 @@ def test_a_closed_eye_shows_the_target_lids(source, tracked):
     assert np.abs(outputs[True][inside] - target).max() <= 2
     # Before: the source's white of the eye and iris, only squeezed.
     assert np.abs(outputs[False][inside] - target).max() > 60
+
+
+LASHES = (60, 40, 35)  # a heavy lash line and crease over a closed eye
+
+
+def lashed(points: np.ndarray) -> np.ndarray:
+    """`blinked`, with the upper two thirds of each opening one dark band of lashes along
+    the lids: as dark as an open eye's iris to the openness, but with no white beside it."""
+    image = blinked(points)
+    for eye, _ in EYE_OPENINGS:
+        upper, lower = points[eye[1:4]], points[eye[5:8]][::-1]
+        edge = upper + 2.0 / 3.0 * (lower - upper)
+        band = np.concatenate([points[eye[:5]], edge[::-1]])
+        alpha = polygon_mask(band, image.shape[:2]).astype(np.float32)[..., None] / 255.0
+        image[:] = np.round(alpha * LASHES + (1.0 - alpha) * image).astype(np.uint8)
+    return image
+
+
+def test_a_closed_eye_under_heavy_lashes_shows_the_target_lids(source):
+    """The lash line of d3's or d9's closed eyes is as dark as their open irises: the
+    openness alone barely falls, while the white beside the iris is gone."""
+    points = face_points(250, 110, 60, 0.1)
+    state = TrackState()
+    for _ in range(10):  # the track saw the eyes open
+        composite_face(draw_target(points), points, source, SwapOptions(), state)
+    level = state.blinks.level.copy()
+    _, readings = locate_irises(lashed(points), points)
+    # The openness alone reads the eyes as open ...
+    assert np.all(closedness(readings, level)[:, OPENNESS] == 0.0)
+    # ... the eyes are closed all the same: the target's lids and lashes are kept.
+    output = lashed(points)
+    composite_face(output, points, source, SwapOptions(), state)
+    inside = openings(points, output.shape)
+    assert np.abs(output[inside].astype(int) - lashed(points)[inside]).max() <= 2
+
+
+@pytest.mark.parametrize("gaze", [-0.25, 0.25])
+def test_a_glance_aside_is_not_a_blink(gaze):
+    """An iris moved to a corner changes the eye's pixels a lot, but leaves white beside it."""
+    ahead, aside = face_points(250, 110, 60), face_points(250, 110, 60, gaze)
+    blinks = Blinks()
+    for _ in range(30):
+        blinks.update(locate_irises(draw_target(ahead), ahead)[1])
+    for _ in range(5):
+        assert np.all(blinks.update(locate_irises(draw_target(aside), ahead)[1]) == 0.0)
 
 
 def test_open_eyes_are_unchanged_by_the_blink_step(source):
