@@ -213,24 +213,28 @@ class TrackState:
     shown: float | None = None
     facing: bool = True
 
-    def fade_for_turn(self, points: np.ndarray) -> float:
+    def fade_for_turn(
+        self, points: np.ndarray, trusted: bool = True, swap_turned: bool = False
+    ) -> float:
         """This frame's share of the swap for a face with landmarks `points`.
 
         A frontal source drawn on a face turned far to the side is squeezed onto the near
         half and seams on the cheek (docs/SWAP.md). Hysteresis between `TURNED_OFF` and
         `TURNED_ON` keeps a face near the limit from blinking, and the fade keeps the change
-        from popping; a new track starts at its own state.
+        from popping; a new track starts at its own state. A face the landmark engine does
+        not trust (`FaceLandmarks.trust`: its detector saw no face where the landmarks are,
+        or a profile) fades out the same way; with `swap_turned` only the trust counts.
         """
-        turn = frontality(points)
+        turn = 1.0 if swap_turned else frontality(points)
         if self.shown is None:
             self.facing = turn >= 0.5 * (TURNED_OFF + TURNED_ON)
-            self.shown = float(self.facing)
+            self.shown = float(self.facing and trusted)
             return self.shown
         if turn < TURNED_OFF:
             self.facing = False
         elif turn > TURNED_ON:
             self.facing = True
-        goal = float(self.facing)
+        goal = float(self.facing and trusted)
         step = 1.0 / TURN_FADE_FRAMES
         left = goal - self.shown
         # The last step lands on the goal exactly (0 must skip the compositing, not leave
@@ -642,7 +646,8 @@ class SwapStage:
                 if opts.swap:
                     state = self.tracks.setdefault(face.track_id, TrackState())
                     state.last_seen = frame.index
-                    shown = 1.0 if opts.swap_turned else state.fade_for_turn(points)
+                    trusted = getattr(face, "trust", 1.0) >= 0.5
+                    shown = state.fade_for_turn(points, trusted, opts.swap_turned)
                     if shown > 0.0:
                         # Mid-fade, the target's own pixels are mixed back in afterwards.
                         target = patch.copy() if shown < 1.0 else None

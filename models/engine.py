@@ -23,6 +23,18 @@ start new tracks; track ids are stable while a face stays. A shot cut
 (`facestream.models.shot_cuts`) ends every track: the faces of the new shot are detected
 and get new ids, even where one sits where a face of the old shot was.
 
+A second look (``verify``, `facestream.models.face_check`): landmarks that leave the face
+stay off it (each crop is cut from the last landmarks, and the model draws a face-sized
+shape in any crop: on hair, a pillar, the back of a head or a profile, at a confidence a
+real face in a crowd also has). So every ``check_every`` frames, and when it starts, each
+face's crop goes through the short-range BlazeFace. A detection there whose eyes are not
+where the landmarks put them re-seeds the face from the detection's crop on the same frame
+(trusted only if its landmarks then stay on the face until the next check);
+a face the detector does not see is not *trusted* (`FaceLandmarks.trust` 0), nor one it
+sees elsewhere or in profile (at the second such check in a row for a face that was
+trusted: one is forgiven), and one it does not see in `DROP_AFTER_MISSES` checks in a row
+is dropped.
+
 Devices: ``"cpu"``, ``"cuda"`` (fp16 by default, channels-last, pinned host buffers,
 non-blocking copies, `LandmarkEngine.run_batches` overlaps the copies and the model over
 several CUDA streams) and ``"mps"`` (fp32). Threads are explicit: the engine sets torch's
@@ -60,6 +72,7 @@ from facestream.models.crops import (
     landmark_anchors,
 )
 from facestream.models.detector import box_iou
+from facestream.models.face_check import Verdict, agrees
 from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
 from facestream.models.hrnet import HRNet, HRNetConfig, create_model, weights_path
 from facestream.models.shot_cuts import ShotCuts
@@ -74,12 +87,16 @@ class FaceLandmarks:
         points: float32 ``(128, 2)``, x y in frame pixels (pixel centres at integers).
         confidence: float32 ``(128,)`` in [0, 1], from the heatmap peaks.
         box: float32 ``(4,)`` x0 y0 x1 y1, the bounding box of the 128 points.
+        trust: 1 when the engine's second look (``verify``) saw a face, not in profile,
+            where the landmarks are; 0 when it did not (the swap fades such a face out).
+            Always 1 without the second look.
     """
 
     track_id: int
     points: np.ndarray
     confidence: np.ndarray
     box: np.ndarray
+    trust: float = 1.0
 
 
 def points_box(points: np.ndarray) -> np.ndarray:
@@ -131,6 +148,13 @@ class _Track:
     points: np.ndarray
     level: float  # running mean confidence: what "falls" is measured against
     velocity: np.ndarray | None = None  # (2,) pixels per frame, None until two frames
+    # The second look (`LandmarkEngine` ``verify``): the frame of the last check (None
+    # before the first), whether the face is trusted, and the checks in a row that did not
+    # confirm it / that found no face at all.
+    checked: int | None = None
+    trusted: bool = False
+    doubts: int = 0
+    misses: int = 0
 
     def expected(self, predict_motion: bool) -> np.ndarray:
         """Where the face should be on the next frame: moved on by its velocity, less a
@@ -157,6 +181,25 @@ class _Track:
         self.points = points
         self.level += LEVEL_RATE * (confidence - self.level)
 
+    def reseed(self, points: np.ndarray) -> None:
+        """Take landmarks found from a detection instead of this frame's own: the move
+        to them is a correction, not the face's motion."""
+        self.points = points
+        self.velocity = None
+
+    def judge(self, confirmed: bool, found: bool, frame_index: int) -> None:
+        """Fold one check into the track's trust: a confirmation trusts it; a check that
+        finds no face at all takes it away; one that finds the face off the landmarks or
+        in profile takes it from a trusted face at the second in a row (a blurred or
+        turning frame), from a new one at the first."""
+        self.checked = frame_index
+        if confirmed:
+            self.trusted, self.doubts, self.misses = True, 0, 0
+            return
+        self.doubts += 1
+        self.misses = self.misses + 1 if not found else 0
+        self.trusted = self.trusted and found and self.doubts < 2
+
 
 LEVEL_RATE = 0.1
 """Weight of each frame in a track's running confidence level (about a 10-frame memory)."""
@@ -173,6 +216,9 @@ weights then run away across the frame)."""
 MOTION_DEAD_ZONE = 0.04
 """Per-frame face motion below this many eye distances (eye centre to eye centre) is not
 predicted."""
+
+DROP_AFTER_MISSES = 2
+"""A face the second look does not see in this many checks in a row is dropped (lost)."""
 
 
 class LandmarkEngine:
@@ -208,6 +254,12 @@ class LandmarkEngine:
             ``min_confidence`` and runs the detector on the next frame (the old tracker).
         decode_blur: Gaussian width (heatmap cells) the heatmaps are blurred by before the
             sub-pixel step (`decode_heatmaps`); 0 decodes them as they are.
+        verify: the second look at each tracked face (`facestream.models.face_check`):
+            True, False, or None for on with trained weights loaded by variant name and a
+            positive ``min_confidence`` (a built model or random weights track as before);
+            or the check itself, a callable ``(frame, points (N, 128, 2)) -> [Verdict]``.
+        check_every: the second look runs on each face every this many frames (and on
+            the frame it starts).
     """
 
     def __init__(
@@ -227,6 +279,8 @@ class LandmarkEngine:
         predict_motion: bool = True,
         recover: bool = True,
         decode_blur: float = TARGET_SIGMA,
+        verify: bool | Callable[[np.ndarray, np.ndarray], list[Verdict]] | None = None,
+        check_every: int = 5,
     ) -> None:
         self.device = pick_device(device)
         if self.device.type == "cpu":
@@ -260,6 +314,11 @@ class LandmarkEngine:
         self.predict_motion = predict_motion
         self.recover = recover
         self.decode_blur = decode_blur
+        if verify is None:
+            verify = file is not None and min_confidence > 0
+        self.verify = bool(verify)
+        self.check_every = check_every
+        self._face_check = verify if callable(verify) else None
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frame_index = 0
@@ -363,9 +422,14 @@ class LandmarkEngine:
             faces, detections = self._follow(frame, detections)
         if detections:
             faces += self._start(frame, detections, faces)
+        if self.verify and faces:
+            faces = self._check(frame, faces)
         self._frame_index += 1
         self._tracks = [t for t, _, _ in faces]
-        return [FaceLandmarks(t.track_id, p, c, points_box(p)) for t, p, c in faces]
+        return [
+            FaceLandmarks(t.track_id, p, c, points_box(p), float(t.trusted or not self.verify))
+            for t, p, c in faces
+        ]
 
     def _follow(
         self, frame: np.ndarray, detections: list[object] | None
@@ -428,6 +492,42 @@ class LandmarkEngine:
                 new.append((_Track(self._next_id, p, float(c.mean())), p, c))
                 self._next_id += 1
         return new
+
+    def _check(
+        self, frame: np.ndarray, faces: list[tuple[_Track, np.ndarray, np.ndarray]]
+    ) -> list[tuple[_Track, np.ndarray, np.ndarray]]:
+        """The second look at the faces due for one (`FaceCheck`); returns the faces kept,
+        some with landmarks re-seeded from the detection in their crop."""
+        due = [
+            i
+            for i, (t, _, _) in enumerate(faces)
+            if t.checked is None or self._frame_index - t.checked >= self.check_every
+        ]
+        if not due:
+            return faces
+        if self._face_check is None:
+            from facestream.models.face_check import FaceCheck
+
+            self._face_check = FaceCheck(self.device)
+        verdicts = self._face_check(frame, np.stack([faces[i][1] for i in due]))
+        # The detector sees the face elsewhere in the crop: the landmarks from its crop.
+        # That earns no trust yet: only landmarks that stay on the face from their own
+        # crops do (on a profile the detector's keypoints are wrong too, and the landmarks
+        # put there slide back to a frontal shape beside the face).
+        off = [(i, v) for i, v in zip(due, verdicts, strict=True) if v.found and not v.agrees]
+        if off:
+            keypoints = np.stack([v.keypoints for _, v in off])
+            points, conf = self.infer(frame, crop_from_keypoints(keypoints))
+            for (i, _), p, c, k in zip(off, points, conf, keypoints, strict=True):
+                if agrees(p, k):
+                    faces[i] = (faces[i][0], p, c)
+                    faces[i][0].reseed(p)
+        for i, v in zip(due, verdicts, strict=True):
+            faces[i][0].judge(v.confirmed, v.found, self._frame_index)
+        kept = [f for f in faces if f[0].misses < DROP_AFTER_MISSES]
+        if len(kept) < len(faces):
+            self._force_detect = True  # a face was lost: look again next frame
+        return kept
 
     def _detect(self, frame: np.ndarray) -> list[object]:
         """The detector's faces on this frame, best score first."""

@@ -1,0 +1,151 @@
+"""The engine's second look at its faces (models/face_check.py) and what the swap does with it."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from skimage.data import astronaut
+from torch import nn
+
+from facestream.filters.swap import TURN_FADE_FRAMES, TrackState
+from facestream.models import crops
+from facestream.models.detector import FaceDetector
+from facestream.models.engine import DROP_AFTER_MISSES, LandmarkEngine
+from facestream.models.face_check import (
+    EYE_AGREEMENT,
+    FaceCheck,
+    Verdict,
+    agrees,
+    eye_disagreement,
+    is_profile,
+)
+from facestream.models.heatmaps import render_heatmaps
+from facestream.models.hrnet import CONFIGS
+from facestream.models.landmarks import MEAN_SHAPE
+
+
+def _wall() -> np.ndarray:
+    """The astronaut's face on a wide blank wall: room for a track to drift onto nothing."""
+    wall = np.full((400, 1000, 3), 128, np.uint8)
+    wall[50:350, 50:350] = astronaut()[:300, 100:400]
+    return wall
+
+
+WALL = _wall()
+
+
+@pytest.fixture(scope="module")
+def detection():
+    """BlazeFace's detection of the astronaut on the wall."""
+    found = FaceDetector("full").detect(WALL)
+    assert len(found) == 1
+    return found[0]
+
+
+class DriftNet(nn.Module):
+    """Heatmaps of the template face, wherever the crop is (a confident model), moved
+    `drift` crop widths to the right from call `after` on: landmarks that leave the face a
+    little more on every frame while their confidence stays high."""
+
+    def __init__(self, after: int, drift: float = 0.2) -> None:
+        super().__init__()
+        self.config = CONFIGS["hrnet128_lite"]
+        self.after, self.drift, self.calls = after, drift, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        unit = 0.5 + (MEAN_SHAPE - 0.5) * crops.FACE_FRACTION
+        if self.calls > self.after:
+            unit = unit + np.array([self.drift, 0.0], np.float32)
+        size = (self.config.heatmap_size, self.config.heatmap_size)
+        return render_heatmaps(torch.from_numpy(unit).expand(x.shape[0], -1, -1), size, 1.5)
+
+
+def _engine(net: nn.Module, detection, verify) -> LandmarkEngine:
+    return LandmarkEngine(
+        net, device="cpu", detector=lambda frame: [detection], detect_every=1000, verify=verify
+    )
+
+
+def test_a_track_drifting_onto_a_blank_wall_loses_trust_and_is_dropped(detection):
+    engine = _engine(DriftNet(after=6), detection, verify=True)
+    trust, alive = [], []
+    for _ in range(6 + 4 * engine.check_every):
+        faces = engine.track(WALL)
+        trust.append(faces[0].trust if faces else None)
+        alive.append(bool(faces))
+    assert trust[:6] == [1.0] * 6  # on the face: confirmed
+    gone = alive.index(False)
+    # Dropped at its DROP_AFTER_MISSES-th check off the face, untrusted from the first.
+    assert gone <= 6 + (DROP_AFTER_MISSES + 1) * engine.check_every
+    assert 0.0 in trust[6:gone]
+    # The tracker without the second look keeps the confident drifting track.
+    old = _engine(DriftNet(after=6), detection, verify=False)
+    assert all(len(old.track(WALL)) == 1 for _ in range(len(trust)))
+
+
+def _profile_check(profile_from: int):
+    """A check that sees the face where the landmarks are, in profile from a call on."""
+    calls = []
+
+    def check(frame: np.ndarray, points: np.ndarray) -> list[Verdict]:
+        calls.append(1)
+        return [Verdict(True, True, len(calls) > profile_from, None) for _ in points]
+
+    return check
+
+
+@dataclass
+class _Detection:
+    box: np.ndarray
+    keypoints: np.ndarray
+    score: float
+
+
+def test_a_profile_is_kept_but_not_trusted(detection):
+    new_profile = _engine(DriftNet(after=10**6), detection, verify=_profile_check(0))
+    assert [f.trust for f in new_profile.track(WALL)] == [0.0]  # new: not trusted at once
+    turning = _engine(DriftNet(after=10**6), detection, verify=_profile_check(1))
+    every = turning.check_every
+    trust = [turning.track(WALL)[0].trust for _ in range(2 * every + 1)]
+    # Trusted until its second check in profile in a row (one is forgiven); never dropped.
+    assert trust == [1.0] * (2 * every) + [0.0]
+
+
+def test_the_swap_fades_an_untrusted_face_out_and_never_draws_a_new_one():
+    frontal = (MEAN_SHAPE * 200 + 100).astype(np.float32)
+    assert TrackState().fade_for_turn(frontal, trusted=False) == 0.0
+    state = TrackState()
+    assert state.fade_for_turn(frontal) == 1.0
+    shown = [state.fade_for_turn(frontal, trusted=False) for _ in range(TURN_FADE_FRAMES)]
+    assert shown[-1] == 0.0 and all(np.diff([1.0, *shown]) < 0)  # a fade, no pop
+    assert TrackState().fade_for_turn(frontal, trusted=False, swap_turned=True) == 0.0
+
+
+def test_profile_keypoints():
+    frontal = crops.DETECTION_TEMPLATE.copy()
+    assert not is_profile(frontal)
+    profile = frontal.copy()
+    profile[2] = profile[0] + [0.02, 0.2]  # the nose tip beside the near eye
+    assert is_profile(profile)
+
+
+def test_check_agrees_with_good_landmarks_and_not_with_shifted_ones(detection):
+    engine = LandmarkEngine("hrnet128_lite", device="cpu")
+    points = engine.predict(WALL, [detection])[0].points
+    check = FaceCheck()
+    spread = float(np.linalg.norm(points[42:48].mean(0) - points[36:42].mean(0)))
+    shifted = points - np.float32([0, spread])  # an eye distance up: on the forehead
+    blank = points + np.float32([600, 0])  # on the bare wall
+    good, up, none = check(WALL, np.stack([points, shifted, blank]))
+    assert good.confirmed and eye_disagreement(points, good.keypoints)[0] < EYE_AGREEMENT
+    assert up.found and not up.agrees and not agrees(shifted, up.keypoints)
+    assert not none.found and not none.confirmed
+
+
+def test_a_clean_frontal_face_stays_trusted_with_one_id():
+    engine = LandmarkEngine("hrnet128_lite", device="cpu")
+    assert engine.verify  # on by default with the shipped weights
+    tracks = [[(f.track_id, f.trust) for f in engine.track(WALL)] for _ in range(12)]
+    assert tracks == [[(0, 1.0)]] * 12
