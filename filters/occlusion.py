@@ -21,8 +21,11 @@ sampled into the canonical frame by one small remap, compared there, and the occ
 map goes back to the box by another small remap and a resize: under 1 ms a face.
 
 Pixels found occluded are not learned, and pixels unlike the model only slowly, so an
-occluder held still does not become part of the face; a face only ever seen behind its occluder (from a track's first frame) is
-learned with it, and the occluder is then missed (docs/SWAP.md, *Occluders*).
+occluder held still does not become part of the face. A track's first frame has no
+history: there, skin far off the face's own skin colour (a, b) over a region large enough
+is taken for an occluder and the model starts from the face's skin colour there; an
+occluder in the face's own colour present from the first frame is learned with the face
+and missed (docs/SWAP.md, *Occluders*).
 
 Example:
     >>> import numpy as np
@@ -48,7 +51,15 @@ from facestream.filters.warp import (
     rasterise_triangle_ids,
     remap,
 )
-from facestream.models.landmarks import FACE_OUTLINE, MEAN_SHAPE, TRIANGLES
+from facestream.models.landmarks import (
+    FACE_OUTLINE,
+    GROUPS,
+    LEFT_EYE,
+    MEAN_SHAPE,
+    OUTER_MOUTH,
+    RIGHT_EYE,
+    TRIANGLES,
+)
 
 # Side of the canonical frame (px); the face (sqrt of its outline's area) is about 48 px
 # there: fine enough for a finger (about 6 px), coarse enough to cost little.
@@ -91,6 +102,20 @@ def _canonical_weights() -> sparse.csr_matrix:
 
 
 _CANON_WEIGHTS = _canonical_weights()
+
+
+def _plain_skin() -> np.ndarray:
+    """The canonical pixels that show skin on any face: inside the outline's rim, away
+    from the eyes, brows and lips."""
+    features = np.zeros((CANON_SIZE, CANON_SIZE), np.uint8)
+    for group in (RIGHT_EYE, LEFT_EYE, OUTER_MOUTH, GROUPS["brows"]):
+        cv2.fillConvexPoly(features, cv2.convexHull(_CANON[group].astype(np.int32)), 1)
+    features = cv2.dilate(features, np.ones((5, 5), np.uint8))
+    inside = (_CANON_IDS != NO_TRIANGLE).astype(np.uint8)
+    core = cv2.erode(inside, np.ones((2 * EDGE + 1,) * 2, np.uint8))
+    return (core > 0) & (features == 0)
+
+
 _CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 
@@ -128,9 +153,10 @@ SPREAD_PRIOR = np.array([6.0, 4.0, 4.0], np.float32)
 # exponential one with this weight, following slow changes of light within a few seconds).
 LEARN_RATE = 0.05
 # Pixels unlike the model but not (yet) found learn slowly: from distance LEARN_NEAR on,
-# down to LEARN_LEAK times the rate at Z_NEAR (an occluder not yet found is not absorbed
-# into the model within a few frames; a lasting change of the face still is, in seconds).
-LEARN_NEAR, LEARN_LEAK = 1.5, 0.1
+# down to a weight of LEARN_LEAK at Z_NEAR, also over a track's first frames (an occluder
+# not yet found is not absorbed into the model within a few frames; a lasting change of
+# the face still is, within about ten seconds).
+LEARN_NEAR, LEARN_LEAK = 1.5, 0.005
 # Frames a track's model must have seen before it judges: the first frames only learn.
 WARMUP_FRAMES = 4
 # An occluder covers at least this share of the face in the canonical frame: smaller
@@ -138,6 +164,12 @@ WARMUP_FRAMES = 4
 MIN_AREA = 0.015
 # Canonical pixels along the face outline left unjudged (about 6 % of the face size).
 EDGE = 3
+# A track's first frame has no history: there, skin whose colour (a, b) is this far from
+# the face's median skin colour (from the near to the far value: clean faces stay under
+# about 24 at their most coloured pixel, the augmentation's occluders lie at 29-78) in a
+# region of at least MIN_AREA is taken for an occluder, and the model starts from the
+# face's median skin colour there instead of learning it.
+CHROMA_NEAR, CHROMA_FAR = 20.0, 28.0
 # Weight of last frame's occlusion in this frame's: an occluder stays found through one
 # frame where it looks less unlike the face (motion blur, a turn of the hand).
 MEMORY = 0.5
@@ -160,6 +192,9 @@ class OcclusionModel:
         last: float32 `(CANON_SIZE, CANON_SIZE)`, last frame's occlusion (canonical).
         trust: float32 `(128,)`, each landmark's usual heatmap confidence (running mean).
         streak: int32 `(CANON_SIZE, CANON_SIZE)`, frames in a row each pixel was found.
+        guessed: bool `(CANON_SIZE, CANON_SIZE)`, where the model holds the first frame's
+            guess of the face (its skin colour) and the face has not been seen since; None
+            where there is none.
     """
 
     def __init__(self) -> None:
@@ -169,6 +204,7 @@ class OcclusionModel:
         self.last: np.ndarray | None = None
         self.trust: np.ndarray | None = None
         self.streak = np.zeros((CANON_SIZE, CANON_SIZE), np.int32)
+        self.guessed: np.ndarray | None = None
 
     def occlusion(
         self, image: np.ndarray, points: np.ndarray, confidence: np.ndarray | None = None
@@ -200,7 +236,7 @@ class OcclusionModel:
             & (to_canon.map_y <= hs - 1)
         )
         if self.mean is None or self.spread is None:
-            self.mean = seen.copy()
+            self.mean, self.guessed = _first_model(seen, valid)
             self.spread = np.broadcast_to(SPREAD_PRIOR, seen.shape).copy()
             self.frames = 1
             return None
@@ -241,7 +277,9 @@ class OcclusionModel:
         else:  # no region to keep (the usual frame): skip the labelling
             found = np.zeros_like(found)
         candidate = found
-        self.streak = np.where(found > 0.5, self.streak + 1, 0).astype(np.int32)
+        # A frame without it halves the streak rather than ending it: an occluder found for
+        # a while and missed in one frame counts again at once when found again.
+        self.streak = np.where(found > 0.5, self.streak + 1, self.streak // 2).astype(np.int32)
         if found.max() > 0.5:
             found = _lasting(found, self.streak)
         if self.last is not None:
@@ -293,13 +331,21 @@ class OcclusionModel:
             weight = (1.0 - cv2.dilate(found, np.ones((5, 5), np.uint8))) * valid
         else:
             weight = valid.astype(np.float32)
-        like = np.clip((Z_NEAR - z) / (Z_NEAR - LEARN_NEAR), LEARN_LEAK, 1.0)
-        weight *= like
-        weight *= np.float32(rate)
+        like = np.clip((Z_NEAR - z) / (Z_NEAR - LEARN_NEAR), 0.0, 1.0)
+        weight *= np.maximum(like * np.float32(rate), np.float32(LEARN_LEAK))
         weight = weight[..., None]
+        mean_weight = weight
+        if self.guessed is not None:
+            # A guess is not sure enough to hold against what stays there: even where
+            # found, its mean gives way slowly (a beard taken for an occluder, in seconds).
+            leak = np.float32(LEARN_LEAK) * (self.guessed & valid)
+            mean_weight = np.maximum(weight, leak[..., None])
+            self.guessed &= z >= LEARN_NEAR  # the face seen there now
+            if not self.guessed.any():
+                self.guessed = None
         # In place through one scratch array: the temporaries cost more than the arithmetic.
         step = np.subtract(seen, self.mean)
-        step *= weight
+        step *= mean_weight
         self.mean += step
         np.abs(diff, out=step)
         step -= self.spread
@@ -307,6 +353,30 @@ class OcclusionModel:
         self.spread += step
         np.maximum(self.spread, SPREAD_FLOOR, out=self.spread)
         self.frames += 1
+
+
+def _first_model(seen: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A new track's model from its first frame `seen` (canonical Lab), and the pixels it
+    guessed (None: none): that frame, except over regions far off the face's median skin
+    colour with enough plain skin under them to be an occluder (the lips or eyes alone are
+    not), which take that skin colour."""
+    skin = _SKIN & valid
+    if not skin.any():
+        return seen.copy(), None
+    tone = _median(seen[skin])
+    chroma = np.sqrt(((seen[..., 1:] - tone[1:]) ** 2).sum(axis=2))
+    core = cv2.erode(valid.astype(np.uint8), np.ones((2 * EDGE + 1,) * 2, np.uint8))
+    off = np.clip((chroma - CHROMA_NEAR) / (CHROMA_FAR - CHROMA_NEAR), 0.0, 1.0) * core
+    if off.max() <= 0.5:
+        return seen.copy(), None
+    count, labels = cv2.connectedComponents((off > 0.5).astype(np.uint8))
+    on_skin = np.bincount(labels[skin], minlength=count)
+    large = on_skin >= MIN_AREA * float(valid.sum())
+    large[0] = False
+    if not large.any():
+        return seen.copy(), None
+    guessed = (_with_rim(large[labels]) > 0) & valid
+    return np.where(guessed[..., None], tone, seen).astype(np.float32), guessed
 
 
 def _median(values: np.ndarray) -> np.ndarray:
@@ -347,6 +417,9 @@ def _with_rim(keep: np.ndarray) -> np.ndarray:
     """The bool map `keep` grown by a pixel, as uint8: the soft rim (under 0.5) around a
     kept region stays with it."""
     return cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8))
+
+
+_SKIN = _plain_skin()
 
 
 def _large_regions(found: np.ndarray, min_area: float) -> np.ndarray:
