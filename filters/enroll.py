@@ -27,6 +27,7 @@ import numpy as np
 
 from facestream.filters.blend import polygon_mask
 from facestream.filters.shape import fit_similarity, to_canonical
+from facestream.filters.source_detail import effective_eye_distance
 from facestream.models.landmarks import (
     FACE_OUTLINE,
     GROUPS,
@@ -46,6 +47,16 @@ log = logging.getLogger(__name__)
 LandmarkFn = Callable[[np.ndarray], Sequence[Any]]
 
 MIN_EYE_DISTANCE = 80.0  # px between the eye centres; smaller faces give a blurry swap
+# The detail a face holds, as the eye distance of a sharp face holding as much
+# (`source_detail.effective_eye_distance`): a face enlarged from a small one, blurred or
+# smeared holding less than BLURRED_EYE_DISTANCE is refused (the swap pastes a smear), less
+# than SOFT_EYE_DISTANCE is used with a warning. Set on the 113 stills with one face over
+# 80 px (bench/source_detail.py, docs/SWAP.md *Blurred source photos*): every smeared face
+# measures 34 or less, every sharp one 41 or more (a sharp face measures about 0.9 of its
+# eye distance, down to 0.4 for smooth retouched skin, so 80 would refuse sharp photos);
+# old degraded prints and slightly soft photos measure 41-60.
+BLURRED_EYE_DISTANCE = 40.0
+SOFT_EYE_DISTANCE = 60.0
 # Yaw proxy: nose-tip-to-jaw-end distance on the near side over the far side. With the nose
 # tip about one ear-to-midline width in front of the ears, 0.2 is about 35 degrees of yaw,
 # past which the far cheek hides and the source texture has holes.
@@ -120,7 +131,7 @@ class SourceFaceError(ValueError):
 
 
 class PoorSourceFaceError(SourceFaceError):
-    """The face is too small or turned too far; another photo of the set may do."""
+    """The face is too small, blurred or turned too far; another photo of the set may do."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,8 @@ class SourceFace:
         identity: float32 `(128, 2)` canonical shape (pose removed against `MEAN_SHAPE`).
         path: the photo it came from.
         eye_distance: px between the eye centres in the photo.
+        detail: the eye distance of a sharp face holding as much detail (at most
+            `eye_distance`; `source_detail.effective_eye_distance`).
         frontality: 1 for a frontal face, smaller the more it is turned.
         mouth_open: inner-mouth area over the squared eye distance (0 = closed).
         pyramid: the texture halved again and again (level 0 is `image`), so a small target
@@ -150,6 +163,7 @@ class SourceFace:
     mouth_open: float
     pyramid: tuple[np.ndarray, ...] = ()
     forehead_hair: float = 0.0
+    detail: float = 0.0
 
     def level_for(self, target_eye_distance: float) -> tuple[np.ndarray, np.ndarray]:
         """The smallest texture level still at least as large as the target face, and the
@@ -503,6 +517,14 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     """Enroll the single face of one photo, or raise `SourceFaceError` saying why not."""
     points = single_face(path, image, landmark_fn)
     eyes, front = eye_distance(points), frontality(points)
+    detail = effective_eye_distance(image, points, eyes)
+    if detail < BLURRED_EYE_DISTANCE:
+        # As little detail as a face far too small, only enlarged: the swap pastes a smear.
+        raise PoorSourceFaceError(
+            f"the face in the source photo {path} is blurred: it holds the detail of a face "
+            f"about {detail:.0f} px between the eyes, at least {BLURRED_EYE_DISTANCE:.0f} "
+            "needed; use a sharper photo."
+        )
     h, w = image.shape[:2]
     lo, hi = points.min(axis=0), points.max(axis=0)
     margin = CROP_MARGIN * (hi - lo)
@@ -519,17 +541,19 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     pyramid = [crop]
     while min(pyramid[-1].shape[:2]) >= 2 * MIN_LEVEL_SIZE:
         pyramid.append(cv2.pyrDown(pyramid[-1]))
+    mouth = mouth_openness(points)
     return SourceFace(
-        crop, local, identity, path, eyes, front, mouth_openness(points), tuple(pyramid), fringe
+        crop, local, identity, path, eyes, front, mouth, tuple(pyramid), fringe, detail
     )
 
 
 def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: LandmarkFn) -> SourceFace:
     """Enroll a source face from one or several photos of the same person.
 
-    Every photo must be readable and show exactly one face; among those large and frontal
-    enough, a closed mouth is preferred (an open source mouth would stretch its teeth over
-    the target's lips), then the most frontal, then the largest.
+    Every photo must be readable and show exactly one face; among those large, sharp and
+    frontal enough, a closed mouth is preferred (an open source mouth would stretch its
+    teeth over the target's lips), then a sharp face over a soft one (`SOFT_EYE_DISTANCE`),
+    then the most frontal, then the one holding the most detail, then the largest.
 
     Args:
         paths: one photo path or several.
@@ -556,8 +580,24 @@ def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: Landmar
         assert first_error is not None
         raise first_error
     best = max(
-        usable, key=lambda s: (s.mouth_open < CLOSED_MOUTH, round(s.frontality, 1), s.eye_distance)
+        usable,
+        key=lambda s: (
+            s.mouth_open < CLOSED_MOUTH,
+            s.detail >= SOFT_EYE_DISTANCE,
+            round(s.frontality, 1),
+            s.detail,
+            s.eye_distance,
+        ),
     )
+    if best.detail < SOFT_EYE_DISTANCE:
+        log.warning(
+            "the face in the source photo %s is soft: it holds the detail of a face about "
+            "%.0f px between the eyes (%.0f and more look sharp); the swap looks soft too, a "
+            "sharper photo swaps better.",
+            best.path,
+            best.detail,
+            SOFT_EYE_DISTANCE,
+        )
     if best.forehead_hair > FRINGE_WARN:
         log.warning(
             "hair covers %.0f%% of the forehead in the source photo %s: the swap shows the "
