@@ -116,7 +116,9 @@ def _strands(pad: int) -> np.ndarray:
     return cv2.GaussianBlur(noise, (0, 0), 0.8, sigmaY=4.0)
 
 
-def _unlit(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: float) -> np.ndarray:
+def _unlit(
+    src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: float, features: object = ()
+) -> np.ndarray:
     return src
 
 

@@ -19,8 +19,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
+
+from facestream.models.landmarks import GROUPS, LEFT_EYE, OUTER_MOUTH, RIGHT_EYE
 
 STATS_STRIDE = 3  # statistics from every 3rd pixel in x and y: 9x cheaper, same figures
 # Per-channel gain bounds. Wide on purpose: a pale, neutrally lit source photo onto a warm,
@@ -193,13 +197,79 @@ def lowfreq_transfer(
 # dark beard or a hand cannot black the face out.
 LIGHTING_SIGMA = 0.2
 LIGHTING_MIN, LIGHTING_MAX = 0.7, 1.4
+# What `feature_polygons` leaves out of the light (face sizes): each brow from this far above
+# its points (they lie along its upper half) to this far below, the eyes' and the lips'
+# outlines grown by these (lashes, lids' shadow, make-up; the lips' edge).
+BROW_UP, BROW_DOWN = 0.04, 0.07
+EYE_GROW, LIPS_GROW = 0.05, 0.02
+_HALF_BROWS = len(GROUPS["brows"]) // 2
+_BROWS = (GROUPS["brows"][:_HALF_BROWS], GROUPS["brows"][_HALF_BROWS:])
+_NOSTRILS = [i for i in GROUPS["nose"] if i not in GROUPS["nose"][:4] and i != GROUPS["nose"][-1]]
 
 
-def match_lighting(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: float) -> np.ndarray:
+def feature_polygons(points: np.ndarray, size: float) -> list[np.ndarray]:
+    """Polygons around the face's brows, eyes, nostrils and lips (landmarks `points`,
+    face size `size` px): dark features, not light, for `match_lighting`."""
+    polygons = []
+    for brow in _BROWS:
+        line = points[list(brow)]
+        polygons.append(
+            np.concatenate([line - (0.0, BROW_UP * size), line[::-1] + (0.0, BROW_DOWN * size)])
+        )
+    for outline, grow in ((LEFT_EYE, EYE_GROW), (RIGHT_EYE, EYE_GROW), (OUTER_MOUTH, LIPS_GROW)):
+        polygons.append(grown_hull(points[list(outline)], grow * size))
+    polygons.append(grown_hull(points[_NOSTRILS], 0.0))
+    return polygons
+
+
+def grown_hull(points: np.ndarray, margin: float) -> np.ndarray:
+    """float32 convex polygon around `points` (N, 2), `margin` px out on every side."""
+    angles = np.arange(8) * (np.pi / 4)
+    ring = margin * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    grown = (np.asarray(points, np.float32)[:, None] + ring.astype(np.float32)).reshape(-1, 2)
+    return cv2.convexHull(grown)[:, 0]
+
+
+def feature_free(
+    shape: tuple[int, ...], fine: tuple[int, int], features: Sequence[np.ndarray]
+) -> np.ndarray:
+    """float32 map at `fine` (w, h), 1 outside the `features` polygons (in the pixels of an
+    image of `shape`) and 0 inside."""
+    out = np.ones((fine[1], fine[0]), np.float32)
+    shift = 4
+    scale = np.array([fine[0] / shape[1], fine[1] / shape[0]], np.float32) * (1 << shift)
+    polygons = [np.round(np.asarray(p, np.float32) * scale).astype(np.int32) for p in features]
+    cv2.fillPoly(out, polygons, 0.0, lineType=cv2.LINE_8, shift=shift)
+    return out
+
+
+def light_field(
+    image: np.ndarray, weight: np.ndarray, small: tuple[int, int], sigma: float
+) -> np.ndarray:
+    """`masked_blur` of `image` (float32, at a size finer than `small`) over `weight` (at
+    the same size), by `sigma` px at `small` (w, h), where it is computed: each coarse
+    cell averages only its weighted pixels (a normalised convolution)."""
+    num = cv2.resize(image * weight[..., None], small, interpolation=cv2.INTER_AREA)
+    den = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
+    num = cv2.GaussianBlur(num, (0, 0), sigma)
+    return num / np.maximum(cv2.GaussianBlur(den, (0, 0), sigma), 1e-4)[..., None]
+
+
+def match_lighting(
+    src: np.ndarray,
+    tgt: np.ndarray,
+    weight: np.ndarray,
+    size: float,
+    features: Sequence[np.ndarray] = (),
+) -> np.ndarray:
     """`src` (uint8 RGB, already at the target's mean colour) relit like `tgt`: each channel
     multiplied by the ratio of the target's to its own, both blurred over the face
     (`weight`) at `LIGHTING_SIGMA` x `size` px; the target's only over its skin
-    (`skin_weight`), filled in from the skin around where it is not.
+    (`skin_weight`), filled in from the skin around where it is not. Neither blur reads
+    inside `features` (polygons in `src`'s pixels, `feature_polygons` of both faces'
+    landmarks): a target's brows drawn higher than the source's, or its darker eyes, would
+    darken the source's skin there like a shadow (a faint second pair of brows), and the
+    source's own brows would lighten the skin around them.
 
     The colour matrix is one for the whole face, so a source photographed in even light
     keeps a bright chin and jaw where the target is shaded from above, and looks pale
@@ -211,11 +281,18 @@ def match_lighting(src: np.ndarray, tgt: np.ndarray, weight: np.ndarray, size: f
     sigma = LIGHTING_SIGMA * size
     small = coarse_size(src.shape, sigma)
     factor = src.shape[1] / small[0]
-    tgt_small, weight_small = shrink(tgt, small), shrink(weight, small)
-    # The skin test on the shrunk face: the features are averaged into the skin there,
-    # a beard's extent is not.
-    lit = masked_blur(tgt_small, skin_weight(tgt_small, weight_small), sigma / factor)
-    lit /= np.maximum(masked_blur(shrink(src, small), weight_small, sigma / factor), 1.0)
+    # Light is read at 4x the coarse size: fine enough for the skin test to tell a beard
+    # from the skin beside it, pixel by pixel (on the coarse cells, a cell across a beard's
+    # edge was half skin or not by where the grid fell: over the beard 0.88 to 0.99 of the
+    # beardless luma as a face moved by a few px), and for the features to be left out.
+    fine = min(4 * small[0], w), min(4 * small[1], h)
+    free = feature_free(src.shape, fine, features)
+    free *= cv2.resize(weight, fine, interpolation=cv2.INTER_LINEAR)
+    tgt_fine, src_fine = (
+        cv2.resize(x, fine, interpolation=cv2.INTER_LINEAR).astype(np.float32) for x in (tgt, src)
+    )
+    lit = light_field(tgt_fine, skin_weight(tgt_fine, free), small, sigma / factor)
+    lit /= np.maximum(light_field(src_fine, free, small, sigma / factor), 1.0)
     # Linear: stays within the bounds (cubic overshoots them).
     gain = cv2.resize(
         np.clip(lit, LIGHTING_MIN, LIGHTING_MAX), (w, h), interpolation=cv2.INTER_LINEAR

@@ -22,7 +22,14 @@ import cv2
 import numpy as np
 
 from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
-from facestream.filters.colour import lowfreq_transfer, match_lighting, skin_weight, stats_matrix
+from facestream.filters.colour import (
+    feature_polygons,
+    grown_hull,
+    lowfreq_transfer,
+    match_lighting,
+    skin_weight,
+    stats_matrix,
+)
 from facestream.filters.enroll import (
     BROWS,
     CHEEKS,
@@ -181,6 +188,42 @@ def face_polygon(points: np.ndarray, target: np.ndarray, clearance: float) -> np
     row[:, 1] = np.minimum(row[:, 1], top)
     polygon[_JAW_IN_MASK:] = row @ upright  # the inverse rotation
     return polygon
+
+
+def brow_cover(points: np.ndarray, target: np.ndarray, clearance: float) -> list[np.ndarray]:
+    """Convex polygons around each of the target's brows, `clearance` px wide on every
+    side, their corners held inside the box of the face outline of `points`.
+
+    The default mask's top runs from the jaw's upper ends to the forehead row, a straight
+    cut across the temples: a target's brows reaching out and up past that cut (thin,
+    high, arched ones over a source with low, straight brows) lay in the feather or
+    outside the mask, and showed above the source's brows along their length. The mask
+    takes these polygons in, within the face outline (`face_mask`)."""
+    lo, hi = points[OUTLINE].min(axis=0), points[OUTLINE].max(axis=0)
+    half = len(BROWS) // 2
+    return [
+        np.clip(grown_hull(target[brow], clearance), lo, hi)
+        for brow in (BROWS[:half], BROWS[half:])
+    ]
+
+
+def face_mask(
+    outline: np.ndarray,
+    covers: list[np.ndarray],
+    points: np.ndarray,
+    shape: tuple[int, int],
+    offset: tuple[int, int],
+) -> np.ndarray:
+    """uint8 mask over a box of `shape` at `offset`: inside the smoothed `outline`, or inside
+    one of the `covers` (`brow_cover`) and the face outline of `points`."""
+    mask = polygon_mask(outline, shape, offset)
+    if not covers:
+        return mask
+    cover = np.zeros(shape, np.uint8)
+    for polygon in covers:
+        cv2.fillConvexPoly(cover, np.round(polygon - offset).astype(np.int32), 255)
+    cover &= polygon_mask(smooth_closed(points[OUTLINE]), shape, offset)
+    return np.bitwise_or(mask, cover, out=mask)
 
 
 def canonical(points: np.ndarray) -> np.ndarray:
@@ -432,9 +475,11 @@ def composite_face(
     points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size
-    outline = None
+    outline, covers = None, []
     if options.mask == "face":
-        outline = smooth_closed(face_polygon(points, target, width + BROW_CLEARANCE * size))
+        clearance = width + BROW_CLEARANCE * size
+        outline = smooth_closed(face_polygon(points, target, clearance))
+        covers = brow_cover(points, target, clearance)
     elif options.mask == "outline":
         outline = smooth_closed(points[OUTLINE])
     laplacian = multiband(options)
@@ -445,7 +490,8 @@ def composite_face(
         # Only the mask's box changes (alpha is 0 outside it, and the feather lies inside
         # the outline), plus room for the sharpness blurs to see real neighbours; a third
         # fewer pixels than the whole face with the feather's margin.
-        box = points_box(points if outline is None else outline, image.shape, pad=BLUR_PAD)
+        mask_points = points if outline is None else np.concatenate([outline, *covers])
+        box = points_box(mask_points, image.shape, pad=BLUR_PAD)
     x0, y0, x1, y1 = box
     if size < 8 or x1 - x0 < 8 or y1 - y0 < 8:
         return None
@@ -468,7 +514,8 @@ def composite_face(
         # The smoothed outline lies inside the triangulated area, so alpha is 0 wherever
         # the warp has no source pixel.
         assert outline is not None
-        alpha = feather(polygon_mask(outline, shape, offset), width)
+        mask = face_mask(outline, covers, points, shape, offset)
+        alpha = feather(mask, width)
         if options.mask == "face":
             # The source's hair over the face (in place: temporaries the size of the box
             # cost more than the arithmetic).
@@ -498,7 +545,10 @@ def composite_face(
             matrix = matrix if state is None else state.smooth_colour(matrix)
             cv2.transform(fg, matrix, dst=fg)  # per pixel, so in place: one array fewer
             # The matrix is one for the whole face; the light's fall-off across it is not.
-            fg = match_lighting(fg, bg, weight, size)
+            # The light from skin only: not the target's nor the source's features.
+            features = feature_polygons(target - offset, size)
+            features += feature_polygons(points - offset, size)
+            fg = match_lighting(fg, bg, weight, size, features)
         else:
             fg = lowfreq_transfer(fg, bg, weight, weight, sigma=0.1 * size)
     if options.match_sharpness and state is not None:
