@@ -61,10 +61,12 @@ profile 0.4-1.5."""
 SCALE_AGREEMENT = 1.5
 """Largest ratio (either way) between the detector's and the landmarks' eye distances."""
 
-PROFILE_NOSE = 0.2
+PROFILE_NOSE = 0.1
 """The detector's nose tip, projected on its eye line (0 at the right eye, 1 at the left),
 lies in [PROFILE_NOSE, 1 - PROFILE_NOSE] on a face that is not a profile. Frontal faces
-measured 0.3-0.7; profiles -0.1-0.15."""
+measured 0.3-0.7, a face turned far with its landmarks on it 0.14-0.25
+(``spectre/OzA6jRYjVQs_00004``, where the swap holds), the profiles of the
+``short_hamilton_clip`` audience -0.07-0.15 (their landmarks also disagree)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,408 @@
+"""Swaps on clips with several faces: drawn where there is no face, off the face, or missed.
+
+The shipped swap chain (HRNet-128 engine tracking, fixed-lag smoothing, default
+`SwapOptions`, source `deepface/img6.jpg`) runs twice over every frame of each clip, in the
+same run: `before`, the engine without its second look at each face
+(``LandmarkEngine(verify=False)``, the tracker as it was), and `after`, the shipped default
+(``models/face_check.py``). A judge independent of the engine finds the real faces: MediaPipe
+Face Mesh (its own venv, `.venv-mp`), run on the whole frame and on overlapping tiles (half
+the frame's short side, so that faces of a crowd are large enough for its short-range
+detector), every `JUDGE_EVERY`-th frame, cached under `$FACESTREAM_CACHE/crowd_judge`.
+
+On the judged frames:
+
+- swapped pixels: the output differs from the input by more than `CHANGED` grey levels;
+- a swap: a face the engine returned whose box holds at least `MIN_SWAP_AREA` of its
+  outline's area in swapped pixels;
+- **false swap**: a swap whose swapped pixels lie mostly (> half) outside every judge face
+  (the convex hull of the Face Mesh, grown by `JUDGE_MARGIN` face sizes); **false pixels**:
+  all swapped pixels outside every judge face;
+- **misplaced swap**: a swap on a judge face whose drawn landmarks are off the judge's
+  (NME over the 68 iBUG points, by the judge's outer eye corners, above `MISPLACED_NME`),
+  or whose judge face is in profile (Face Mesh frontality under `PROFILE`);
+- **recall**: judge faces roughly frontal (frontality at least `FRONTAL`) and large enough
+  (outer eye corners `MIN_EYES` px apart or more) whose inner face (the hull of the judge's
+  68 points) is at least `COVERED` swapped, and of those, by a swap that is not misplaced.
+
+Usage::
+
+    nice -n 10 .venv/bin/python bench/swap_crowd.py [--clips facenet/video.mp4 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / ".." / "shared" / "data"
+MP_PYTHON = REPO / ".venv-mp" / "bin" / "python"
+CLIPS = (
+    "videos/facenet/video.mp4",
+    "videos/face_recognition/short_hamilton_clip.mp4",
+    "videos/spectre/QoT0S2vu9m4_00002.mp4",
+)
+SOURCE = "stills/deepface/img6.jpg"
+TALKING_HEADS = (
+    "videos/retalking/1.mp4",
+    "videos/liveportrait/d14.mp4",
+    "videos/liveportrait/d3.mp4",
+    "videos/sadtalker/WDA_KatieHill_000.mp4",
+    "videos/spectre/M003_level_1_disgusted_015.mp4",
+    "videos/spectre/OzA6jRYjVQs_00004.mp4",
+)
+
+JUDGE_EVERY = 2
+TILE_FACES = 4
+CHANGED = 10
+MIN_SWAP_AREA = 0.05
+JUDGE_MARGIN = 0.15
+MISPLACED_NME = 0.25
+PROFILE = 0.3
+FRONTAL = 0.5
+MIN_EYES = 20.0
+COVERED = 0.3
+
+
+# ----------------------------------------------------------------------------- the judge
+# This part runs in .venv-mp (mediapipe, numpy<2): `python swap_crowd.py --judge CLIP OUT`.
+
+
+def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
+    """(x0, y0, side) of the whole frame (side 0) and of overlapping square tiles."""
+    side = max(160, min(h, w) // 2)
+    step = side // 2
+    xs = sorted({*range(0, max(w - side, 0) + 1, step), max(w - side, 0)})
+    ys = sorted({*range(0, max(h - side, 0) + 1, step), max(h - side, 0)})
+    return [(0, 0, 0)] + [(x, y, side) for y in ys for x in xs]
+
+
+def _run_judge(clip: str, out: str) -> None:
+    import cv2
+    import mediapipe as mp
+
+    mesh = mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True,
+        max_num_faces=TILE_FACES,
+        refine_landmarks=True,
+        min_detection_confidence=0.5,
+    )
+    cap = cv2.VideoCapture(clip)
+    index, frames, meshes = 0, [], []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if index % JUDGE_EVERY == 0:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            h, w = rgb.shape[:2]
+            found: list[np.ndarray] = []
+            for x0, y0, side in _tiles(h, w):
+                tile = rgb[y0 : y0 + side, x0 : x0 + side] if side else rgb
+                tile = np.ascontiguousarray(tile)
+                th, tw = tile.shape[:2]
+                result = mesh.process(tile)
+                for face in result.multi_face_landmarks or []:
+                    pts = np.array([(p.x, p.y, p.z) for p in face.landmark], np.float32)
+                    pts *= np.array([tw, th, tw], np.float32)
+                    lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
+                    # A face cut by a tile's inner edge is the neighbouring tile's.
+                    inner = (x0 > 0 and lo[0] < 2) or (y0 > 0 and lo[1] < 2)
+                    inner |= (x0 + tw < w and hi[0] > tw - 3) or (y0 + th < h and hi[1] > th - 3)
+                    if side and inner:
+                        continue
+                    pts[:, 0] += x0
+                    pts[:, 1] += y0
+                    if not any(_box_iou(pts, f) > 0.3 for f in found):
+                        found.append(pts)
+            frames.append(index)
+            meshes.append(found)
+        index += 1
+    most = max([len(m) for m in meshes] + [1])
+    packed = np.full((len(frames), most, 478, 3), np.nan, np.float32)
+    for i, faces in enumerate(meshes):
+        for k, pts in enumerate(faces):
+            packed[i, k] = pts
+    np.savez_compressed(out, frames=np.array(frames), meshes=packed)
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    a0, a1 = a[:, :2].min(0), a[:, :2].max(0)
+    b0, b1 = b[:, :2].min(0), b[:, :2].max(0)
+    inter = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0, None).prod()
+    union = (a1 - a0).prod() + (b1 - b0).prod() - inter
+    return float(inter / max(union, 1e-6))
+
+
+# ----------------------------------------------------------------------------- main venv
+
+
+@dataclass
+class JudgeFace:
+    region: np.ndarray  # bool mask, the whole frame
+    points: np.ndarray  # (128, 2) the project's scheme
+    inner: np.ndarray  # bool mask of the inner face (hull of the 68 points)
+    eyes: float  # outer eye corners' distance
+    frontality: float
+
+
+@dataclass
+class Counts:
+    frames: int = 0
+    swaps: int = 0
+    false_swaps: int = 0
+    misplaced: int = 0
+    on_profile: int = 0
+    false_pixels: int = 0
+    swapped_pixels: int = 0
+    frontal_faces: int = 0
+    recalled: int = 0
+    recalled_well: int = 0
+    nme: list[float] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+
+
+def judge(clip: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Judged frame indices and Face Mesh points (F, K, 478, 3), NaN where no face."""
+    import os
+
+    root = Path(os.environ.get("FACESTREAM_CACHE", Path.home() / ".cache" / "facestream"))
+    digest = hashlib.sha1(clip.read_bytes())
+    digest.update(f"|{JUDGE_EVERY}|{TILE_FACES}|tiles-v1".encode())
+    out = root / "crowd_judge" / f"{digest.hexdigest()[:16]}.npz"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp.npz")
+        cmd = [str(MP_PYTHON), str(Path(__file__).resolve()), "--judge", str(clip), str(tmp)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"the Face Mesh judge failed on {clip}: {done.stderr[-2000:]}")
+        tmp.rename(out)
+    with np.load(out) as data:
+        return data["frames"], data["meshes"]
+
+
+def judge_faces(meshes: np.ndarray, shape: tuple[int, int]) -> list[JudgeFace]:
+    import cv2
+
+    from facestream.filters.enroll import frontality
+    from facestream.filters.shape import face_size
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from mesh_cache import mesh_to_128
+
+    faces = []
+    for mesh in meshes:
+        if np.isnan(mesh).any():
+            continue
+        points = mesh_to_128(mesh[None])[0]
+        hull = cv2.convexHull(mesh[:, :2].astype(np.float32))
+        region = np.zeros(shape, np.uint8)
+        cv2.fillConvexPoly(region, np.round(hull).astype(np.int32), 1)
+        grow = max(int(JUDGE_MARGIN * face_size(points)), 1)
+        region = cv2.dilate(region, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
+        inner = np.zeros(shape, np.uint8)
+        cv2.fillConvexPoly(
+            inner, np.round(cv2.convexHull(points[:68].astype(np.float32))).astype(np.int32), 1
+        )
+        eyes = float(np.linalg.norm(points[36] - points[45]))
+        faces.append(JudgeFace(region, points, inner > 0, eyes, frontality(points)))
+    return faces
+
+
+def build_chain(verify: bool):  # noqa: ANN201 - bench helper
+    from facestream.filters.enroll import enroll_source
+    from facestream.filters.smoothing import make_smoother_factory
+    from facestream.filters.swap import SwapStage
+    from facestream.models.engine import LandmarkEngine
+    from facestream.stream.landmark_stage import LandmarkStage
+    from facestream.stream.live_chain import EngineLandmarks
+
+    engine = LandmarkEngine("hrnet128_lite", num_threads=1, verify=verify)
+    source = enroll_source(DATA / SOURCE, EngineLandmarks(engine))
+    engine.reset()
+    return LandmarkStage(engine, make_smoother_factory("fixed-lag")), SwapStage(source)
+
+
+def run_clip(clip: Path, verify: bool, judged: dict[int, np.ndarray]) -> Counts:
+    """Run the chain over `clip` and score the judged frames."""
+    import av
+
+    from facestream.stream.frames import Frame
+
+    landmarks, swap = build_chain(verify)
+    counts = Counts()
+    inputs: dict[int, np.ndarray] = {}
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        rate = Fraction(stream.average_rate or 25)
+        for index, decoded in enumerate(container.decode(video=0)):
+            rgb = decoded.to_ndarray(format="rgb24")
+            if index in judged:
+                inputs[index] = rgb.copy()
+            frame = Frame(pts=index, time_base=1 / rate, index=index, _image=rgb)
+            for done in landmarks.process(frame):
+                _score(swap.process(done), inputs, judged, counts)
+        for done in landmarks.flush():
+            _score(swap.process(done), inputs, judged, counts)
+    return counts
+
+
+def _score(frame, inputs: dict, judged: dict, counts: Counts) -> None:  # noqa: ANN001
+    import cv2
+
+    before = inputs.pop(frame.index, None)
+    if before is None:
+        return
+    after = frame.image
+    h, w = before.shape[:2]
+    changed = np.abs(after.astype(np.int16) - before).max(-1) > CHANGED
+    changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3))) > 0
+    faces = judge_faces(judged[frame.index], (h, w))
+    anywhere = np.zeros((h, w), bool)
+    for face in faces:
+        anywhere |= face.region
+    counts.frames += 1
+    counts.swapped_pixels += int(changed.sum())
+    counts.false_pixels += int((changed & ~anywhere).sum())
+    good_cover = np.zeros((h, w), bool)
+    for face in frame.faces:
+        points = np.asarray(face.points, np.float32)
+        # Its own pixels: inside the hull of its points (the swap draws inside the face
+        # outline), so that a neighbour's swap is not counted as this face's.
+        hull = cv2.convexHull(points)
+        mine = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(mine, np.round(hull).astype(np.int32), 1)
+        mine = changed & (mine > 0)
+        area = cv2.contourArea(hull)
+        if mine.sum() < max(MIN_SWAP_AREA * area, 20):
+            continue
+        counts.swaps += 1
+        place = f"{frame.index}:({int(points[:, 0].mean())},{int(points[:, 1].mean())})"
+        outside = (mine & ~anywhere).sum() / mine.sum()
+        if outside > 0.5 or not faces:
+            counts.false_swaps += 1
+            counts.where.append(f"false {place}")
+            continue
+        best = max(faces, key=lambda f: (mine & f.region).sum())
+        nme = float(np.linalg.norm(points[:68] - best.points[:68], axis=1).mean()) / max(
+            best.eyes, 1.0
+        )
+        counts.nme.append(nme)
+        if best.frontality < PROFILE:
+            counts.on_profile += 1
+            counts.where.append(f"profile {place}")
+        elif nme > MISPLACED_NME:
+            counts.misplaced += 1
+            counts.where.append(f"misplaced {place} nme {nme:.2f}")
+        else:
+            good_cover |= mine
+    for face in faces:
+        if face.frontality >= FRONTAL and face.eyes >= MIN_EYES:
+            counts.frontal_faces += 1
+            inner = face.inner.sum()
+            counts.recalled += (changed & face.inner).sum() >= COVERED * inner
+            counts.recalled_well += (good_cover & face.inner).sum() >= COVERED * inner
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else ("1.00" if a == 0 else "inf")
+
+
+def report(name: str, before: Counts, after: Counts) -> None:
+    print(f"\n{name}: {after.frames} judged frames")
+    rows = [
+        ("swaps (face x frame)", before.swaps, after.swaps),
+        ("false swaps (off every face)", before.false_swaps, after.false_swaps),
+        (f"misplaced swaps (NME > {MISPLACED_NME})", before.misplaced, after.misplaced),
+        ("swaps on a profile", before.on_profile, after.on_profile),
+        ("false pixels (kpx)", before.false_pixels // 1000, after.false_pixels // 1000),
+        ("swapped pixels (kpx)", before.swapped_pixels // 1000, after.swapped_pixels // 1000),
+        ("frontal judge faces", before.frontal_faces, after.frontal_faces),
+        ("  swapped (recall)", before.recalled, after.recalled),
+        ("  swapped well", before.recalled_well, after.recalled_well),
+    ]
+    print(f"  {'':34s} {'before':>8s} {'after':>8s} {'ratio':>6s}")
+    for label, b, a in rows:
+        print(f"  {label:34s} {b:8d} {a:8d} {ratio(a, b):>6s}")
+    for label, c in (("before", before), ("after", after)):
+        med = np.median(c.nme) if c.nme else float("nan")
+        print(f"  median NME of swaps on judge faces, {label}: {med:.3f}")
+    print("  after, bad swaps:", ", ".join(after.where[:12]) or "none")
+    print("  before, bad swaps:", ", ".join(before.where[:12]) or "none")
+
+
+def talking_heads(clips: list[str], frames: int) -> None:
+    """The engine alone with and without its second look over talking-head clips: where
+    it changes anything (a face untrusted, re-seeded or dropped), and what it costs."""
+    import time
+
+    from facestream.models.engine import LandmarkEngine
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from mesh_cache import read_frames
+
+    print(f"\ntalking heads, first {frames} frames, engine only (before / after):")
+    print(f"  {'clip':34s} {'faces':>11s} {'untrusted':>9s} {'moved':>6s} {'ms/face':>15s}")
+    for clip in clips:
+        images = read_frames(DATA / clip, frames)
+        out, cost = {}, {}
+        for verify in (False, True):
+            engine = LandmarkEngine("hrnet128_lite", num_threads=1, verify=verify)
+            engine.track(images[0])  # warm-up: the frozen detector's first call
+            engine.reset()
+            tracked, start = [], time.perf_counter()
+            for image in images:
+                tracked.append(engine.track(image))
+            faces = sum(len(f) for f in tracked)
+            cost[verify] = 1000 * (time.perf_counter() - start) / max(faces, 1)
+            out[verify] = tracked
+        count = [sum(len(f) for f in out[v]) for v in (False, True)]
+        untrusted = sum(f.trust < 0.5 for fs in out[True] for f in fs)
+        moved = sum(
+            len(a) != len(b)
+            or any(not np.array_equal(x.points, y.points) for x, y in zip(a, b, strict=False))
+            for a, b in zip(out[False], out[True], strict=True)
+        )
+        print(
+            f"  {clip:34s} {count[0]:5d}/{count[1]:5d} {untrusted:9d} {moved:6d}"
+            f" {cost[False]:6.2f}/{cost[True]:6.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="under ../shared/data")
+    parser.add_argument("--heads", nargs="*", default=list(TALKING_HEADS), help="talking heads")
+    parser.add_argument("--head-frames", type=int, default=150)
+    args = parser.parse_args()
+    if args.heads:
+        talking_heads(args.heads, args.head_frames)
+    totals = {"before": Counts(), "after": Counts()}
+    for clip in args.clips:
+        path = DATA / clip
+        frames, meshes = judge(path)
+        judged = dict(zip(frames.tolist(), meshes, strict=True))
+        before = run_clip(path, False, judged)
+        after = run_clip(path, True, judged)
+        report(clip, before, after)
+        for key, c in (("before", before), ("after", after)):
+            total = totals[key]
+            for name in Counts.__dataclass_fields__:
+                value = getattr(c, name)
+                setattr(total, name, getattr(total, name) + value)
+    report("all clips", totals["before"], totals["after"])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--judge":
+        _run_judge(sys.argv[2], sys.argv[3])
+    else:
+        main()
