@@ -50,12 +50,13 @@ MIN_EYE_DISTANCE = 80.0  # px between the eye centres; smaller faces give a blur
 # The detail a face holds, as the eye distance of a sharp face holding as much
 # (`source_detail.effective_eye_distance`): a face enlarged from a small one, blurred or
 # smeared holding less than BLURRED_EYE_DISTANCE is refused (the swap pastes a smear), less
-# than SOFT_EYE_DISTANCE is used with a warning. Set on the 113 stills with one face over
-# 80 px (bench/source_detail.py, docs/SWAP.md *Blurred source photos*): every smeared face
-# measures 34 or less, every sharp one 41 or more (a sharp face measures about 0.9 of its
-# eye distance, down to 0.4 for smooth retouched skin, so 80 would refuse sharp photos);
-# old degraded prints and slightly soft photos measure 41-60.
-BLURRED_EYE_DISTANCE = 40.0
+# than SOFT_EYE_DISTANCE is used with a warning. Set on the 113 stills with one face of 80
+# px or more (bench/source_detail.py, docs/SWAP.md *Blurred source photos*): the 19 smeared
+# faces measure 34 or less, the sharp ones 40 or more, old degraded prints and slightly soft
+# photos 40-60. Not 80: a sharp face measures about 0.9 of its eye distance, down to 0.4
+# for smooth retouched skin; 80 would refuse 16 of the 81 photos outside the restoration
+# set (codeformer), all usable.
+BLURRED_EYE_DISTANCE = 36.0
 SOFT_EYE_DISTANCE = 60.0
 # Yaw proxy: nose-tip-to-jaw-end distance on the near side over the far side. With the nose
 # tip about one ear-to-midline width in front of the ears, 0.2 is about 35 degrees of yaw,

@@ -183,9 +183,9 @@ def test_a_sharp_face_is_enrolled_without_a_warning(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("noise", [0.0, 8.0])
-def test_a_face_enlarged_6x_is_refused_as_blurred_noise_or_not(tmp_path, noise):
-    points = face(300, 60, 80)  # 114 px between the eyes, the detail of about 19
-    soft = enlarged(face_photo(points), 6).astype(np.float32)
+def test_a_face_enlarged_8x_is_refused_as_blurred_noise_or_not(tmp_path, noise):
+    points = face(300, 60, 80)  # 114 px between the eyes, the detail of about 14
+    soft = enlarged(face_photo(points), 8).astype(np.float32)
     # Grain over the enlarged face: lost by any shrinking, but it is no detail of the face.
     soft += np.random.default_rng(1).normal(0.0, noise, soft.shape)
     path = write(tmp_path / "soft.png", np.clip(soft + 0.5, 0, 255).astype(np.uint8))
