@@ -5,7 +5,8 @@ Three parts, one run:
 1. Every still with one face: its eye distance, its effective eye distance (the detail it
    holds) and what enrollment decides (refused as small or blurred, warned as soft, ok),
    sorted by the measure; contact sheets of the faces in that order, each drawn at 100 px
-   between the eyes with its value written on it (``--sheets DIR``).
+   between the eyes with its value written on it (``--sheets DIR``), and a figure of 16 of
+   them evenly spaced along that order (``--figure FILE``, docs/images/source_detail.jpg).
 2. A controlled check: sharp stills (the deepface ones with at least 150 px between the
    eyes) shrunk by known factors and enlarged back, plain, with pixel noise and as a JPEG:
    the effective eye distance should fall as the eye distance over the factor.
@@ -13,7 +14,8 @@ Three parts, one run:
 
 Run::
 
-    .venv/bin/python bench/source_detail.py --sheets /tmp/source_detail
+    .venv/bin/python bench/source_detail.py --sheets /tmp/source_detail \
+        --figure docs/images/source_detail.jpg
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def degrade(image: np.ndarray, factor: float, kind: str, rng: np.random.Generato
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sheets", type=Path, help="folder for the contact sheets")
+    parser.add_argument("--figure", type=Path, help="JPEG of 16 faces along the measure")
     args = parser.parse_args()
     landmarks = EngineLandmarks()
     photos = sorted(
@@ -138,14 +141,23 @@ def main() -> None:
         counts[verdict] = counts.get(verdict, 0) + 1
         print(f"{effective:9.0f} {eyes:5.0f}  {verdict:8}  {name}")
     print("decisions over", len(rows), "one-face stills:", counts)
+    cells = [
+        face_cell(image, points, f"{eff:.0f}/{eyes:.0f} {decision(eyes, eff)} {name.stem[:11]}")
+        for eff, eyes, name, image, points in rows
+        if eyes >= MIN_EYE_DISTANCE
+    ]
     if args.sheets:
-        cells = [
-            face_cell(image, points, f"{eff:.0f}/{eyes:.0f} {decision(eyes, eff)} {name.stem[:11]}")
-            for eff, eyes, name, image, points in rows
-            if eyes >= MIN_EYE_DISTANCE
-        ]
         for path in write_sheets(cells, args.sheets):
             print("sheet:", path)
+    if args.figure:
+        picked = [cells[i] for i in np.linspace(0, len(cells) - 1, 16).round().astype(int)]
+        figure = np.vstack([np.hstack(picked[:8]), np.hstack(picked[8:])])
+        cv2.imwrite(
+            str(args.figure),
+            cv2.cvtColor(figure, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, 85],
+        )
+        print("figure:", args.figure)
 
     print("\ncontrolled check: effective eye distance over min(eye distance / factor, WORK_EYES)")
     rng = np.random.default_rng(0)
