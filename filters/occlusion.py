@@ -141,6 +141,11 @@ Z_NEAR, Z_FAR = 3.0, 5.0
 # tone is only a little off everywhere, and far off at its edges and over the lips.
 GROW_NEAR, GROW_FAR = 1.5, 2.3
 GROW_SIGMA = 1.5
+# Where the model holds the first frame's guess of the face (below), a wide region
+# (WIDE_AREA times MIN_AREA) whose smoothed distance is over WIDE_NEAR is found even with
+# no pixel over Z_FAR, also over the first frames: an occluder from the first frame is
+# close to the guess only in shading, the guess being the face's own skin colour.
+WIDE_NEAR, WIDE_AREA = 1.9, 4.0
 # A region counts once part of it has been found in this many frames in a row: a talking
 # mouth, a head turn's shading or a blink comes and goes within a frame or two, a hand in
 # front of the face stays. It is not learned meanwhile.
@@ -157,7 +162,8 @@ LEARN_RATE = 0.05
 # not yet found is not absorbed into the model within a few frames; a lasting change of
 # the face still is, within about ten seconds).
 LEARN_NEAR, LEARN_LEAK = 1.5, 0.005
-# Frames a track's model must have seen before it judges: the first frames only learn.
+# Frames a track's model must have seen before it judges pixel by pixel (the first frames
+# only learn, but for the wide regions above).
 WARMUP_FRAMES = 4
 # An occluder covers at least this share of the face in the canonical frame: smaller
 # regions far from the model are a blink, a glint or the lips' edge, not a hand.
@@ -263,14 +269,19 @@ class OcclusionModel:
         rim = np.ones((2 * EDGE + 1,) * 2, np.uint8)
         core = cv2.erode(valid.astype(np.uint8), rim)
         found = np.clip((z - Z_NEAR) / (Z_FAR - Z_NEAR), 0.0, 1.0) * core
+        capped = np.minimum(z, GROW_FAR)
+        capped *= capped
+        near = np.sqrt(cv2.GaussianBlur(capped, (0, 0), GROW_SIGMA))
+        wide = np.zeros_like(near)
+        if self.guessed is not None:
+            wide = np.clip((near - WIDE_NEAR) / (GROW_FAR - WIDE_NEAR), 0.0, 1.0)
+            wide *= core * self.guessed
         if self.frames < WARMUP_FRAMES:
             found[:] = 0.0
-        if found.max() > 0.5:
-            found = _large_regions(found, MIN_AREA * float(valid.sum()))
+        if found.max() > 0.5 or wide.max() > 0.5:
+            area = MIN_AREA * float(valid.sum())
+            found = np.maximum(_large_regions(found, area), _large_regions(wide, WIDE_AREA * area))
             if found.any():
-                capped = np.minimum(z, GROW_FAR)
-                capped *= capped
-                near = np.sqrt(cv2.GaussianBlur(capped, (0, 0), GROW_SIGMA))
                 weak = np.clip((near - GROW_NEAR) / (GROW_FAR - GROW_NEAR), 0.0, 1.0) * core
                 found = _grown(found, weak)
             found = np.where(core > 0, found, cv2.dilate(found, rim) * valid)
@@ -403,12 +414,11 @@ def _grown(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
 
 
 def _lasting(found: np.ndarray, streak: np.ndarray) -> np.ndarray:
-    """`found` with only its regions (over 0.5) found PERSIST_FRAMES frames in a row
-    somewhere (`streak`, frames in a row per pixel)."""
+    """`found` with only its regions (over 0.5) that hold a pixel whose `streak` (frames
+    found in a row, halved by each frame without) reached PERSIST_FRAMES."""
     count, labels = cv2.connectedComponents((found > 0.5).astype(np.uint8))
-    longest = np.zeros(count, np.int32)
-    np.maximum.at(longest, labels.ravel(), streak.ravel())
-    lasting = longest >= PERSIST_FRAMES
+    lasting = np.zeros(count, bool)
+    lasting[labels[streak >= PERSIST_FRAMES]] = True
     lasting[0] = False
     return found * _with_rim(lasting[labels])
 
