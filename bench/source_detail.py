@@ -11,16 +11,20 @@ Three parts, one run:
    eyes) shrunk by known factors and enlarged back, plain, with pixel noise and as a JPEG:
    the effective eye distance should fall as the eye distance over the factor.
 3. Cost: the measure's median time against the whole enrollment of the same photos.
+4. With ``--swaps FILE``: `SWAP_SOURCES` (refused, warned and sharp ones) swapped onto a
+   frame of `SWAP_CLIP`, source beside result, the refusal switched off to show what it
+   prevents (docs/images/source_detail_swaps.jpg).
 
 Run::
 
     .venv/bin/python bench/source_detail.py --sheets /tmp/source_detail \
-        --figure docs/images/source_detail.jpg
+        --figure docs/images/source_detail.jpg --swaps docs/images/source_detail_swaps.jpg
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -42,6 +46,18 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CELL, CELL_EYES = 200, 100  # contact sheet: cell size, eye distance faces are drawn at
 PER_SHEET = 40  # 8 x 5 cells
 FACTORS = (1, 2, 3, 4, 6)
+SWAP_CLIP, SWAP_FRAME = "videos/liveportrait/d3.mp4", 40
+SWAP_SOURCES = (
+    "codeformer/0240.jpg",
+    "codeformer/0500.jpg",
+    "codeformer/099_Victoria_Beckham_00.jpg",
+    "codeformer/067_David_Beckham_00.jpg",
+    "deca/image00202.jpg",
+    "deepface/img18.jpg",
+    "codeformer/170_Marilyn_Monroe_00.jpg",
+    "deepface/img26.jpg",
+    "deepface/img3.jpg",
+)
 
 
 def decision(eyes: float, effective: float) -> str:
@@ -101,10 +117,48 @@ def degrade(image: np.ndarray, factor: float, kind: str, rng: np.random.Generato
     return out
 
 
+def write_swaps(path: Path, landmarks: EngineLandmarks) -> None:
+    """`SWAP_SOURCES` onto frame `SWAP_FRAME` of `SWAP_CLIP` (the 10 frames before it run
+    first, so the track's state settles), source beside result, 3 pairs a row."""
+    import facestream.filters.enroll as enroll
+    from facestream.filters.swap import SwapOptions, TrackState, composite_face
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from swap_examples import cell, engine_clip, face_crop
+
+    frames, faces = engine_clip(DATA / SWAP_CLIP, SWAP_FRAME + 1)
+    enroll.BLURRED_EYE_DISTANCE = 0.0  # the smeared ones too: what the refusal prevents
+    pairs = []
+    for name in SWAP_SOURCES:
+        source = enroll.enroll_source(DATA / "stills" / name, landmarks)
+        state = TrackState()
+        earlier = slice(SWAP_FRAME - 10, SWAP_FRAME)
+        for frame, found in zip(frames[earlier], faces[earlier], strict=True):
+            if found:
+                composite_face(frame.copy(), found[0].points, source, SwapOptions(), state)
+        result = frames[SWAP_FRAME].copy()
+        target = faces[SWAP_FRAME][0].points
+        composite_face(result, target, source, SwapOptions(), state)
+        pair = np.hstack(
+            [
+                cell(source.image, face_crop(source.image, source.points)),
+                cell(result, face_crop(result, target)),
+            ]
+        )
+        label = f"{source.detail:.0f} {Path(name).stem[:16]}"
+        cv2.putText(pair, label, (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1)
+        pairs.append(pair)
+    rows = [np.hstack(pairs[i : i + 3]) for i in range(0, len(pairs), 3)]
+    image = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print("swaps:", path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sheets", type=Path, help="folder for the contact sheets")
     parser.add_argument("--figure", type=Path, help="JPEG of 16 faces along the measure")
+    parser.add_argument("--swaps", type=Path, help="JPEG of chosen sources swapped")
     args = parser.parse_args()
     landmarks = EngineLandmarks()
     photos = sorted(
@@ -177,6 +231,8 @@ def main() -> None:
         f"\ncost: measure median {np.median(measure_ms):.1f} ms, whole enrollment "
         f"{np.median(enroll_ms):.1f} ms ({np.median(measure_ms) / np.median(enroll_ms):.2f}x)"
     )
+    if args.swaps:
+        write_swaps(args.swaps, landmarks)
 
 
 if __name__ == "__main__":
