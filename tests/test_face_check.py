@@ -108,9 +108,10 @@ def test_a_profile_is_kept_but_not_trusted(detection):
     assert [f.trust for f in new_profile.track(WALL)] == [0.0]  # new: not trusted at once
     turning = _engine(DriftNet(after=10**6), detection, verify=_profile_check(1))
     every = turning.check_every
-    trust = [turning.track(WALL)[0].trust for _ in range(2 * every + 1)]
-    # Trusted until its second check in profile in a row (one is forgiven); never dropped.
-    assert trust == [1.0] * (2 * every) + [0.0]
+    trust = [turning.track(WALL)[0].trust for _ in range(every + 4)]
+    # Trusted until its second check in profile in a row (one is forgiven, and checked
+    # again on the next frame); never dropped.
+    assert trust == [1.0] * (every + 1) + [0.0] * 3
 
 
 def test_the_swap_fades_an_untrusted_face_out_and_never_draws_a_new_one():
