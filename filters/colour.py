@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from facestream.models.landmarks import GROUPS, LEFT_EYE, OUTER_MOUTH, RIGHT_EYE
+from facestream.models.landmarks import GROUPS, LEFT_EYE, NAMES, OUTER_MOUTH, RIGHT_EYE
 
 STATS_STRIDE = 3  # statistics from every 3rd pixel in x and y: 9x cheaper, same figures
 # Per-channel gain bounds. Wide on purpose: a pale, neutrally lit source photo onto a warm,
@@ -74,9 +74,10 @@ def transfer_matrix(
 # contrast, the lighting match took it for shadow and darkened the skin over it to the
 # gain's floor, and its strands kept the source sharper than the target's skin. For the
 # colour statistics the luma is first blurred over SKIN_BLUR of the face size (the
-# lighting match works on a coarser face already): the eyes, brows and lips, small, then
-# stay in, a beard stays out. Left out, the source's eyes, brows and make-up weighed
-# nothing in its contrast and came out harsh (quality bench: seam 1.112, temporal 1.100).
+# lighting match leaves the features out by their landmarks instead): the eyes, brows and
+# lips, small, then stay in, a beard stays out. Left out, the source's eyes, brows and
+# make-up weighed nothing in its contrast and came out harsh (quality bench: seam 1.112,
+# temporal 1.100).
 SKIN_DARK = (0.45, 0.65)
 SKIN_PERCENTILE = 75
 SKIN_BLUR = 0.1
@@ -203,22 +204,26 @@ LIGHTING_MIN, LIGHTING_MAX = 0.7, 1.4
 BROW_UP, BROW_DOWN = 0.04, 0.07
 EYE_GROW, LIPS_GROW = 0.05, 0.02
 _HALF_BROWS = len(GROUPS["brows"]) // 2
-_BROWS = (GROUPS["brows"][:_HALF_BROWS], GROUPS["brows"][_HALF_BROWS:])
-_NOSTRILS = [i for i in GROUPS["nose"] if i not in GROUPS["nose"][:4] and i != GROUPS["nose"][-1]]
+_BROWS = (list(GROUPS["brows"][:_HALF_BROWS]), list(GROUPS["brows"][_HALF_BROWS:]))
+_NOSTRILS = [
+    i for i, name in enumerate(NAMES) if name.startswith("nose_base") or name.endswith("_base")
+]
 
 
-def feature_polygons(points: np.ndarray, size: float) -> list[np.ndarray]:
-    """Polygons around the face's brows, eyes, nostrils and lips (landmarks `points`,
-    face size `size` px): dark features, not light, for `match_lighting`."""
+def feature_polygons(faces: Sequence[np.ndarray], size: float) -> list[np.ndarray]:
+    """Convex polygons around the brows, eyes, nostrils and lips of the faces with landmarks
+    `faces` (each (128, 2), face size `size` px), one per feature for all the faces: dark
+    features, not light, for `match_lighting`."""
+    both = np.concatenate([np.asarray(f, np.float32)[None] for f in faces])
+    up, down = np.float32(BROW_UP * size), np.float32(BROW_DOWN * size)
     polygons = []
     for brow in _BROWS:
-        line = points[list(brow)]
-        polygons.append(
-            np.concatenate([line - (0.0, BROW_UP * size), line[::-1] + (0.0, BROW_DOWN * size)])
-        )
-    for outline, grow in ((LEFT_EYE, EYE_GROW), (RIGHT_EYE, EYE_GROW), (OUTER_MOUTH, LIPS_GROW)):
-        polygons.append(grown_hull(points[list(outline)], grow * size))
-    polygons.append(grown_hull(points[_NOSTRILS], 0.0))
+        line = both[:, brow].reshape(-1, 2)
+        band = np.concatenate([line - (0.0, up), line + (0.0, down)])
+        polygons.append(cv2.convexHull(band.astype(np.float32))[:, 0])
+    for group, grow in ((LEFT_EYE, EYE_GROW), (RIGHT_EYE, EYE_GROW), (OUTER_MOUTH, LIPS_GROW)):
+        polygons.append(grown_hull(both[:, group].reshape(-1, 2), grow * size))
+    polygons.append(grown_hull(both[:, _NOSTRILS].reshape(-1, 2), 0.0))
     return polygons
 
 
@@ -233,13 +238,15 @@ def grown_hull(points: np.ndarray, margin: float) -> np.ndarray:
 def feature_free(
     shape: tuple[int, ...], fine: tuple[int, int], features: Sequence[np.ndarray]
 ) -> np.ndarray:
-    """float32 map at `fine` (w, h), 1 outside the `features` polygons (in the pixels of an
-    image of `shape`) and 0 inside."""
+    """float32 map at `fine` (w, h), 1 outside the convex `features` polygons (in the
+    pixels of an image of `shape`) and 0 inside."""
     out = np.ones((fine[1], fine[0]), np.float32)
     shift = 4
     scale = np.array([fine[0] / shape[1], fine[1] / shape[0]], np.float32) * (1 << shift)
-    polygons = [np.round(np.asarray(p, np.float32) * scale).astype(np.int32) for p in features]
-    cv2.fillPoly(out, polygons, 0.0, lineType=cv2.LINE_8, shift=shift)
+    # One polygon a call: polygons overlapping in one `fillPoly` leave their overlap out.
+    for polygon in features:
+        corners = np.round(np.asarray(polygon, np.float32) * scale).astype(np.int32)
+        cv2.fillConvexPoly(out, corners, 0.0, lineType=cv2.LINE_8, shift=shift)
     return out
 
 

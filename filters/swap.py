@@ -219,11 +219,20 @@ def face_mask(
     mask = polygon_mask(outline, shape, offset)
     if not covers:
         return mask
-    cover = np.zeros(shape, np.uint8)
+    # Only in the covers' own box: the whole face box costs several times more.
+    corners = np.concatenate(covers) - offset
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, (shape[1], shape[0]))
+    if x1 <= x0 or y1 <= y0:
+        return mask
+    at = (offset[0] + int(x0), offset[1] + int(y0))
+    cover = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for polygon in covers:
-        cv2.fillConvexPoly(cover, np.round(polygon - offset).astype(np.int32), 255)
-    cover &= polygon_mask(smooth_closed(points[OUTLINE]), shape, offset)
-    return np.bitwise_or(mask, cover, out=mask)
+        cv2.fillConvexPoly(cover, np.round(polygon - at).astype(np.int32), 255)
+    cover &= polygon_mask(smooth_closed(points[OUTLINE]), cover.shape, at)
+    region = mask[y0:y1, x0:x1]
+    np.bitwise_or(region, cover, out=region)
+    return mask
 
 
 def canonical(points: np.ndarray) -> np.ndarray:
@@ -546,8 +555,7 @@ def composite_face(
             cv2.transform(fg, matrix, dst=fg)  # per pixel, so in place: one array fewer
             # The matrix is one for the whole face; the light's fall-off across it is not.
             # The light from skin only: not the target's nor the source's features.
-            features = feature_polygons(target - offset, size)
-            features += feature_polygons(points - offset, size)
+            features = feature_polygons([target - offset, points - offset], size)
             fg = match_lighting(fg, bg, weight, size, features)
         else:
             fg = lowfreq_transfer(fg, bg, weight, weight, sigma=0.1 * size)

@@ -12,7 +12,7 @@ import pytest
 import facestream.filters.colour as swap_colour
 import facestream.filters.swap as swap
 from facestream.filters.blend import polygon_mask
-from facestream.filters.colour import LIGHTING_MIN, match_lighting
+from facestream.filters.colour import LIGHTING_MIN, feature_free, match_lighting
 from facestream.filters.enroll import enroll_source
 from facestream.filters.shape import face_size
 from facestream.filters.swap import SwapOptions, TrackState, composite_face
@@ -197,3 +197,11 @@ def test_high_arched_target_brows_do_not_show_on_the_swapped_face(tmp_path: Path
     monkeypatch.setattr(swap, "brow_cover", lambda points, target, clearance: [])
     monkeypatch.setattr(swap, "feature_polygons", lambda points, size: [])
     assert darker() > 0.08
+
+
+def test_overlapping_features_are_all_left_out():
+    """The target's and the drawn face's features overlap; all of both is not light."""
+    square = np.array([[10, 10], [50, 10], [50, 50], [10, 50]], np.float32)
+    free = feature_free((100, 100), (100, 100), [square, square + 20])
+    assert free[12:48, 12:48].max() == 0.0 and free[32:68, 32:68].max() == 0.0
+    assert free[80:, :20].min() == 1.0
