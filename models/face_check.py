@@ -122,10 +122,10 @@ class FaceCheck:
         device: torch device for the detector.
         min_score: detections under this score are ignored.
 
-    About 3.4 ms a face on one CPU core of this machine (best of 60: the network,
-    TorchScript-frozen on the CPU, 2.0 ms; decoding and NMS 0.9 ms; the crop 0.24 ms),
-    against 12.8 ms for the landmark model; the engine runs it on each face every
-    ``check_every`` frames (7: 0.49 ms a face a frame).
+    About 3 ms a face on one CPU core of this machine (best of 60: the network,
+    TorchScript-frozen on the CPU, 2.0 ms; decoding and NMS 0.9 ms; the crop 0.24 ms; the
+    landmark model itself 2.4 ms); the engine runs it on each face every ``check_every``
+    frames (7: 0.42 ms a face a frame, `bench/swap_crowd.py`).
     """
 
     def __init__(self, device: str | torch.device = "cpu", min_score: float = MIN_SCORE) -> None:
