@@ -12,21 +12,27 @@ detector), every `JUDGE_EVERY`-th frame, cached under `$FACESTREAM_CACHE/crowd_j
 On the judged frames:
 
 - swapped pixels: the output differs from the input by more than `CHANGED` grey levels;
-- a swap: a face the engine returned whose box holds at least `MIN_SWAP_AREA` of its
-  outline's area in swapped pixels;
+- a swap: a face the engine returned whose hull (all 128 points) holds at least
+  `MIN_SWAP_AREA` of its area in swapped pixels;
 - **false swap**: a swap whose swapped pixels lie mostly (> half) outside every judge face
   (the convex hull of the Face Mesh, grown by `JUDGE_MARGIN` face sizes); **false pixels**:
   all swapped pixels outside every judge face;
 - **misplaced swap**: a swap on a judge face whose drawn landmarks are off the judge's
-  (NME over the 68 iBUG points, by the judge's outer eye corners, above `MISPLACED_NME`),
-  or whose judge face is in profile (Face Mesh frontality under `PROFILE`);
+  (NME over the 68 iBUG points, by the judge's outer eye corners, above `MISPLACED_NME`);
+  **on a profile**: a swap on a judge face whose frontality is under `PROFILE`;
 - **recall**: judge faces roughly frontal (frontality at least `FRONTAL`) and large enough
   (outer eye corners `MIN_EYES` px apart or more) whose inner face (the hull of the judge's
-  68 points) is at least `COVERED` swapped, and of those, by a swap that is not misplaced.
+  68 points) is at least `COVERED` swapped, and of those, by a swap that is none of the
+  above ("well").
 
-Usage::
+Also printed: the check's own cost (`check_cost`) and, on talking-head clips, the engine
+alone with and without the check (`talking_heads`: faces untrusted, frames whose points
+moved, CPU ms a face a frame).
 
-    nice -n 10 .venv/bin/python bench/swap_crowd.py [--clips facenet/video.mp4 ...]
+Usage (paths under ../shared/data)::
+
+    nice -n 10 .venv/bin/python bench/swap_crowd.py [--clips videos/facenet/video.mp4 ...]
+        [--heads videos/retalking/1.mp4 ...] [--head-frames 150]
 """
 
 from __future__ import annotations
