@@ -52,12 +52,12 @@ MIN_EYE_DISTANCE = 80.0  # px between the eye centres; smaller faces give a blur
 # smeared holding less than BLURRED_EYE_DISTANCE is refused (the swap pastes a smear), less
 # than SOFT_EYE_DISTANCE is used with a warning. Set on the 113 stills with one face of 80
 # px or more (bench/source_detail.py, docs/SWAP.md *Blurred source photos*): the 19 smeared
-# faces measure 34 or less, the sharp ones 40 or more, old degraded prints and slightly soft
-# photos 40-60. Not 80: a sharp face measures about 0.9 of its eye distance, down to 0.4
-# for smooth retouched skin; 80 would refuse 16 of the 81 photos outside the restoration
-# set (codeformer), all usable.
-BLURRED_EYE_DISTANCE = 36.0
-SOFT_EYE_DISTANCE = 60.0
+# faces measure 26 or less, the sharp ones 34 or more; old degraded prints 28 (refused
+# too) to 49 and slightly soft photos 34-49. Not 80: a sharp face measures about 0.7 of its eye distance, down to
+# 0.3 for smooth retouched skin; 80 would refuse 27 of the 81 photos outside the
+# restoration set (codeformer), all usable.
+BLURRED_EYE_DISTANCE = 30.0
+SOFT_EYE_DISTANCE = 50.0
 # Yaw proxy: nose-tip-to-jaw-end distance on the near side over the far side. With the nose
 # tip about one ear-to-midline width in front of the ears, 0.2 is about 35 degrees of yaw,
 # past which the far cheek hides and the source texture has holes.

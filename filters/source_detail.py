@@ -23,9 +23,9 @@ Example:
     >>> soft = cv2.GaussianBlur(sharp, (0, 0), 4.0)
     >>> points = np.asarray(MEAN_SHAPE, np.float32) * 300 + 50  # eyes 114 px apart
     >>> round(effective_eye_distance(sharp, points, 114.0))
-    111
-    >>> round(effective_eye_distance(soft, points, 114.0))  # a sharp face of 29 px at most
-    29
+    107
+    >>> round(effective_eye_distance(soft, points, 114.0))  # a sharp face of 23 px at most
+    23
 """
 
 from __future__ import annotations
@@ -41,14 +41,18 @@ from facestream.models.landmarks import GROUPS, LEFT_EYE, RIGHT_EYE
 WORK_EYES = 160.0
 # Shrink factors tried, a quarter octave apart, up to 8x.
 FACTORS = tuple(2.0 ** (k / 4) for k in range(1, 13))
-# Detail lost (RMS over the features' region) relative to the face's contrast (its RMS
-# there) at which the face counts as losing detail; see docs/SWAP.md *Blurred sources*.
-LOSS_BOUND = 0.03
+# Detail lost (RMS over the measured region) relative to the face's contrast (its RMS
+# there) at which the face counts as losing detail; see docs/SWAP.md *Blurred source
+# photos*.
+LOSS_BOUND = 0.06
 NOISE_MARGIN = 3.0  # standard errors the noise estimate is raised by (`noise_variance`)
-MARGIN = 0.15  # eye distances around the inner features' hull: the region measured
-INNER = np.asarray(
-    [*GROUPS["brows"], *LEFT_EYE, *RIGHT_EYE, *GROUPS["nose"], *GROUPS["mouth"]], np.int64
-)
+# The region measured: the eyes and the mouth, each grown by GROW eye distances. They hold
+# a face's sharpest detail whatever its skin (lashes, lids, lip lines); smooth or
+# retouched skin elsewhere would read as blur (the brows, nose and cheeks taken in as
+# well, the smeared and the sharp stills lay 1.18x apart, against 1.4x).
+PARTS = tuple(np.asarray(part, np.int64) for part in (LEFT_EYE, RIGHT_EYE, GROUPS["mouth"]))
+GROW = 0.1
+MARGIN = 0.2  # eye distances of the photo kept around the parts (more than GROW)
 
 
 def shrink_and_back(grey: np.ndarray, factor: float) -> np.ndarray:
@@ -90,32 +94,38 @@ def shrink(grey: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
 
-def hull_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """bool mask of the convex hull of `points`, one pixel grown."""
-    hull = cv2.convexHull(points.astype(np.float32))[:, 0]
-    return cv2.dilate(polygon_mask(hull, shape), np.ones((3, 3), np.uint8)) > 0
+def region_mask(points: np.ndarray, shape: tuple[int, int], grow: float) -> np.ndarray:
+    """bool mask of the `PARTS` of `points` (`(128, 2)`), each part's convex hull grown
+    by `grow` px."""
+    mask = np.zeros(shape, np.uint8)
+    for part in PARTS:
+        hull = cv2.convexHull(points[part].astype(np.float32))[:, 0]
+        mask |= polygon_mask(hull, shape)
+    size = 2 * max(round(grow), 1) + 1
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
 
 
 def loss_curve(image: np.ndarray, points: np.ndarray, eyes: float) -> tuple[np.ndarray, float]:
     """Relative detail lost at each of `FACTORS` by the face at `points` in `image` (uint8
     RGB) with `eyes` px between its eyes, and the eye distance it was measured at.
 
-    The loss is the RMS of (face - shrunk and back) over the inner features' region, less
-    what the photo's pixel noise alone would lose there (white noise of the level found,
-    taken through the same steps), over the face's RMS contrast there.
+    The loss is the RMS of (face - shrunk and back) over the eyes and mouth (`PARTS`),
+    less what the photo's pixel noise alone would lose there (white noise of the level
+    found, taken through the same steps), over the face's RMS contrast there.
     """
-    inner = points[INNER]
+    used = np.concatenate([points[part] for part in PARTS])
     h, w = image.shape[:2]
-    x0, y0 = np.maximum(np.floor(inner.min(0) - MARGIN * eyes), 0).astype(int)
-    x1, y1 = np.minimum(np.ceil(inner.max(0) + MARGIN * eyes), (w, h)).astype(int)
+    x0, y0 = np.maximum(np.floor(used.min(0) - MARGIN * eyes), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(used.max(0) + MARGIN * eyes), (w, h)).astype(int)
     crop = np.ascontiguousarray(image[y0:y1, x0:x1]).astype(np.float32)
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
-    local = inner - (x0, y0)
+    local = points - (x0, y0)
     # The noise is measured at the photo's own pixels, where it is white.
-    sigma2 = noise_variance(grey, hull_mask(local, grey.shape))
+    sigma2 = noise_variance(grey, region_mask(local, grey.shape, GROW * eyes))
     scale = min(WORK_EYES / max(eyes, 1.0), 1.0)
     work = shrink(grey, scale)
-    mask = hull_mask((local + 0.5) * scale - 0.5, work.shape)  # as cv2.resize maps centres
+    # Pixel centres map as cv2.resize maps them.
+    mask = region_mask((local + 0.5) * scale - 0.5, work.shape, GROW * eyes * scale)
     if mask.sum() < 16:
         return np.zeros(len(FACTORS)), eyes * scale
     noise = shrink(np.random.default_rng(0).standard_normal(grey.shape, np.float32), scale)

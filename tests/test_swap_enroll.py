@@ -194,8 +194,8 @@ def test_a_face_enlarged_8x_is_refused_as_blurred_noise_or_not(tmp_path, noise):
 
 
 def test_a_soft_face_is_used_with_a_warning(tmp_path, caplog):
-    # Enlarged 4x: the detail of a face about 28 px, measured about 50 on this drawing
-    # (its sharp-edged features keep more than a photo's; docs/SWAP.md).
+    # Enlarged 4x: the detail of a face about 28 px, measured about 43 on this drawing
+    # (its hard-edged features keep more than a photo's; docs/SWAP.md).
     points = face(300, 60, 80)
     path = write(tmp_path / "soft.png", enlarged(face_photo(points), 4))
     with caplog.at_level(logging.WARNING):

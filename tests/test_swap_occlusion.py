@@ -33,8 +33,9 @@ def smooth_texture(h: int, w: int, seed: int, base: tuple[int, int, int]) -> np.
 @pytest.fixture
 def source(tmp_path: Path):
     path = tmp_path / "source.png"
-    # Skin shading with fine grain: a sharp photo, not an enlarged small face.
-    grain = np.random.default_rng(7).normal(0, 10, (420, 400, 3))
+    # Skin shading with pore-scale grain a pixel or two across: a sharp photo, not an
+    # enlarged small face (white pixel noise would not count as detail at enrollment).
+    grain = cv2.GaussianBlur(np.random.default_rng(7).normal(0, 10, (420, 400, 3)), (0, 0), 0.7)
     image = np.clip(smooth_texture(420, 400, 1, (90, 120, 200)) + grain, 0, 255)
     cv2.imwrite(str(path), image.astype(np.uint8))  # BGR on disk
     points = np.asarray(MEAN_SHAPE, np.float32) * 300 + np.array([50, 60], np.float32)
