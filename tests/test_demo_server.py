@@ -281,7 +281,7 @@ def test_a_source_photo_without_a_face_is_refused_with_the_reason() -> None:
             status, reply = await post_source(http, base, client, photo=blank)
             assert status == 422 and "no face was found" in reply["error"], reply
             assert "face.png" in reply["error"]
-            status, reply = await post_source(http, base, client, example="carphone")
+            status, reply = await post_source(http, base, client, example="astronaut-mirrored")
             assert status == 200, reply
 
     asyncio.run(main())
