@@ -9,7 +9,7 @@ the landmarks give (128 px, the detector's own input size) and compares what it 
 the landmarks:
 
 - **found**: a detection in the crop at all (none on a pillar, rarely one on the back of a
-  head);
+  head); it confirms the face only from `CONFIRM_SCORE` on;
 - **agrees**: its two eye keypoints lie within `EYE_AGREEMENT` eye distances of the
   landmarks' eye centres, and its eye distance is within `SCALE_AGREEMENT` of theirs (the
   landmarks of a boy looking down had grown to three times his face; those of a red-haired
@@ -50,7 +50,14 @@ CHECK_SIZE = 128
 MIN_SCORE = 0.3
 """Detections under this score are not faces to the check. Real faces of the crowd clip
 scored 0.25-0.9 in their own (sometimes drifted) crops, the back of a head 0.2-0.5; the
-eye agreement, not the score, separates them."""
+eye agreement separates most of them."""
+
+CONFIRM_SCORE = 0.5
+"""A detection confirms the landmarks only from this score on (one under it still keeps
+the face from being dropped). Faces confirmed under it were a red scarf (0.32, facenet
+frame 77), a singer turning away in motion blur and a dim, blurred audience face
+(0.47-0.48, short_hamilton_clip); real faces confirmed measured 0.57-0.92, but for one
+three-quarter face at 0.49 that its turn fades out anyway."""
 
 EYE_AGREEMENT = 0.3
 """Largest mean distance between the detector's eyes and the landmarks' eye centres, in
@@ -79,17 +86,19 @@ class Verdict:
         profile: the detection is a face seen from the side.
         keypoints: float32 ``(6, 2)`` the detection's keypoints in frame pixels (the one
             nearest the landmarks), or None.
+        score: that detection's score (0 without one).
     """
 
     found: bool
     agrees: bool
     profile: bool
     keypoints: np.ndarray | None
+    score: float = 0.0
 
     @property
     def confirmed(self) -> bool:
-        """A face where the landmarks say, not in profile."""
-        return self.found and self.agrees and not self.profile
+        """A clear face where the landmarks say, not in profile."""
+        return self.found and self.agrees and not self.profile and self.score >= CONFIRM_SCORE
 
 
 def eye_disagreement(points: np.ndarray, keypoints: np.ndarray) -> tuple[float, float]:
@@ -153,8 +162,16 @@ def _verdict(points: np.ndarray, detections: Sequence[Detection], to_frame: np.n
         (d.keypoints.astype(np.float64) @ to_frame[:, :2].T + to_frame[:, 2]).astype(np.float32)
         for d in detections
     ]
-    keypoints = min(candidates, key=lambda k: eye_disagreement(points, k)[0])
-    return Verdict(True, agrees(points, keypoints), is_profile(keypoints), keypoints)
+    errors = [eye_disagreement(points, k)[0] for k in candidates]
+    best = int(np.argmin(errors))
+    keypoints = candidates[best]
+    return Verdict(
+        True,
+        agrees(points, keypoints),
+        is_profile(keypoints),
+        keypoints,
+        float(detections[best].score),
+    )
 
 
 def _freeze(net: torch.nn.Module) -> torch.nn.Module:

@@ -13,6 +13,7 @@ from facestream.models import crops
 from facestream.models.detector import FaceDetector
 from facestream.models.engine import DROP_AFTER_MISSES, LandmarkEngine
 from facestream.models.face_check import (
+    CONFIRM_SCORE,
     EYE_AGREEMENT,
     FaceCheck,
     Verdict,
@@ -91,7 +92,7 @@ def _profile_check(profile_from: int):
 
     def check(frame: np.ndarray, points: np.ndarray) -> list[Verdict]:
         calls.append(1)
-        return [Verdict(True, True, len(calls) > profile_from, None) for _ in points]
+        return [Verdict(True, True, len(calls) > profile_from, None, 0.9) for _ in points]
 
     return check
 
@@ -122,6 +123,12 @@ def test_the_swap_fades_an_untrusted_face_out_and_never_draws_a_new_one():
     shown = [state.fade_for_turn(frontal, trusted=False) for _ in range(TURN_FADE_FRAMES)]
     assert shown[-1] == 0.0 and all(np.diff([1.0, *shown]) < 0)  # a fade, no pop
     assert TrackState().fade_for_turn(frontal, trusted=False, swap_turned=True) == 0.0
+
+
+def test_a_faint_detection_keeps_a_face_but_does_not_confirm_it():
+    clear = Verdict(True, True, False, None, CONFIRM_SCORE)
+    faint = Verdict(True, True, False, None, CONFIRM_SCORE - 0.01)
+    assert clear.confirmed and not faint.confirmed
 
 
 def test_profile_keypoints():
