@@ -188,9 +188,9 @@ def main() -> None:
     sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES[: args.sources]}
     names = ["target", *CONFIGS]
     closed: dict[str, dict[str, list[float]]] = {}  # per clip
-    opened = {name: [] for name in names}
+    opened: dict[str, list[float]] = {name: [] for name in names}
     changed: dict[str, list[bool]] = {cue: [] for cue in CUES}
-    rows = []
+    rows: list[np.ndarray] = []
     with tempfile.TemporaryDirectory() as tmp:
         for clip in CLIPS[: args.clips]:
             frames, faces = load_clip(DATA / clip, args.frames)
@@ -236,8 +236,10 @@ def main() -> None:
                                 changed[cue].append(moved > VISIBLE)
                 if args.render and name_s == next(iter(sources)):
                     for t in picked(target_open):
+                        points = judged[t]
+                        assert points is not None  # picked frames have a judged face
                         images = [frames[t]] + [outputs[name][t] for name in CONFIGS]
-                        crops = [eyes_crop(im, judged[t]) for im in images]
+                        crops = [eyes_crop(im, points) for im in images]
                         rows.append(np.concatenate(crops, axis=1))
                 medians = "  ".join(f"{n} {np.median(shut[n] or [np.nan]):.3f}" for n in names)
                 print(f"{clip} <- {name_s}: {len(shut['target'])} closed eyes so far, {medians}")
