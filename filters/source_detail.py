@@ -23,10 +23,10 @@ Example:
     >>> sharp = np.dstack([np.kron(cells, np.ones((10, 10), np.uint8))] * 3)  # sharp edges
     >>> soft = cv2.GaussianBlur(sharp, (0, 0), 4.0)
     >>> points = np.asarray(MEAN_SHAPE, np.float32) * 300 + 50  # eyes 114 px apart
-    >>> round(effective_eye_distance(sharp, points, 114.0))
-    107
-    >>> round(effective_eye_distance(soft, points, 114.0))  # a sharp face of 23 px at most
-    23
+    >>> effective_eye_distance(sharp, points, 114.0) > 100  # 107
+    True
+    >>> effective_eye_distance(soft, points, 114.0) < 30  # 23: the detail of a tiny face
+    True
 """
 
 from __future__ import annotations
