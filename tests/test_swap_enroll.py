@@ -18,6 +18,7 @@ from facestream.filters.enroll import (
     eye_distance,
     frontality,
 )
+from facestream.filters.source_detail import effective_eye_distance
 from facestream.models.landmarks import GROUPS, LEFT_EYE, MEAN_SHAPE, OUTER_MOUTH, RIGHT_EYE
 
 SKIN = (205, 160, 140)
@@ -214,3 +215,17 @@ def test_the_sharper_of_two_photos_is_kept(tmp_path):
     faces = iter([large, small])
     best = enroll_source(paths, lambda img: [next(faces)])
     assert best.path.name == "sharp.png"
+
+
+def test_the_measure_falls_with_the_enlargement_and_noise_does_not_raise_it():
+    points = face(300, 60, 80)
+    sharp = face_photo(points)
+    eyes = eye_distance(points)
+    measured = [effective_eye_distance(enlarged(sharp, f), points, eyes) for f in (1, 2, 4, 8)]
+    assert measured == sorted(measured, reverse=True), measured
+    assert measured[0] <= eyes and measured[-1] < eyes / 4, measured
+    rng = np.random.default_rng(3)
+    for f, clean in zip((2, 4, 8), measured[1:], strict=True):
+        noisy = enlarged(sharp, f) + rng.normal(0.0, 8.0, sharp.shape)
+        noisy = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
+        assert effective_eye_distance(noisy, points, eyes) <= 1.05 * clean, f
