@@ -529,7 +529,11 @@ class LandmarkEngine:
                     faces[i] = (faces[i][0], p, c)
                     faces[i][0].reseed(p)
         for i, v in zip(due, verdicts, strict=True):
-            faces[i][0].judge(v.confirmed, v.found, self._frame_index)
+            track = faces[i][0]
+            # Faces found on the same frame are checked on different frames after it, so
+            # that a crowd's checks do not all land on one frame.
+            stagger = track.track_id % self.check_every if track.checked is None else 0
+            track.judge(v.confirmed, v.found, self._frame_index - stagger)
         kept = [f for f in faces if f[0].misses < DROP_AFTER_MISSES]
         if len(kept) < len(faces):
             self._force_detect = True  # a face was lost: look again next frame

@@ -115,6 +115,26 @@ def test_a_profile_is_kept_but_not_trusted(detection):
     assert trust == [1.0] * (every + 1) + [0.0] * 3
 
 
+def test_faces_found_together_are_checked_on_different_frames(detection):
+    other = _Detection(detection.box + [500, 0, 500, 0], detection.keypoints + [500, 0], 0.9)
+    checked = []
+
+    def check(frame: np.ndarray, points: np.ndarray) -> list[Verdict]:
+        checked.append(len(points))
+        return [Verdict(True, True, False, None, 0.9) for _ in points]
+
+    engine = LandmarkEngine(
+        DriftNet(after=10**6),
+        device="cpu",
+        detector=lambda frame: [detection, other],
+        detect_every=1000,
+        verify=check,
+    )
+    for _ in range(3 * engine.check_every):
+        assert [f.trust for f in engine.track(WALL)] == [1.0, 1.0]
+    assert checked[0] == 2 and set(checked[1:]) == {1}  # together once, then apart
+
+
 def test_the_swap_fades_an_untrusted_face_out_and_never_draws_a_new_one():
     frontal = (MEAN_SHAPE * 200 + 100).astype(np.float32)
     assert TrackState().fade_for_turn(frontal, trusted=False) == 0.0
