@@ -53,9 +53,9 @@ MIN_EYE_DISTANCE = 80.0  # px between the eye centres; smaller faces give a blur
 # than SOFT_EYE_DISTANCE is used with a warning. Set on the 113 stills with one face of 80
 # px or more (bench/source_detail.py, docs/SWAP.md *Blurred source photos*): the 19 smeared
 # faces measure 26 or less, the sharp ones 34 or more; old degraded prints 28 (refused
-# too) to 49 and slightly soft photos 34-49. Not 80: a sharp face measures about 0.7 of its eye distance, down to
-# 0.3 for smooth retouched skin; 80 would refuse 27 of the 81 photos outside the
-# restoration set (codeformer), all usable.
+# too) to 49 and slightly soft photos 34-49. Not 80: a sharp face measures about 0.7 of
+# its eye distance, down to 0.3 for smooth retouched skin; 80 would refuse 27 of the 81
+# photos outside the restoration set (codeformer), all usable.
 BLURRED_EYE_DISTANCE = 30.0
 SOFT_EYE_DISTANCE = 50.0
 # Yaw proxy: nose-tip-to-jaw-end distance on the near side over the far side. With the nose
@@ -514,6 +514,13 @@ def single_face(
     return points
 
 
+SOFT_SOURCE_WARNING = (
+    "the face in the source photo %s is soft: it holds the detail of a face about %.0f px "
+    "between the eyes (%.0f and more look sharp); the swap looks soft too, a sharper photo "
+    "swaps better."
+)
+
+
 def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> SourceFace:
     """Enroll the single face of one photo, or raise `SourceFaceError` saying why not."""
     points = single_face(path, image, landmark_fn)
@@ -592,9 +599,7 @@ def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: Landmar
     )
     if best.detail < SOFT_EYE_DISTANCE:
         log.warning(
-            "the face in the source photo %s is soft: it holds the detail of a face about "
-            "%.0f px between the eyes (%.0f and more look sharp); the swap looks soft too, a "
-            "sharper photo swaps better.",
+            SOFT_SOURCE_WARNING,
             best.path,
             best.detail,
             SOFT_EYE_DISTANCE,
