@@ -72,7 +72,7 @@ from facestream.models.crops import (
     landmark_anchors,
 )
 from facestream.models.detector import box_iou
-from facestream.models.face_check import Verdict, agrees
+from facestream.models.face_check import FaceCheck, Verdict, agrees
 from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
 from facestream.models.hrnet import HRNet, HRNetConfig, create_model, weights_path
 from facestream.models.shot_cuts import ShotCuts
@@ -512,8 +512,6 @@ class LandmarkEngine:
         if not due:
             return faces
         if self._face_check is None:
-            from facestream.models.face_check import FaceCheck
-
             self._face_check = FaceCheck(self.device)
         verdicts = self._face_check(frame, np.stack([faces[i][1] for i in due]))
         # The detector sees the face elsewhere in the crop: the landmarks from its crop.
