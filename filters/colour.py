@@ -227,12 +227,14 @@ def feature_polygons(faces: Sequence[np.ndarray], size: float) -> list[np.ndarra
     return polygons
 
 
+_ANGLES = np.arange(8) * (np.pi / 4)
+_OCTAGON = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1).astype(np.float32)
+
+
 def grown_hull(points: np.ndarray, margin: float) -> np.ndarray:
     """float32 convex polygon around `points` (N, 2), `margin` px out on every side."""
-    angles = np.arange(8) * (np.pi / 4)
-    ring = margin * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    grown = (np.asarray(points, np.float32)[:, None] + ring.astype(np.float32)).reshape(-1, 2)
-    return cv2.convexHull(grown)[:, 0]
+    grown = np.asarray(points, np.float32)[:, None] + np.float32(margin) * _OCTAGON
+    return cv2.convexHull(grown.reshape(-1, 2))[:, 0]
 
 
 def feature_free(
