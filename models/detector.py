@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -576,3 +576,92 @@ class AnyRangeDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Detect faces in one RGB ``uint8`` ``(H, W, 3)`` frame, best score first."""
         return self.full.detect(image) or self.short.detect(image)
+
+
+# ----------------------------------------------------------------------------- tiles
+
+TILE_MIN_LONG_SIDE = 1600
+"""Frames whose long side is at least this many pixels are also searched in tiles.
+
+The full-range model finds faces down to about 3.5 px between the eye centres of its
+192 px input, i.e. about long side / 55 in frame pixels: 23 px at 1280, 35 px at 1920, where
+faces 35-45 px between the outer eye corners of a 1080p crowd were missed. Below 1600 px the
+whole frame already reaches the faces worth swapping (a smaller face swaps as a smear)."""
+
+TILE_MAX_SIDE = 1080
+"""Tiles are at most this wide: the detector then sees a tile at 1080 / 192 = 5.6 frame
+pixels per input pixel, and finds faces down to about 20 px between the eye centres."""
+
+TILE_MIN_OVERLAP = 0.2
+"""Neighbouring tiles overlap by at least this fraction of their side, so that any face up
+to about that wide lies whole in one tile (larger ones the whole-frame pass finds)."""
+
+
+def frame_tiles(
+    height: int,
+    width: int,
+    min_long_side: int = TILE_MIN_LONG_SIDE,
+    max_side: int = TILE_MAX_SIDE,
+) -> list[tuple[int, int, int]]:
+    """Square tiles ``(x0, y0, side)`` covering a large frame, for finding its small faces.
+
+    Each tile's side is the frame's short side, at most ``max_side``, and neighbouring
+    tiles overlap by at least `TILE_MIN_OVERLAP` of it: a 1920x1080 frame gives two tiles
+    of 1080 px, each seen by the detector at 1.8 times the whole frame's resolution.
+    Frames with a long side under ``min_long_side`` get none.
+
+    Example:
+        >>> frame_tiles(1080, 1920)
+        [(0, 0, 1080), (840, 0, 1080)]
+        >>> frame_tiles(720, 1280)
+        []
+    """
+    if max(height, width) < min_long_side:
+        return []
+    side = min(height, width, max_side)
+    overlap = math.ceil(TILE_MIN_OVERLAP * side)
+
+    def starts(length: int) -> list[int]:
+        count = max(1, math.ceil((length - overlap) / (side - overlap)))
+        return np.linspace(0, length - side, count).round().astype(int).tolist()
+
+    return [(x, y, side) for y in starts(height) for x in starts(width)]
+
+
+def detect_in_tile(
+    detect: Callable[[np.ndarray], Sequence[object]],
+    image: np.ndarray,
+    tile: tuple[int, int, int],
+) -> list[Detection]:
+    """Faces ``detect`` finds in one square tile of ``image``, in frame pixels.
+
+    A face cut by one of the tile's inner edges (an edge that is not the frame's) is left
+    out: its box and keypoints are those of a part of a face; the neighbouring tile, which
+    the overlap gives the whole face, or the whole-frame pass finds it.
+
+    Args:
+        detect: a detector, frame -> detections with ``box``, ``keypoints``, ``score``
+            (e.g. `FaceDetector.detect`).
+        image: the whole RGB ``uint8`` ``(H, W, 3)`` frame.
+        tile: ``(x0, y0, side)``, e.g. from `frame_tiles`.
+    """
+    x0, y0, side = tile
+    height, width = image.shape[:2]
+    crop = np.ascontiguousarray(image[y0 : y0 + side, x0 : x0 + side])
+    x1, y1 = x0 + crop.shape[1], y0 + crop.shape[0]
+    # Inner edges as (lower, upper) limits; the frame's own edges do not cut anything.
+    lower = np.array([x0 if x0 > 0 else -np.inf, y0 if y0 > 0 else -np.inf]) + TILE_EDGE
+    upper = np.array([x1 if x1 < width else np.inf, y1 if y1 < height else np.inf]) - TILE_EDGE
+    offset = np.array([x0, y0], np.float32)
+    found = []
+    for d in detect(crop):
+        box = np.asarray(d.box, np.float32).reshape(2, 2) + offset  # type: ignore[attr-defined]
+        if (box[0] < lower).any() or (box[1] > upper).any():
+            continue
+        keypoints = np.asarray(d.keypoints, np.float32) + offset  # type: ignore[attr-defined]
+        found.append(Detection(box.reshape(4), keypoints, float(d.score)))  # type: ignore[attr-defined]
+    return found
+
+
+TILE_EDGE = 2.0
+"""A tile detection whose box comes this close (pixels) to an inner edge is cut by it."""

@@ -71,7 +71,7 @@ from facestream.models.crops import (
     cut_crops,
     landmark_anchors,
 )
-from facestream.models.detector import box_iou
+from facestream.models.detector import box_iou, detect_in_tile, frame_tiles
 from facestream.models.face_check import FaceCheck, Verdict, agrees
 from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
 from facestream.models.hrnet import HRNet, HRNetConfig, create_model, weights_path
@@ -266,6 +266,11 @@ class LandmarkEngine:
             or the check itself, a callable ``(frame, points (N, 128, 2)) -> [Verdict]``.
         check_every: the second look runs on each face every this many frames (and on
             the frame it starts): 7 keeps its cost near 0.5 ms a face a frame on the CPU.
+        detect_tiles: on large frames (`facestream.models.detector.frame_tiles`: a long
+            side of 1600 px or more), each detection on the whole frame is followed by
+            one on each tile of the frame, one tile a frame on the frames after it, so
+            that faces too small for the whole frame's pass are found too and no frame
+            pays for more than one detector call.
     """
 
     def __init__(
@@ -287,6 +292,7 @@ class LandmarkEngine:
         decode_blur: float = TARGET_SIGMA,
         verify: bool | Callable[[np.ndarray, np.ndarray], list[Verdict]] | None = None,
         check_every: int = 7,
+        detect_tiles: bool = True,
     ) -> None:
         self.device = pick_device(device)
         if self.device.type == "cpu":
@@ -312,6 +318,7 @@ class LandmarkEngine:
                 self.net = _freeze(net, net.config.input_size)
         self.size = self.config.input_size
         self._detector = detector
+        self._tile_detector = detector
         self.detect_every = detect_every
         self.min_confidence = min_confidence
         self.max_faces = max_faces
@@ -324,6 +331,8 @@ class LandmarkEngine:
             verify = file is not None and min_confidence > 0
         self.verify = bool(verify)
         self.check_every = check_every
+        self.detect_tiles = detect_tiles
+        self._tiles_due: list[tuple[int, int, int]] = []
         self._face_check = verify if callable(verify) else None
         self._tracks: list[_Track] = []
         self._next_id = 0
@@ -402,6 +411,7 @@ class LandmarkEngine:
         self._tracks = []
         self._frame_index = 0
         self._force_detect = True
+        self._tiles_due = []
         self._cuts.reset()
 
     def track(self, frame: np.ndarray) -> list[FaceLandmarks]:
@@ -418,7 +428,7 @@ class LandmarkEngine:
             self._tracks = []  # the next shot's faces are other faces: new tracks, new ids
         scheduled = (
             self._force_detect
-            or not self._tracks
+            or (not self._tracks and not self._tiles_due)
             or self._frame_index - self._last_detect >= self.detect_every
         )
         self._force_detect = False
@@ -426,6 +436,13 @@ class LandmarkEngine:
         faces: list[tuple[_Track, np.ndarray, np.ndarray]] = []
         if self._tracks:
             faces, detections = self._follow(frame, detections)
+        if detections is None and self._tiles_due:
+            # One tile of the pass that follows a whole-frame detection, on a frame where
+            # the detector has not run: new faces only (recovering a face needs the whole
+            # frame's detections, and the frame's one detector call is this one).
+            detector = self._tile_detector
+            assert detector is not None  # the whole-frame detection that queued the tiles
+            detections = detect_in_tile(detector, frame, self._tiles_due.pop(0))
         if detections:
             faces += self._start(frame, detections, faces)
         if self.verify and faces:
@@ -542,8 +559,14 @@ class LandmarkEngine:
         if self._detector is None:
             from facestream.models.detector import AnyRangeDetector
 
-            self._detector = AnyRangeDetector(device=self.device).detect
+            detector = AnyRangeDetector(device=self.device)
+            # Tiles go to the full range alone: its short-range fallback is for a face
+            # that fills the image, which on a tile the whole frame's pass finds, and on
+            # the empty tiles of a crowd it ran for nothing and found noise.
+            self._detector, self._tile_detector = detector.detect, detector.full.detect
         self._last_detect = self._frame_index
+        if self.detect_tiles:
+            self._tiles_due = frame_tiles(*frame.shape[:2])
         return sorted(self._detector(frame), key=lambda d: -float(d.score))
 
     # ------------------------------------------------------------------ CUDA pipeline

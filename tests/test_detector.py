@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import shutil
 import sys
 from pathlib import Path
@@ -16,10 +17,13 @@ from facestream.models.detector import (
     WEIGHTS_DIR,
     AnyRangeDetector,
     BlazeFaceFullNet,
+    Detection,
     FaceDetector,
     blazeface,
     box_iou,
     decode,
+    detect_in_tile,
+    frame_tiles,
     letterbox,
     load_weights,
     ssd_anchors,
@@ -275,3 +279,70 @@ def test_agrees_with_mediapipe_on_stills(shared_data: Path) -> None:
         assert result.found >= 0.95 * result.mediapipe_faces, (variant, result.notes)
         assert result.agreeing >= 0.95 * result.mediapipe_faces, (variant, result.notes)
         assert result.our_faces - result.found <= 0.05 * result.mediapipe_faces, result.notes
+
+
+def test_frame_tiles_cover_large_frames_with_overlap() -> None:
+    assert frame_tiles(720, 1280) == [] and frame_tiles(1080, 1440) == []
+    assert frame_tiles(1080, 1920) == [(0, 0, 1080), (840, 0, 1080)]
+    assert frame_tiles(1920, 1080) == [(0, 0, 1080), (0, 840, 1080)]
+    for height, width in ((2160, 3840), (1000, 2000), (1200, 1700)):
+        tiles = frame_tiles(height, width)
+        covered = np.zeros((height, width), int)
+        for x0, y0, side in tiles:
+            assert side <= 1080 and x0 + side <= width and y0 + side <= height
+            covered[y0 : y0 + side, x0 : x0 + side] += 1
+        assert covered.min() >= 1
+        # Neighbours overlap by a fifth of a tile at least: every window of that width
+        # inside the frame lies whole in one tile.
+        side = tiles[0][2]
+        xs = sorted({x for x, _, _ in tiles})
+        assert all(b - a <= 0.8 * side for a, b in itertools.pairwise(xs))
+
+
+def _small_astronaut_frame(x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 1920x1080 frame of smooth noise with the astronaut photo at 0.7x pasted at x0,
+    y0 (her face about 31 px between the eye centres), and her face box in the frame."""
+    import cv2
+    from skimage.data import astronaut
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(60, 160, (27, 48, 3), dtype=np.uint8)
+    frame = cv2.resize(noise, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    photo = cv2.resize(astronaut(), None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+    frame[y0 : y0 + photo.shape[0], x0 : x0 + photo.shape[1]] = photo
+    box = np.array([177, 75, 276, 176], np.float32) * 0.7 + [x0, y0, x0, y0]
+    return frame, box.astype(np.float32)
+
+
+@pytest.mark.parametrize("place", [(300, 500), (1500, 600)])
+def test_tiles_find_a_small_face_the_whole_frame_misses(place: tuple[int, int]) -> None:
+    full = FaceDetector("full")
+    frame, box = _small_astronaut_frame(*place)
+    assert full.detect(frame) == []  # 1920 px into 192: her eyes are 3 input px apart
+    found = [
+        d for tile in frame_tiles(1080, 1920) for d in detect_in_tile(full.detect, frame, tile)
+    ]
+    assert len(found) == 1
+    assert box_iou(found[0].box[None], box[None])[0, 0] > 0.6
+    right_eye, left_eye = found[0].keypoints[:2]
+    assert box[0] < right_eye[0] < left_eye[0] < box[2]
+
+
+def test_detect_in_tile_moves_boxes_and_drops_faces_cut_by_inner_edges() -> None:
+    def detect(image: np.ndarray) -> list[Detection]:
+        assert image.shape == (1080, 1080, 3)
+        keypoints = np.full((6, 2), 50, np.float32)
+        return [
+            Detection(np.array(box, np.float32), keypoints + box[:2], 0.9)
+            for box in ([10, 10, 90, 90], [1000, 500, 1079, 580], [0, 300, 60, 360])
+        ]
+
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    first, second = frame_tiles(1080, 1920)
+    # The first tile's right edge is inside the frame: the box that reaches it is cut.
+    kept = detect_in_tile(detect, frame, first)
+    assert [d.box.tolist() for d in kept] == [[10, 10, 90, 90], [0, 300, 60, 360]]
+    # The second tile's left edge is inside the frame, its right edge is the frame's.
+    kept = detect_in_tile(detect, frame, second)
+    assert [d.box.tolist() for d in kept] == [[850, 10, 930, 90], [1840, 500, 1919, 580]]
+    np.testing.assert_allclose(kept[0].keypoints, np.full((6, 2), 50) + [850, 10])

@@ -332,3 +332,35 @@ def test_engines_share_one_frozen_model_per_weights_file(tmp_path):
     assert LandmarkEngine("hrnet128_lite", weights=path, device="cpu").net is not first.net
     # Random weights are never shared.
     assert LandmarkEngine(weights=None).net is not LandmarkEngine(weights=None).net
+
+
+@pytest.mark.parametrize("tiles", [True, False])
+def test_large_frame_tiles_find_a_small_face_one_tile_a_frame(tiles):
+    """A 1920x1080 frame's detector pass is followed by one on each of its two tiles, one
+    tile a frame; a face the whole frame's pass misses (this detector sees a face only in
+    an image under 1200 px wide) is found in the second tile, in frame pixels."""
+    face = _face(0, 150, 1140, 500)  # in the second tile (840-1920) only
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    frame[460:540, 1100:1180] = 255
+    shapes = []
+
+    def detector(image):
+        shapes.append(image.shape[:2])
+        ys, xs = np.nonzero(image[..., 0])
+        if image.shape[1] >= 1200 or not len(xs):
+            return []
+        cx, cy = xs.mean(), ys.mean()
+        return [_detection(face - [1140 - cx, 500 - cy], 0, 150, cx, cy)]
+
+    engine = LandmarkEngine(
+        OracleNet(), device="cpu", detector=detector, detect_every=30, detect_tiles=tiles
+    )
+    found = [engine.track(frame) for _ in range(6)]
+    if not tiles:  # the old engine: the whole frame on every frame, and nothing found
+        assert shapes == [(1080, 1920)] * 6 and all(f == [] for f in found)
+        return
+    # Frame 0 the whole frame, frames 1 and 2 a tile each, then nothing until frame 30.
+    assert shapes == [(1080, 1920), (1080, 1080), (1080, 1080)]
+    assert [len(f) for f in found] == [0, 0, 1, 1, 1, 1]
+    assert np.abs(found[2][0].points - face).max() < 0.05 * 150
+    assert {f[0].track_id for f in found[2:]} == {0}
