@@ -160,7 +160,7 @@ LEARN_RATE = 0.05
 # Pixels unlike the model but not (yet) found learn slowly: from distance LEARN_NEAR on,
 # down to a weight of LEARN_LEAK at Z_NEAR, also over a track's first frames (an occluder
 # not yet found is not absorbed into the model within a few frames; a lasting change of
-# the face still is, within about ten seconds).
+# the face still is, more slowly).
 LEARN_NEAR, LEARN_LEAK = 1.5, 0.005
 # Frames a track's model must have seen before it judges pixel by pixel (the first frames
 # only learn, but for the wide regions above).
@@ -351,7 +351,7 @@ class OcclusionModel:
         mean_weight = weight
         if self.guessed is not None:
             # A guess is not sure enough to hold against what stays there: even where
-            # found, its mean gives way slowly (a beard taken for an occluder, in seconds).
+            # found, its mean gives way slowly (half of a region held still: 11-12 s).
             leak = np.float32(LEARN_LEAK) * (self.guessed & valid)
             mean_weight = np.maximum(weight, leak[..., None])
             self.guessed &= z >= LEARN_NEAR  # the face seen there now
