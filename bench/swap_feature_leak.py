@@ -1,19 +1,23 @@
-"""The target's own brows showing through the swapped face (issue #8), before and after.
+"""The target's own brows showing through the swapped face (issue #8), with and without the fix.
 
 A person saw the target's thin, high, arched brows faintly above the source's low,
 straight ones (retalking/3 with deepface img30). The number here is how much darker the
-output is over the target's brows than the same swap of the same frame with the target's
-brows painted out (filled from the skin around them, `brows_out`), in percent of that clean
-output's luma: whatever path a brow takes into the output (the mask's feather, the colour
-statistics, the lighting match, the sharpness match) shows in it, and nothing else does
-(the source, the landmarks and the track's history are the same in both runs).
+output is along the target's brows than in the ring of skin around them, against the same
+swap of the same frame with the target's brows painted out (filled from the skin around
+them, `brows_out`), in percent of that clean output's luma (`leak`): whatever path a brow
+takes into the output (the mask's feather, the colour statistics, the lighting match, the
+sharpness match) shows in it, and nothing else does (the source, the landmarks and the
+track's history are the same in both runs); a change over the whole brow region (the
+face's tone) is no line and cancels.
 
 Per pair the target clip is tracked with the engine (shipped weights) from its first
-frame; every `--every`-th frame from `--first` on is measured. Two columns in one run:
+frame; every `--every`-th frame from `--first` on is measured. Four columns in one run:
 
-- ``before``: the code before the fix: the default mask's top cut straight from the jaw's
-  upper ends to the forehead row (no `swap.brow_cover`), and the lighting match reading
-  the features as light (no `colour.feature_polygons`);
+- ``switched back``: the default mask's top cut straight from the jaw's upper ends to the
+  forehead row (no `swap.brow_cover`), and the lighting match reading the features as
+  light (no `colour.feature_polygons`); its skin test per fine pixel stays, so this is not
+  quite the code before the fix: that is measured with ``--as-imported`` on a checkout of
+  it put first on PYTHONPATH;
 - ``mask``: the brow cover only;
 - ``after``: the shipped code (both);
 - ``after, no lighting``: and `match_lighting` switched off, to see what is left.
@@ -52,7 +56,7 @@ PAIRS = (
     "liveportrait/d3.mp4:deepface/img35.jpg",
     "retalking/2.mp4:deepface/img6.jpg",
 )
-VARIANTS = ("before", "mask", "after", "after, no lighting")
+VARIANTS = ("switched back", "mask", "after", "after, no lighting")
 AS_IMPORTED = "as imported"
 # The painted-out band: the brow points' polyline, this thick and shifted down by this
 # (face sizes): the points lie along the brow's upper half.
@@ -102,7 +106,7 @@ def set_variant(name: str) -> None:
     """Switch the code to `name` (one of `VARIANTS`; `AS_IMPORTED` leaves it alone)."""
     if name == AS_IMPORTED:
         return
-    swap.brow_cover = _no_cover if name == "before" else _REAL["cover"]
+    swap.brow_cover = _no_cover if name == "switched back" else _REAL["cover"]
     swap.feature_polygons = _REAL["features"] if name.startswith("after") else _no_features
     switch("lighting", name != "after, no lighting")
 
@@ -221,8 +225,8 @@ def main() -> None:
     cells = [f"{median(table[v]):.2f}" for v in variants]
     print("| all frames, median | " + " | ".join(cells) + " |")
     if not args.as_imported:
-        ratio = median(table["after"]) / max(median(table["before"]), 1e-6)
-        print(f"after / before (medians over all frames): {ratio:.3f}")
+        ratio = median(table["after"]) / max(median(table["switched back"]), 1e-6)
+        print(f"after / switched back (medians over all frames): {ratio:.3f}")
     if args.sheet:
         sheet(rows, variants, args.sheet)
 
