@@ -181,21 +181,26 @@ def skin_toned_hand(image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarra
     return np.where(mask[..., None], hand, image).astype(np.uint8)
 
 
+def shares_found(seed: int, paint, under: float) -> list[float]:
+    """Per frame once it counts, the share of an occluder (`paint(image, mask, t)` from
+    frame 8 of 24) found, its landmarks' confidence `under` against 0.9 for the others."""
+    model, start, shares = OcclusionModel(), 8, []
+    for t, (image, points) in enumerate(target_frames(24, seed=seed)):
+        mask = occluder_mask(points, image.shape[:2])
+        confidence = np.full(128, 0.9, np.float32)
+        if t >= start:
+            image = paint(image, mask, t)
+            confidence[mask[points[:, 1].astype(int), points[:, 0].astype(int)]] = under
+        found = model.occlusion(image, points, confidence)
+        if t >= start + PERSIST_FRAMES - 1:
+            shares.append(0.0 if found is None else float((found[mask] > 0.5).mean()))
+    return shares
+
+
 def test_a_hand_in_the_face_own_skin_tone_is_found():
     # Close to the face in colour everywhere: found where the landmarks under it lose
     # confidence (as the engine's do behind a hand) and grown over the rest of it.
-    model = OcclusionModel()
-    start, shares = 8, []
-    for t, (image, points) in enumerate(target_frames(24, seed=6)):
-        mask = occluder_mask(points, image.shape[:2])
-        confidence = np.full(128, 0.92, np.float32)
-        if t >= start:
-            image = skin_toned_hand(image, mask, t)
-            confidence[mask[points[:, 1].astype(int), points[:, 0].astype(int)]] = 0.75
-        found = model.occlusion(image, points, confidence)
-        if t >= start + PERSIST_FRAMES:
-            shares.append(0.0 if found is None else float((found[mask] > 0.5).mean()))
-    assert np.mean(shares) > 0.4
+    assert np.mean(shares_found(6, skin_toned_hand, under=0.75)) > 0.4
 
 
 def test_a_change_for_two_frames_is_not_an_occluder():
@@ -222,20 +227,12 @@ def test_the_command_line_turns_it_off(monkeypatch):
 def test_low_landmark_confidence_finds_an_occluder_close_to_the_face(points_in_doubt):
     # An occluder only a little off the face's colour is found where the landmarks under it
     # lose confidence (as the engine's do behind a hand), not where they keep it.
-    model = OcclusionModel()
-    start, shares = 8, []
-    for t, (image, points) in enumerate(target_frames(20, seed=6)):
-        mask = occluder_mask(points, image.shape[:2])
-        confidence = np.full(128, 0.9, np.float32)
-        if t >= start:
-            image = image.copy()
-            image[mask] = np.clip(image[mask].astype(int) + (-22, 0, 22), 0, 255)
-            under = mask[points[:, 1].astype(int), points[:, 0].astype(int)]
-            if points_in_doubt:
-                confidence[under] = 0.6
-        found = model.occlusion(image, points, confidence)
-        if t >= start:
-            shares.append(0.0 if found is None else float((found[mask] > 0.5).mean()))
+    def bluer(image: np.ndarray, mask: np.ndarray, t: int) -> np.ndarray:
+        image = image.copy()
+        image[mask] = np.clip(image[mask].astype(int) + (-22, 0, 22), 0, 255)
+        return image
+
+    shares = shares_found(6, bluer, under=0.6 if points_in_doubt else 0.9)
     if points_in_doubt:
         assert np.mean(shares) > 0.5
     else:
