@@ -272,18 +272,18 @@ class OcclusionModel:
         rim = np.ones((2 * EDGE + 1,) * 2, np.uint8)
         core = cv2.erode(valid.astype(np.uint8), rim)
         found = np.clip((z - Z_NEAR) / (Z_FAR - Z_NEAR), 0.0, 1.0) * core
-        capped = np.minimum(z, GROW_FAR)
-        capped *= capped
-        near = np.sqrt(cv2.GaussianBlur(capped, (0, 0), GROW_SIGMA))
-        wide = np.zeros_like(near)
-        if self.guessed is not None:
-            wide = np.clip((near - WIDE_NEAR) / (GROW_FAR - WIDE_NEAR), 0.0, 1.0)
-            wide *= core * self.guessed
         if self.frames < WARMUP_FRAMES:
             found[:] = 0.0
-        if found.max() > 0.5 or wide.max() > 0.5:
+        if found.max() > 0.5 or self.guessed is not None:
+            capped = np.minimum(z, GROW_FAR)
+            capped *= capped
+            near = np.sqrt(cv2.GaussianBlur(capped, (0, 0), GROW_SIGMA))
             area = MIN_AREA * float(valid.sum())
-            found = np.maximum(_large_regions(found, area), _large_regions(wide, WIDE_AREA * area))
+            found = _large_regions(found, area)
+            if self.guessed is not None:
+                wide = np.clip((near - WIDE_NEAR) / (GROW_FAR - WIDE_NEAR), 0.0, 1.0)
+                wide *= core * self.guessed
+                found = np.maximum(found, _large_regions(wide, WIDE_AREA * area))
             if found.any():
                 weak = np.clip((near - GROW_NEAR) / (GROW_FAR - GROW_NEAR), 0.0, 1.0) * core
                 found = _grown(found, weak)
@@ -293,9 +293,11 @@ class OcclusionModel:
         candidate = found
         # A frame without it halves the streak rather than ending it: an occluder found for
         # a while and missed in one frame counts again at once when found again.
-        self.streak = np.where(found > 0.5, self.streak + 1, self.streak // 2).astype(np.int32)
         if found.max() > 0.5:
+            self.streak = np.where(found > 0.5, self.streak + 1, self.streak // 2)
             found = _lasting(found, self.streak)
+        elif self.streak.any():
+            self.streak //= 2
         if self.last is not None:
             found = np.maximum(found, MEMORY * self.last)
         self.last = found
@@ -318,7 +320,7 @@ class OcclusionModel:
             self.trust = confidence.copy()
             return 1.0
         drop = self.trust - confidence
-        drop -= np.median(drop)
+        drop -= _median(drop[:, None])[0]  # the median point's
         doubt = np.clip(drop / DOUBT_DROP, 0.0, 1.0)
         settled = doubt < 0.5
         self.trust[settled] += LEARN_RATE * (confidence[settled] - self.trust[settled])
@@ -345,8 +347,14 @@ class OcclusionModel:
             weight = (1.0 - cv2.dilate(found, np.ones((5, 5), np.uint8))) * valid
         else:
             weight = valid.astype(np.float32)
-        like = np.clip((Z_NEAR - z) / (Z_NEAR - LEARN_NEAR), 0.0, 1.0)
-        weight *= np.maximum(like * np.float32(rate), np.float32(LEARN_LEAK))
+        # rate * clip((Z_NEAR - z) / (Z_NEAR - LEARN_NEAR), 0, 1), at least LEARN_LEAK; in
+        # place, as below.
+        like = np.subtract(np.float32(Z_NEAR), z)
+        like *= np.float32(1.0 / (Z_NEAR - LEARN_NEAR))
+        np.clip(like, 0.0, 1.0, out=like)
+        like *= np.float32(rate)
+        np.maximum(like, np.float32(LEARN_LEAK), out=like)
+        weight *= like
         weight = weight[..., None]
         mean_weight = weight
         if self.guessed is not None:
