@@ -107,10 +107,10 @@ _CANON_WEIGHTS = _canonical_weights()
 def _plain_skin() -> np.ndarray:
     """The canonical pixels that show skin on any face: inside the outline's rim, away
     from the eyes, brows and lips."""
-    features = np.zeros((CANON_SIZE, CANON_SIZE), np.uint8)
+    drawn = np.zeros((CANON_SIZE, CANON_SIZE), np.uint8)
     for group in (RIGHT_EYE, LEFT_EYE, OUTER_MOUTH, GROUPS["brows"]):
-        cv2.fillConvexPoly(features, cv2.convexHull(_CANON[group].astype(np.int32)), 1)
-    features = cv2.dilate(features, np.ones((5, 5), np.uint8))
+        cv2.fillConvexPoly(drawn, cv2.convexHull(_CANON[group].astype(np.int32)), 1)
+    features = cv2.dilate(drawn, np.ones((5, 5), np.uint8))
     inside = (_CANON_IDS != NO_TRIANGLE).astype(np.uint8)
     core = cv2.erode(inside, np.ones((2 * EDGE + 1,) * 2, np.uint8))
     return (core > 0) & (features == 0)
