@@ -146,9 +146,10 @@ GROW_SIGMA = 1.5
 # no pixel over Z_FAR, also over the first frames: an occluder from the first frame is
 # close to the guess only in shading, the guess being the face's own skin colour.
 WIDE_NEAR, WIDE_AREA = 1.9, 4.0
-# A region counts once part of it has been found in this many frames in a row: a talking
-# mouth, a head turn's shading or a blink comes and goes within a frame or two, a hand in
-# front of the face stays. It is not learned meanwhile.
+# A region counts once part of it has been found in this many frames in a row (a frame
+# without it halves the count): a talking mouth, a head turn's shading or a blink comes
+# and goes within a frame or two, a hand in front of the face stays. It is not learned
+# meanwhile.
 PERSIST_FRAMES = 3
 # The spread never falls under these (Lab units: L 0-100, a and b): landmark jitter and
 # the codec move a still face by about this much. A new track starts at SPREAD_PRIOR.
