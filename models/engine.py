@@ -223,6 +223,12 @@ MOTION_DEAD_ZONE = 0.04
 """Per-frame face motion below this many eye distances (eye centre to eye centre) is not
 predicted."""
 
+TILE_MIN_EYES = 30.0
+"""A face found in a tile (`LandmarkEngine` ``detect_tiles``) starts a track only when its
+outer eye corners are at least this many pixels apart: a smaller face swaps as a smear
+(seen on a 1080p crowd: at 28-29 px the swap was a blur with the source's lips, at 33-34 px
+a face), and the whole frame's pass, which these tiles add to, finds none that small."""
+
 DROP_AFTER_MISSES = 2
 """A face the second look does not see in this many checks in a row is dropped (lost)."""
 
@@ -436,6 +442,7 @@ class LandmarkEngine:
         faces: list[tuple[_Track, np.ndarray, np.ndarray]] = []
         if self._tracks:
             faces, detections = self._follow(frame, detections)
+        min_eyes = 0.0
         if detections is None and self._tiles_due:
             # One tile of the pass that follows a whole-frame detection, on a frame where
             # the detector has not run: new faces only (recovering a face needs the whole
@@ -443,8 +450,9 @@ class LandmarkEngine:
             detector = self._tile_detector
             assert detector is not None  # the whole-frame detection that queued the tiles
             detections = detect_in_tile(detector, frame, self._tiles_due.pop(0))
+            min_eyes = TILE_MIN_EYES
         if detections:
-            faces += self._start(frame, detections, faces)
+            faces += self._start(frame, detections, faces, min_eyes)
         if self.verify and faces:
             faces = self._check(frame, faces)
         self._frame_index += 1
@@ -499,8 +507,10 @@ class LandmarkEngine:
         frame: np.ndarray,
         detections: list[object],
         faces: list[tuple[_Track, np.ndarray, np.ndarray]],
+        min_eyes: float = 0.0,
     ) -> list[tuple[_Track, np.ndarray, np.ndarray]]:
-        """New tracks from the detections that overlap no face tracked on this frame."""
+        """New tracks from the detections that overlap no face tracked on this frame (and
+        whose landmarks put the outer eye corners at least ``min_eyes`` px apart)."""
         if faces:
             tracked = points_box(np.stack([p[:68] for _, p, _ in faces]))
             overlap = box_iou(_boxes(detections), tracked).max(1)
@@ -511,7 +521,8 @@ class LandmarkEngine:
         points, conf = self.infer(frame, self.crop_affines(detections))
         new = []
         for p, c in zip(points, conf, strict=True):
-            if float(c.mean()) >= self.min_confidence:
+            eyes = float(np.linalg.norm(p[36] - p[45]))  # iBUG's outer eye corners
+            if float(c.mean()) >= self.min_confidence and eyes >= min_eyes:
                 new.append((_Track(self._next_id, p, float(c.mean())), p, c))
                 self._next_id += 1
         return new
