@@ -191,15 +191,15 @@ class Blinks:
     RISE, FALL = 0.3, 0.01
     # Readings (openness, sclera) over their open level: closed at or under CLOSED, open at
     # or over OPEN, linear between.
-    CLOSED = np.array([0.25, 0.2])
-    OPEN = np.array([0.45, 0.4])
+    CLOSED = np.array([0.3, 0.25])
+    OPEN = np.array([0.4, 0.35])
     # The open levels never drop under these (open eyes on the clips measure 0.04-0.15 and
     # 0.1-0.6; a synthetic lid-only eye 0).
     OPEN_FLOOR = np.array([0.03, 0.05])
     # The joint fall: 0 (open) at FALL_OPEN, 1 (closed) at FALL_CLOSED. Readings under
     # MIN_READING count as MIN_READING; SPREAD is added to the running standard deviation
     # (of the logarithm), so a steady eye's noise does not read as a blink.
-    FALL_OPEN, FALL_CLOSED = 12.0, 16.0
+    FALL_OPEN, FALL_CLOSED = 11.0, 13.0
     UNUSUAL = 5.0
     RATE = 0.05
     SPREAD = 0.07
