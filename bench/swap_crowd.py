@@ -25,6 +25,11 @@ On the judged frames:
   68 points) is at least `COVERED` swapped, and of those, by a swap that is none of the
   above ("well").
 
+``--compare tiles`` runs `before` as the shipped engine without its tiled detection on
+large frames (``LandmarkEngine(detect_tiles=False)``) and `after` with it, and prints the
+detector's CPU ms: a call on the whole frame, a call on a tile, the worst frame and the
+mean over all frames (`DetectorCost`); the talking heads then compare the same two.
+
 Also printed: the check's own cost (`check_cost`) and, on talking-head clips, the engine
 alone with and without the check (`talking_heads`: faces untrusted, frames whose points
 moved, CPU ms a face a frame).
@@ -32,7 +37,7 @@ moved, CPU ms a face a frame).
 Usage (paths under ../shared/data)::
 
     nice -n 10 .venv/bin/python bench/swap_crowd.py [--clips videos/facenet/video.mp4 ...]
-        [--heads videos/retalking/1.mp4 ...] [--head-frames 150]
+        [--heads videos/retalking/1.mp4 ...] [--head-frames 150] [--compare check|tiles]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import argparse
 import hashlib
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -223,27 +229,73 @@ def judge_faces(meshes: np.ndarray, shape: tuple[int, int]) -> list[JudgeFace]:
     return faces
 
 
-def build_chain(verify: bool):  # noqa: ANN201 - bench helper
+@dataclass
+class DetectorCost:
+    """CPU ms of the engine's detector calls: per frame, and per call on a whole frame or
+    on a tile (a call on an image smaller than the frame)."""
+
+    shape: tuple[int, ...] = ()  # the frame's: a call on another shape is on a tile
+    frames: list[float] = field(default_factory=list)
+    whole: list[float] = field(default_factory=list)
+    tile: list[float] = field(default_factory=list)
+
+    def timed(self, engine, detect):  # noqa: ANN001, ANN202 - bench helper
+        def call(image: np.ndarray) -> list:
+            start = time.process_time()
+            found = detect(image)
+            ms = 1000 * (time.process_time() - start)
+            while len(self.frames) <= engine._frame_index:
+                self.frames.append(0.0)
+            self.frames[engine._frame_index] += ms
+            (self.tile if image.shape != self.shape else self.whole).append(ms)
+            return found
+
+        return call
+
+    def line(self) -> str:
+        def med(values: list[float]) -> str:
+            return f"{np.median(values):6.1f} ({len(values):3d})" if values else "     - (  0)"
+
+        worst = max(self.frames, default=0.0)
+        mean = float(np.mean(self.frames)) if self.frames else 0.0
+        return (
+            f"whole frame {med(self.whole)}, tile {med(self.tile)}, worst frame {worst:6.1f},"
+            f" mean a frame {mean:5.2f}"
+        )
+
+
+def build_chain(verify: bool, tiles: bool = True, cost: DetectorCost | None = None):  # noqa: ANN201
     from facestream.filters.enroll import enroll_source
     from facestream.filters.smoothing import make_smoother_factory
     from facestream.filters.swap import SwapStage
+    from facestream.models.detector import AnyRangeDetector
     from facestream.models.engine import LandmarkEngine
     from facestream.stream.landmark_stage import LandmarkStage
     from facestream.stream.live_chain import EngineLandmarks
 
-    engine = LandmarkEngine("hrnet128_lite", num_threads=1, verify=verify)
+    engine = LandmarkEngine("hrnet128_lite", num_threads=1, verify=verify, detect_tiles=tiles)
     source = enroll_source(DATA / SOURCE, EngineLandmarks(engine))
     engine.reset()
+    if cost is not None:
+        detector = AnyRangeDetector()
+        engine._detector = cost.timed(engine, detector.detect)
+        engine._tile_detector = cost.timed(engine, detector.full.detect)
     return LandmarkStage(engine, make_smoother_factory("fixed-lag")), SwapStage(source)
 
 
-def run_clip(clip: Path, verify: bool, judged: dict[int, np.ndarray]) -> Counts:
+def run_clip(
+    clip: Path,
+    verify: bool,
+    judged: dict[int, np.ndarray],
+    tiles: bool = True,
+    cost: DetectorCost | None = None,
+) -> Counts:
     """Run the chain over `clip` and score the judged frames."""
     import av
 
     from facestream.stream.frames import Frame
 
-    landmarks, swap = build_chain(verify)
+    landmarks, swap = build_chain(verify, tiles, cost)
     counts = Counts()
     inputs: dict[int, np.ndarray] = {}
     with av.open(str(clip)) as container:
@@ -251,6 +303,8 @@ def run_clip(clip: Path, verify: bool, judged: dict[int, np.ndarray]) -> Counts:
         rate = Fraction(stream.average_rate or 25)
         for index, decoded in enumerate(container.decode(video=0)):
             rgb = decoded.to_ndarray(format="rgb24")
+            if cost is not None:
+                cost.shape = rgb.shape
             if index in judged:
                 inputs[index] = rgb.copy()
             frame = Frame(pts=index, time_base=1 / rate, index=index, _image=rgb)
@@ -343,13 +397,14 @@ def report(name: str, before: Counts, after: Counts) -> None:
         print(f"  median NME of swaps on judge faces, {label}: {med:.3f}")
     print("  after, bad swaps:", ", ".join(after.where[:12]) or "none")
     print("  before, bad swaps:", ", ".join(before.where[:12]) or "none")
+    new = [w for w in after.where if w not in before.where]
+    print("  after only, bad swaps:", ", ".join(new[:20]) or "none")
 
 
-def talking_heads(clips: list[str], frames: int) -> None:
-    """The engine alone with and without its second look over talking-head clips: where
-    it changes anything (a face untrusted, re-seeded or dropped), and what it costs."""
-    import time
-
+def talking_heads(clips: list[str], frames: int, compare: str = "check") -> None:
+    """The engine alone with and without its second look (or its tiled detection) over
+    talking-head clips: where it changes anything (a face untrusted, re-seeded or
+    dropped, other faces found), and what it costs."""
     from facestream.models.engine import LandmarkEngine
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -361,7 +416,8 @@ def talking_heads(clips: list[str], frames: int) -> None:
         images = read_frames(DATA / clip, frames)
         out, cost = {}, {}
         for verify in (False, True):
-            engine = LandmarkEngine("hrnet128_lite", num_threads=1, verify=verify)
+            option = {"verify": verify} if compare == "check" else {"detect_tiles": verify}
+            engine = LandmarkEngine("hrnet128_lite", num_threads=1, **option)
             engine.track(images[0])  # warm-up: the frozen detector's first call
             engine.reset()
             # CPU time of this process: the machine is shared, wall time is not ours alone.
@@ -387,8 +443,6 @@ def talking_heads(clips: list[str], frames: int) -> None:
 def check_cost(clip: str, frame_index: int = 0, repeats: int = 60) -> None:
     """CPU ms of one `FaceCheck` per face (the faces the engine finds on one frame of
     `clip`), best and median of `repeats`, and spread over the engine's check period."""
-    import time
-
     from facestream.models.engine import LandmarkEngine
     from facestream.models.face_check import FaceCheck
 
@@ -420,18 +474,33 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", default=list(CLIPS), help="under ../shared/data")
     parser.add_argument("--heads", nargs="*", default=list(TALKING_HEADS), help="talking heads")
     parser.add_argument("--head-frames", type=int, default=150)
+    parser.add_argument(
+        "--compare",
+        choices=("check", "tiles"),
+        default="check",
+        help="before/after: without/with the second look, or without/with tiled detection",
+    )
     args = parser.parse_args()
-    check_cost(CLIPS[0])
+    if args.compare == "check":
+        check_cost(CLIPS[0])
     if args.heads:
-        talking_heads(args.heads, args.head_frames)
+        talking_heads(args.heads, args.head_frames, args.compare)
     totals = {"before": Counts(), "after": Counts()}
     for clip in args.clips:
         path = DATA / clip
         frames, meshes = judge(path)
         judged = dict(zip(frames.tolist(), meshes, strict=True))
-        before = run_clip(path, False, judged)
-        after = run_clip(path, True, judged)
+        if args.compare == "check":
+            before = run_clip(path, False, judged)
+            after = run_clip(path, True, judged)
+        else:
+            costs = DetectorCost(), DetectorCost()
+            before = run_clip(path, True, judged, tiles=False, cost=costs[0])
+            after = run_clip(path, True, judged, tiles=True, cost=costs[1])
         report(clip, before, after)
+        if args.compare == "tiles":
+            for label, cost in zip(("before", "after"), costs, strict=True):
+                print(f"  detector CPU ms, {label}: {cost.line()}")
         for key, c in (("before", before), ("after", after)):
             total = totals[key]
             for name in Counts.__dataclass_fields__:
