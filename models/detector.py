@@ -9,6 +9,8 @@ tip, mouth centre, right ear tragion, left ear tragion; "right" is the person's 
 ``AnyRangeDetector`` runs the full range and, on an image where it finds nothing, the short
 range: the full-range model misses faces that fill most of the image (a close-up selfie, a
 tight photo crop), which the short-range one finds. The engine and photos use it.
+``frame_tiles`` and ``detect_in_tile`` search a large frame in overlapping square tiles, for
+faces too small for the whole frame letterboxed into 192 px (the engine, one tile a frame).
 
 The weights are converted from the TFLite files in the ``mediapipe==0.10.21`` wheel by
 ``models/convert_blazeface.py`` (Apache-2.0, see ``weights/LICENSE-blazeface.md``). Pre- and

@@ -21,7 +21,10 @@ the face's expected place is cut and run at once, and the face keeps its track i
 crop holds it; otherwise it is dropped (lost). Detections that overlap no tracked face
 start new tracks; track ids are stable while a face stays. A shot cut
 (`facestream.models.shot_cuts`) ends every track: the faces of the new shot are detected
-and get new ids, even where one sits where a face of the old shot was.
+and get new ids, even where one sits where a face of the old shot was. On large frames (a
+long side of 1600 px or more) each whole-frame detection is followed by the detector on
+the frame's tiles (`facestream.models.detector.frame_tiles`), one tile a frame on the frames
+after it, for faces too small for the whole frame's 192 px pass (``detect_tiles``).
 
 A second look (``verify``, `facestream.models.face_check`): landmarks that leave the face
 stay off it (each crop is cut from the last landmarks, and the model draws a face-sized
