@@ -48,6 +48,7 @@ from swap_quality import (  # noqa: E402
     write_video,
 )
 
+from facestream.filters import gaze  # noqa: E402
 from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
 from facestream.filters.gaze import Blinks, locate_irises  # noqa: E402
 from facestream.filters.shape import EYE_OPENINGS  # noqa: E402
@@ -78,14 +79,16 @@ VISIBLE = 16
 @contextmanager
 def openness_only() -> Iterator[None]:
     """`Blinks` as at commit 1807642: the openness against its open level only, closed at
-    0.35 of it and open at 0.55 (the same closedness, checked on the readings of 6 clips)."""
-    saved = Blinks.CLOSED, Blinks.OPEN, Blinks.FALL_OPEN, Blinks.FALL_CLOSED
+    0.35 of it and open at 0.55 (the same closedness, checked on the readings of 6 clips),
+    read where the landmarks put the opening (no moved readings)."""
+    saved = Blinks.CLOSED, Blinks.OPEN, Blinks.FALL_OPEN, Blinks.FALL_CLOSED, gaze.SHIFT_FLOOR
     Blinks.CLOSED, Blinks.OPEN = np.array([0.35, -np.inf]), np.array([0.55, -1.0])
     Blinks.FALL_OPEN, Blinks.FALL_CLOSED = 1e9, 2e9
+    gaze.SHIFT_FLOOR = np.inf
     try:
         yield
     finally:
-        Blinks.CLOSED, Blinks.OPEN, Blinks.FALL_OPEN, Blinks.FALL_CLOSED = saved
+        Blinks.CLOSED, Blinks.OPEN, Blinks.FALL_OPEN, Blinks.FALL_CLOSED, gaze.SHIFT_FLOOR = saved
 
 
 def openness(points: np.ndarray) -> np.ndarray:

@@ -272,6 +272,21 @@ def test_a_glance_aside_is_not_a_blink(gaze):
         assert np.all(blinks.update(locate_irises(draw_target(aside), ahead)[1]) == 0.0)
 
 
+@pytest.mark.parametrize("slip", [0.2, 0.23])
+def test_an_open_eye_off_the_landmarks_opening_is_not_a_blink(slip):
+    """The engine's eye openings can slip off a wide-open eye (d11, d12): read where they
+    lie, the eye looked closing; read where the opening's darkest stretch is, it is open."""
+    points = face_points(250, 110, 60, 0.1)
+    blinks = Blinks()
+    for _ in range(10):
+        blinks.update(locate_irises(draw_target(points), points)[1])
+    eyes = points.copy()  # the eyes drawn `slip` eye widths above the landmarks' openings
+    for eye, iris in EYE_OPENINGS:
+        eyes[[*eye, iris], 1] -= slip * eye_width(points, eye)
+    _, readings = locate_irises(draw_target(eyes), points)
+    assert np.all(blinks.update(readings) == 0.0)
+
+
 def test_open_eyes_are_unchanged_by_the_blink_step(source):
     points = face_points(250, 110, 60, 0.15)
     outputs = []
