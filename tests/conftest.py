@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -82,6 +83,15 @@ def _write_tone(container: av.container.OutputContainer, stream: av.AudioStream,
         frame.sample_rate, frame.pts = 48000, start
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))
+
+
+@pytest.fixture
+def warnings(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """``caplog`` holding the "facestream" warnings."""
+    # The CLI (run by other tests) leaves "facestream" records at its own handler only.
+    monkeypatch.setattr(logging.getLogger("facestream"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="facestream")
+    return caplog
 
 
 @pytest.fixture

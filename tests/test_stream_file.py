@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -243,15 +242,6 @@ def with_subtitles(video: Path, out: Path) -> Path:
                     packet.stream = target
                     o.mux(packet)
     return out
-
-
-@pytest.fixture
-def warnings(caplog, monkeypatch):
-    """``caplog`` holding the "facestream" warnings."""
-    # The CLI (run by other tests) leaves "facestream" records at its own handler and level.
-    monkeypatch.setattr(logging.getLogger("facestream"), "propagate", True)
-    caplog.set_level(logging.WARNING, logger="facestream")
-    return caplog
 
 
 def test_subtitles_are_copied_where_the_container_allows(make_video, tmp_path, warnings):
