@@ -4,7 +4,10 @@ Signaling follows aiortc's ``examples/server/server.py`` so any WebRTC client ca
 
 - ``POST /session`` → ``{"client": id}``: a client id for a browser tab.
 - ``POST /source`` (multipart: ``client`` and either ``photo`` (JPEG/PNG) or ``example``)
-  sets that client's source face, before or during the call.
+  sets that client's source face, before or during the call: ``{"ok": true, "size",
+  "landmarks", "warnings": [str]}``, the warnings being what the command line would log
+  about the face (a soft photo, hair over the forehead; the face is used all the same),
+  or HTTP 422 ``{"error"}`` with the sentence saying why the face cannot be used.
 - ``POST /offer`` with JSON ``{"sdp", "type", "client"?}`` answers ``{"sdp", "type",
   "client"}``; the video the client sends comes back face-swapped, its audio comes back
   as is. A data channel (any label) carries toggles in (``{"swap": bool, "overlay": bool,
@@ -232,7 +235,7 @@ class DemoServer:
         except UploadError as exc:
             return error(415 if "JPEG or PNG" in str(exc) else 400, str(exc))
         try:
-            await session.in_worker(session.chain.set_source, image, photo_name)
+            warnings = await session.in_worker(session.chain.set_source, image, photo_name)
         except UserError as exc:
             return error(422, str(exc))
         return web.json_response(
@@ -240,6 +243,7 @@ class DemoServer:
                 "ok": True,
                 "size": [image.shape[1], image.shape[0]],
                 "landmarks": session.chain.landmarks.name,
+                "warnings": warnings,
             }
         )
 

@@ -6,7 +6,8 @@ cannot use with one clear sentence (`SourceFaceError`), keeps the best-posed fac
 stores a texture crop (teeth between the lips painted over in lip colour, `lip_texture`;
 dark hair over the cheeks and temples painted over from skin, `hair_texture`), its
 landmarks, its canonical identity shape and the share of its forehead under hair
-(`upper_hair`, which the swap leaves out; a warning when it is most of it).
+(`upper_hair`, which the swap leaves out; a warning when it is most of it). The warnings
+(a soft photo, a fringe) go to the log; `source_warnings` gives their sentences.
 
 Example:
     >>> source = enroll_source(["me.jpg"], landmark_fn)  # doctest: +SKIP
@@ -519,6 +520,11 @@ SOFT_SOURCE_WARNING = (
     "between the eyes (%.0f and more look sharp); the swap looks soft too, a sharper photo "
     "swaps better."
 )
+FRINGE_WARNING = (
+    "hair covers %.0f%% of the forehead in the source photo %s: the swap shows the target's "
+    "own forehead there, but hair over the brows or eyes comes along; a photo with the "
+    "forehead and eyes free swaps better."
+)
 
 
 def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> SourceFace:
@@ -597,19 +603,28 @@ def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: Landmar
             s.eye_distance,
         ),
     )
-    if best.detail < SOFT_EYE_DISTANCE:
-        log.warning(
-            SOFT_SOURCE_WARNING,
-            best.path,
-            best.detail,
-            SOFT_EYE_DISTANCE,
-        )
-    if best.forehead_hair > FRINGE_WARN:
-        log.warning(
-            "hair covers %.0f%% of the forehead in the source photo %s: the swap shows the "
-            "target's own forehead there, but hair over the brows or eyes comes along; a "
-            "photo with the forehead and eyes free swaps better.",
-            100 * best.forehead_hair,
-            best.path,
-        )
+    # The templates go to the log as they are (stream/cli_demo filters a record by its msg).
+    for template, args in _warnings(best):
+        log.warning(template, *args)
     return best
+
+
+def _warnings(source: SourceFace) -> list[tuple[str, tuple[Any, ...]]]:
+    """The warnings about an enrolled face, as log templates and their arguments."""
+    found: list[tuple[str, tuple[Any, ...]]] = []
+    if source.detail < SOFT_EYE_DISTANCE:
+        found.append((SOFT_SOURCE_WARNING, (source.path, source.detail, SOFT_EYE_DISTANCE)))
+    if source.forehead_hair > FRINGE_WARN:
+        found.append((FRINGE_WARNING, (100 * source.forehead_hair, source.path)))
+    return found
+
+
+def source_warnings(source: SourceFace) -> list[str]:
+    """The sentences `enroll_source` warns with about an enrolled face (a soft photo, hair
+    over the forehead); empty when there is nothing to say. The face is usable either way.
+
+    Example:
+        >>> source_warnings(enroll_photo(path, image, landmark_fn))  # doctest: +SKIP
+        ['the face in the source photo me.jpg is soft: ...']
+    """
+    return [template % args for template, args in _warnings(source)]

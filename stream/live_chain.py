@@ -259,18 +259,22 @@ class LiveChain:
         """True once a source face is enrolled."""
         return self._swap is not None
 
-    def set_source(self, source: str | Path | np.ndarray, name: str = "") -> None:
+    def set_source(self, source: str | Path | np.ndarray, name: str = "") -> list[str]:
         """Enroll a new source face; it is used from the next frame on.
 
         Args:
             source: a photo path or an RGB uint8 array.
             name: what to call an array source in messages (e.g. the uploaded file name).
 
+        Returns:
+            What the user should hear about the face, one sentence each (a soft photo,
+            hair over the forehead; `enroll.source_warnings`); empty for none.
+
         Raises:
             UserError: the photo cannot be read, shows no face or several, or a face too
-                small or turned too far to swap.
+                small, blurred or turned too far to swap.
         """
-        from facestream.filters.enroll import SourceFaceError, enroll_photo
+        from facestream.filters.enroll import SourceFaceError, enroll_photo, source_warnings
         from facestream.filters.swap import SwapStage
 
         image = read_source_image(source)
@@ -280,6 +284,7 @@ class LiveChain:
         except SourceFaceError as exc:
             raise UserError(str(exc)) from None
         self._swap = SwapStage(face, self._swap_options())
+        return source_warnings(face)
 
     def set_options(self, changes: dict[str, Any]) -> LiveOptions:
         """Apply toggles from the next frame on; returns the options now in force."""

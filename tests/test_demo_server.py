@@ -9,13 +9,17 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import aiohttp
 import cv2
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
+from test_swap_enroll import enlarged, face, face_photo
+from test_swap_hair import placed, with_fringe
 
+from facestream.demo import server as demo_server
 from facestream.demo.client import MovingFaceTrack, start_call
 from facestream.demo.examples import example_image
 from facestream.demo.images import UploadError, decode_photo, image_kind_and_size
@@ -27,6 +31,7 @@ from facestream.demo.server import (
     config_from_args,
     is_loopback,
 )
+from facestream.stream.live_chain import LiveChain
 
 
 @asynccontextmanager
@@ -283,6 +288,53 @@ def test_a_source_photo_without_a_face_is_refused_with_the_reason() -> None:
             assert "face.png" in reply["error"]
             status, reply = await post_source(http, base, client, example="astronaut-mirrored")
             assert status == 200, reply
+
+    asyncio.run(main())
+
+
+class DrawnFaceLandmarks:
+    """The landmarks of a drawn test face (`test_swap_enroll.face_photo`): its points."""
+
+    name = "drawn"
+
+    def __init__(self, points: np.ndarray) -> None:
+        self.points = points
+
+    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
+        return [self.points]
+
+
+def test_source_warnings_come_back_with_the_face_and_a_blurred_one_is_refused(monkeypatch) -> None:
+    points = face(300, 60, 80)  # 114 px between the eyes
+    sharp = face_photo(points)
+    landmarks = DrawnFaceLandmarks(points)
+    monkeypatch.setattr(demo_server, "LiveChain", partial(LiveChain, landmarks=landmarks))
+
+    async def main() -> None:
+        async with running(ServerConfig()) as (base, _), aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/session") as response:
+                client = (await response.json())["client"]
+            status, reply = await post_source(http, base, client, photo=png_bytes(sharp))
+            assert status == 200 and reply["warnings"] == [], reply
+            # Enlarged 4x: the command line warns that the face is soft; so does the reply.
+            soft = png_bytes(enlarged(sharp, 4))
+            status, reply = await post_source(http, base, client, photo=soft)
+            assert status == 200, reply
+            assert len(reply["warnings"]) == 1, reply
+            assert reply["warnings"][0].startswith("the face in the source photo face.png is soft")
+            # Enlarged 8x: refused, with the sentence saying why.
+            blurred = png_bytes(enlarged(sharp, 8))
+            status, reply = await post_source(http, base, client, photo=blurred)
+            assert status == 422, reply
+            assert "face.png is blurred" in reply["error"] and "sharper photo" in reply["error"]
+            # Hair over the forehead: warned of too.
+            landmarks.points = placed()
+            fringe, _ = with_fringe(landmarks.points)
+            status, reply = await post_source(http, base, client, photo=png_bytes(fringe))
+            assert status == 200, reply
+            assert len(reply["warnings"]) == 1, reply
+            assert reply["warnings"][0].startswith("hair covers ")
+            assert "of the forehead in the source photo face.png:" in reply["warnings"][0]
 
     asyncio.run(main())
 

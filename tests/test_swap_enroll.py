@@ -16,6 +16,7 @@ from facestream.filters.enroll import (
     enroll_source,
     eye_distance,
     frontality,
+    source_warnings,
 )
 from facestream.filters.source_detail import effective_eye_distance
 from facestream.models.landmarks import GROUPS, LEFT_EYE, MEAN_SHAPE, OUTER_MOUTH, RIGHT_EYE
@@ -200,6 +201,8 @@ def test_a_soft_face_is_used_with_a_warning(tmp_path, warnings):
     src = enroll_source(path, lambda img: [points])
     assert BLURRED_EYE_DISTANCE <= src.detail < SOFT_EYE_DISTANCE
     assert "is soft" in warnings.text
+    # The demo page shows these sentences: the same as the log's.
+    assert source_warnings(src) == [r.getMessage() for r in warnings.records]
 
 
 def test_the_sharper_of_two_photos_is_kept(tmp_path):

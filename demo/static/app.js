@@ -8,7 +8,10 @@ const token = new URLSearchParams(location.hash.slice(1)).get("token");
 const headers = token ? { "X-Facestream-Token": token } : {};
 
 // Read by the browser test; also handy in the console.
-const state = { client: null, pc: null, channel: null, stats: null, options: null, source: null };
+const state = {
+  client: null, pc: null, channel: null, stats: null, options: null, source: null,
+  sourceWarnings: [],
+};
 window.facestream = state;
 
 function say(text, isError = false) {
@@ -32,8 +35,20 @@ async function newSession() {
   state.client = (await api("/session", {})).client;
 }
 
+// What enrollment says about an accepted face (a soft photo, a fringe): notes, not errors.
+function showSourceWarnings(warnings) {
+  state.sourceWarnings = warnings;
+  $("source-warnings").replaceChildren(...warnings.map((text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    return item;
+  }));
+  $("source-warnings").hidden = warnings.length === 0;
+}
+
 // The chosen source (a File or an example name) is kept so a new call can resend it.
 async function sendSource() {
+  showSourceWarnings([]);
   if (!state.source) {
     $("source-status").textContent = "none chosen: the video comes back unswapped";
     return;
@@ -43,11 +58,12 @@ async function sendSource() {
   if (typeof state.source === "string") form.append("example", state.source);
   else form.append("photo", state.source);
   $("source-status").textContent = "enrolling…";
+  $("source-status").classList.remove("error");
   try {
     const reply = await api("/source", form, false);
     $("source-status").textContent =
       `ready (${reply.size[0]}×${reply.size[1]}; landmarks: ${reply.landmarks})`;
-    $("source-status").classList.remove("error");
+    showSourceWarnings(reply.warnings || []);
   } catch (err) {
     $("source-status").textContent = err.message;
     $("source-status").classList.add("error");
@@ -170,6 +186,7 @@ async function init() {
       $("swap").checked = false;
       sendOptions();
       $("source-status").textContent = "none chosen: swap off";
+      showSourceWarnings([]);
     }
   };
   $("photo").onchange = async () => {
