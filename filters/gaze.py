@@ -387,3 +387,30 @@ def gaze_warp(
     for eye, iris in EYE_OPENINGS:
         follow_iris(warp, source_points, points, neutral, eye, iris)
     return warp
+
+
+# A closing eye's upper lid points move down this share of the way to the lower lid at
+# closedness 1 (not all the way: the iris centre, a corner of the opening's triangles, must
+# stay between the lids). Its kept target lids fade in from KEEP_FROM closedness to 1.
+LID_TRAVEL, KEEP_FROM = 0.9, 0.6
+
+
+def closing_lids(points: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """`points` with each eye's upper lid moved toward its lower lid by `closed` (per
+    `EYE_OPENINGS` eye, 0..1) x `LID_TRAVEL`: the warp itself narrows the source's opening,
+    so a closing eye draws the source's own lid over its iris rather than mixing its open
+    eye with the target's lids (a see-through iris). `points` itself when nothing closes."""
+    if not np.any(closed > 0.0):
+        return points
+    out = points.copy()
+    for (eye, _), share in zip(EYE_OPENINGS, closed, strict=True):
+        # The openings run corner, upper lid (3), corner, lower lid (3, back the other way).
+        upper, lower = eye[1:4], eye[5:8][::-1]
+        out[upper] += np.float32(LID_TRAVEL * share) * (points[lower] - points[upper])
+    return out
+
+
+def kept_lids(closed: np.ndarray) -> np.ndarray:
+    """How much of each closing eye shows the target's own lids: none until the source's
+    drawn opening is narrow (`KEEP_FROM`), all when closed."""
+    return np.clip((closed - KEEP_FROM) / (1.0 - KEEP_FROM), 0.0, 1.0)

@@ -46,7 +46,7 @@ from facestream.filters.enroll import (
     grow_lock,
     upper_hair,
 )
-from facestream.filters.gaze import Blinks, gaze_warp, locate_irises
+from facestream.filters.gaze import Blinks, closing_lids, gaze_warp, kept_lids, locate_irises
 from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
@@ -509,8 +509,10 @@ def composite_face(
     # A source texture much larger than the target face would alias in the bilinear remap
     # (sharper than the frame at the seam, shimmering from frame to frame).
     texture, source_points = source.level_for(eye_distance(target))
+    # A closing eye is drawn closing: its upper lid moved down in the warp (`closing_lids`).
+    drawn = points if closed is None or options.keep_eyes else closing_lids(points, closed)
     warp = (gaze_warp if options.follow_gaze else build_warp_map)(
-        source_points, points, _TRIANGLES, box
+        source_points, drawn, _TRIANGLES, box
     )
     fg_skin = remap(texture_with_skin(texture, source_points), warp)
     fg = cv2.cvtColor(fg_skin, cv2.COLOR_RGBA2RGB)
@@ -616,8 +618,8 @@ def _kept_target_alpha(
     a sub-region of the face box and its alpha (1 = the target's pixels).
 
     A closing eye of the target (`closed`, per `EYE_OPENINGS` eye, 0..1) keeps its own lids
-    by that share: the landmarks' lids close only part of the way, and the source's open
-    eye squeezed between them never blinked (docs/SWAP.md, *Blinks*).
+    once nearly shut (`kept_lids`): the landmarks' lids close only part of the way, and the
+    source's eye, narrowed by the warp, is then a lash line (docs/SWAP.md, *Blinks*).
     """
     polygons = [points[_MOUTH]] if options.keep_mouth else []
     polygons += [points[eye] for eye in EYES] if options.keep_eyes else []
@@ -628,7 +630,7 @@ def _kept_target_alpha(
         # Its own, wider ramp: the target's lids fade into the source's skin around them.
         regions += [
             (_grown(points[eye], grow), float(share), CLOSED_EYE_RAMP * size)
-            for (eye, _), share in zip(EYE_OPENINGS, closed, strict=True)
+            for (eye, _), share in zip(EYE_OPENINGS, kept_lids(closed), strict=True)
             if share > 0.0
         ]
     parts = []

@@ -352,3 +352,28 @@ def test_the_command_line_turns_it_off(monkeypatch):
     args = SimpleNamespace(source="me.jpg", no_follow_gaze=True)
     assert build_swap_stage(args, None).options.follow_gaze is False
     assert build_swap_stage(SimpleNamespace(source="me.jpg"), None).options.follow_gaze is True
+
+
+def half_closed(points: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """A target frame with its own eyes open, the upper lids (lid skin) drawn `share` of the
+    way down each opening while `points` keep the lids open; and the mask of that lid band."""
+    image = draw_target(points)
+    band = np.zeros(image.shape[:2], np.uint8)
+    for eye, _ in EYE_OPENINGS:
+        upper, lower = points[eye[1:4]], points[eye[5:8]][::-1]
+        edge = upper + share * (lower - upper)
+        band |= polygon_mask(np.concatenate([points[eye[:5]], edge[::-1]]), image.shape[:2])
+    image[band > 0] = LIDS
+    return image, cv2.erode(band, np.ones((3, 3), np.uint8)) > 0
+
+
+def test_a_half_closed_eye_shows_no_iris_through_the_lid(source, monkeypatch):
+    """Mid-blink the source's eye closes in the warp: under the target's half-lowered lid
+    lies lid skin, not the source's open iris mixed with the target's lids (a ghost)."""
+    points = face_points(250, 110, 60)
+    monkeypatch.setattr(Blinks, "update", lambda self, readings: np.full(2, 0.5))
+    output, band = half_closed(points, 0.4)
+    composite_face(output, points, source, SwapOptions(), TrackState())
+    luma = cv2.cvtColor(output, cv2.COLOR_RGB2GRAY)[band].astype(int)
+    lids = int(cv2.cvtColor(np.uint8([[LIDS]]), cv2.COLOR_RGB2GRAY)[0, 0])
+    assert luma.min() >= lids - 20
