@@ -97,10 +97,12 @@ def rasterise_triangle_ids(dst: np.ndarray, triangles: np.ndarray, box: Box) -> 
         & (corners[..., 0].min(axis=1) < x1 - x0)
         & (corners[..., 1].min(axis=1) < y1 - y0)
     )
-    verts = np.round(corners * (1 << shift)).astype(np.int32)
-    for t in np.flatnonzero(inside).tolist():
-        # Positional arguments: keywords cost about as much as the fill itself here.
-        cv2.fillConvexPoly(ids, verts[t], t, cv2.LINE_8, shift)
+    verts = np.round(corners[inside] * (1 << shift)).astype(np.int32)
+    fill = cv2.fillConvexPoly
+    # Positional arguments and a plain loop over the rows: keywords or indexing each
+    # triangle cost about as much as the fill itself here.
+    for t, corner in zip(np.flatnonzero(inside).tolist(), verts, strict=True):
+        fill(ids, corner, t, cv2.LINE_8, shift)
     return ids
 
 
