@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
+from skimage import data
 
 from facestream.demo.client import moving_face_frames
 from facestream.demo.examples import example_image
@@ -204,6 +205,7 @@ def test_page_swaps_the_fake_camera_and_shows_stats(tmp_path: Path) -> None:
                 async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                     devtools = DevTools(ws)
                     await check_page(devtools, tmp_path, origin)
+                    await check_source_uploads(devtools, tmp_path)
                     await check_first_visit(devtools, f"http://127.0.0.1:{server.port}/")
                     await check_token_needed(devtools)
         finally:
@@ -250,6 +252,69 @@ async def check_page(devtools: DevTools, tmp_path: Path, origin: str) -> None:
         f" stats {stats}; screenshot {screenshot}"
     )
     assert diff_on > 3 * diff_off and diff_on > 6, (diff_on, diff_off)
+
+
+def soft_photo() -> np.ndarray:
+    """The astronaut's head shrunk to 35 px between the eyes and enlarged 4x: enrollment
+    (on the shipped landmarks) measures the detail of a face about 37 px, soft (30-50)."""
+    head = data.astronaut()[0:260, 100:360]
+    small = cv2.resize(head, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+
+
+async def upload(devtools: DevTools, path: Path) -> None:
+    """Choose ``path`` in the page's photo input, as a user picking a file would."""
+    photo = await devtools.call("Runtime.evaluate", expression="document.getElementById('photo')")
+    await devtools.call(
+        "DOM.setFileInputFiles", files=[str(path)], objectId=photo["result"]["objectId"]
+    )
+
+
+async def check_source_uploads(devtools: DevTools, tmp_path: Path) -> None:
+    """During the call: a blurred photo is refused with its sentence (an error); a soft one
+    is used, and enrollment's warning shows beside the source as a note, not an error."""
+    status = "document.getElementById('source-status')"
+    blurred = tmp_path / "blurred_carphone.png"
+    cv2.imwrite(str(blurred), cv2.cvtColor(example_image("carphone"), cv2.COLOR_RGB2BGR))
+    await upload(devtools, blurred)
+    refusal = await wait_for(
+        devtools,
+        f"{status}.classList.contains('error') && {status}.textContent",
+        30,
+        "the blurred photo's refusal",
+    )
+    assert "blurred_carphone.png is blurred" in refusal, refusal
+    assert await devtools.js("document.getElementById('source-warnings').hidden")
+    soft = tmp_path / "soft_astronaut.png"
+    cv2.imwrite(str(soft), cv2.cvtColor(soft_photo(), cv2.COLOR_RGB2BGR))
+    await upload(devtools, soft)
+    warnings = await wait_for(
+        devtools,
+        "window.facestream.sourceWarnings.some((w) => w.includes('soft_astronaut.png'))"
+        " && window.facestream.sourceWarnings",
+        30,
+        "the soft photo's warning",
+    )
+    assert len(warnings) == 1 and "soft_astronaut.png is soft" in warnings[0], warnings
+    assert await devtools.js(f"{status}.textContent.startsWith('ready')")
+    assert not await devtools.js(f"{status}.classList.contains('error')")
+    shown = await devtools.js(
+        "(() => { const e = document.getElementById('source-warnings');"
+        " return !e.hidden && e.offsetHeight > 0 && e.textContent; })()"
+    )
+    assert shown == warnings[0], shown
+    # The swap back on (check_page left it off), so the screenshot shows the soft face.
+    await devtools.js("document.getElementById('swap').click()")
+    await wait_for(
+        devtools, "window.facestream.options && window.facestream.options.swap", 10, "swap on"
+    )
+    await asyncio.sleep(1.5)
+    screenshot = tmp_path / "demo_page_soft_source.png"
+    shot = await devtools.call("Page.captureScreenshot", format="png")
+    screenshot.write_bytes(base64.b64decode(shot["data"]))
+    if os.environ.get("FACESTREAM_ARTIFACTS"):
+        shutil.copy(screenshot, Path(os.environ["FACESTREAM_ARTIFACTS"]) / screenshot.name)
+    print(f"\nsoft source warned: {warnings[0]!r}; screenshot {screenshot}")
 
 
 async def check_first_visit(devtools: DevTools, url: str) -> None:
