@@ -246,7 +246,10 @@ class LiveChain:
         # CPU seconds of this thread, for benchmarks and profiling.
         self.timings: dict[str, tuple[float, float]] = {}
         if source is not None:
-            self.set_source(source)
+            # Said here as the command line says it (`facestream webcam`, `FaceSwapTrack`);
+            # the page's server calls `set_source` itself and shows the sentences.
+            for sentence in self.set_source(source):
+                log.warning("%s", sentence)
 
     @property
     def landmarks(self) -> Landmarks:

@@ -53,6 +53,12 @@ def test_a_photo_without_a_face_is_one_sentence() -> None:
         LiveChain().set_source(np.full((300, 300, 3), 90, np.uint8), "blank.png")
 
 
+def test_a_source_given_at_start_is_warned_about_as_on_the_command_line(warnings) -> None:
+    # The astronaut example is a small face enlarged: soft by enrollment's measure.
+    LiveChain(example_image("astronaut"))
+    assert "the face in the source photo (uploaded) is soft" in warnings.text
+
+
 def test_swap_changes_the_face_and_overlay_and_smoothing_toggle() -> None:
     chain = LiveChain(example_image("astronaut"))
     clip = frames(8)
