@@ -389,21 +389,23 @@ def gaze_warp(
     return warp
 
 
-# A closing eye's upper lid points move down this share of the way to the lower lid at
-# closedness 1 (not all the way: the iris centre, a corner of the opening's triangles, must
-# stay between the lids). Its kept target lids fade in from KEEP_FROM closedness to 1.
+# A closing eye's upper lid points move down this share of the way to the lower lid (not
+# all the way: the iris centre, a corner of the opening's triangles, must stay between the
+# lids), in step with the closedness up to KEEP_FROM; the target's own lids then fade in
+# over the source's closed ones, from KEEP_FROM to 1.
 LID_TRAVEL, KEEP_FROM = 0.9, 0.6
 
 
 def closing_lids(points: np.ndarray, closed: np.ndarray) -> np.ndarray:
     """`points` with each eye's upper lid moved toward its lower lid by `closed` (per
-    `EYE_OPENINGS` eye, 0..1) x `LID_TRAVEL`: the warp itself narrows the source's opening,
-    so a closing eye draws the source's own lid over its iris rather than mixing its open
-    eye with the target's lids (a see-through iris). `points` itself when nothing closes."""
+    `EYE_OPENINGS` eye, 0..1) / `KEEP_FROM` (at most 1) x `LID_TRAVEL`: the warp itself
+    narrows the source's opening, so a closing eye draws the source's own lid over its iris
+    rather than mixing its open eye with the target's lids (a see-through iris). `points`
+    itself when nothing closes."""
     if not np.any(closed > 0.0):
         return points
     out = points.copy()
-    for (eye, _), share in zip(EYE_OPENINGS, closed, strict=True):
+    for (eye, _), share in zip(EYE_OPENINGS, np.minimum(closed / KEEP_FROM, 1.0), strict=True):
         # The openings run corner, upper lid (3), corner, lower lid (3, back the other way).
         upper, lower = eye[1:4], eye[5:8][::-1]
         out[upper] += np.float32(LID_TRAVEL * share) * (points[lower] - points[upper])
