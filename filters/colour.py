@@ -88,7 +88,11 @@ def skin_weight(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """`weight` (float32) times how skin-like each pixel of `image` (RGB, any leading
     shape) is by its luma against the face's (`SKIN_DARK`, `SKIN_PERCENTILE`)."""
     pixels = np.ascontiguousarray(image, np.float32).reshape(-1, 1, 3)
-    luma: np.ndarray = cv2.transform(pixels, _LUMA[None]).reshape(weight.shape)
+    return luma_skin_weight(cv2.transform(pixels, _LUMA[None]).reshape(weight.shape), weight)
+
+
+def luma_skin_weight(luma: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`skin_weight` from the pixels' luma (float32, shaped like `weight`; overwritten)."""
     # A sample of about a thousand pixels is plenty for the face's level (selecting every
     # pixel of a face box costs more than the rest of this function).
     step = max(1, luma.size // 1000)
@@ -117,7 +121,7 @@ def masked_mean_cov(
     if skin:
         sigma = max(SKIN_BLUR * float(np.sqrt(max(float(w.sum()), 1.0))), 0.5)
         luma = cv2.GaussianBlur(cv2.transform(x, _LUMA[None]), (0, 0), sigma)
-        w = skin_weight(cv2.merge([luma, luma, luma]), w)
+        w = luma_skin_weight(luma, w)
     # Channels first, (3, n): numpy's arithmetic over a short last axis costs several
     # times more than over long rows.
     d = np.array(cv2.split(x), np.float64).reshape(3, -1)
