@@ -155,6 +155,9 @@ PERSIST_FRAMES = 3
 # the codec move a still face by about this much. A new track starts at SPREAD_PRIOR.
 SPREAD_FLOOR = np.array([3.0, 2.0, 2.0], np.float32)
 SPREAD_PRIOR = np.array([6.0, 4.0, 4.0], np.float32)
+# The floor over the whole canonical frame: numpy broadcasting a (3,) array over the pixels
+# costs several times more than the same operation on two arrays of one shape.
+_SPREAD_FLOOR_MAP = np.broadcast_to(SPREAD_FLOOR, (CANON_SIZE, CANON_SIZE, 3)).copy()
 # Weight of each new frame in the model (the first frames: a plain running mean, then an
 # exponential one with this weight, following slow changes of light within a few seconds).
 LEARN_RATE = 0.05
@@ -254,12 +257,13 @@ class OcclusionModel:
         # (the face's, as long as an occluder covers less than half of it) is taken out.
         picked = np.flatnonzero(valid)[::4]  # a quarter is plenty
         offset = _median(seen.reshape(-1, 3)[picked] - self.mean.reshape(-1, 3)[picked])
-        lit = seen - offset
+        lit = cv2.subtract(seen, (*offset.tolist(), 0.0))  # numpy's broadcast costs 5x
         # Compared with the model's range over each pixel's neighbours: the landmarks
         # misplace the face by a pixel or so, which at the edges of the lips, brows and
         # eyes reads as a large change of colour.
         near = np.ones((3, 3), np.uint8)
-        closest = np.clip(lit, cv2.erode(self.mean, near), cv2.dilate(self.mean, near))
+        closest = np.maximum(lit, cv2.erode(self.mean, near))  # np.clip costs 3x
+        np.minimum(closest, cv2.dilate(self.mean, near), out=closest)
         diff = np.subtract(lit, closest, out=closest)
         scaled = diff / self.spread
         scaled *= scaled
@@ -356,7 +360,7 @@ class OcclusionModel:
         like *= np.float32(rate)
         np.maximum(like, np.float32(LEARN_LEAK), out=like)
         weight *= like
-        weight = weight[..., None]
+        weight = cv2.merge([weight] * 3)  # per channel: a broadcast (h, w, 1) costs 5x
         mean_weight = weight
         if self.guessed is not None:
             # A guess is not sure enough to hold against what stays there: even where
@@ -374,7 +378,7 @@ class OcclusionModel:
         step -= self.spread
         step *= weight
         self.spread += step
-        np.maximum(self.spread, SPREAD_FLOOR, out=self.spread)
+        np.maximum(self.spread, _SPREAD_FLOOR_MAP, out=self.spread)
         self.frames += 1
 
 
