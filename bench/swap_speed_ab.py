@@ -9,6 +9,7 @@ with each and prints how far the outputs differ (max and mean absolute differenc
 
     .venv/bin/python bench/swap_speed_ab.py OLD_REV [NEW_REV|work] [--reps 8]
     .venv/bin/python bench/swap_speed_ab.py OLD_REV work --compare [--clip PATH]
+    .venv/bin/python bench/swap_speed_ab.py /tmp/old/filters HEAD  # a folder as a peer
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def filters_of(rev: str, into: Path) -> Path:
-    """The `filters/` folder of `rev` extracted under `into` (`work`: the working tree's)."""
+    """The `filters/` folder of `rev` extracted under `into` (`work`: the working tree's;
+    a folder: that folder, e.g. a copy with some commits reverted)."""
     if rev == "work":
         return REPO / "filters"
+    if Path(rev).is_dir():
+        return Path(rev)
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", rev, "filters"], capture_output=True, check=True
     ).stdout
