@@ -103,13 +103,14 @@ def main() -> None:
             runs = {name: run(frames, smooth, source, name == "old") for name in ("old", "now")}
             shown = 0
             for t, (points, closed) in enumerate(zip(*runs["now"][1:], strict=True)):
-                if points is None or closed is None or judged[t] is None:
+                lids = judged[t]
+                if points is None or closed is None or lids is None:
                     continue
                 mid = (
-                    [LOW <= o < HIGH for o in openness(judged[t])] & (closed > 0.0) & (closed < 1.0)
+                    (openness(lids) >= LOW) & (openness(lids) < HIGH) & (closed > 0) & (closed < 1)
                 )
                 for (eye, _), is_mid in zip(EYE_OPENINGS, mid, strict=True):
-                    region = under_lid(points, judged[t], eye, frames[t].shape[:2])
+                    region = under_lid(points, lids, eye, frames[t].shape[:2])
                     if not is_mid or region.sum() < 10:
                         continue
                     target = frames[t][region].astype(float)
