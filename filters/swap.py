@@ -529,8 +529,8 @@ def composite_face(
         alpha = feather(mask, width)
         if options.mask == "face":
             # The source's hair over the face (in place: temporaries the size of the box
-            # cost more than the arithmetic).
-            np.multiply(alpha, fg_skin[..., 3], out=alpha)
+            # cost more than the arithmetic; the channel read strided costs 1.3x).
+            np.multiply(alpha, cv2.extractChannel(fg_skin, 3), out=alpha)
             alpha *= np.float32(1.0 / 255.0)
     if options.occlusion and state is not None and options.mask != "hull":
         occluded = state.occlusion.occlusion(bg, target - np.array(offset, np.float32), confidence)
