@@ -124,7 +124,7 @@ def masked_mean_cov(
         w = luma_skin_weight(luma, w)
     # Channels first, (3, n): numpy's arithmetic over a short last axis costs several
     # times more than over long rows.
-    d = np.array(cv2.split(x), np.float64).reshape(3, -1)
+    d = np.ascontiguousarray(x.reshape(-1, 3).T, np.float64)
     w64 = w.reshape(-1).astype(np.float64)
     total = max(float(w64.sum()), 1e-6)
     mean = d @ w64 / total
