@@ -99,8 +99,9 @@ def time_peers(peers: dict, frames: list, points: list, reps: int, clip: Path) -
     print(f"{clip.name}: composite_face, default options, CPU ms per face (median)")
     for rev, median in medians.items():
         print(f"{rev:12s} {median:6.3f}  ({len(times[rev])} faces)")
-    old, new = medians.values()
-    print(f"new - old    {new - old:+6.3f}")
+    if len(medians) == 2:  # the same revision twice is one peer
+        old, new = medians.values()
+        print(f"new - old    {new - old:+6.3f}")
 
 
 def main() -> None:
