@@ -257,7 +257,8 @@ class OcclusionModel:
         # (the face's, as long as an occluder covers less than half of it) is taken out.
         picked = np.flatnonzero(valid)[::4]  # a quarter is plenty
         offset = _median(seen.reshape(-1, 3)[picked] - self.mean.reshape(-1, 3)[picked])
-        lit = cv2.subtract(seen, (*offset.tolist(), 0.0))  # numpy's broadcast costs 5x
+        # A scalar as a tuple (numpy's broadcast costs 5x); OpenCV's stubs know only arrays.
+        lit = cv2.subtract(seen, (*offset.tolist(), 0.0))  # type: ignore[call-overload]
         # Compared with the model's range over each pixel's neighbours: the landmarks
         # misplace the face by a pixel or so, which at the edges of the lips, brows and
         # eyes reads as a large change of colour.
