@@ -262,10 +262,15 @@ def main() -> None:
         share = np.mean(changed[cue])
         print(f"open eyes changed by over {VISIBLE} levels against off, {cue}: {share:.1%}")
     if args.render and rows:
-        width = max(r.shape[1] for r in rows)
-        grid = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0))) for r in rows])
-        cv2.imwrite(str(args.render), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        save_rows(rows, args.render)
         print(f"eye crops ({', '.join(names)}; per clip 3 closed frames, 1 open) in {args.render}")
+
+
+def save_rows(rows: list[np.ndarray], path: Path) -> None:
+    """RGB rows of crops stacked into one image (narrower rows padded, 2 px between)."""
+    width = max(r.shape[1] for r in rows)
+    grid = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0))) for r in rows])
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
 if __name__ == "__main__":

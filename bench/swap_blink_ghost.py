@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mesh_cache import load_clip  # noqa: E402
-from swap_blink import eyes_crop, openness  # noqa: E402
+from swap_blink import eyes_crop, openness, save_rows  # noqa: E402
 from swap_quality import DATA, SOURCES, smoothed  # noqa: E402
 
 from facestream.filters import gaze  # noqa: E402
@@ -134,9 +134,7 @@ def main() -> None:
             f"{name:10s} {np.median(darker[name]):8.1f} {np.median(bluer[name]):8.1f} {share:14.1%}"
         )
     if args.render and rows:
-        width = max(r.shape[1] for r in rows)
-        grid = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0))) for r in rows])
-        cv2.imwrite(str(args.render), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        save_rows(rows, args.render)
         print(f"eye crops (target, old, now) in {args.render}")
 
 
