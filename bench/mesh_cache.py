@@ -98,6 +98,7 @@ class DevFace:
     track_id: int
     points: np.ndarray
     confidence: np.ndarray
+    trust: float = 1.0
 
 
 def read_frames(path: Path | str, max_frames: int) -> list[np.ndarray]:

@@ -706,7 +706,7 @@ class SwapStage:
                 if opts.swap:
                     state = self.tracks.setdefault(face.track_id, TrackState())
                     state.last_seen = frame.index
-                    trusted = getattr(face, "trust", 1.0) >= 0.5
+                    trusted = face.trust >= 0.5
                     shown = state.fade_for_turn(points, trusted, opts.swap_turned)
                     if shown > 0.0:
                         # Mid-fade, the target's own pixels are mixed back in afterwards.

@@ -92,6 +92,7 @@ class TemplateFace:
     points: np.ndarray
     confidence: np.ndarray
     box: np.ndarray
+    trust: float = 1.0
 
 
 class TemplateLandmarks:

@@ -32,6 +32,7 @@ from facestream.stream.frames import Frame
 class Face:
     track_id: int
     points: np.ndarray
+    trust: float = 1.0
 
 
 def face_points(scale: float, x: float, y: float, mouth_open: float = 0.0) -> np.ndarray:
