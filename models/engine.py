@@ -59,7 +59,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +78,7 @@ from facestream.models.face_check import FaceCheck, Verdict, agrees
 from facestream.models.heatmaps import TARGET_SIGMA, decode_heatmaps
 from facestream.models.hrnet import HRNet, HRNetConfig, create_model, weights_path
 from facestream.models.shot_cuts import ShotCuts
+from facestream.models.torchscript import freeze_for_cpu
 
 
 @dataclass
@@ -703,13 +703,8 @@ def _frozen_model(
 
 
 def _freeze(net: HRNet, size: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """TorchScript trace + freeze (folds BatchNorm into convolutions) for CPU inference."""
-    with warnings.catch_warnings(), torch.inference_mode():
-        # Tracing warns about the Python-level shape checks (they are fixed per variant) and
-        # torch 2.13 marks TorchScript deprecated; it still is the fastest path here.
-        warnings.simplefilter("ignore")
-        example = torch.rand(1, 3, size, size)
-        return torch.jit.freeze(torch.jit.trace(net, example, check_trace=False))
+    """The model frozen for CPU inference (`facestream.models.torchscript`)."""
+    return freeze_for_cpu(net, torch.rand(1, 3, size, size))
 
 
 def _check_frame(frame: object) -> np.ndarray:

@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,6 +42,7 @@ from facestream.models.crops import (
     pixel_affines,
 )
 from facestream.models.detector import Detection, FaceDetector
+from facestream.models.torchscript import freeze_for_cpu
 
 CHECK_SIZE = 128
 """Side of the crop the detector looks at: the short-range model's own input."""
@@ -140,7 +140,11 @@ class FaceCheck:
     def __init__(self, device: str | torch.device = "cpu", min_score: float = MIN_SCORE) -> None:
         self.detector = FaceDetector("short", device, min_score)
         if self.detector.device.type == "cpu":
-            self.detector.net = _freeze(self.detector.net)
+            # About 1.8x faster on the CPU; the outputs are the same to the last bit.
+            example = torch.rand(1, 3, CHECK_SIZE, CHECK_SIZE).contiguous(
+                memory_format=torch.channels_last
+            )
+            self.detector.net = freeze_for_cpu(self.detector.net, example)
 
     def __call__(self, frame: np.ndarray, points: np.ndarray) -> list[Verdict]:
         """Verdicts for the faces with landmarks ``points`` ``(N, 128, 2)`` in ``frame``
@@ -172,14 +176,3 @@ def _verdict(points: np.ndarray, detections: Sequence[Detection], to_frame: np.n
         keypoints,
         float(detections[best].score),
     )
-
-
-def _freeze(net: torch.nn.Module) -> torch.nn.Module:
-    """TorchScript trace + freeze of the detector network (about 1.8x faster on the CPU in
-    our measurements; the outputs are the same to the last bit)."""
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")  # tracing's shape warnings; TorchScript's deprecation
-        example = torch.rand(1, 3, CHECK_SIZE, CHECK_SIZE).contiguous(
-            memory_format=torch.channels_last
-        )
-        return torch.jit.freeze(torch.jit.trace(net.eval(), example, check_trace=False))
