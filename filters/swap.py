@@ -47,6 +47,7 @@ from facestream.filters.enroll import (
     upper_hair,
 )
 from facestream.filters.gaze import Blinks, closing_lids, gaze_warp, kept_lids, locate_irises
+from facestream.filters.glasses import GlassesModel
 from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
@@ -109,6 +110,8 @@ class SwapOptions:
             fades in again over `TURNED_ON`).
         occlusion: keep what is in front of the target's face (a hand, a microphone) in
             front, per track (`occlusion.py`).
+        keep_glasses: keep the target's glasses (rims, bridge, arms; not the lenses'
+            interior) on the swapped face, per track (`glasses.py`).
     """
 
     colour: Literal["stats", "lowfreq", "none"] = "stats"
@@ -126,6 +129,7 @@ class SwapOptions:
     label: str | None = None
     swap_turned: bool = False
     occlusion: bool = True
+    keep_glasses: bool = True
 
 
 def baseline_options() -> SwapOptions:
@@ -252,6 +256,7 @@ class TrackState:
         sharpness: the blur strength matching the source's fine detail to the target's.
         occlusion: the target's own face seen so far, to find what is in front of it.
         blinks: each eye's open level, to tell when the target's eyes close (`gaze.py`).
+        glasses: the target's glasses, found over the frames seen so far (`glasses.py`).
     """
 
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
@@ -259,6 +264,7 @@ class TrackState:
     sharpness: SharpnessMatch = field(default_factory=SharpnessMatch)
     occlusion: OcclusionModel = field(default_factory=OcclusionModel)
     blinks: Blinks = field(default_factory=Blinks)
+    glasses: GlassesModel = field(default_factory=GlassesModel)
     last_seen: int = 0
     # How much of the swap is shown (1 all, 0 the target's own face) and whether it is
     # heading for 1: a turned face fades out and back over `TURN_FADE_FRAMES`.
@@ -536,6 +542,11 @@ def composite_face(
         occluded = state.occlusion.occlusion(bg, target - np.array(offset, np.float32), confidence)
         if occluded is not None:
             alpha *= 1.0 - occluded  # the target's occluder stays in front
+    if options.keep_glasses and state is not None and options.mask != "hull":
+        glasses = state.glasses.glasses(bg, target - np.array(offset, np.float32))
+        if glasses is not None:
+            region, kept = glasses
+            alpha[region] *= 1.0 - kept  # the target's glasses stay on the face
     keep = _kept_target_alpha(points, options, shape, offset, size, closed)
     if keep is not None and not laplacian:
         # One alpha blend with the kept regions taken out of alpha is the same as blending
@@ -761,6 +772,12 @@ def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
         help="paste the source over hands and objects in front of the target's face too",
     )
     parser.add_argument(
+        "--no-keep-glasses",
+        action="store_true",
+        help="paste the source over the target's glasses too (by default their rims, "
+        "bridge and arms stay on the swapped face)",
+    )
+    parser.add_argument(
         "--label",
         nargs="?",
         const=DEFAULT_LABEL,
@@ -785,6 +802,7 @@ def build_swap_stage(args: Any, landmark_fn: Any) -> SwapStage:
         label=getattr(args, "label", None),
         swap_turned=bool(getattr(args, "swap_turned", False)),
         occlusion=not getattr(args, "no_occlusion", False),
+        keep_glasses=not getattr(args, "no_keep_glasses", False),
         follow_gaze=not getattr(args, "no_follow_gaze", False),
     )
     return SwapStage(source, options)

@@ -1,0 +1,348 @@
+"""The target's glasses stay on the swapped face.
+
+Glasses sit in front of the face like a hand or a microphone, but `occlusion.py` learns
+them as part of the face (they are there from the first frame and never move on it), so
+the swap pasted the source over the rims and bridge while the arms still showed at the
+temples. Each face track keeps a `GlassesModel`:
+
+- the evidence: the target's luma in a small canonical band over the eyes (the frame
+  mapped by the affine that takes `MEAN_SHAPE`'s eye corners, nose bridge and temples onto
+  the face's: glasses are rigid with the skull, not with the expression), where thin
+  structures darker or brighter than their surroundings (morphological black-hat and
+  top-hat) are the candidate rims; accumulated over the track's frames (every
+  `EVIDENCE_EVERY` frames), so what stays is what is rigid with the head;
+- the rims: around each eye, per direction from its centre, the radius (past the eye's
+  own opening and lashes) where the accumulated evidence is strongest, smoothed over the
+  directions into one closed curve; the bridge across the nose between them and the arms
+  out to the temples, per column the row where it is strongest;
+- the decision, per track with hysteresis: the rims' median strength over the band's
+  usual level (skin texture) says whether the target wears glasses; a face without them
+  is left exactly as before;
+- the mask: the evidence's own pixels along those curves (so thick frames give thick
+  masks), grown by a pixel and softened, kept in the canonical band and warped onto the
+  frame by each frame's affine (the lenses' interior is not kept: the source's eyes show
+  through).
+
+Per frame only the affine fit and one small warp run (the evidence every few frames).
+
+Example:
+    >>> import numpy as np
+    >>> from facestream.models.landmarks import MEAN_SHAPE
+    >>> model = GlassesModel()
+    >>> face = np.full((200, 200, 3), 150, np.uint8)
+    >>> points = np.asarray(MEAN_SHAPE, np.float32) * 160 + 20
+    >>> model.glasses(face, points) is None  # a bare face: nothing kept
+    True
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facestream.models.landmarks import LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
+
+# The canonical band: eye distances (between the eye centres) from the eyes' midpoint,
+# x right, y down, sampled at SCALE px per eye distance. It holds the lenses, the bridge
+# and the arms out to the face sides.
+SCALE = 80.0
+BAND_X, BAND_Y = (-1.2, 1.2), (-0.45, 0.62)
+BAND_W = int(round((BAND_X[1] - BAND_X[0]) * SCALE))
+BAND_H = int(round((BAND_Y[1] - BAND_Y[0]) * SCALE))
+# The points the band's affine is fitted on: eye corners, nose bridge, the jaw's top ends
+# beside the eyes (rigid with the skull; the brows and lids move with the expression).
+ANCHORS = np.array([36, 39, 42, 45, 27, 28, 29, 0, 16], np.int64)
+_EYES = (np.asarray(RIGHT_EYE, np.int64), np.asarray(LEFT_EYE, np.int64))
+
+
+def _canonical_points() -> np.ndarray:
+    shape = np.asarray(MEAN_SHAPE, np.float64)
+    right, left = (shape[eye].mean(axis=0) for eye in _EYES)
+    unit = (shape - 0.5 * (right + left)) / np.linalg.norm(left - right)
+    return ((unit - [BAND_X[0], BAND_Y[0]]) * SCALE).astype(np.float64)
+
+
+_CANON = _canonical_points()
+_ANCHOR_DESIGN = np.hstack([_CANON[ANCHORS], np.ones((len(ANCHORS), 1))])
+_ANCHOR_SOLVE = np.linalg.pinv(_ANCHOR_DESIGN)  # (3, K): least squares by one product
+
+# Evidence is taken on each of a track's first WARMUP frames (it decides after them: one
+# frame's evidence is noisy), then every EVIDENCE_EVERY frames.
+WARMUP = 4
+EVIDENCE_EVERY = 6
+# Weight of each new evidence frame (a plain mean over the first ones).
+LEARN_RATE = 0.15
+# Structuring element of the black-hat / top-hat (canonical px): thin metal rims (1-3 px)
+# to thick plastic frames (about 0.08 eye distances).
+LINE_KERNEL = 9
+# Directions around each eye, and the radii searched (canonical px): from the eye's own
+# opening grown by EYE_MARGIN (lids, lashes), at least MIN_RADIUS, to an ellipse of
+# RIM_REACH eye distances.
+ANGLES = 64
+EYE_MARGIN = 0.07
+MIN_RADIUS = 0.18
+RIM_REACH = (0.62, 0.4, 0.56)  # horizontal, up and down semi-axes
+RADII = int(RIM_REACH[0] * SCALE) + 1
+SMOOTH = 9  # directions (or columns) in the median along a curve
+# A rim pixel is one within RIM_HALF eye distances of the curve whose evidence reaches
+# RIM_SHARE of the curve's there (a bridge's or arm's: of the run around the curve).
+RIM_SHARE = 0.6
+RIM_HALF = 0.06
+# The bridge is measured over the nose's middle (BRIDGE_X) and drawn from rim to rim, in
+# rows BRIDGE_Y; the arms from each rim's outer edge to the band's end, rows ARM_Y.
+BRIDGE_X = (-0.15, 0.15)
+BRIDGE_Y = (-0.3, 0.12)
+ARM_Y = (-0.32, 0.12)
+# Every strength is over the band's usual level (its LEVEL_PERCENTILE: skin texture). A
+# stretch of curve (rim, bridge, arm) counts where it passes CURVE_MIN. The track wears
+# glasses when the geometric mean of its lower rims' median strength and its bridge's
+# passes WEAR_ON, and stops when it falls under WEAR_OFF. Bare faces' brows, lids and
+# creases give strong upper "rims" but neither a lower rim nor a bridge: measured on
+# 4 bare and 5 glasses clips (docs/SWAP.md, *Glasses*), 2.2-3.3 against 3.7-19.5 (medians).
+LEVEL_PERCENTILE = 25
+CURVE_MIN = 3.0
+WEAR_ON, WEAR_OFF = 5.5, 4.0
+# Frames over which the kept glasses fade in or out when the decision changes.
+FADE_FRAMES = 4
+
+_LINE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LINE_KERNEL, LINE_KERNEL))
+_SPREAD = np.ones((3, 3), np.uint8)
+_THETA = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
+_DIRECTIONS = np.stack([np.cos(_THETA), np.sin(_THETA)], axis=1)
+_DOWN = _DIRECTIONS[:, 1] > 0.5  # the lower rim's directions (y down)
+
+
+def _columns(x: tuple[float, float]) -> tuple[int, int]:
+    return int(round((x[0] - BAND_X[0]) * SCALE)), int(round((x[1] - BAND_X[0]) * SCALE))
+
+
+def band_affine(points: np.ndarray) -> np.ndarray:
+    """2x3 float64 affine taking canonical band pixels to the image with landmarks
+    `points` (least squares on `ANCHORS`)."""
+    return (_ANCHOR_SOLVE @ np.asarray(points, np.float64)[ANCHORS]).T
+
+
+class GlassesModel:
+    """One face track's glasses: evidence, decision and canonical mask (per-track state).
+
+    Attributes:
+        evidence: float32 `(BAND_H, BAND_W)` accumulated line strength, or None.
+        frames: frames seen; evidence_frames: frames whose evidence was learned.
+        wearing: the track's decision (False until WARMUP frames are learned).
+        score: the decision's measure (`WEAR_ON`), last measured.
+        mask: float32 `(BAND_H, BAND_W)` canonical mask (1 = glasses), or None.
+        shown: the mask's share shown now (fades with the decision).
+    """
+
+    def __init__(self) -> None:
+        self.evidence: np.ndarray | None = None
+        self.frames = 0
+        self.evidence_frames = 0
+        self.wearing = False
+        self.score = 0.0
+        self.mask: np.ndarray | None = None
+        self.shown = 0.0
+        self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
+
+    def glasses(
+        self, image: np.ndarray, points: np.ndarray
+    ) -> tuple[tuple[slice, slice], np.ndarray] | None:
+        """Where the target's glasses are in `image` (uint8 RGB, a face box; landmarks
+        `points` in its pixels): a sub-region of the box and its float32 share (1 = the
+        glasses), or None when the track wears none. Learns the frame on the track's first
+        `WARMUP` frames and every `EVIDENCE_EVERY` frames after."""
+        affine = band_affine(points)
+        if self.frames < WARMUP or self.frames % EVIDENCE_EVERY == 0:
+            self._learn(image, points, affine)
+        self.frames += 1
+        step = 1.0 / FADE_FRAMES
+        self.shown = float(np.clip(self.shown + (step if self.wearing else -step), 0.0, 1.0))
+        if self.shown <= 0.0 or self.mask is None:
+            return None
+        kept = _to_image(self.mask, affine, image.shape[:2])
+        if kept is not None and self.shown < 1.0:
+            kept[1][:] *= np.float32(self.shown)
+        return kept
+
+    def _learn(self, image: np.ndarray, points: np.ndarray, affine: np.ndarray) -> None:
+        """Fold this frame's line evidence into the band, then re-decide and redraw."""
+        luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        band = cv2.warpAffine(luma, affine, (BAND_W, BAND_H), flags=flags)
+        seen = cv2.warpAffine(
+            np.full(luma.shape, 255, np.uint8), affine, (BAND_W, BAND_H), flags=flags
+        )
+        line = np.maximum(
+            cv2.morphologyEx(band, cv2.MORPH_BLACKHAT, _LINE),
+            cv2.morphologyEx(band, cv2.MORPH_TOPHAT, _LINE),
+        )
+        # Spread by a pixel: the affine places a rim a pixel or two apart from frame to frame
+        # (the glasses sit in front of the eyes; a turn shifts them), and the mean of
+        # sharp lines so misplaced would fade.
+        line = cv2.dilate(line, _SPREAD).astype(np.float32)
+        # Pixels past the box edge are not evidence (their neighbours are the border).
+        valid = cv2.erode(seen, _LINE) == 255
+        inverse = cv2.invertAffineTransform(affine)
+        eyes = np.stack([_apply(inverse, points[eye]) for eye in _EYES])
+        if self.evidence is None or self._eyes is None:
+            self.evidence = np.where(valid, line, 0.0).astype(np.float32)
+            self._eyes = eyes
+        else:
+            rate = max(1.0 / (self.evidence_frames + 1), LEARN_RATE)
+            self.evidence += np.float32(rate) * (line - self.evidence) * valid
+            self._eyes += rate * (eyes - self._eyes)
+        self.evidence_frames += 1
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """The decision and the canonical mask from the evidence so far."""
+        assert self.evidence is not None and self._eyes is not None
+        evidence = self.evidence
+        level = max(float(np.percentile(evidence, LEVEL_PERCENTILE)), 0.5)
+        canvas = np.zeros((BAND_H, BAND_W), np.uint8)
+        midline = float(self._eyes[:, :, 0].mean())
+        rims = [_rim(evidence, eye, midline, level, canvas) for eye in self._eyes]
+        down = float(np.median(np.concatenate([strength[_DOWN] for strength, _ in rims])))
+        bridge = _rows(evidence, _columns(BRIDGE_X), BRIDGE_Y, level)
+        self.score = float(np.sqrt(max(down, 0.0) * max(bridge, 0.0))) / level
+        if self.evidence_frames >= WARMUP:
+            if self.score > WEAR_ON:
+                self.wearing = True
+            elif self.score < WEAR_OFF:
+                self.wearing = False
+        if not self.wearing:
+            return  # the last mask stays for the fade out
+        (r_lo, r_hi), (l_lo, l_hi) = sorted(span for _, span in rims)
+        _rows(evidence, (r_hi, l_lo), BRIDGE_Y, level, canvas)
+        _rows(evidence, (0, r_lo), ARM_Y, level, canvas)
+        _rows(evidence, (l_hi, BAND_W), ARM_Y, level, canvas)
+        # The eyes' own opening and lashes are never glasses.
+        for eye in self._eyes:
+            cv2.fillPoly(canvas, [np.round(_grown(eye, EYE_MARGIN * SCALE)).astype(np.int32)], 0)
+        soft = canvas.astype(np.float32) * np.float32(1.0 / 255.0)
+        self.mask = cv2.GaussianBlur(soft, (0, 0), 0.8)
+
+
+def _apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, np.float64) @ affine[:, :2].T + affine[:, 2]
+
+
+def _grown(polygon: np.ndarray, margin: float) -> np.ndarray:
+    """`polygon` with each point moved `margin` px away from its centroid."""
+    out = polygon - polygon.mean(axis=0)
+    out *= 1.0 + margin / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+    return out + polygon.mean(axis=0)
+
+
+def _rim(
+    evidence: np.ndarray, eye: np.ndarray, midline: float, level: float, canvas: np.ndarray
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The rim around one eye (canonical polygon `eye`), on its side of the column
+    `midline` (the other lens lies past it): its strength per direction, and its columns'
+    span; draws its pixels on `canvas` (255)."""
+    centre = eye.mean(axis=0)
+    # The eye's own reach per direction: the largest projection of its grown outline.
+    reach = (_grown(eye, EYE_MARGIN * SCALE) - centre) @ _DIRECTIONS.T
+    inner = np.clip(reach.max(axis=0), MIN_RADIUS * SCALE, None)
+    vertical = np.where(_DIRECTIONS[:, 1] < 0, RIM_REACH[1], RIM_REACH[2])
+    outer = 1.0 / np.hypot(
+        _DIRECTIONS[:, 0] / (RIM_REACH[0] * SCALE), _DIRECTIONS[:, 1] / (vertical * SCALE)
+    )
+    radii = np.arange(RADII, dtype=np.float32)
+    map_x = (centre[0] + _DIRECTIONS[:, :1] * radii).astype(np.float32)
+    map_y = (centre[1] + _DIRECTIONS[:, 1:] * radii).astype(np.float32)
+    polar = cv2.remap(evidence, map_x, map_y, cv2.INTER_LINEAR, borderValue=0.0)
+    allowed = (radii >= inner[:, None]) & (radii <= outer[:, None])
+    allowed &= (map_x < midline - 1.0) if centre[0] < midline else (map_x > midline + 1.0)
+    polar = np.where(allowed, polar, 0.0)
+    best = polar.argmax(axis=1)
+    # One closed curve: each direction's radius the median of its SMOOTH neighbours' (a
+    # brow or a crease picked over a few directions is an outlier).
+    ring = np.concatenate([best[-(SMOOTH // 2) :], best, best[: SMOOTH // 2]])
+    radius = np.median(np.lib.stride_tricks.sliding_window_view(ring, SMOOTH), axis=1)
+    radius = np.clip(radius, inner, outer)
+    rows = np.arange(ANGLES)
+    strength = polar[rows, np.round(radius).astype(int).clip(0, RADII - 1)]
+    counted = strength >= CURVE_MIN * level
+    # Each pixel of the rim's box by its direction and distance from the eye centre: near
+    # the curve (the curve itself, and within RIM_HALF where the evidence is strong).
+    x0, x1 = (np.clip(centre[0] + np.array([-1, 1]) * (RADII + 1), 0, BAND_W)).astype(int)
+    y0, y1 = (np.clip(centre[1] + np.array([-1, 1]) * (RADII + 1), 0, BAND_H)).astype(int)
+    dy, dx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dx -= np.float32(centre[0])
+    dy -= np.float32(centre[1])
+    at = np.arctan2(dy, dx) * np.float32(ANGLES / (2.0 * np.pi)) % ANGLES
+    off = np.abs(np.hypot(dx, dy) - np.interp(at, np.arange(ANGLES), radius, period=ANGLES))
+    nearest = np.round(at).astype(int) % ANGLES
+    floor = np.maximum(RIM_SHARE * strength, CURVE_MIN * level)[nearest]
+    strong = (off <= RIM_HALF * SCALE) & (evidence[y0:y1, x0:x1] >= floor)
+    on = (strong | (off <= 0.7)) & counted[nearest]
+    canvas[y0:y1, x0:x1][on] = 255
+    xs = centre[0] + _DIRECTIONS[:, 0] * radius
+    return strength, (int(np.floor(xs.min())), int(np.ceil(xs.max())))
+
+
+def _rows(
+    evidence: np.ndarray,
+    columns: tuple[int, int],
+    rows: tuple[float, float],
+    level: float,
+    canvas: np.ndarray | None = None,
+) -> float:
+    """A roughly horizontal structure (bridge, arm) over `columns`, searched over `rows`
+    (eye distances): per column the strongest row, smoothed along. Returns its median
+    strength; draws it on `canvas` when given."""
+    x0, x1 = max(columns[0], 0), min(columns[1], BAND_W)
+    y0 = int(round((rows[0] - BAND_Y[0]) * SCALE))
+    y1 = int(round((rows[1] - BAND_Y[0]) * SCALE))
+    if x1 - x0 < 3:
+        return 0.0
+    part = evidence[y0:y1, x0:x1]
+    best = part.argmax(axis=0)
+    padded = np.pad(best, SMOOTH // 2, mode="edge")
+    row = np.median(np.lib.stride_tricks.sliding_window_view(padded, SMOOTH), axis=1).astype(int)
+    cols = np.arange(x1 - x0)
+    strength = part[row, cols]
+    if canvas is None:
+        return float(np.median(strength))
+    counted = strength >= CURVE_MIN * level
+    on = _contiguous(part.T, row, strength, level).T & counted
+    yy, xx = np.nonzero(on)
+    canvas[yy + y0, xx + x0] = 255
+    return float(np.median(strength))
+
+
+def _contiguous(
+    profiles: np.ndarray, peak: np.ndarray, strength: np.ndarray, level: float
+) -> np.ndarray:
+    """bool map over `profiles` (one row per direction or column): the run of each row
+    around its `peak` index whose evidence stays over RIM_SHARE of the peak's `strength`
+    (and over CURVE_MIN times `level`), at most RIM_HALF eye distances from the peak."""
+    n = profiles.shape[1]
+    floor = np.maximum(RIM_SHARE * strength, CURVE_MIN * level)[:, None]
+    half = int(round(RIM_HALF * SCALE))
+    out = np.zeros(profiles.shape, bool)
+    rows = np.arange(len(peak))[:, None]
+    for sign in (1, -1):  # out from the peak on each side, up to the first weak pixel
+        at = peak[:, None] + sign * np.arange(half + 1)
+        inside = (at >= 0) & (at < n)
+        at = at.clip(0, n - 1)
+        run = np.cumprod(inside & (profiles[rows, at] >= floor), axis=1).astype(bool)
+        out[np.broadcast_to(rows, at.shape)[run], at[run]] = True
+    return out
+
+
+def _to_image(
+    mask: np.ndarray, affine: np.ndarray, shape: tuple[int, int]
+) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """The canonical `mask` warped into the part of a box of `shape` that the band covers."""
+    corners = _apply(affine, np.array([[0, 0], [BAND_W, 0], [0, BAND_H], [BAND_W, BAND_H]]))
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+    x1 = min(int(np.ceil(corners[:, 0].max())) + 1, shape[1])
+    y1 = min(int(np.ceil(corners[:, 1].max())) + 1, shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    shifted = affine.copy()
+    shifted[:, 2] -= (x0, y0)
+    out = cv2.warpAffine(mask, shifted, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR)
+    return (slice(int(y0), int(y1)), slice(int(x0), int(x1))), out
