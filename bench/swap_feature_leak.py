@@ -20,15 +20,31 @@ frame; every `--every`-th frame from `--first` on is measured. Four columns in o
   it put first on PYTHONPATH;
 - ``mask``: the brow cover only;
 - ``after``: the shipped code (both);
-- ``after, no lighting``: and `match_lighting` switched off, to see what is left.
+- ``after, no lighting``: and `match_lighting` switched off, to see what is left;
+- ``no brow search``: the shipped code but the mask's top drawn from the brow points as
+  the landmarks put them (no `brows.lift_brows`; ``switched back`` has none either).
+
+Two leaks are measured per variant: ``brows``, along the brows where the landmarks put
+them (above); and ``brow zone``, over the band above them up to `ZONE` of the face size
+over the brow points (within the target's face outline; both bands painted out): the
+share of the target's own darkness there (its pixels `DARK` under the painted-out frame)
+still in the output (`shown`), because
+the lite landmark model puts a raised brow's points on the skin under it (liveportrait/d10,
+frame 268), and the real brow then lies in the zone but outside the first band. Per
+variant also the seam (`swap_quality.seam_ratio`: the gradient around the mask's border,
+output over input). The sheet shows, per pair, the frame where the first variant leaks
+most in the zone.
 
     nice -n 10 .venv/bin/python bench/swap_feature_leak.py --sheet /tmp/leak.png
+    nice -n 10 .venv/bin/python bench/swap_feature_leak.py --expressive --sheet /tmp/b.png \
+        --variants "no brow search" after --first 0 --last 600 --every 6
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -36,10 +52,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from swap_before_after import DATA, switch, tracked  # noqa: E402
+from swap_quality import seam_ratio  # noqa: E402
 
 import facestream.filters.enroll as enroll  # noqa: E402
 import facestream.filters.swap as swap  # noqa: E402
 from facestream.filters.blend import polygon_mask  # noqa: E402
+from facestream.filters.brows import upright  # noqa: E402
 from facestream.filters.colour import masked_blur, skin_weight  # noqa: E402
 from facestream.filters.shape import face_size  # noqa: E402
 from facestream.filters.swap import SwapOptions, TrackState  # noqa: E402
@@ -56,18 +74,31 @@ PAIRS = (
     "liveportrait/d3.mp4:deepface/img35.jpg",
     "retalking/2.mp4:deepface/img6.jpg",
 )
-VARIANTS = ("switched back", "mask", "after", "after, no lighting")
+# Targets raising their brows far (the landmarks' brow points then lie under the brows),
+# under the source the defect was seen with.
+EXPRESSIVE = (
+    "liveportrait/d10.mp4:deepface/img1.jpg",
+    "spectre/W023_level_2_surprised_010.mp4:deepface/img1.jpg",
+    "spectre/M003_level_1_disgusted_015.mp4:deepface/img1.jpg",
+    "spectre/M026_level_3_disgusted_018.mp4:deepface/img1.jpg",
+    "liveportrait/d14.mp4:deepface/img1.jpg",
+    "liveportrait/d3.mp4:deepface/img1.jpg",
+)
+VARIANTS = ("switched back", "mask", "after", "after, no lighting", "no brow search")
 AS_IMPORTED = "as imported"
 # The painted-out band: the brow points' polyline, this thick and shifted down by this
 # (face sizes): the points lie along the brow's upper half.
 BROW_THICK, BROW_DOWN = 0.1, 0.01
 FILL = 0.04
 RING = 0.05
+ZONE = 0.22  # face sizes over the brow points: past where `brows.SEARCH` looks
+DARK = 20.0  # luma levels under the painted-out frame: the target's brow (or hair) there
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 # (Absent from a checkout before the fix, measured `--as-imported`.)
 _REAL = {
     "cover": getattr(swap, "brow_cover", None),
     "features": getattr(swap, "feature_polygons", None),
+    "lift": getattr(swap, "lift_brows", None),
 }
 
 
@@ -81,6 +112,21 @@ def brow_band(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         thick = max(int(round(BROW_THICK * size)), 2)
         cv2.polylines(band, [np.round(line).astype(np.int32)], False, 255, thick)
     return band
+
+
+def brow_zone(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 mask (255) from the top of `brow_band` up to `ZONE` over the brow points, per
+    brow, within the target's face outline: where a raised brow shows above the source's."""
+    size = face_size(points)
+    up = upright(points)[1] * size  # down in the image, one face size long
+    zone = np.zeros(shape, np.uint8)
+    half = len(enroll.BROWS) // 2
+    for brow in (enroll.BROWS[:half], enroll.BROWS[half:]):
+        line = points[brow][np.argsort(points[brow, 0])]
+        low = line + (BROW_DOWN - BROW_THICK / 2) * up
+        high = line - ZONE * up
+        cv2.fillPoly(zone, [np.round(np.vstack([low, high[::-1]])).astype(np.int32)], 255)
+    return zone & polygon_mask(points[enroll.OUTLINE], shape)
 
 
 def brows_out(image: np.ndarray, band: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -108,6 +154,8 @@ def set_variant(name: str) -> None:
         return
     swap.brow_cover = _no_cover if name == "switched back" else _REAL["cover"]
     swap.feature_polygons = _REAL["features"] if name.startswith("after") else _no_features
+    searched = name not in ("switched back", "no brow search")
+    swap.lift_brows = _REAL["lift"] if searched else _no_lift
     switch("lighting", name != "after, no lighting")
 
 
@@ -119,8 +167,28 @@ def _no_features(points: np.ndarray, size: float) -> list[np.ndarray]:
     return []
 
 
+def _no_lift(image: np.ndarray, target: np.ndarray, size: float, track: object) -> np.ndarray:
+    return target
+
+
 def median(values: list[float]) -> float:
-    return float(np.median(values))
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.median(finite)) if finite else float("nan")
+
+
+def shown(
+    real: np.ndarray, clean: np.ndarray, target: np.ndarray, painted: np.ndarray, zone: np.ndarray
+) -> float:
+    """How much of the target's own darkness in the `zone` (its pixels `DARK` or more
+    darker than the frame with the zone `painted` out: a brow, hair) is still in the
+    output `real`, against `clean` (the swap of `painted`), in %: 0 covered, 100 all
+    shown; nan where the zone holds nothing that dark."""
+    depth = (painted.astype(np.float32) - target.astype(np.float32)) @ _LUMA
+    dark = zone & (depth >= DARK)
+    if not dark.any():
+        return float("nan")
+    left = (clean[dark].astype(np.float32) - real[dark].astype(np.float32)) @ _LUMA
+    return float(100.0 * left.sum() / depth[dark].sum())
 
 
 def leak(real: np.ndarray, clean: np.ndarray, band: np.ndarray, size: float) -> float:
@@ -136,37 +204,95 @@ def leak(real: np.ndarray, clean: np.ndarray, band: np.ndarray, size: float) -> 
     return float(100.0 * (darker[inside].mean() - darker[around].mean()) / max(lc, 1.0))
 
 
+METRICS = ("brows", "brow zone", "seam")
+
+
 def run_pair(
     spec: str,
     landmarks: EngineLandmarks,
     variants: tuple[str, ...],
     frames: tuple[int, int, int],
-) -> tuple[dict[str, list[float]], list[np.ndarray]]:
-    """Per variant, the leak on each measured frame; and the last measured frame's crops
-    (target, target without brows, then each variant's output)."""
+) -> tuple[dict[tuple[str, str], list[float]], list[np.ndarray]]:
+    """Per variant and metric (`METRICS`), the figure on each measured frame; and the
+    crops of the measured frame where the first variant leaks most in the brow zone
+    (target, target with its brow zone painted out, then each variant's output)."""
     clip, source_name = spec.split(":")
     first, last, every = frames
     source = enroll.enroll_source(DATA / "stills" / source_name, landmarks)
-    states = {(v, k): TrackState() for v in variants for k in ("real", "clean")}
-    leaks: dict[str, list[float]] = {v: [] for v in variants}
+    kinds = ("real", "brows", "brow zone")
+    states = {(v, k): TrackState() for v in variants for k in kinds}
+    figures: dict[tuple[str, str], list[float]] = {(v, m): [] for v in variants for m in METRICS}
     crops: list[np.ndarray] = []
+    worst = -np.inf
+    lifted: list[np.ndarray] = []
     for i, image, points in tracked(DATA / "videos" / clip, landmarks, 0, last):
-        band = brow_band(points, image.shape[:2])
-        clean = brows_out(image, band, points)
-        outs = {}
+        size = face_size(points)
+        bands = {
+            "brows": brow_band(points, image.shape[:2]),
+            "brow zone": brow_zone(points, image.shape[:2]),
+        }
+        # The zone's frame loses the brows where the landmarks put them too (the fill
+        # reads the skin around what it paints).
+        painted = {"brows": bands["brows"], "brow zone": bands["brows"] | bands["brow zone"]}
+        frames_in = {"real": image} | {k: brows_out(image, painted[k], points) for k in bands}
+        zone = bands["brow zone"] > 0
+        outs, alphas = {}, {}
         for v in variants:
             set_variant(v)
-            for kind, frame in (("real", image), ("clean", clean)):
+            searched = swap.lift_brows is _REAL["lift"]
+            for kind, frame in frames_in.items():
+                if searched:
+                    # The painted-out frames' masks are drawn from the real frame's brows
+                    # (the search finds none there): only the brows' pixels differ.
+                    swap.lift_brows = _recorder(lifted) if kind == "real" else _replay(lifted)
                 out = frame.copy()
-                swap.composite_face(out, points, source, SwapOptions(), states[v, kind])
+                result = swap.composite_face(out, points, source, SwapOptions(), states[v, kind])
                 outs[v, kind] = out
-        if i >= first and (i - first) % every == 0:
-            for v in variants:
-                leaks[v].append(leak(outs[v, "real"], outs[v, "clean"], band, face_size(points)))
-            crops = [brow_crop(img, points) for img in (image, clean)]
+                if kind == "real" and result is not None:
+                    x0, y0, x1, y1 = result.box
+                    alphas[v] = np.zeros(image.shape[:2], np.float32)
+                    alphas[v][y0:y1, x0:x1] = result.alpha
+        if i < first or (i - first) % every:
+            continue
+        for v in variants:
+            figures[v, "brows"].append(
+                leak(outs[v, "real"], outs[v, "brows"], bands["brows"], size)
+            )
+            figures[v, "brow zone"].append(
+                shown(outs[v, "real"], outs[v, "brow zone"], image, frames_in["brow zone"], zone)
+            )
+            figures[v, "seam"].append(seam_ratio(image, outs[v, "real"], alphas[v], size))
+        if figures[variants[0], "brow zone"][-1] > worst:
+            worst = figures[variants[0], "brow zone"][-1]
+            crops = [brow_crop(img, points) for img in (image, frames_in["brow zone"])]
             crops += [brow_crop(outs[v, "real"], points) for v in variants]
+            crops = [label(c, f"frame {i}") for c in crops[:1]] + crops[1:]
     set_variant(variants[0] if len(variants) == 1 else "after")
-    return leaks, crops
+    return figures, crops
+
+
+def _recorder(lifted: list[np.ndarray]) -> Callable[..., np.ndarray]:
+    """`lift_brows` keeping its answer in `lifted` (for `_replay`)."""
+
+    def lift(image: np.ndarray, target: np.ndarray, size: float, track: object) -> np.ndarray:
+        search = _REAL["lift"]
+        assert search is not None  # only the variants that search record
+        lifted[:] = [search(image, target, size, track)]
+        return lifted[0]
+
+    return lift
+
+
+def _replay(lifted: list[np.ndarray]) -> Callable[..., np.ndarray]:
+    """`lift_brows` answering what `_recorder` kept last."""
+    return lambda image, target, size, track: lifted[0]
+
+
+def label(image: np.ndarray, text: str) -> np.ndarray:
+    """`image` with `text` written at its bottom left."""
+    out = image.copy()
+    cv2.putText(out, text, (8, out.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 0), 2)
+    return out
 
 
 def brow_crop(image: np.ndarray, points: np.ndarray, scale: float = 2.5) -> np.ndarray:
@@ -182,7 +308,7 @@ def brow_crop(image: np.ndarray, points: np.ndarray, scale: float = 2.5) -> np.n
 
 def sheet(rows: list[list[np.ndarray]], variants: tuple[str, ...], path: Path) -> None:
     """Rows of crops, each column titled, written as an image."""
-    titles = ("target", "brows painted out", *variants)
+    titles = ("target", "brow zone painted out", *variants)
     width = max(c.shape[1] for r in rows for c in r)
     lines = []
     for r in rows:
@@ -197,36 +323,50 @@ def sheet(rows: list[list[np.ndarray]], variants: tuple[str, ...], path: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("pairs", nargs="*", default=PAIRS, help="CLIP:SOURCE under the data")
+    parser.add_argument("pairs", nargs="*", help="CLIP:SOURCE under the data (default: PAIRS)")
+    parser.add_argument(
+        "--expressive", action="store_true", help="the EXPRESSIVE pairs (raised brows)"
+    )
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
     parser.add_argument("--first", type=int, default=10, help="first frame measured")
     parser.add_argument("--last", type=int, default=42, help="last frame tracked")
     parser.add_argument("--every", type=int, default=4, help="measure every n-th frame")
-    parser.add_argument("--sheet", type=Path, help="write the last measured crops here")
+    parser.add_argument("--sheet", type=Path, help="write the worst frames' crops here")
     parser.add_argument(
         "--as-imported",
         action="store_true",
         help="measure the code as imported, nothing switched (an older checkout on PYTHONPATH)",
     )
     args = parser.parse_args()
-    variants = (AS_IMPORTED,) if args.as_imported else VARIANTS
+    pairs = args.pairs or (EXPRESSIVE if args.expressive else PAIRS)
+    variants = (AS_IMPORTED,) if args.as_imported else tuple(args.variants)
     cv2.setNumThreads(1)
     landmarks = EngineLandmarks()
-    table: dict[str, list[float]] = {v: [] for v in variants}
+    table: dict[tuple[str, str], list[float]] = {(v, m): [] for v in variants for m in METRICS}
     rows = []
-    print("| pair | " + " | ".join(variants) + " |")
-    print("| --- |" + " --- |" * len(variants))
-    for spec in args.pairs:
-        leaks, crops = run_pair(spec, landmarks, variants, (args.first, args.last, args.every))
-        cells = [f"{median(leaks[v]):.2f} (max {max(leaks[v]):.2f})" for v in variants]
+    head = [f"{v}: {m}" for m in METRICS for v in variants]
+    print("| pair | " + " | ".join(head) + " |")
+    print("| --- |" + " --- |" * len(head))
+    for spec in pairs:
+        figures, crops = run_pair(spec, landmarks, variants, (args.first, args.last, args.every))
+        cells = [
+            f"{median(figures[v, m]):.3f}"
+            if m == "seam"
+            else f"{median(figures[v, m]):.2f} (max {np.nanmax(figures[v, m]):.2f})"
+            for m in METRICS
+            for v in variants
+        ]
         print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
-        for v in variants:
-            table[v] += leaks[v]
+        for key, values in figures.items():
+            table[key] += values
         rows.append(crops)
-    cells = [f"{median(table[v]):.2f}" for v in variants]
+    cells = [f"{median(table[v, m]):.3f}" for m in METRICS for v in variants]
     print("| all frames, median | " + " | ".join(cells) + " |")
-    if not args.as_imported:
-        ratio = median(table["after"]) / max(median(table["switched back"]), 1e-6)
-        print(f"after / switched back (medians over all frames): {ratio:.3f}")
+    for peer in ("switched back", "no brow search"):
+        if peer in variants and "after" in variants:
+            for m in METRICS:
+                ratio = median(table["after", m]) / max(median(table[peer, m]), 1e-6)
+                print(f"{m}: after / {peer} (medians over all frames): {ratio:.3f}")
     if args.sheet:
         sheet(rows, variants, args.sheet)
 

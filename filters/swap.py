@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
+from facestream.filters.brows import BrowTrack, lift_brows, upright
 from facestream.filters.colour import (
     feature_polygons,
     grown_hull,
@@ -75,6 +76,7 @@ _TRIANGLES = np.asarray(TRIANGLES, np.int32)
 # and fringe never land on the target's forehead.
 _MASK = np.concatenate([[i for i in FACE_OUTLINE if i in set(GROUPS["jaw"])], FOREHEAD_ROW])
 _JAW_IN_MASK = len(_MASK) - len(FOREHEAD_ROW)
+_FOREHEAD_EDGE = np.asarray([i for i in FACE_OUTLINE if i not in set(GROUPS["jaw"])])
 _MOUTH = np.asarray(INNER_MOUTH, np.int64)
 
 
@@ -166,6 +168,9 @@ def smooth_closed(polygon: np.ndarray) -> np.ndarray:
 # (fractions of the face size): the row drawn on the source's shape can lie lower than the
 # target's brows, which then showed through the feather as a dark band across the forehead.
 BROW_CLEARANCE = 0.05
+# The lifted row stays this share of the clearance under the forehead outline of the drawn
+# points: past it the warp has no source pixels, and they blended in grey.
+OUTLINE_MARGIN = 0.1
 # px around the mask kept in the compositing box: more than the sharpness match's blur
 # kernels reach (radius 6 px at their largest sigma), so pixels under the mask blur alike.
 BLUR_PAD = 8
@@ -179,18 +184,20 @@ CLOSED_EYE_MARGIN, CLOSED_EYE_RAMP = 0.02, 0.03
 def face_polygon(points: np.ndarray, target: np.ndarray, clearance: float) -> np.ndarray:
     """The default mask: the jaw of `points` closed over their forehead row, the row lifted
     where needed to lie `clearance` px above the target's brows (in the face's upright
-    frame: the eye line level)."""
+    frame: the eye line level), but not past the forehead outline of `points` less
+    `OUTLINE_MARGIN`: the source texture ends there (`brows.lift_brows` may lift the
+    brows far)."""
     polygon = points[_MASK].astype(np.float32)
-    eyes = sorted((target[EYES[0]].mean(axis=0), target[EYES[1]].mean(axis=0)), key=lambda e: e[0])
-    dx, dy = eyes[1] - eyes[0]
-    norm = max(float(np.hypot(dx, dy)), 1e-6)
-    upright = np.array([[dx, dy], [-dy, dx]], np.float32) / norm  # rotates the eye line level
-    brows = target[BROWS] @ upright.T
-    row = polygon[_JAW_IN_MASK:] @ upright.T
+    rotation = upright(target)
+    brows = target[BROWS] @ rotation.T
+    row = polygon[_JAW_IN_MASK:] @ rotation.T
     order = np.argsort(brows[:, 0])
     top = np.interp(row[:, 0], brows[order, 0], brows[order, 1]) - clearance
-    row[:, 1] = np.minimum(row[:, 1], top)
-    polygon[_JAW_IN_MASK:] = row @ upright  # the inverse rotation
+    edge = points[_FOREHEAD_EDGE] @ rotation.T
+    order = np.argsort(edge[:, 0])
+    ceiling = np.interp(row[:, 0], edge[order, 0], edge[order, 1]) + OUTLINE_MARGIN * clearance
+    row[:, 1] = np.maximum(np.minimum(row[:, 1], top), np.minimum(row[:, 1], ceiling))
+    polygon[_JAW_IN_MASK:] = row @ rotation  # the inverse rotation
     return polygon
 
 
@@ -257,6 +264,7 @@ class TrackState:
         occlusion: the target's own face seen so far, to find what is in front of it.
         blinks: each eye's open level, to tell when the target's eyes close (`gaze.py`).
         glasses: the target's glasses, found over the frames seen so far (`glasses.py`).
+        brows: how far the target's real brows lie over their points (`brows.py`).
     """
 
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
@@ -265,6 +273,7 @@ class TrackState:
     occlusion: OcclusionModel = field(default_factory=OcclusionModel)
     blinks: Blinks = field(default_factory=Blinks)
     glasses: GlassesModel = field(default_factory=GlassesModel)
+    brows: BrowTrack = field(default_factory=BrowTrack)
     last_seen: int = 0
     # How much of the swap is shown (1 all, 0 the target's own face) and whether it is
     # heading for 1: a turned face fades out and back over `TURN_FADE_FRAMES`.
@@ -490,11 +499,13 @@ def composite_face(
     points = draw_points(target.astype(np.float32), source, options, state)
     size = face_size(target)
     width = options.feather * size
-    outline, covers = None, []
+    outline, covers, brows = None, [], target
     if options.mask == "face":
         clearance = width + BROW_CLEARANCE * size
-        outline = smooth_closed(face_polygon(points, target, clearance))
-        covers = brow_cover(points, target, clearance)
+        # The brows where they are in the image: a raised brow's points lie under it.
+        brows = lift_brows(image, target, size, None if state is None else state.brows)
+        outline = smooth_closed(face_polygon(points, brows, clearance))
+        covers = brow_cover(points, brows, clearance)
     elif options.mask == "outline":
         outline = smooth_closed(points[OUTLINE])
     laplacian = multiband(options)
@@ -568,7 +579,7 @@ def composite_face(
             cv2.transform(fg, matrix, dst=fg)  # per pixel, so in place: one array fewer
             # The matrix is one for the whole face; the light's fall-off across it is not.
             # The light from skin only: not the target's nor the source's features.
-            features = feature_polygons([target - offset, points - offset], size)
+            features = feature_polygons([brows - offset, points - offset], size)
             fg = match_lighting(fg, bg, weight, size, features)
         else:
             fg = lowfreq_transfer(fg, bg, weight, weight, sigma=0.1 * size)

@@ -1,0 +1,188 @@
+"""The target's real brows, found in its pixels where the landmarks put them too low.
+
+The default mask's top is drawn clear of the target's brow points (`swap.face_polygon`,
+`swap.brow_cover`). The lite landmark model (about 4 % NME) places a brow raised high on
+the skin under it, so the real brow stayed outside the mask and showed above the source's:
+a double brow (liveportrait/d10, frame 268). Here each brow is searched for above its
+points, in the face's upright frame (the eye line level): a band darker than the skin just
+above and just below it (`band_tops`); a brow found higher than its points lifts them, and
+the mask's top with them (`lift_brows`).
+
+Example:
+    >>> brows = lift_brows(image, target, face_size(target), BrowTrack())  # doctest: +SKIP
+    >>> polygon = face_polygon(points, brows, clearance)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from facestream.filters.enroll import BROWS, EYES
+
+# Fractions of the face size (sqrt of the outline's area). A brow is searched from SEARCH
+# above its points to BELOW under them: on d10 a raised brow's top lies 0.13 over its
+# points; the hairline of most faces 0.3 over the brows, so hair is mostly out of reach.
+SEARCH, BELOW = 0.18, 0.02
+# Skin is looked for from WINDOW[0] to WINDOW[1] above and below a band (a brow is 0.03 to
+# 0.06 thick): a band with hair or the eye on both sides is no brow.
+WINDOW = (0.02, 0.08)
+# A band is a brow where it is darker than the brighter skin above and below it by this
+# share of that skin (d10's raised brow: 0.25 to 0.55; its inner end 0.2).
+CONTRAST = 0.15
+# And the skin on its two sides is alike, the darker at least EVEN of the brighter: the
+# lowest strands of a fringe are darker than the hair above them too, but that is no skin.
+EVEN = 0.75
+# A brow's top found up to SLACK over its points is where the points say: no lift (the
+# points lie along the brow's upper half), so a well placed brow leaves the mask as it was.
+SLACK = 0.03
+# Neighbouring strips' brow tops agree within AGREE.
+AGREE = 0.03
+ROWS = 100  # profile rows per face size
+# Vertical strips across both brows (each one profile: about 0.07 face sizes wide), from
+# MARGIN outside their outer ends; samples per strip and per row.
+STRIPS, MARGIN = 12, 0.02
+SUBSAMPLE = (6, 2)
+_HALF = len(BROWS) // 2
+
+
+def upright(target: np.ndarray) -> np.ndarray:
+    """2x2 rotation taking the face with landmarks `target` to its upright frame: the eye
+    line level, left eye (in the image) first."""
+    eyes = sorted((target[EYES[0]].mean(axis=0), target[EYES[1]].mean(axis=0)), key=lambda e: e[0])
+    dx, dy = eyes[1] - eyes[0]
+    norm = max(float(np.hypot(dx, dy)), 1e-6)
+    return np.array([[dx, dy], [-dy, dx]], np.float32) / norm
+
+
+def brow_profiles(
+    image: np.ndarray, brows: np.ndarray, size: float, rotation: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Luma profiles of `STRIPS` vertical strips across both brows (upright points
+    `brows`), `ROWS` rows per face size, top to bottom, from `SEARCH` + `WINDOW[1]` over
+    the brows' highest point to `BELOW` + `WINDOW[1]` under their lowest.
+
+    Returns the profiles (rows, STRIPS) float32, each strip's centre x (upright) and the
+    row of the brow points at that x (interpolated between the brows)."""
+    (x0, y0), (x1, y1) = brows.min(axis=0), brows.max(axis=0)
+    x0, x1 = x0 - MARGIN * size, x1 + MARGIN * size
+    y0, y1 = y0 - (SEARCH + WINDOW[1]) * size, y1 + (BELOW + WINDOW[1]) * size
+    rows = max(int(round((y1 - y0) / size * ROWS)), 2)
+    # Sampled SUBSAMPLE times finer than the profiles (a few pixels apart on a face at
+    # 720p), then averaged down to them: a tenth of the cost of the region at full scale.
+    grid = (STRIPS * SUBSAMPLE[0], rows * SUBSAMPLE[1])
+    step = np.diag([(x1 - x0) / grid[0], (y1 - y0) / grid[1]]).astype(np.float32)
+    to_image = np.hstack([rotation.T @ step, (rotation.T @ np.array([x0, y0], np.float32))[:, None]])
+    patch = cv2.warpAffine(
+        image,
+        to_image,
+        grid,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    luma = cv2.resize(
+        cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), (STRIPS, rows), interpolation=cv2.INTER_AREA
+    )
+    centres = x0 + (np.arange(STRIPS) + 0.5) * (x1 - x0) / STRIPS
+    order = np.argsort(brows[:, 0])
+    at = np.interp(centres, brows[order, 0], brows[order, 1])
+    return luma.astype(np.float32), centres, (at - y0) * rows / (y1 - y0)
+
+
+def band_tops(luma: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Per strip (column of `luma`), how many rows the top of its brow lies over `at` (the
+    row of its points); 0 where no brow band is found higher than that.
+
+    The band is the row, from `SEARCH` over `at` to `BELOW` under it, most darker than the
+    brightest rows above and below it (`WINDOW`, alike by `EVEN`: skin on both sides), by
+    at least `CONTRAST`; its top is the
+    nearest row above it halfway back to the skin above. A strip's band counts only where
+    a neighbouring strip's top lies within `AGREE` of it: a brow is wider than a strip, a
+    wrinkle's dark end or a lock of hair at the temple is often not."""
+    rows = len(luma)
+    near, far = (int(round(w * ROWS)) for w in WINDOW)
+    # windows[r]: the brightest of rows r .. r + far - near.
+    windows = cv2.dilate(luma, np.ones((far - near + 1, 1), np.uint8), anchor=(0, 0))
+    above = np.full_like(luma, -np.inf)
+    below = np.full_like(luma, -np.inf)
+    above[far:] = windows[: rows - far]
+    below[: rows - far] = windows[near : near + rows - far]
+    skin = np.minimum(above, below)
+    contrast = (skin - luma) / np.maximum(skin, 1.0)
+    contrast[skin < EVEN * np.maximum(above, below)] = -np.inf  # hair on one side
+    index = np.arange(rows, dtype=np.float32)[:, None]
+    contrast[(index < at - SEARCH * ROWS) | (index > at + BELOW * ROWS)] = -np.inf
+    band = contrast.argmax(axis=0)
+    strips = np.arange(luma.shape[1])
+    half = 0.5 * (luma[band, strips] + above[band, strips])
+    # The nearest row over the band back to half way: it exists, the skin above is there.
+    back = (luma >= half) & (index < band)
+    top = np.where(
+        contrast[band, strips] >= CONTRAST,
+        at - (rows - 0.5 - np.argmax(back[::-1], axis=0)),
+        np.nan,
+    )
+    apart = np.abs(np.diff(top)) <= AGREE * ROWS  # nan compares False
+    agreed = np.zeros_like(apart, shape=len(top))
+    agreed[1:] |= apart
+    agreed[:-1] |= apart
+    return np.where(agreed, np.maximum(top, 0.0), 0.0)
+
+
+def find_lift(image: np.ndarray, target: np.ndarray, size: float) -> np.ndarray:
+    """(len(BROWS),) how far to lift each brow point of `target` (face sizes, in the
+    upright frame) to the top of the real brow found in `image` (uint8 RGB); 0 where the
+    brow is where its points say.
+
+    A brow moves as a whole: each point is lifted at least as far as its brow's median
+    point (the strips at a brow's tail, by the hair at the temple, often find nothing).
+    Up to `SLACK` the lift is 0 and it reaches the found height at twice that, with no
+    step between."""
+    rotation = upright(target)
+    brows = target[BROWS] @ rotation.T
+    luma, centres, at = brow_profiles(image, brows, size, rotation)
+    found = np.interp(brows[:, 0], centres, band_tops(luma, at)).astype(np.float32) / ROWS
+    for part in (found[:_HALF], found[_HALF:]):
+        np.maximum(part, np.median(part), out=part)
+    return np.clip(2.0 * (found - SLACK), 0.0, found)
+
+
+@dataclass
+class BrowTrack:
+    """Each brow point's lift on one face track, so the mask's top does not jump.
+
+    A lift found follows at once in part (`RISE` of the way a frame: a raised brow must be
+    covered within a few frames), and falls back slowly (`FALL`): a frame where the band
+    is missed (motion blur) does not drop the cover."""
+
+    RISE = 0.6
+    FALL = 0.15
+    lift: np.ndarray | None = None
+
+    def update(self, lift: np.ndarray) -> np.ndarray:
+        """Fold this frame's lift (face sizes) in and return the track's."""
+        if self.lift is None:
+            self.lift = lift
+        else:
+            rate = np.where(lift > self.lift, self.RISE, self.FALL)
+            self.lift = self.lift + rate * (lift - self.lift)
+        return self.lift
+
+
+def lift_brows(
+    image: np.ndarray, target: np.ndarray, size: float, track: BrowTrack | None = None
+) -> np.ndarray:
+    """`target` (128, 2) with its brow points moved up, in the face's upright frame, to the
+    real brows found in `image` (`find_lift`), smoothed over `track`; the other points as
+    they are. The mask's top is drawn from these (`swap.face_polygon`, `swap.brow_cover`)."""
+    lift = find_lift(image, target, size)
+    if track is not None:
+        lift = track.update(lift)
+    if not lift.any():
+        return target
+    up = upright(target)[1]  # the upright frame's y axis in the image: down
+    out = target.astype(np.float32, copy=True)
+    out[BROWS] -= (lift * size)[:, None] * up
+    return out
