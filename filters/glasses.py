@@ -81,6 +81,7 @@ LINE_KERNEL = 9
 ANGLES = 64
 EYE_MARGIN = 0.07
 MIN_RADIUS = 0.18
+MIN_BELOW = 0.2  # the lower rim's least distance (lower lashes and lids lie within it)
 RIM_REACH = (0.62, 0.4, 0.56)  # horizontal, up and down semi-axes
 RADII = int(RIM_REACH[0] * SCALE) + 1
 SMOOTH = 9  # directions (or columns) in the median along a curve
@@ -101,7 +102,7 @@ ARM_Y = (-0.32, 0.12)
 # 4 bare and 5 glasses clips (docs/SWAP.md, *Glasses*), 2.2-3.3 against 3.7-19.5 (medians).
 LEVEL_PERCENTILE = 25
 CURVE_MIN = 3.0
-WEAR_ON, WEAR_OFF = 5.5, 4.0
+WEAR_ON, WEAR_OFF = 4.5, 3.0
 # Frames over which the kept glasses fade in or out when the decision changes.
 FADE_FRAMES = 4
 
@@ -166,12 +167,10 @@ class GlassesModel:
 
     def _learn(self, image: np.ndarray, points: np.ndarray, affine: np.ndarray) -> None:
         """Fold this frame's line evidence into the band, then re-decide and redraw."""
-        luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        band = cv2.warpAffine(luma, affine, (BAND_W, BAND_H), flags=flags)
-        seen = cv2.warpAffine(
-            np.full(luma.shape, 255, np.uint8), affine, (BAND_W, BAND_H), flags=flags
-        )
+        sampled = _band(image, affine)
+        if sampled is None:
+            return  # the band lies wholly outside the box
+        band, seen = sampled
         line = np.maximum(
             cv2.morphologyEx(band, cv2.MORPH_BLACKHAT, _LINE),
             cv2.morphologyEx(band, cv2.MORPH_TOPHAT, _LINE),
@@ -204,7 +203,7 @@ class GlassesModel:
         rims = [_rim(evidence, eye, midline, level, canvas) for eye in self._eyes]
         down = float(np.median(np.concatenate([strength[_DOWN] for strength, _ in rims])))
         bridge = _rows(evidence, _columns(BRIDGE_X), BRIDGE_Y, level)
-        self.score = float(np.sqrt(max(down, 0.0) * max(bridge, 0.0))) / level
+        self.score = min(down, 0.5 * bridge) / level
         if self.evidence_frames >= WARMUP:
             if self.score > WEAR_ON:
                 self.wearing = True
@@ -221,6 +220,32 @@ class GlassesModel:
             cv2.fillPoly(canvas, [np.round(_grown(eye, EYE_MARGIN * SCALE)).astype(np.int32)], 0)
         soft = canvas.astype(np.float32) * np.float32(1.0 / 255.0)
         self.mask = cv2.GaussianBlur(soft, (0, 0), 0.8)
+
+
+def _band(image: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The luma of `image` over the canonical band (uint8), and where the image covers it
+    (255): only the band's part of the box is converted, shrunk first by the whole factor
+    by which the face is larger than the band's scale (no aliasing of thin rims, and a
+    fraction of the pixels)."""
+    corners = _apply(affine, np.array([[0, 0], [BAND_W, 0], [0, BAND_H], [BAND_W, BAND_H]]))
+    h, w = image.shape[:2]
+    x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, (w, h))
+    x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, 0, (w, h))
+    k = max(1, int(np.sqrt(abs(np.linalg.det(affine[:, :2])))))
+    ws, hs = (x1 - x0) // k, (y1 - y0) // k
+    if ws < 2 or hs < 2:
+        return None
+    crop = image[y0 : y0 + hs * k, x0 : x0 + ws * k]
+    if k > 1:
+        crop = cv2.resize(crop, (ws, hs), interpolation=cv2.INTER_AREA)
+    luma = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    # Pixel centres: x_small + 0.5 = (x - x0 + 0.5) / k.
+    local = affine / k
+    local[:, 2] = (affine[:, 2] - (x0, y0) + 0.5) / k - 0.5
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    band = cv2.warpAffine(luma, local, (BAND_W, BAND_H), flags=flags)
+    seen = cv2.warpAffine(np.full(luma.shape, 255, np.uint8), local, (BAND_W, BAND_H), flags=flags)
+    return band, seen
 
 
 def _apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -243,7 +268,7 @@ def _rim(
     centre = eye.mean(axis=0)
     # The eye's own reach per direction: the largest projection of its grown outline.
     reach = (_grown(eye, EYE_MARGIN * SCALE) - centre) @ _DIRECTIONS.T
-    inner = np.clip(reach.max(axis=0), MIN_RADIUS * SCALE, None)
+    inner = np.maximum(reach.max(axis=0), np.where(_DOWN, MIN_BELOW, MIN_RADIUS) * SCALE)
     vertical = np.where(_DIRECTIONS[:, 1] < 0, RIM_REACH[1], RIM_REACH[2])
     outer = 1.0 / np.hypot(
         _DIRECTIONS[:, 0] / (RIM_REACH[0] * SCALE), _DIRECTIONS[:, 1] / (vertical * SCALE)
