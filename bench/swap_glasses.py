@@ -311,10 +311,10 @@ def main() -> None:
         if name in SHEET_BARE and args.sheet:
             runs = [composite(frames, points, source, keep) for keep in (False, True)]
             sheet += sheet_rows(name, frames, points, runs)
-    for style, values in totals.items():
+    for style_name, per_key in totals.items():
         print(
-            f"{'mean over clips':34} {style:14} {np.mean(values['old recall']):10.3f} "
-            f"{np.mean(values['recall']):7.3f} {np.mean(values['false keep']):10.4f}"
+            f"{'mean over clips':34} {style_name:14} {np.mean(per_key['old recall']):10.3f} "
+            f"{np.mean(per_key['recall']):7.3f} {np.mean(per_key['false keep']):10.4f}"
         )
     print(f"no glasses, all frames: kept median {median(clean_all):.5f} worst {max(clean_all):.5f}")
     print("(b) real glasses clips")
