@@ -38,12 +38,18 @@ most in the zone.
     nice -n 10 .venv/bin/python bench/swap_feature_leak.py --sheet /tmp/leak.png
     nice -n 10 .venv/bin/python bench/swap_feature_leak.py --expressive --sheet /tmp/b.png \
         --variants "no brow search" after --first 0 --last 600 --every 6
+    .venv/bin/python bench/swap_feature_leak.py --time 60  # the search's cost at 720p
+
+``--time N`` times the brow search instead (`brows.lift_brows`, CPU ms a face) on the
+first N frames of a 1280x720 clip, and the whole `composite_face` without and with it,
+alternating frame by frame in one process (medians).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,7 +63,7 @@ from swap_quality import seam_ratio  # noqa: E402
 import facestream.filters.enroll as enroll  # noqa: E402
 import facestream.filters.swap as swap  # noqa: E402
 from facestream.filters.blend import polygon_mask  # noqa: E402
-from facestream.filters.brows import upright  # noqa: E402
+from facestream.filters.brows import BrowTrack, upright  # noqa: E402
 from facestream.filters.colour import masked_blur, skin_weight  # noqa: E402
 from facestream.filters.shape import face_size  # noqa: E402
 from facestream.filters.swap import SwapOptions, TrackState  # noqa: E402
@@ -91,6 +97,7 @@ AS_IMPORTED = "as imported"
 BROW_THICK, BROW_DOWN = 0.1, 0.01
 FILL = 0.04
 RING = 0.05
+SPEED_CLIP = DATA / "videos" / "liveportrait" / "s32.mp4"  # 1280x720, one face
 ZONE = 0.22  # face sizes over the brow points: past where `brows.SEARCH` looks
 DARK = 20.0  # luma levels under the painted-out frame: the target's brow (or hair) there
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -153,7 +160,8 @@ def set_variant(name: str) -> None:
     if name == AS_IMPORTED:
         return
     swap.brow_cover = _no_cover if name == "switched back" else _REAL["cover"]
-    swap.feature_polygons = _REAL["features"] if name.startswith("after") else _no_features
+    lit = name not in ("switched back", "mask")
+    swap.feature_polygons = _REAL["features"] if lit else _no_features
     searched = name not in ("switched back", "no brow search")
     swap.lift_brows = _REAL["lift"] if searched else _no_lift
     switch("lighting", name != "after, no lighting")
@@ -321,6 +329,37 @@ def sheet(rows: list[list[np.ndarray]], variants: tuple[str, ...], path: Path) -
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR))
 
 
+def time_search(landmarks: EngineLandmarks, count: int) -> None:
+    """Print the brow search's CPU ms a face at 720p, and the compositor's without and
+    with it (alternating frame by frame), medians over `count` frames."""
+    source = enroll.enroll_source(DATA / "stills" / "deepface" / "img1.jpg", landmarks)
+    frames = list(tracked(SPEED_CLIP, landmarks, 0, count - 1))
+    search = _REAL["lift"]
+    assert search is not None
+    track = BrowTrack()
+    lifts = []
+    for _, image, points in frames:
+        size = face_size(points)
+        for _ in range(20):
+            start = time.thread_time()
+            search(image, points, size, track)
+            lifts.append(time.thread_time() - start)
+    runs: dict[str, list[float]] = {"no brow search": [], "after": []}
+    states = {v: TrackState() for v in runs}
+    for _, image, points in frames:
+        for v in runs:
+            set_variant(v)
+            out = image.copy()
+            start = time.thread_time()
+            swap.composite_face(out, points, source, SwapOptions(), states[v])
+            runs[v].append(time.thread_time() - start)
+    set_variant("after")
+    print(f"{SPEED_CLIP.name}, {len(frames)} frames, face size {face_size(frames[0][2]):.0f} px")
+    print(f"brow search (lift_brows): {1e3 * median(lifts):.3f} CPU ms a face")
+    for v, times in runs.items():
+        print(f"composite_face, {v}: {1e3 * median(times):.2f} CPU ms a face")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("pairs", nargs="*", help="CLIP:SOURCE under the data (default: PAIRS)")
@@ -337,10 +376,14 @@ def main() -> None:
         action="store_true",
         help="measure the code as imported, nothing switched (an older checkout on PYTHONPATH)",
     )
+    parser.add_argument("--time", type=int, metavar="N", help="time the search on N frames")
     args = parser.parse_args()
+    cv2.setNumThreads(1)
+    if args.time:
+        time_search(EngineLandmarks(), args.time)
+        return
     pairs = args.pairs or (EXPRESSIVE if args.expressive else PAIRS)
     variants = (AS_IMPORTED,) if args.as_imported else tuple(args.variants)
-    cv2.setNumThreads(1)
     landmarks = EngineLandmarks()
     table: dict[tuple[str, str], list[float]] = {(v, m): [] for v in variants for m in METRICS}
     rows = []
