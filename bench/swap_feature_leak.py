@@ -22,13 +22,16 @@ frame; every `--every`-th frame from `--first` on is measured. Four columns in o
 - ``after``: the shipped code (both);
 - ``after, no lighting``: and `match_lighting` switched off, to see what is left;
 - ``no brow search``: the shipped code but the mask's top drawn from the brow points as
-  the landmarks put them (no `brows.lift_brows`; ``switched back`` has none either).
+  the landmarks put them (no `brows.lift_brows`; ``switched back`` has none either);
+- ``before``: that, and the mask's top row free to rise past the drawn forehead outline
+  (no `swap.OUTLINE_MARGIN` ceiling): the code before the search.
 
 Two leaks are measured per variant: ``brows``, along the brows where the landmarks put
 them (above); and ``brow zone``, over the band above them up to `ZONE` of the face size
 over the brow points (within the target's face outline; both bands painted out): the
-share of the target's own darkness there (its pixels `DARK` under the painted-out frame)
-still in the output (`shown`), because
+share of the target's own darkness there (its pixels `DARK` under the painted-out frame,
+not by the face outline where hair comes in: `dark_in_zone`) still in the output
+(`shown`), because
 the lite landmark model puts a raised brow's points on the skin under it (liveportrait/d10,
 frame 268), and the real brow then lies in the zone but outside the first band. Per
 variant also the seam (`swap_quality.seam_ratio`: the gradient around the mask's border,
@@ -50,15 +53,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from swap_before_after import DATA, switch, tracked  # noqa: E402
-from swap_quality import seam_ratio  # noqa: E402
+from swap_quality import seam_ratio, smoothed  # noqa: E402
 
 import facestream.filters.enroll as enroll  # noqa: E402
 import facestream.filters.swap as swap  # noqa: E402
@@ -90,7 +94,7 @@ EXPRESSIVE = (
     "liveportrait/d14.mp4:deepface/img1.jpg",
     "liveportrait/d3.mp4:deepface/img1.jpg",
 )
-VARIANTS = ("switched back", "mask", "after", "after, no lighting", "no brow search")
+VARIANTS = ("switched back", "mask", "after", "after, no lighting", "no brow search", "before")
 AS_IMPORTED = "as imported"
 # The painted-out band: the brow points' polyline, this thick and shifted down by this
 # (face sizes): the points lie along the brow's upper half.
@@ -100,12 +104,14 @@ RING = 0.05
 SPEED_CLIP = DATA / "videos" / "liveportrait" / "s32.mp4"  # 1280x720, one face
 ZONE = 0.22  # face sizes over the brow points: past where `brows.SEARCH` looks
 DARK = 20.0  # luma levels under the painted-out frame: the target's brow (or hair) there
+EDGE = 0.06  # face sizes: the zone's pixels this near the face outline are not counted
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 # (Absent from a checkout before the fix, measured `--as-imported`.)
 _REAL = {
     "cover": getattr(swap, "brow_cover", None),
     "features": getattr(swap, "feature_polygons", None),
     "lift": getattr(swap, "lift_brows", None),
+    "margin": getattr(swap, "OUTLINE_MARGIN", None),
 }
 
 
@@ -162,8 +168,10 @@ def set_variant(name: str) -> None:
     swap.brow_cover = _no_cover if name == "switched back" else _REAL["cover"]
     lit = name not in ("switched back", "mask")
     swap.feature_polygons = _REAL["features"] if lit else _no_features
-    searched = name not in ("switched back", "no brow search")
+    searched = name not in ("switched back", "no brow search", "before")
     swap.lift_brows = _REAL["lift"] if searched else _no_lift
+    if _REAL["margin"] is not None:  # no ceiling: the row lifted past the drawn outline
+        swap.OUTLINE_MARGIN = -np.inf if name == "before" else _REAL["margin"]
     switch("lighting", name != "after, no lighting")
 
 
@@ -179,20 +187,33 @@ def _no_lift(image: np.ndarray, target: np.ndarray, size: float, track: object) 
     return target
 
 
+def top(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return max(finite) if finite else float("nan")
+
+
 def median(values: list[float]) -> float:
     finite = [v for v in values if np.isfinite(v)]
     return float(np.median(finite)) if finite else float("nan")
 
 
-def shown(
-    real: np.ndarray, clean: np.ndarray, target: np.ndarray, painted: np.ndarray, zone: np.ndarray
-) -> float:
-    """How much of the target's own darkness in the `zone` (its pixels `DARK` or more
-    darker than the frame with the zone `painted` out: a brow, hair) is still in the
-    output `real`, against `clean` (the swap of `painted`), in %: 0 covered, 100 all
-    shown; nan where the zone holds nothing that dark."""
+def dark_in_zone(
+    target: np.ndarray, painted: np.ndarray, zone: np.ndarray, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The target's own dark pixels in the `zone` (`DARK` or more under the frame with the
+    zone `painted` out: a brow) as a bool mask, and how much darker each pixel is. Those
+    within `EDGE` of the face size of the target's face outline are left out: there the
+    hair at the temples comes in (a brow's tail there lies in the feather either way)."""
     depth = (painted.astype(np.float32) - target.astype(np.float32)) @ _LUMA
-    dark = zone & (depth >= DARK)
+    face = polygon_mask(points[enroll.OUTLINE], zone.shape)
+    inner = cv2.distanceTransform(face, cv2.DIST_L2, 3) > EDGE * face_size(points)
+    return zone & inner & (depth >= DARK), depth
+
+
+def shown(real: np.ndarray, clean: np.ndarray, dark: np.ndarray, depth: np.ndarray) -> float:
+    """How much of the target's own darkness at `dark` (`dark_in_zone`) is still in the
+    output `real`, against `clean` (the swap of the frame with it painted out), in %: 0
+    covered, 100 all shown; nan where there is none."""
     if not dark.any():
         return float("nan")
     left = (clean[dark].astype(np.float32) - real[dark].astype(np.float32)) @ _LUMA
@@ -215,11 +236,31 @@ def leak(real: np.ndarray, clean: np.ndarray, band: np.ndarray, size: float) -> 
 METRICS = ("brows", "brow zone", "seam")
 
 
+def smoothed_track(
+    path: Path, landmarks: EngineLandmarks, last: int, mode: str
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """`tracked` from frame 0 to `last`, the points through the file path's smoother
+    (`mode`: "fixed-lag", the `facestream swap` default; "kalman", the live path's)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 25)
+        images, faces = [], []
+        for i, frame in enumerate(container.decode(stream)):
+            if i > last:
+                break
+            images.append(frame.to_ndarray(format="rgb24"))
+            faces.append(landmarks.engine.track(images[-1]))
+    for i, (image, points) in enumerate(zip(images, smoothed(faces, fps, mode), strict=True)):
+        if points is not None:
+            yield i, image, points
+
+
 def run_pair(
     spec: str,
     landmarks: EngineLandmarks,
     variants: tuple[str, ...],
     frames: tuple[int, int, int],
+    smooth: str | None = None,
 ) -> tuple[dict[tuple[str, str], list[float]], list[np.ndarray]]:
     """Per variant and metric (`METRICS`), the figure on each measured frame; and the
     crops of the measured frame where the first variant leaks most in the brow zone
@@ -233,7 +274,13 @@ def run_pair(
     crops: list[np.ndarray] = []
     worst = -np.inf
     lifted: list[np.ndarray] = []
-    for i, image, points in tracked(DATA / "videos" / clip, landmarks, 0, last):
+    path = DATA / "videos" / clip
+    track = (
+        tracked(path, landmarks, 0, last)
+        if smooth is None
+        else smoothed_track(path, landmarks, last, smooth)
+    )
+    for i, image, points in track:
         size = face_size(points)
         bands = {
             "brows": brow_band(points, image.shape[:2]),
@@ -243,7 +290,7 @@ def run_pair(
         # reads the skin around what it paints).
         painted = {"brows": bands["brows"], "brow zone": bands["brows"] | bands["brow zone"]}
         frames_in = {"real": image} | {k: brows_out(image, painted[k], points) for k in bands}
-        zone = bands["brow zone"] > 0
+        dark, depth = dark_in_zone(image, frames_in["brow zone"], bands["brow zone"] > 0, points)
         outs, alphas = {}, {}
         for v in variants:
             set_variant(v)
@@ -267,7 +314,7 @@ def run_pair(
                 leak(outs[v, "real"], outs[v, "brows"], bands["brows"], size)
             )
             figures[v, "brow zone"].append(
-                shown(outs[v, "real"], outs[v, "brow zone"], image, frames_in["brow zone"], zone)
+                shown(outs[v, "real"], outs[v, "brow zone"], dark, depth)
             )
             figures[v, "seam"].append(seam_ratio(image, outs[v, "real"], alphas[v], size))
         if figures[variants[0], "brow zone"][-1] > worst:
@@ -377,6 +424,11 @@ def main() -> None:
         help="measure the code as imported, nothing switched (an older checkout on PYTHONPATH)",
     )
     parser.add_argument("--time", type=int, metavar="N", help="time the search on N frames")
+    parser.add_argument(
+        "--smooth",
+        choices=("fixed-lag", "kalman"),
+        help="the landmarks through this smoother (default: the engine's raw points)",
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     if args.time:
@@ -391,21 +443,23 @@ def main() -> None:
     print("| pair | " + " | ".join(head) + " |")
     print("| --- |" + " --- |" * len(head))
     for spec in pairs:
-        figures, crops = run_pair(spec, landmarks, variants, (args.first, args.last, args.every))
+        frames = (args.first, args.last, args.every)
+        figures, crops = run_pair(spec, landmarks, variants, frames, args.smooth)
         cells = [
             f"{median(figures[v, m]):.3f}"
             if m == "seam"
-            else f"{median(figures[v, m]):.2f} (max {np.nanmax(figures[v, m]):.2f})"
+            else f"{median(figures[v, m]):.2f} (max {top(figures[v, m]):.2f})"
             for m in METRICS
             for v in variants
         ]
         print(f"| {spec} | " + " | ".join(cells) + " |", flush=True)
         for key, values in figures.items():
             table[key] += values
-        rows.append(crops)
+        if crops:
+            rows.append(crops)
     cells = [f"{median(table[v, m]):.3f}" for m in METRICS for v in variants]
     print("| all frames, median | " + " | ".join(cells) + " |")
-    for peer in ("switched back", "no brow search"):
+    for peer in ("switched back", "no brow search", "before"):
         if peer in variants and "after" in variants:
             for m in METRICS:
                 ratio = median(table["after", m]) / max(median(table[peer, m]), 1e-6)
