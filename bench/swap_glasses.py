@@ -60,10 +60,9 @@ def draw_glasses(
     elliptic lens rim around each eye, a bridge across the nose, arms out to the face
     sides at eye height; `width` in eye distances. Returns the image and the float32
     share of each pixel covered by the frame (1 = rim)."""
-    from facestream.models.landmarks import LEFT_EYE, RIGHT_EYE
-
-    right = points[RIGHT_EYE].mean(axis=0)
-    left = points[LEFT_EYE].mean(axis=0)
+    # Placed by the eye corners: the lids move with blinks, glasses do not.
+    right = 0.5 * (points[36] + points[39])
+    left = 0.5 * (points[42] + points[45])
     across = left - right
     distance = float(np.linalg.norm(across))
     u = across / max(distance, 1e-6)

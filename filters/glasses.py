@@ -6,8 +6,8 @@ the swap pasted the source over the rims and bridge while the arms still showed 
 temples. Each face track keeps a `GlassesModel`:
 
 - the evidence: the target's luma in a small canonical band over the eyes (the frame
-  mapped by the affine that takes `MEAN_SHAPE`'s eye corners, nose bridge and temples onto
-  the face's: glasses are rigid with the skull, not with the expression), where thin
+  mapped by the affine that takes `MEAN_SHAPE`'s eye corners and nose bridge onto the
+  face's: glasses are rigid with the skull, not with the expression), where thin
   structures darker or brighter than their surroundings (morphological black-hat and
   top-hat) are the candidate rims; accumulated over the track's frames (every
   `EVIDENCE_EVERY` frames), so what stays is what is rigid with the head;
@@ -15,13 +15,14 @@ temples. Each face track keeps a `GlassesModel`:
   own opening and lashes) where the accumulated evidence is strongest, smoothed over the
   directions into one closed curve; the bridge across the nose between them and the arms
   out to the temples, per column the row where it is strongest;
-- the decision, per track with hysteresis: the rims' median strength over the band's
-  usual level (skin texture) says whether the target wears glasses; a face without them
-  is left exactly as before;
+- the decision, per track with hysteresis: the lower rims' and the bridge's strength over
+  the band's usual level (skin texture) say whether the target wears glasses (a bare
+  face's brows, lids and lashes make strong upper "rims", but neither a lower rim well
+  below the eye nor a bar across the nose); a face without them is left exactly as
+  before;
 - the mask: the evidence's own pixels along those curves (so thick frames give thick
-  masks), grown by a pixel and softened, kept in the canonical band and warped onto the
-  frame by each frame's affine (the lenses' interior is not kept: the source's eyes show
-  through).
+  masks), softened, kept in the canonical band and warped onto the frame by each frame's
+  affine (the lenses' interior is not kept: the source's eyes show through).
 
 Per frame only the affine fit and one small warp run (the evidence every few frames).
 
@@ -49,9 +50,10 @@ SCALE = 80.0
 BAND_X, BAND_Y = (-1.2, 1.2), (-0.45, 0.62)
 BAND_W = int(round((BAND_X[1] - BAND_X[0]) * SCALE))
 BAND_H = int(round((BAND_Y[1] - BAND_Y[0]) * SCALE))
-# The points the band's affine is fitted on: eye corners, nose bridge, the jaw's top ends
-# beside the eyes (rigid with the skull; the brows and lids move with the expression).
-ANCHORS = np.array([36, 39, 42, 45, 27, 28, 29, 0, 16], np.int64)
+# The points the band's affine is fitted on: eye corners and nose bridge (rigid with the
+# skull; the brows and lids move with the expression, and the jaw's top ends beside the
+# eyes slide as the head turns: with them, a turning head's rims smeared over the band).
+ANCHORS = np.array([36, 39, 42, 45, 27, 28, 29], np.int64)
 _EYES = (np.asarray(RIGHT_EYE, np.int64), np.asarray(LEFT_EYE, np.int64))
 
 
@@ -95,11 +97,12 @@ BRIDGE_X = (-0.15, 0.15)
 BRIDGE_Y = (-0.3, 0.12)
 ARM_Y = (-0.32, 0.12)
 # Every strength is over the band's usual level (its LEVEL_PERCENTILE: skin texture). A
-# stretch of curve (rim, bridge, arm) counts where it passes CURVE_MIN. The track wears
-# glasses when the geometric mean of its lower rims' median strength and its bridge's
-# passes WEAR_ON, and stops when it falls under WEAR_OFF. Bare faces' brows, lids and
-# creases give strong upper "rims" but neither a lower rim nor a bridge: measured on
-# 4 bare and 5 glasses clips (docs/SWAP.md, *Glasses*), 2.2-3.3 against 3.7-19.5 (medians).
+# stretch of curve (rim, bridge, arm) counts where it passes CURVE_MIN. The track's score
+# is the lower of its lower rims' median strength and half its bridge's (bare faces' lower
+# lashes, lids and eye bags lie within MIN_BELOW; frown lines, the nose's sides and
+# strands of hair cross the bridge, but not both at once); it wears glasses when the score
+# passes WEAR_ON, and stops when it falls under WEAR_OFF. Measured on 21 bare and 5
+# glasses clips (docs/SWAP.md, *The target's glasses*).
 LEVEL_PERCENTILE = 25
 CURVE_MIN = 3.0
 WEAR_ON, WEAR_OFF = 4.5, 3.0
@@ -198,10 +201,9 @@ class GlassesModel:
         assert self.evidence is not None and self._eyes is not None
         evidence = self.evidence
         level = max(float(np.percentile(evidence, LEVEL_PERCENTILE)), 0.5)
-        canvas = np.zeros((BAND_H, BAND_W), np.uint8)
         midline = float(self._eyes[:, :, 0].mean())
-        rims = [_rim(evidence, eye, midline, level, canvas) for eye in self._eyes]
-        down = float(np.median(np.concatenate([strength[_DOWN] for strength, _ in rims])))
+        rims = [_rim(evidence, eye, midline) for eye in self._eyes]
+        down = float(np.median(np.concatenate([strength[_DOWN] for _, _, strength in rims])))
         bridge = _rows(evidence, _columns(BRIDGE_X), BRIDGE_Y, level)
         self.score = min(down, 0.5 * bridge) / level
         if self.evidence_frames >= WARMUP:
@@ -211,7 +213,13 @@ class GlassesModel:
                 self.wearing = False
         if not self.wearing:
             return  # the last mask stays for the fade out
-        (r_lo, r_hi), (l_lo, l_hi) = sorted(span for _, span in rims)
+        canvas = np.zeros((BAND_H, BAND_W), np.uint8)
+        spans = []
+        for centre, radius, strength in rims:
+            _draw_rim(canvas, evidence, centre, radius, strength, level)
+            xs = centre[0] + _DIRECTIONS[:, 0] * radius
+            spans.append((int(np.floor(xs.min())), int(np.ceil(xs.max()))))
+        (r_lo, r_hi), (l_lo, l_hi) = sorted(spans)
         _rows(evidence, (r_hi, l_lo), BRIDGE_Y, level, canvas)
         _rows(evidence, (0, r_lo), ARM_Y, level, canvas)
         _rows(evidence, (l_hi, BAND_W), ARM_Y, level, canvas)
@@ -260,11 +268,11 @@ def _grown(polygon: np.ndarray, margin: float) -> np.ndarray:
 
 
 def _rim(
-    evidence: np.ndarray, eye: np.ndarray, midline: float, level: float, canvas: np.ndarray
-) -> tuple[np.ndarray, tuple[int, int]]:
+    evidence: np.ndarray, eye: np.ndarray, midline: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rim around one eye (canonical polygon `eye`), on its side of the column
-    `midline` (the other lens lies past it): its strength per direction, and its columns'
-    span; draws its pixels on `canvas` (255)."""
+    `midline` (the other lens lies past it): the eye's centre, and the rim's radius and
+    strength per direction (`_DIRECTIONS`)."""
     centre = eye.mean(axis=0)
     # The eye's own reach per direction: the largest projection of its grown outline.
     reach = (_grown(eye, EYE_MARGIN * SCALE) - centre) @ _DIRECTIONS.T
@@ -288,6 +296,18 @@ def _rim(
     radius = np.clip(radius, inner, outer)
     rows = np.arange(ANGLES)
     strength = polar[rows, np.round(radius).astype(int).clip(0, RADII - 1)]
+    return centre, radius, strength
+
+
+def _draw_rim(
+    canvas: np.ndarray,
+    evidence: np.ndarray,
+    centre: np.ndarray,
+    radius: np.ndarray,
+    strength: np.ndarray,
+    level: float,
+) -> None:
+    """Draws on `canvas` (255) a rim (`_rim`) where it counts."""
     counted = strength >= CURVE_MIN * level
     # Each pixel of the rim's box by its direction and distance from the eye centre: near
     # the curve (the curve itself, and within RIM_HALF where the evidence is strong).
@@ -303,8 +323,6 @@ def _rim(
     strong = (off <= RIM_HALF * SCALE) & (evidence[y0:y1, x0:x1] >= floor)
     on = (strong | (off <= 0.7)) & counted[nearest]
     canvas[y0:y1, x0:x1][on] = 255
-    xs = centre[0] + _DIRECTIONS[:, 0] * radius
-    return strength, (int(np.floor(xs.min())), int(np.ceil(xs.max())))
 
 
 def _rows(
