@@ -9,6 +9,9 @@ thick rims, dark and metallic), are swapped with `keep_glasses=False` (the code 
   whose output is within `SAME_LEVELS` of the target with glasses;
 - false keep: share of the other pixels of the swapped region (the rims grown by 3 % of
   the face size left out) whose alpha fell under half of the old one;
+- kept / rims: pixels kept (alpha under half of the old one) over the drawn rims' pixels
+  in the swapped region (over 1: the mask is wider than the rims, a halo of the target's
+  skin around them, which the false keep above leaves out);
 
 and on the same clips with no glasses drawn, the share of the swapped region kept at
 all (alpha under half of the old one), median and worst frame.
@@ -173,7 +176,12 @@ def ground_truth(frames, points, source, style) -> dict[str, list[float]]:
     ]
     images = [image for image, _ in drawn]
     runs = [composite(images, points, source, keep) for keep in (False, True)]
-    scores: dict[str, list[float]] = {"old recall": [], "recall": [], "false keep": []}
+    scores: dict[str, list[float]] = {
+        "old recall": [],
+        "recall": [],
+        "false keep": [],
+        "kept / rims": [],
+    }
     for t in range(SKIP, len(frames)):
         old, new, (image, cover), p = runs[0][t], runs[1][t], drawn[t], points[t]
         if old is None or new is None or cover is None or p is None:
@@ -187,7 +195,9 @@ def ground_truth(frames, points, source, style) -> dict[str, list[float]]:
         for key, out in (("old recall", old[0]), ("recall", new[0])):
             same = np.abs(out.astype(np.int16) - image).max(axis=2) <= SAME_LEVELS
             scores[key].append(float(same[rims].mean()))
-        scores["false keep"].append(float(kept(old[1], new[1])[others].mean()))
+        mask = kept(old[1], new[1])
+        scores["false keep"].append(float(mask[others].mean()))
+        scores["kept / rims"].append(float(mask.sum()) / float(rims.sum()))
     return scores
 
 
@@ -291,7 +301,10 @@ def main() -> None:
     source = enroll_source(DATA / SOURCE, EngineLandmarks())
     sheet: list[np.ndarray] = []
     print(f"(a) glasses drawn on bare clips, {args.frames} frames, medians after frame {SKIP}")
-    print(f"{'clip':34} {'style':14} {'old recall':>10} {'recall':>7} {'false keep':>10}")
+    print(
+        f"{'clip':34} {'style':14} {'old recall':>10} {'recall':>7} {'false keep':>10} "
+        f"{'kept / rims':>11}"
+    )
     totals: dict[str, dict[str, list[float]]] = {}
     clean_all: list[float] = []
     for name in BARE_CLIPS:
@@ -302,7 +315,8 @@ def main() -> None:
                 totals.setdefault(style[0], {}).setdefault(key, []).append(median(values))
             print(
                 f"{name:34} {style[0]:14} {median(scores['old recall']):10.3f} "
-                f"{median(scores['recall']):7.3f} {median(scores['false keep']):10.4f}"
+                f"{median(scores['recall']):7.3f} {median(scores['false keep']):10.4f} "
+                f"{median(scores['kept / rims']):11.2f}"
             )
         clean = clean_keeps(frames, points, source)
         clean_all += clean
@@ -313,7 +327,8 @@ def main() -> None:
     for style_name, per_key in totals.items():
         print(
             f"{'mean over clips':34} {style_name:14} {np.mean(per_key['old recall']):10.3f} "
-            f"{np.mean(per_key['recall']):7.3f} {np.mean(per_key['false keep']):10.4f}"
+            f"{np.mean(per_key['recall']):7.3f} {np.mean(per_key['false keep']):10.4f} "
+            f"{np.nanmean(per_key['kept / rims']):11.2f}"
         )
     print(f"no glasses, all frames: kept median {median(clean_all):.5f} worst {max(clean_all):.5f}")
     print("(b) real glasses clips")
