@@ -462,8 +462,11 @@ def main() -> None:
     for peer in ("switched back", "no brow search", "before"):
         if peer in variants and "after" in variants:
             for m in METRICS:
-                ratio = median(table["after", m]) / max(median(table[peer, m]), 1e-6)
-                print(f"{m}: after / {peer} (medians over all frames): {ratio:.3f}")
+                after, then = median(table["after", m]), median(table[peer, m])
+                if m == "brow zone":  # a share, near 0 where all is covered: a difference
+                    print(f"{m}: after - {peer} (medians over all frames): {after - then:+.2f}")
+                else:
+                    print(f"{m}: after / {peer} (medians over all frames): {after / then:.3f}")
     if args.sheet:
         sheet(rows, variants, args.sheet)
 
