@@ -35,6 +35,9 @@ CONTRAST = 0.15
 # And the skin on its two sides is alike, the darker at least EVEN of the brighter: the
 # lowest strands of a fringe are darker than the hair above them too, but that is no skin.
 EVEN = 0.75
+# And that skin is skin: at least SKIN_FLOOR of the region's brightest tenth (a lock of
+# dark hair over the temple has strands darker than others, 0.25 apart at luma 35-48).
+SKIN_FLOOR = 0.6
 # A brow's top found up to SLACK over its points is where the points say: no lift (the
 # points lie along the brow's upper half), so a well placed brow leaves the mask as it was.
 SLACK = 0.03
@@ -115,6 +118,9 @@ def band_tops(luma: np.ndarray, at: np.ndarray) -> np.ndarray:
     skin = np.minimum(above, below)
     contrast = (skin - luma) / np.maximum(skin, 1.0)
     contrast[skin < EVEN * np.maximum(above, below)] = -np.inf  # hair on one side
+    # Hair, not skin, on both sides: dark next to the region's bright tenth (its skin).
+    bright = np.sort(luma, axis=None)[int(0.9 * (luma.size - 1))]
+    contrast[skin < SKIN_FLOOR * bright] = -np.inf
     index = np.arange(rows, dtype=np.float32)[:, None]
     contrast[(index < at - SEARCH * ROWS) | (index > at + BELOW * ROWS)] = -np.inf
     band = contrast.argmax(axis=0)
