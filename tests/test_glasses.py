@@ -154,3 +154,35 @@ def test_the_flag_turns_it_off(source, monkeypatch):
     off = run(frames, source, stages[True].options)
     old = run(frames, source, SwapOptions(keep_glasses=False))
     assert np.abs(off[-1][1] - old[-1][1]).max() < 1e-6
+
+
+@pytest.mark.data
+def test_real_glasses_are_found_and_a_bare_face_is_left_alone(shared_data):
+    # The product's own landmarks on real clips: liveportrait/d19 wears thin metal rims,
+    # d18 none (his brows, lids and lashes are the lines a bare face has).
+    import av
+
+    from facestream.models.engine import LandmarkEngine
+    from facestream.models.hrnet import default_weights_path
+
+    if not default_weights_path("hrnet128_lite").is_file():
+        pytest.skip("needs the shipped landmark weights")
+    engine = LandmarkEngine("hrnet128_lite", num_threads=1)
+    decided = {}
+    for clip in ("d19", "d18"):
+        engine.reset()
+        model, kept = GlassesModel(), []
+        with av.open(str(shared_data / "videos" / "liveportrait" / f"{clip}.mp4")) as container:
+            for image in container.decode(video=0):
+                rgb = image.to_ndarray(format="rgb24")
+                found = model.glasses(rgb, engine.track(rgb)[0].points)
+                kept.append(0.0 if found is None else float((found[1] > 0.5).sum()))
+                if len(kept) == 24:
+                    break
+        decided[clip] = (model.wearing, kept)
+    wearing, kept = decided["d19"]
+    assert wearing and min(kept[KEPT_FROM:]) > 500
+    # Steady once faded in: the mask moves with the head, it is not found anew each frame.
+    assert max(kept[KEPT_FROM:]) < 1.2 * min(kept[KEPT_FROM:])
+    wearing, kept = decided["d18"]
+    assert not wearing and max(kept) == 0.0
