@@ -51,6 +51,7 @@ from facestream.filters.gaze import Blinks, closing_lids, gaze_warp, kept_lids, 
 from facestream.filters.glasses import GlassesModel
 from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
+from facestream.filters.pose_gate import PitchGate, fold_ceiling
 from facestream.filters.provenance import DEFAULT_LABEL, draw_label
 from facestream.filters.shape import (
     EYE_OPENINGS,
@@ -107,9 +108,12 @@ class SwapOptions:
         overlay: draw "landmarks", "mesh" or "mask" on top (debugging), or None.
         swap: False draws only the overlay (debugging the landmarks without the swap).
         label: visible text drawn in a corner (e.g. "synthetic"), or None.
-        swap_turned: also swap faces turned far to the side (by default a track whose
-            `frontality` falls under `TURNED_OFF` fades back to the target's own face, and
-            fades in again over `TURNED_ON`).
+        swap_turned: also swap faces turned far to the side, bowed far down or up, or
+            whose landmarks fold (by default a track whose `frontality` falls under
+            `TURNED_OFF` fades back to the target's own face, and fades in again over
+            `TURNED_ON`; pitch and folds likewise, `pose_gate.py`).
+        pose_gate: fade out faces pitched far or with folded landmarks (`pose_gate.py`);
+            False leaves only the turn and the engine's trust (the benchmarks' before).
         occlusion: keep what is in front of the target's face (a hand, a microphone) in
             front, per track (`occlusion.py`).
         keep_glasses: keep the target's glasses (rims, bridge, arms; not the lenses'
@@ -130,6 +134,7 @@ class SwapOptions:
     swap: bool = True
     label: str | None = None
     swap_turned: bool = False
+    pose_gate: bool = True
     occlusion: bool = True
     keep_glasses: bool = True
 
@@ -279,34 +284,46 @@ class TrackState:
     # heading for 1: a turned face fades out and back over `TURN_FADE_FRAMES`.
     shown: float | None = None
     facing: bool = True
+    pitch: PitchGate = field(default_factory=PitchGate)
 
     def fade_for_turn(
-        self, points: np.ndarray, trusted: bool = True, swap_turned: bool = False
+        self,
+        points: np.ndarray,
+        trusted: bool = True,
+        swap_turned: bool = False,
+        pose_gate: bool = True,
     ) -> float:
         """This frame's share of the swap for a face with landmarks `points`.
 
         A frontal source drawn on a face turned far to the side is squeezed onto the near
         half and seams on the cheek (docs/SWAP.md). Hysteresis between `TURNED_OFF` and
         `TURNED_ON` keeps a face near the limit from blinking, and the fade keeps the change
-        from popping; a new track starts at its own state. A face the landmark engine does
-        not trust (`FaceLandmarks.trust`: its detector saw no face where the landmarks are,
-        or a profile) fades out the same way; with `swap_turned` only the trust counts.
+        from popping; a new track starts at its own state. A face pitched far down or up
+        (`pose_gate.PitchGate`) or the engine does not trust (`FaceLandmarks.trust`: its
+        detector saw no face where the landmarks are, or a profile) fades out the same
+        way. Landmarks folding over themselves (`pose_gate.fold_ceiling`) cap the share at
+        once, and it comes back at the fade's pace. With `swap_turned` only the trust
+        counts; without `pose_gate` pitch and folds do not.
         """
+        gated = pose_gate and not swap_turned
         turn = 1.0 if swap_turned else frontality(points)
+        level = self.pitch.update(points, self.shown is None) if gated else True
+        ceiling = fold_ceiling(points) if gated else 1.0
         if self.shown is None:
             self.facing = turn >= 0.5 * (TURNED_OFF + TURNED_ON)
-            self.shown = float(self.facing and trusted)
+            self.shown = min(float(self.facing and level and trusted), ceiling)
             return self.shown
         if turn < TURNED_OFF:
             self.facing = False
         elif turn > TURNED_ON:
             self.facing = True
-        goal = float(self.facing and trusted)
+        goal = float(self.facing and level and trusted)
         step = 1.0 / TURN_FADE_FRAMES
         left = goal - self.shown
         # The last step lands on the goal exactly (0 must skip the compositing, not leave
         # a rounding error of the fade).
         self.shown = goal if abs(left) < 1.01 * step else self.shown + np.sign(left) * step
+        self.shown = min(self.shown, ceiling)
         return self.shown
 
     def smooth_colour(self, matrix: np.ndarray) -> np.ndarray:
@@ -729,7 +746,7 @@ class SwapStage:
                     state = self.tracks.setdefault(face.track_id, TrackState())
                     state.last_seen = frame.index
                     trusted = face.trust >= 0.5
-                    shown = state.fade_for_turn(points, trusted, opts.swap_turned)
+                    shown = state.fade_for_turn(points, trusted, opts.swap_turned, opts.pose_gate)
                     if shown > 0.0:
                         # Mid-fade, the target's own pixels are mixed back in afterwards.
                         target = patch.copy() if shown < 1.0 else None
@@ -768,8 +785,9 @@ def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--swap-turned",
         action="store_true",
-        help="swap faces turned far to the side too (by default they fade back to the "
-        "target's own face: a frontal source drawn on a profile looks wrong)",
+        help="swap faces turned far to the side or bowed far down or up too (by default "
+        "they fade back to the target's own face: a frontal source drawn on a profile, "
+        "or on a bowed head the landmarks lose, looks wrong)",
     )
     parser.add_argument(
         "--no-follow-gaze",
