@@ -83,7 +83,7 @@ LINE_KERNEL = 9
 # The lines are sought in luma and, scaled by CHROMA_GAIN, in chroma (Cr, Cb): a silver rim
 # on bright skin or a gold wire has little luma contrast but is greyer or yellower than the
 # skin (drawn on 5 bare clips: silver found on 3 of 5 clips, gold on 2, luma only; 4 and
-# 4 with chroma), and bare faces' scores fell (their highest 3.3 -> 2.4).
+# 4 with chroma), and bare faces' scores fell (the highest of 21 bare clips 3.3 -> 1.9).
 CHROMA_GAIN = 3.0
 # Directions around each eye, and the radii searched (canonical px): from the eye's own
 # opening grown by EYE_MARGIN (lids, lashes), at least MIN_RADIUS, to an ellipse of
@@ -105,14 +105,15 @@ BRIDGE_X = (-0.15, 0.15)
 BRIDGE_Y = (-0.3, 0.12)
 ARM_Y = (-0.32, 0.12)
 # Every strength is over the band's usual level (its LEVEL_PERCENTILE: skin texture). A
-# stretch of curve (rim, bridge, arm) counts where it passes CURVE_MIN. The track's score
-# is the lower of its lower rims' median strength and half its bridge's (bare faces' lower
-# lashes, lids and eye bags lie within MIN_BELOW; frown lines, the nose's sides and
-# strands of hair cross the bridge, but not both at once); it wears glasses when the score
-# passes WEAR_ON, and stops when it falls under WEAR_OFF. Measured on 21 bare and 5
-# glasses clips (docs/SWAP.md, *The target's glasses*).
+# stretch of curve (rim, bridge, arm) is drawn where it passes CURVE_MIN (at 3, with the
+# chroma raising the level, a third of liveportrait/d19's faint lower rim was lost). The
+# track's score is the lower of its lower rims' median strength and half its bridge's
+# (bare faces' lower lashes, lids and eye bags lie within MIN_BELOW; frown lines, the
+# nose's sides and strands of hair cross the bridge, but not both at once); it wears
+# glasses when the score passes WEAR_ON, and stops when it falls under WEAR_OFF. Measured
+# on 21 bare and 5 glasses clips (docs/SWAP.md, *The target's glasses*).
 LEVEL_PERCENTILE = 25
-CURVE_MIN = 3.0
+CURVE_MIN = 2.0
 WEAR_ON, WEAR_OFF = 3.5, 2.6
 # Frames over which the kept glasses fade in or out when the decision changes.
 FADE_FRAMES = 4
