@@ -102,11 +102,11 @@ def band_tops(luma: np.ndarray, at: np.ndarray) -> np.ndarray:
     row of its points); 0 where no brow band is found higher than that.
 
     The band is the row, from `SEARCH` over `at` to `BELOW` under it, most darker than the
-    brightest rows above and below it (`WINDOW`, alike by `EVEN`: skin on both sides), by
-    at least `CONTRAST`; its top is the
-    nearest row above it halfway back to the skin above. A strip's band counts only where
-    a neighbouring strip's top lies within `AGREE` of it: a brow is wider than a strip, a
-    wrinkle's dark end or a lock of hair at the temple is often not."""
+    brightest rows above and below it (`WINDOW`; skin on both sides: alike by `EVEN`, and
+    bright by `SKIN_FLOOR`), by at least `CONTRAST`; its top is the nearest row above it
+    halfway back to the skin above. A strip's band counts only where a neighbouring
+    strip's top lies within `AGREE` of it: a brow is wider than a strip, a wrinkle's dark
+    end or a lock of hair at the temple is often not."""
     rows = len(luma)
     near, far = (int(round(w * ROWS)) for w in WINDOW)
     # windows[r]: the brightest of rows r .. r + far - near.
