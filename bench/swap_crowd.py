@@ -30,6 +30,16 @@ large frames (``LandmarkEngine(detect_tiles=False)``) and `after` with it, and p
 detector's CPU ms: a call on the whole frame, a call on a tile, the worst frame and the
 mean over all frames (`DetectorCost`); the talking heads then compare the same two.
 
+``--compare pose`` runs the shipped engine twice with the swap's pose gate off
+(``SwapOptions(pose_gate=False)``: pitch and folded landmarks not looked at) and on
+(`filters/pose_gate.py`), and adds the **judged pitch** of each swap on a judge face (the
+mesh's forehead-to-chin line against the image plane, degrees, + bowed down; its zero is
+MediaPipe's own: the talking heads' median is about +5): swaps by pitch band, and on
+faces judged bowed `BOWED` degrees or more. The talking heads then count, per clip, the
+faces the swap draws (any share) and draws whole, without and with the gate (the gate
+reads only the landmarks: the engine and smoother run once, both gates follow them), and
+``--crops DIR`` writes PNG grids of the faces the gate changed most (input, before, after).
+
 Also printed: the check's own cost (`check_cost`) and, on talking-head clips, the engine
 alone with and without the check (`talking_heads`: faces untrusted, frames whose points
 moved, CPU ms a face a frame).
@@ -37,12 +47,14 @@ moved, CPU ms a face a frame).
 Usage (paths under ../shared/data)::
 
     nice -n 10 .venv/bin/python bench/swap_crowd.py [--clips videos/facenet/video.mp4 ...]
-        [--heads videos/retalking/1.mp4 ...] [--head-frames 150] [--compare check|tiles]
+        [--heads videos/retalking/1.mp4 ...] [--head-frames 150] [--compare check|tiles|pose]
+        [--crops DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import subprocess
 import sys
@@ -81,6 +93,8 @@ PROFILE = 0.3
 FRONTAL = 0.5
 MIN_EYES = 20.0
 COVERED = 0.3
+BOWED = 25.0
+PITCH_BANDS = (-90.0, 0.0, 15.0, 25.0, 35.0, 90.0)
 
 
 # ----------------------------------------------------------------------------- the judge
@@ -163,6 +177,7 @@ class JudgeFace:
     inner: np.ndarray  # bool mask of the inner face (hull of the 68 points)
     eyes: float  # outer eye corners' distance
     frontality: float
+    pitch: float  # degrees, + bowed down (`judged_pitch`)
 
 
 @dataclass
@@ -178,6 +193,7 @@ class Counts:
     recalled: int = 0
     recalled_well: int = 0
     nme: list[float] = field(default_factory=list)
+    pitch: list[float] = field(default_factory=list)  # judged, of the swaps on judge faces
     where: list[str] = field(default_factory=list)
 
 
@@ -201,6 +217,13 @@ def judge(clip: Path) -> tuple[np.ndarray, np.ndarray]:
         return data["frames"], data["meshes"]
 
 
+def judged_pitch(mesh: np.ndarray) -> float:
+    """Degrees a Face Mesh ``(478, 3)`` (x, y, z in pixels) is bowed down: its forehead top
+    (vertex 10) to chin (152) line against the image plane (+ the forehead nearer)."""
+    up = mesh[10] - mesh[152]
+    return float(np.degrees(np.arctan2(-up[2], np.hypot(up[0], up[1]))))
+
+
 def judge_faces(meshes: np.ndarray, shape: tuple[int, int]) -> list[JudgeFace]:
     import cv2
 
@@ -216,16 +239,18 @@ def judge_faces(meshes: np.ndarray, shape: tuple[int, int]) -> list[JudgeFace]:
             continue
         points = mesh_to_128(mesh[None])[0]
         hull = cv2.convexHull(mesh[:, :2].astype(np.float32))
-        region = np.zeros(shape, np.uint8)
-        cv2.fillConvexPoly(region, np.round(hull).astype(np.int32), 1)
+        hull_mask = np.zeros(shape, np.uint8)
+        cv2.fillConvexPoly(hull_mask, np.round(hull).astype(np.int32), 1)
         grow = max(int(JUDGE_MARGIN * face_size(points)), 1)
-        region = cv2.dilate(region, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
+        region = cv2.dilate(hull_mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
         inner = np.zeros(shape, np.uint8)
         cv2.fillConvexPoly(
             inner, np.round(cv2.convexHull(points[:68].astype(np.float32))).astype(np.int32), 1
         )
         eyes = float(np.linalg.norm(points[36] - points[45]))
-        faces.append(JudgeFace(region, points, inner > 0, eyes, frontality(points)))
+        faces.append(
+            JudgeFace(region, points, inner > 0, eyes, frontality(points), judged_pitch(mesh))
+        )
     return faces
 
 
@@ -264,10 +289,12 @@ class DetectorCost:
         )
 
 
-def build_chain(verify: bool, tiles: bool = True, cost: DetectorCost | None = None):  # noqa: ANN201
+def build_chain(  # noqa: ANN201
+    verify: bool, tiles: bool = True, cost: DetectorCost | None = None, pose_gate: bool = True
+):
     from facestream.filters.enroll import enroll_source
     from facestream.filters.smoothing import make_smoother_factory
-    from facestream.filters.swap import SwapStage
+    from facestream.filters.swap import SwapOptions, SwapStage
     from facestream.models.detector import AnyRangeDetector
     from facestream.models.engine import LandmarkEngine
     from facestream.stream.landmark_stage import LandmarkStage
@@ -280,7 +307,8 @@ def build_chain(verify: bool, tiles: bool = True, cost: DetectorCost | None = No
         detector = AnyRangeDetector()
         engine._detector = cost.timed(engine, detector.detect)
         engine._tile_detector = cost.timed(engine, detector.full.detect)
-    return LandmarkStage(engine, make_smoother_factory("fixed-lag")), SwapStage(source)
+    stage = SwapStage(source, SwapOptions(pose_gate=pose_gate))
+    return LandmarkStage(engine, make_smoother_factory("fixed-lag")), stage
 
 
 def run_clip(
@@ -289,15 +317,19 @@ def run_clip(
     judged: dict[int, np.ndarray],
     tiles: bool = True,
     cost: DetectorCost | None = None,
+    pose_gate: bool = True,
+    outputs: dict[int, np.ndarray] | None = None,
 ) -> Counts:
-    """Run the chain over `clip` and score the judged frames."""
+    """Run the chain over `clip` and score the judged frames (their output images kept in
+    `outputs`, when given)."""
     import av
 
     from facestream.stream.frames import Frame
 
-    landmarks, swap = build_chain(verify, tiles, cost)
+    landmarks, swap = build_chain(verify, tiles, cost, pose_gate)
     counts = Counts()
     inputs: dict[int, np.ndarray] = {}
+    score = functools.partial(_score, outputs=outputs)
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
         rate = Fraction(stream.average_rate or 25)
@@ -309,19 +341,21 @@ def run_clip(
                 inputs[index] = rgb.copy()
             frame = Frame(pts=index, time_base=1 / rate, index=index, _image=rgb)
             for done in landmarks.process(frame):
-                _score(swap.process(done), inputs, judged, counts)
+                score(swap.process(done), inputs, judged, counts)
         for done in landmarks.flush():
-            _score(swap.process(done), inputs, judged, counts)
+            score(swap.process(done), inputs, judged, counts)
     return counts
 
 
-def _score(frame, inputs: dict, judged: dict, counts: Counts) -> None:  # noqa: ANN001
+def _score(frame, inputs: dict, judged: dict, counts: Counts, outputs: dict | None) -> None:  # noqa: ANN001
     import cv2
 
     before = inputs.pop(frame.index, None)
     if before is None:
         return
     after = frame.image
+    if outputs is not None:
+        outputs[frame.index] = after.copy()
     h, w = before.shape[:2]
     changed = np.abs(after.astype(np.int16) - before).max(-1) > CHANGED
     changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3))) > 0
@@ -356,6 +390,7 @@ def _score(frame, inputs: dict, judged: dict, counts: Counts) -> None:  # noqa: 
             best.eyes, 1.0
         )
         counts.nme.append(nme)
+        counts.pitch.append(best.pitch)
         if best.frontality < PROFILE:
             counts.on_profile += 1
             counts.where.append(f"profile {place}")
@@ -370,6 +405,18 @@ def _score(frame, inputs: dict, judged: dict, counts: Counts) -> None:  # noqa: 
             inner = face.inner.sum()
             counts.recalled += (changed & face.inner).sum() >= COVERED * inner
             counts.recalled_well += (good_cover & face.inner).sum() >= COVERED * inner
+
+
+def read_judged(clip: Path, judged: dict) -> dict[int, np.ndarray]:
+    """The input images of the judged frames of `clip`."""
+    import av
+
+    with av.open(str(clip)) as container:
+        return {
+            i: f.to_ndarray(format="rgb24")
+            for i, f in enumerate(container.decode(video=0))
+            if i in judged
+        }
 
 
 def ratio(a: float, b: float) -> str:
@@ -395,6 +442,16 @@ def report(name: str, before: Counts, after: Counts) -> None:
     for label, c in (("before", before), ("after", after)):
         med = np.median(c.nme) if c.nme else float("nan")
         print(f"  median NME of swaps on judge faces, {label}: {med:.3f}")
+    bands = list(zip(PITCH_BANDS[:-1], PITCH_BANDS[1:], strict=True))
+    print(
+        "  swaps on judge faces by judged pitch (deg):",
+        ", ".join(f"[{lo:+.0f},{hi:+.0f})" for lo, hi in bands),
+        f"; bowed >= {BOWED:.0f}",
+    )
+    for label, c in (("before", before), ("after", after)):
+        pitch = np.asarray(c.pitch)
+        counts = [int(((pitch >= lo) & (pitch < hi)).sum()) for lo, hi in bands]
+        print(f"    {label:6s} {counts} ; {int((pitch >= BOWED).sum())}")
     print("  after, bad swaps:", ", ".join(after.where[:12]) or "none")
     print("  before, bad swaps:", ", ".join(before.where[:12]) or "none")
     new = [w for w in after.where if w not in before.where]
@@ -440,6 +497,103 @@ def talking_heads(clips: list[str], frames: int, compare: str = "check") -> None
         )
 
 
+def gate_counts(clips: list[str]) -> None:
+    """Per talking-head clip (every frame): the faces the swap draws (any share) and draws
+    whole, without and with the pose gate, and the frames that differ. The gate reads only
+    the landmarks, so the engine and smoother run once and both gates follow them."""
+    from facestream.filters.swap import TrackState
+
+    print("\ntalking heads, every frame: faces drawn (any share) / whole, pose gate off -> on")
+    totals = np.zeros(4, int)
+    for clip in clips:
+        states: list[dict[int, TrackState]] = [{}, {}]
+        drawn, whole, changed = np.zeros(2, int), np.zeros(2, int), []
+        for frame in _landmark_frames(DATA / clip):
+            for face in frame.faces:
+                points = np.asarray(face.points, np.float32)
+                shown = [
+                    states[on]
+                    .setdefault(face.track_id, TrackState())
+                    .fade_for_turn(points, face.trust >= 0.5, False, bool(on))
+                    for on in (0, 1)
+                ]
+                drawn += [s > 0 for s in shown]
+                whole += [s == 1 for s in shown]
+                if shown[0] != shown[1]:
+                    changed.append(f"{frame.index}({shown[0]:.2f}->{shown[1]:.2f})")
+        totals += [drawn[0], drawn[1], whole[0], whole[1]]
+        print(
+            f"  {clip:50s} {drawn[0]:4d} -> {drawn[1]:4d} / {whole[0]:4d} -> {whole[1]:4d}"
+            f"  {' '.join(changed)}"
+        )
+    print(f"  {'all':50s} {totals[0]:4d} -> {totals[1]:4d} / {totals[2]:4d} -> {totals[3]:4d}")
+
+
+def _landmark_frames(clip: Path):  # noqa: ANN202 - bench helper
+    """Every frame of `clip` after the swap chain's landmark stage (engine, smoother)."""
+    import av
+
+    from facestream.filters.smoothing import make_smoother_factory
+    from facestream.models.engine import LandmarkEngine
+    from facestream.stream.frames import Frame
+    from facestream.stream.landmark_stage import LandmarkStage
+
+    stage = LandmarkStage(
+        LandmarkEngine("hrnet128_lite", num_threads=1), make_smoother_factory("fixed-lag")
+    )
+    with av.open(str(clip)) as container:
+        rate = Fraction(container.streams.video[0].average_rate or 25)
+        for index, decoded in enumerate(container.decode(video=0)):
+            rgb = decoded.to_ndarray(format="rgb24")
+            yield from stage.process(Frame(pts=index, time_base=1 / rate, index=index, _image=rgb))
+    yield from stage.flush()
+
+
+def talking_head_clips() -> list[str]:
+    """Every clip of ../shared/data/videos but the crowd and the Hamilton audience."""
+    skip = {"videos/facenet/video.mp4", "videos/face_recognition/short_hamilton_clip.mp4"}
+    found = sorted(str(p.relative_to(DATA)) for p in (DATA / "videos").glob("*/*.mp4"))
+    return [clip for clip in found if clip not in skip]
+
+
+def save_crops(
+    folder: Path,
+    name: str,
+    inputs: dict[int, np.ndarray],
+    before: dict[int, np.ndarray],
+    after: dict[int, np.ndarray],
+    count: int = 8,
+) -> None:
+    """PNG grid of the `count` face regions where `before` and `after` differ most (input,
+    before, after side by side, 160 px high), named by clip, frame and place."""
+    import cv2
+
+    found = []
+    for index, image in after.items():
+        diff = np.abs(image.astype(np.int16) - before[index]).max(-1) > CHANGED
+        labels, stats = cv2.connectedComponentsWithStats(diff.astype(np.uint8))[1:3]
+        for x, y, w, h, area in stats[1:]:
+            if area >= 200:
+                found.append((int(area), index, x, y, w, h))
+    rows = []
+    for _, index, x, y, w, h in sorted(found, reverse=True)[:count]:
+        side = int(1.6 * max(w, h))
+        cx, cy = x + w // 2, y + h // 2
+        y0, x0 = max(cy - side // 2, 0), max(cx - side // 2, 0)
+        crops = [
+            cv2.resize(im[y0 : y0 + side, x0 : x0 + side], (160, 160))
+            for im in (inputs[index], before[index], after[index])
+        ]
+        row = np.concatenate(crops, 1)
+        cv2.putText(row, f"{index} ({cx},{cy})", (4, 14), 0, 0.45, (255, 255, 0), 1)
+        rows.append(row)
+    if rows:
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / f"{name.replace('/', '_')}_pose_gate.png"
+        cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+        print(f"  crops: {out}")
+
+
 def check_cost(clip: str, frame_index: int = 0, repeats: int = 60) -> None:
     """CPU ms of one `FaceCheck` per face (the faces the engine finds on one frame of
     `clip`), best and median of `repeats`, and spread over the engine's check period."""
@@ -476,14 +630,18 @@ def main() -> None:
     parser.add_argument("--head-frames", type=int, default=150)
     parser.add_argument(
         "--compare",
-        choices=("check", "tiles"),
+        choices=("check", "tiles", "pose"),
         default="check",
-        help="before/after: without/with the second look, or without/with tiled detection",
+        help="before/after: without/with the second look, without/with tiled detection, "
+        "or without/with the swap's pose gate (pitch, folded landmarks)",
     )
+    parser.add_argument("--crops", type=Path, help="--compare pose: PNG grids go here")
     args = parser.parse_args()
     if args.compare == "check":
         check_cost(CLIPS[0])
-    if args.heads:
+    if args.compare == "pose":
+        gate_counts(args.heads if "--heads" in sys.argv else talking_head_clips())
+    elif args.heads:
         talking_heads(args.heads, args.head_frames, args.compare)
     totals = {"before": Counts(), "after": Counts()}
     for clip in args.clips:
@@ -493,6 +651,12 @@ def main() -> None:
         if args.compare == "check":
             before = run_clip(path, False, judged)
             after = run_clip(path, True, judged)
+        elif args.compare == "pose":
+            images: tuple[dict, dict] = ({}, {})
+            before = run_clip(path, True, judged, pose_gate=False, outputs=images[0])
+            after = run_clip(path, True, judged, outputs=images[1])
+            if args.crops is not None:
+                save_crops(args.crops, clip, read_judged(path, judged), *images)
         else:
             costs = DetectorCost(), DetectorCost()
             before = run_clip(path, True, judged, tiles=False, cost=costs[0])
