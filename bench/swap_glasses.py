@@ -24,8 +24,8 @@ source's skin). `--sheet` renders input, old, new and the kept mask at several t
 clip (the glasses clips and two bare ones).
 
 (c) The cost: `GlassesModel.glasses` per face and frame (CPU ms, thread time; its
-evidence pass every few frames included), on a 1080p clip with drawn glasses and on the
-real glasses clips.
+evidence pass every few frames included), on a 720p and a 1080p clip with drawn glasses
+(`SPEED_CLIPS`) and on the real glasses clips.
 
 Landmarks: the engine tracking each clip, Kalman-smoothed as in the live path. Medians
 over the frames after a track's first `SKIP` (the decision's warm-up and fade-in)::
@@ -116,7 +116,7 @@ GLASSES_CLIPS = (
     "spectre/0Fi83BHQsMA_00002",
 )
 SHEET_BARE = ("liveportrait/d18", "sadtalker/WDA_KatieHill_000")
-SPEED_CLIP = "spectre/W036_level_3_happy_007"  # 1920x1080
+SPEED_CLIPS = ("liveportrait/s32", "spectre/W036_level_3_happy_007")  # 1280x720, 1920x1080
 SAME_LEVELS = 12  # an output pixel within this of the target shows the target
 SKIP = 8  # the decision's warm-up (glasses.WARMUP) and fade-in (glasses.FADE_FRAMES)
 TILE = 200  # px per picture of the sheet
@@ -344,10 +344,12 @@ def main() -> None:
         timings += speed(frames, points, styled=False)
         if args.sheet:
             sheet += sheet_rows(name, frames, points, runs)
-    frames, points = tracked(SPEED_CLIP, args.frames)
-    big = speed(frames, points, styled=True)
+    rows = []
+    for name in SPEED_CLIPS:
+        frames, points = tracked(name, args.frames)
+        rows.append((f"{name} + drawn", speed(frames, points, styled=True)))
     print("(c) GlassesModel.glasses CPU ms per face and frame (median / mean / max)")
-    for label, values in ((f"{SPEED_CLIP} + drawn", big), ("the glasses clips", timings)):
+    for label, values in [*rows, ("the glasses clips", timings)]:
         print(f"{label:48} {median(values):.3f} / {np.mean(values):.3f} / {max(values):.3f}")
     if args.sheet and sheet:
         width = max(row.shape[1] for row in sheet)

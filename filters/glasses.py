@@ -96,7 +96,7 @@ RIM_REACH = (0.62, 0.4, 0.56)  # horizontal, up and down semi-axes
 RADII = int(RIM_REACH[0] * SCALE) + 1
 SMOOTH = 9  # directions (or columns) in the median along a curve
 # A rim pixel is one within RIM_HALF eye distances of the curve whose evidence reaches
-# RIM_SHARE of the curve's there (a bridge's or arm's: of the run around the curve).
+# RIM_SHARE of the curve's there (a bridge's or arm's alike).
 RIM_SHARE = 0.6
 RIM_HALF = 0.06
 # The bridge is measured over the nose's middle (BRIDGE_X) and drawn from rim to rim, in
@@ -323,8 +323,9 @@ def _draw_rim(
     counted = strength >= CURVE_MIN * level
     # Each pixel of the rim's box by its direction and distance from the eye centre: near
     # the curve (the curve itself, and within RIM_HALF where the evidence is strong).
-    x0, x1 = (np.clip(centre[0] + np.array([-1, 1]) * (RADII + 1), 0, BAND_W)).astype(int)
-    y0, y1 = (np.clip(centre[1] + np.array([-1, 1]) * (RADII + 1), 0, BAND_H)).astype(int)
+    reach = float(radius.max()) + RIM_HALF * SCALE + 2.0  # the box the curve's pixels lie in
+    x0, x1 = (np.clip(centre[0] + np.array([-1, 1]) * reach, 0, BAND_W)).astype(int)
+    y0, y1 = (np.clip(centre[1] + np.array([-1, 1]) * reach, 0, BAND_H)).astype(int)
     dy, dx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     dx -= np.float32(centre[0])
     dy -= np.float32(centre[1])
@@ -364,31 +365,11 @@ def _rows(
     strength = part[row, cols]
     if canvas is None:
         return float(np.median(strength))
-    counted = strength >= CURVE_MIN * level
-    on = _contiguous(part.T, row, strength, level).T & counted
-    yy, xx = np.nonzero(on)
-    canvas[yy + y0, xx + x0] = 255
+    # As a rim's (`_draw_rim`): near the row, strong, and the row itself, where it counts.
+    off = np.abs(np.arange(y1 - y0)[:, None] - row)
+    strong = (off <= RIM_HALF * SCALE) & (part >= RIM_SHARE * strength)
+    canvas[y0:y1, x0:x1][(strong | (off == 0)) & (strength >= CURVE_MIN * level)] = 255
     return float(np.median(strength))
-
-
-def _contiguous(
-    profiles: np.ndarray, peak: np.ndarray, strength: np.ndarray, level: float
-) -> np.ndarray:
-    """bool map over `profiles` (one row per direction or column): the run of each row
-    around its `peak` index whose evidence stays over RIM_SHARE of the peak's `strength`
-    (and over CURVE_MIN times `level`), at most RIM_HALF eye distances from the peak."""
-    n = profiles.shape[1]
-    floor = np.maximum(RIM_SHARE * strength, CURVE_MIN * level)[:, None]
-    half = int(round(RIM_HALF * SCALE))
-    out = np.zeros(profiles.shape, bool)
-    rows = np.arange(len(peak))[:, None]
-    for sign in (1, -1):  # out from the peak on each side, up to the first weak pixel
-        at = peak[:, None] + sign * np.arange(half + 1)
-        inside = (at >= 0) & (at < n)
-        at = at.clip(0, n - 1)
-        run = np.cumprod(inside & (profiles[rows, at] >= floor), axis=1).astype(bool)
-        out[np.broadcast_to(rows, at.shape)[run], at[run]] = True
-    return out
 
 
 def _to_image(
