@@ -34,8 +34,10 @@ face's crop goes through the short-range BlazeFace. A detection there whose eyes
 where the landmarks put them re-seeds the face from the detection's crop on the same frame
 (trusted only if its landmarks then stay on the face until the next check). A face the
 detector does not see is not *trusted* (`FaceLandmarks.trust` 0), nor one it sees
-elsewhere or in profile (a trusted face at the second such check in a row: it is checked
-again on the next frame, and a glitch passes); one it does not see in
+elsewhere, in profile, or frontal with its nose or mouth off the landmarks' (``askew``:
+a head bowed far down, whose landmarks follow the bow only part of the way; a trusted face
+at the second such check in a row: it is checked again on the next frame, and a glitch
+passes); a later check that confirms the face trusts it again. One it does not see in
 `DROP_AFTER_MISSES` checks in a row is dropped.
 
 Devices: ``"cpu"``, ``"cuda"`` (fp16 by default, channels-last, pinned host buffers,
@@ -91,7 +93,8 @@ class FaceLandmarks:
         confidence: float32 ``(128,)`` in [0, 1], from the heatmap peaks.
         box: float32 ``(4,)`` x0 y0 x1 y1, the bounding box of the 128 points.
         trust: 1 when the engine's second look (``verify``) saw a face, not in profile,
-            where the landmarks are; 0 when it did not (the swap fades such a face out).
+            where the landmarks are (nose and mouth too); 0 when it did not (the swap fades
+            such a face out).
             Always 1 without the second look.
     """
 

@@ -16,7 +16,13 @@ the landmarks:
   boy sat a whole eye distance up on his forehead);
 - **profile**: its nose tip lies outside the middle of the eye line (`PROFILE_NOSE`): on a
   profile the landmark model still draws a frontal shape, with the far eye on the
-  background, and the landmarks' own turn measure reads it as frontal.
+  background, and the landmarks' own turn measure reads it as frontal;
+- **askew**: on a face it sees frontal (`FRONTAL_NOSE`), its nose tip or mouth centre lies
+  more than `INNER_AGREEMENT` eye distances from the landmarks' (`inner_disagreement`):
+  the landmarks' eyes are on the face, the rest is drawn elsewhere. On the crowd's heads
+  bowed far down (28-36 degrees by MediaPipe's mesh) the landmark model draws a frontal
+  shape whose nose and mouth sit high on the face, and the swap tore there; a face
+  turned far reads as far apart (its landmarks' frontal shape) but is the turn's to fade.
 
 Example:
     >>> import numpy as np
@@ -75,6 +81,23 @@ measured 0.3-0.7, a face turned far with its landmarks on it 0.14-0.25
 (``spectre/OzA6jRYjVQs_00004``, where the swap holds), the profiles of the
 ``short_hamilton_clip`` audience -0.07-0.15 (their landmarks also disagree)."""
 
+INNER_AGREEMENT = 0.3
+"""Largest distance between the detector's nose tip and the landmarks' (iBUG 30), and
+between its mouth centre and the landmarks' (the outer lips' mean), in the landmarks' eye
+distances, on a face the detector sees frontal. Over every frame of the 29 talking-head
+clips (nodding up to about 17 degrees), on the 4416 faces seen frontal whose eyes agreed,
+the larger of the two read 0.076 (median), 0.19 (99th percentile), 0.24 at most; it passed
+0.3 only on faces turned far (nose at 0.67-0.96 of the eye line). On ``facenet/video.mp4``
+the red-haired man bowed 28-36 degrees (MediaPipe's mesh) read 0.42 at the check that
+first trusted his new track (frame 101, torn swaps at 103-104), and 0.33 at frame 81 on
+his earlier track."""
+
+FRONTAL_NOSE = 0.15
+"""A face is seen frontal (`inner_disagreement` asked of it) when the detector's nose tip,
+projected on its eye line (0 at the right eye, 1 at the left), lies within this of 0.5.
+The talking heads' faces measured 0.14-0.96 (median 0.47), the crowd's bowed faces over
+`INNER_AGREEMENT` 0.46-0.62."""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -87,6 +110,8 @@ class Verdict:
         keypoints: float32 ``(6, 2)`` the detection's keypoints in frame pixels (the one
             nearest the landmarks), or None.
         score: that detection's score (0 without one).
+        askew: the detection is frontal and its nose tip or mouth centre lies off the
+            landmarks' (`INNER_AGREEMENT`).
     """
 
     found: bool
@@ -94,11 +119,18 @@ class Verdict:
     profile: bool
     keypoints: np.ndarray | None
     score: float = 0.0
+    askew: bool = False
 
     @property
     def confirmed(self) -> bool:
-        """A clear face where the landmarks say, not in profile."""
-        return self.found and self.agrees and not self.profile and self.score >= CONFIRM_SCORE
+        """A clear face where the landmarks say, not in profile, nose and mouth too."""
+        return (
+            self.found
+            and self.agrees
+            and not self.profile
+            and not self.askew
+            and self.score >= CONFIRM_SCORE
+        )
 
 
 def eye_disagreement(points: np.ndarray, keypoints: np.ndarray) -> tuple[float, float]:
@@ -117,11 +149,30 @@ def agrees(points: np.ndarray, keypoints: np.ndarray) -> bool:
     return error <= EYE_AGREEMENT and 1 / SCALE_AGREEMENT <= ratio <= SCALE_AGREEMENT
 
 
+def nose_along(keypoints: np.ndarray) -> float:
+    """A detection's nose tip projected on its eye line: 0 at the right eye, 1 at the left."""
+    line = keypoints[1] - keypoints[0]
+    return float(np.dot(keypoints[2] - keypoints[0], line)) / max(float(np.dot(line, line)), 1e-6)
+
+
 def is_profile(keypoints: np.ndarray) -> bool:
     """Whether a detection's nose tip lies off the middle of its eye line (a profile)."""
-    line = keypoints[1] - keypoints[0]
-    along = float(np.dot(keypoints[2] - keypoints[0], line)) / max(float(np.dot(line, line)), 1e-6)
-    return not PROFILE_NOSE <= along <= 1.0 - PROFILE_NOSE
+    return not PROFILE_NOSE <= nose_along(keypoints) <= 1.0 - PROFILE_NOSE
+
+
+def inner_disagreement(points: np.ndarray, keypoints: np.ndarray) -> float:
+    """The larger of the distances between the nose tips and between the mouth centres of
+    landmarks ``(128, 2)`` and a detection's keypoints ``(6, 2)``, in the landmarks' eye
+    distances."""
+    anchors = landmark_anchors(points)
+    spread = max(float(np.linalg.norm(anchors[1] - anchors[0])), 1e-6)
+    return float(np.linalg.norm(anchors[2:4] - keypoints[2:4], axis=1).max()) / spread
+
+
+def is_askew(points: np.ndarray, keypoints: np.ndarray, limit: float = INNER_AGREEMENT) -> bool:
+    """Whether a detection seen frontal puts the nose tip or the mouth off the landmarks'."""
+    frontal = abs(nose_along(keypoints) - 0.5) <= FRONTAL_NOSE
+    return frontal and inner_disagreement(points, keypoints) > limit
 
 
 class FaceCheck:
@@ -130,6 +181,8 @@ class FaceCheck:
     Args:
         device: torch device for the detector.
         min_score: detections under this score are ignored.
+        inner_agreement: a frontal detection whose nose tip or mouth lies farther than
+            this from the landmarks' is askew (`INNER_AGREEMENT`; ``inf``: never).
 
     About 3 ms a face on one CPU core of this machine (best of 60: the network,
     TorchScript-frozen on the CPU, 2.0 ms; decoding and NMS 0.9 ms; the crop 0.24 ms; the
@@ -137,8 +190,14 @@ class FaceCheck:
     frames (7: 0.42 ms a face a frame, `bench/swap_crowd.py`).
     """
 
-    def __init__(self, device: str | torch.device = "cpu", min_score: float = MIN_SCORE) -> None:
+    def __init__(
+        self,
+        device: str | torch.device = "cpu",
+        min_score: float = MIN_SCORE,
+        inner_agreement: float = INNER_AGREEMENT,
+    ) -> None:
         self.detector = FaceDetector("short", device, min_score)
+        self.inner_agreement = inner_agreement
         if self.detector.device.type == "cpu":
             # About 1.8x faster on the CPU; the outputs are the same to the last bit.
             example = torch.rand(1, 3, CHECK_SIZE, CHECK_SIZE).contiguous(
@@ -155,10 +214,18 @@ class FaceCheck:
         crops = cut_crops(frame, crop_to_frame, CHECK_SIZE)
         found = self.detector.detect_batch(list(crops))
         to_frame = pixel_affines(crop_to_frame, CHECK_SIZE).astype(np.float64)
-        return [_verdict(p, d, a) for p, d, a in zip(points, found, to_frame, strict=True)]
+        return [
+            _verdict(p, d, a, self.inner_agreement)
+            for p, d, a in zip(points, found, to_frame, strict=True)
+        ]
 
 
-def _verdict(points: np.ndarray, detections: Sequence[Detection], to_frame: np.ndarray) -> Verdict:
+def _verdict(
+    points: np.ndarray,
+    detections: Sequence[Detection],
+    to_frame: np.ndarray,
+    inner_agreement: float = INNER_AGREEMENT,
+) -> Verdict:
     """The verdict on one face from the detections in its crop (crop pixels)."""
     if not detections:
         return Verdict(False, False, False, None)
@@ -175,4 +242,5 @@ def _verdict(points: np.ndarray, detections: Sequence[Detection], to_frame: np.n
         is_profile(keypoints),
         keypoints,
         float(detections[best].score),
+        is_askew(points, keypoints, inner_agreement),
     )

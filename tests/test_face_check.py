@@ -10,15 +10,19 @@ from torch import nn
 
 from facestream.filters.swap import TURN_FADE_FRAMES, TrackState
 from facestream.models import crops
-from facestream.models.detector import FaceDetector
+from facestream.models.detector import Detection, FaceDetector
 from facestream.models.engine import DROP_AFTER_MISSES, LandmarkEngine
 from facestream.models.face_check import (
+    CHECK_SIZE,
     CONFIRM_SCORE,
     EYE_AGREEMENT,
+    INNER_AGREEMENT,
     FaceCheck,
     Verdict,
     agrees,
     eye_disagreement,
+    inner_disagreement,
+    is_askew,
     is_profile,
 )
 from facestream.models.heatmaps import render_heatmaps
@@ -177,3 +181,88 @@ def test_a_clean_frontal_face_stays_trusted_with_one_id():
     assert engine.verify  # on by default with the shipped weights
     tracks = [[(f.track_id, f.trust) for f in engine.track(WALL)] for _ in range(12)]
     assert tracks == [[(0, 1.0)]] * 12
+
+
+def _keypoints(points: np.ndarray, drop: float = 0.0, along: float = 0.5) -> np.ndarray:
+    """A detection's keypoints ``(6, 2)`` for landmarks ``(128, 2)``: eyes on theirs, the
+    nose tip and mouth `drop` eye distances further down the face than theirs (a head bowed
+    further than its landmarks show), the nose at `along` of the eye line."""
+    eyes_r, eyes_l, nose, mouth = crops.landmark_anchors(points)
+    line = eyes_l - eyes_r
+    down = np.array([-line[1], line[0]])  # the eye line turned a quarter: down the face
+    nose = nose + drop * down + (along - 0.5) * line
+    mouth = mouth + drop * down
+    ears = [eyes_r - 0.4 * line, eyes_l + 0.4 * line]
+    return np.stack([eyes_r, eyes_l, nose, mouth, *ears]).astype(np.float32)
+
+
+FRONTAL = (MEAN_SHAPE * 200 + 100).astype(np.float32)
+
+
+def test_keypoints_that_see_the_nose_and_mouth_far_below_the_landmarks_are_askew():
+    assert inner_disagreement(FRONTAL, _keypoints(FRONTAL)) < 0.01
+    assert not is_askew(FRONTAL, _keypoints(FRONTAL))
+    # A nod the landmarks follow less than the detector: both within the agreement.
+    assert not is_askew(FRONTAL, _keypoints(FRONTAL, drop=0.15))
+    bowed = _keypoints(FRONTAL, drop=INNER_AGREEMENT + 0.1)
+    assert agrees(FRONTAL, bowed) and not is_profile(bowed)  # the eyes are on the face
+    assert is_askew(FRONTAL, bowed)
+    # A face turned far: its landmarks' frontal shape is off the detector's nose and
+    # mouth too, and the turn is the swap's to fade, not this check's.
+    assert not is_askew(FRONTAL, _keypoints(FRONTAL, drop=0.4, along=0.8))
+    askew = Verdict(True, True, False, bowed, 0.9, askew=True)
+    assert not askew.confirmed and Verdict(True, True, False, bowed, 0.9).confirmed
+
+
+class _KeypointDetector:
+    """A stand-in for the check's BlazeFace: one detection per crop, with `_keypoints` of
+    the landmarks the check was given (`drop` set by the test), in the crop's pixels."""
+
+    def __init__(self) -> None:
+        self.points = np.zeros((0, 128, 2), np.float32)
+        self.drop = 0.0
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        to_frame = crops.pixel_affines(crops.crop_from_landmarks(self.points), CHECK_SIZE)
+        found = []
+        for points, affine in zip(self.points, to_frame, strict=True):
+            inverse = np.linalg.inv(np.vstack([affine, [0, 0, 1]]).astype(np.float64))[:2]
+            frame_keypoints = _keypoints(points, self.drop)
+            keypoints = frame_keypoints @ inverse[:, :2].T + inverse[:, 2]
+            box = np.array([0, 0, CHECK_SIZE, CHECK_SIZE], np.float32)
+            found.append([Detection(box, keypoints.astype(np.float32), 0.9)])
+        return found
+
+
+def test_a_face_the_detector_sees_bowed_below_its_landmarks_is_not_trusted_until_it_agrees(
+    detection,
+):
+    stub = _KeypointDetector()
+    face_check = FaceCheck()
+    face_check.detector = stub  # type: ignore[assignment]
+
+    def check(frame: np.ndarray, points: np.ndarray) -> list[Verdict]:
+        stub.points = points
+        return face_check(frame, points)
+
+    # Frontal and nodding (the detector sees nose and mouth within the agreement): trusted.
+    for drop in (0.0, 0.15):
+        stub.drop = drop
+        engine = _engine(DriftNet(after=10**6), detection, verify=check)
+        assert [engine.track(WALL)[0].trust for _ in range(10)] == [1.0] * 10
+    # A new face whose nose and mouth the detector sees far below the landmarks': never
+    # trusted (a bowed head), kept (not dropped); trusted again at the next check (every
+    # `check_every` frames) that agrees.
+    stub.drop = INNER_AGREEMENT + 0.15
+    engine = _engine(DriftNet(after=10**6), detection, verify=check)
+    every = engine.check_every
+    assert [engine.track(WALL)[0].trust for _ in range(3 * every)] == [0.0] * 3 * every
+    stub.drop = 0.0
+    assert [engine.track(WALL)[0].trust for _ in range(every)] == [1.0] * every
+    # A trusted face that bows: distrusted at the second check in a row (the next frame).
+    stub.drop = INNER_AGREEMENT + 0.15
+    trust = [engine.track(WALL)[0].trust for _ in range(every)]
+    assert trust == [1.0] + [0.0] * (every - 1)
+    # The check without the nose and mouth agreement (as it was) trusts the bowed face.
+    face_check.inner_agreement = float("inf")
+    assert _engine(DriftNet(after=10**6), detection, verify=check).track(WALL)[0].trust == 1.0
