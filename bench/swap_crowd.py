@@ -40,6 +40,13 @@ faces the swap draws (any share) and draws whole, without and with the gate (the
 reads only the landmarks: the engine and smoother run once, both gates follow them), and
 ``--crops DIR`` writes PNG grids of the faces the gate changed most (input, before, after).
 
+``--compare witness`` runs the shipped chain (pose gate on) with the check's nose and mouth
+agreement off (``FaceCheck(inner_agreement=inf)``: a frontal detection whose nose tip or
+mouth lies off the landmarks' still confirms them) and on (`models/face_check.py`,
+``INNER_AGREEMENT``), with the judged pitch as for ``pose``; the talking heads then count,
+per clip and every frame, the faces the swap draws (any share) and draws whole, without
+and with it (the engine runs twice: the check's verdict changes the track's trust).
+
 Also printed: the check's own cost (`check_cost`) and, on talking-head clips, the engine
 alone with and without the check (`talking_heads`: faces untrusted, frames whose points
 moved, CPU ms a face a frame).
@@ -47,8 +54,8 @@ moved, CPU ms a face a frame).
 Usage (paths under ../shared/data)::
 
     nice -n 10 .venv/bin/python bench/swap_crowd.py [--clips videos/facenet/video.mp4 ...]
-        [--heads videos/retalking/1.mp4 ...] [--head-frames 150] [--compare check|tiles|pose]
-        [--crops DIR]
+        [--heads videos/retalking/1.mp4 ...] [--head-frames 150]
+        [--compare check|tiles|pose|witness] [--crops DIR]
 """
 
 from __future__ import annotations
@@ -290,7 +297,7 @@ class DetectorCost:
 
 
 def build_chain(  # noqa: ANN201
-    verify: bool, tiles: bool = True, cost: DetectorCost | None = None, pose_gate: bool = True
+    verify: object, tiles: bool = True, cost: DetectorCost | None = None, pose_gate: bool = True
 ):
     from facestream.filters.enroll import enroll_source
     from facestream.filters.smoothing import make_smoother_factory
@@ -313,7 +320,7 @@ def build_chain(  # noqa: ANN201
 
 def run_clip(
     clip: Path,
-    verify: bool,
+    verify: object,
     judged: dict[int, np.ndarray],
     tiles: bool = True,
     cost: DetectorCost | None = None,
@@ -529,8 +536,46 @@ def gate_counts(clips: list[str]) -> None:
     print(f"  {'all':50s} {totals[0]:4d} -> {totals[1]:4d} / {totals[2]:4d} -> {totals[3]:4d}")
 
 
-def _landmark_frames(clip: Path):  # noqa: ANN202 - bench helper
-    """Every frame of `clip` after the swap chain's landmark stage (engine, smoother)."""
+def witness_counts(clips: list[str]) -> None:
+    """Per talking-head clip (every frame): the faces the swap draws (any share) and draws
+    whole (pose gate on), the check's nose and mouth agreement off and on, the frames where
+    what is drawn differs, and the faces untrusted."""
+    from facestream.filters.swap import TrackState
+    from facestream.models.face_check import FaceCheck
+
+    print("\ntalking heads, every frame: faces drawn (any share) / whole / untrusted,")
+    print("  nose and mouth agreement off -> on")
+    totals = np.zeros(6, int)
+    for clip in clips:
+        shown: list[dict[int, list[float]]] = [{}, {}]
+        untrusted = np.zeros(2, int)
+        for on, verify in enumerate((FaceCheck(inner_agreement=float("inf")), True)):
+            states: dict[int, TrackState] = {}
+            for frame in _landmark_frames(DATA / clip, verify):
+                row = shown[on].setdefault(frame.index, [])
+                for face in frame.faces:
+                    points = np.asarray(face.points, np.float32)
+                    state = states.setdefault(face.track_id, TrackState())
+                    row.append(state.fade_for_turn(points, face.trust >= 0.5))
+                    untrusted[on] += face.trust < 0.5
+        drawn = [sum(s > 0 for r in v.values() for s in r) for v in shown]
+        whole = [sum(s == 1 for r in v.values() for s in r) for v in shown]
+        changed = [i for i in shown[0] if sorted(shown[0][i]) != sorted(shown[1].get(i, []))]
+        totals += [*drawn, *whole, *untrusted]
+        print(
+            f"  {clip:50s} {drawn[0]:4d} -> {drawn[1]:4d} / {whole[0]:4d} -> {whole[1]:4d}"
+            f" / {untrusted[0]:3d} -> {untrusted[1]:3d}  frames changed: {len(changed)}"
+            f" {changed[:10]}"
+        )
+    print(
+        f"  {'all':50s} {totals[0]:4d} -> {totals[1]:4d} / {totals[2]:4d} -> {totals[3]:4d}"
+        f" / {totals[4]:3d} -> {totals[5]:3d}"
+    )
+
+
+def _landmark_frames(clip: Path, verify: object = None):  # noqa: ANN202 - bench helper
+    """Every frame of `clip` after the swap chain's landmark stage (engine, smoother); the
+    engine's second look as ``verify`` says (`LandmarkEngine`; None: its default)."""
     import av
 
     from facestream.filters.smoothing import make_smoother_factory
@@ -539,7 +584,8 @@ def _landmark_frames(clip: Path):  # noqa: ANN202 - bench helper
     from facestream.stream.landmark_stage import LandmarkStage
 
     stage = LandmarkStage(
-        LandmarkEngine("hrnet128_lite", num_threads=1), make_smoother_factory("fixed-lag")
+        LandmarkEngine("hrnet128_lite", num_threads=1, verify=verify),
+        make_smoother_factory("fixed-lag"),
     )
     with av.open(str(clip)) as container:
         rate = Fraction(container.streams.video[0].average_rate or 25)
@@ -630,17 +676,21 @@ def main() -> None:
     parser.add_argument("--head-frames", type=int, default=150)
     parser.add_argument(
         "--compare",
-        choices=("check", "tiles", "pose"),
+        choices=("check", "tiles", "pose", "witness"),
         default="check",
         help="before/after: without/with the second look, without/with tiled detection, "
-        "or without/with the swap's pose gate (pitch, folded landmarks)",
+        "without/with the swap's pose gate (pitch, folded landmarks), or without/with the "
+        "check's nose and mouth agreement",
     )
     parser.add_argument("--crops", type=Path, help="--compare pose: PNG grids go here")
     args = parser.parse_args()
     if args.compare == "check":
         check_cost(CLIPS[0])
+    heads = args.heads if "--heads" in sys.argv else talking_head_clips()
     if args.compare == "pose":
-        gate_counts(args.heads if "--heads" in sys.argv else talking_head_clips())
+        gate_counts(heads)
+    elif args.compare == "witness":
+        witness_counts(heads)
     elif args.heads:
         talking_heads(args.heads, args.head_frames, args.compare)
     totals = {"before": Counts(), "after": Counts()}
@@ -657,6 +707,12 @@ def main() -> None:
             after = run_clip(path, True, judged, outputs=images[1])
             if args.crops is not None:
                 save_crops(args.crops, clip, read_judged(path, judged), *images)
+        elif args.compare == "witness":
+            from facestream.models.face_check import FaceCheck
+
+            off = FaceCheck(inner_agreement=float("inf"))
+            before = run_clip(path, off, judged)
+            after = run_clip(path, True, judged)
         else:
             costs = DetectorCost(), DetectorCost()
             before = run_clip(path, True, judged, tiles=False, cost=costs[0])
