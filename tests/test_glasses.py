@@ -14,7 +14,7 @@ from test_swap_occlusion import face_points, smooth_texture
 
 from facestream.filters import swap
 from facestream.filters.glasses import FADE_FRAMES, WARMUP, GlassesModel
-from facestream.filters.swap import SwapOptions, TrackState, composite_face
+from facestream.filters.swap import SwapOptions
 from facestream.models.landmarks import GROUPS, LEFT_EYE, RIGHT_EYE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -58,13 +58,9 @@ def moving_face(count: int, seed: int = 2) -> list[tuple[np.ndarray, np.ndarray]
 
 def run(frames, source, options: SwapOptions) -> list[tuple[np.ndarray, np.ndarray]]:
     """(output, alpha over the whole frame) per frame, one track."""
-    state = TrackState()
     out = []
-    for image, points in frames:
-        result = image.copy()
-        res = composite_face(result, points, source, options, state)
-        assert res is not None
-        alpha = np.zeros(image.shape[:2], np.float32)
+    for result, res in test_swap_occlusion.composite_run(frames, source, options):
+        alpha = np.zeros(result.shape[:2], np.float32)
         x0, y0, x1, y1 = res.box
         alpha[y0:y1, x0:x1] = res.alpha
         out.append((result, alpha))
