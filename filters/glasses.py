@@ -42,7 +42,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facestream.filters.shape import fit_similarity
 from facestream.models.landmarks import LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
 
 # The canonical band: eye distances (between the eye centres) from the eyes' midpoint,
@@ -75,6 +74,16 @@ _CANON = _canonical_points()
 # frame's evidence is noisy), then every EVIDENCE_EVERY frames.
 WARMUP = 4
 EVIDENCE_EVERY = 6
+# A track clearly bare, its score under BARE_SCORE on BARE_LEARNS learns in a row after the
+# warm-up (not wearing), learns only every BARE_EVERY frames (most faces: the evidence pass
+# costs about 1.4 ms at 720p); one score over it brings back EVIDENCE_EVERY. The 5 bare
+# clips of bench/swap_glasses.py score 0.7-1.6 after their first learns; the 3 decided
+# glasses clips over 4 on every learn, so they are decided at the same frames. A face
+# putting glasses on mid-track is decided later: on tests/test_glasses_pace.py's at frame
+# 60, at frame 108 instead of 78.
+BARE_SCORE = 2.0
+BARE_LEARNS = 4
+BARE_EVERY = 24
 # Weight of each new evidence frame (a plain mean over the first ones).
 LEARN_RATE = 0.15
 # Structuring element of the black-hat / top-hat (canonical px): thin metal rims (1-3 px)
@@ -129,11 +138,26 @@ def _columns(x: tuple[float, float]) -> tuple[int, int]:
     return int(round((x[0] - BAND_X[0]) * SCALE)), int(round((x[1] - BAND_X[0]) * SCALE))
 
 
+_ANCHORED = _CANON[ANCHORS] - _CANON[ANCHORS].mean(axis=0)
+_ANCHOR_MEAN = _CANON[ANCHORS].mean(axis=0)
+_ANCHOR_NORM = float((_ANCHORED**2).sum())
+
+
 def band_affine(points: np.ndarray) -> np.ndarray:
     """2x3 float64 similarity taking canonical band pixels to the image with landmarks
-    `points` (least squares on `ANCHORS`)."""
-    pose = fit_similarity(np.asarray(points, np.float64)[ANCHORS], _CANON[ANCHORS])
-    return np.hstack([pose.scale * pose.rotation, pose.translation[:, None]])
+    `points` (least squares on `ANCHORS`).
+
+    In closed form (the similarity as a complex factor: the same least squares as
+    `shape.fit_similarity`'s SVD without the SVD, a fifth of its cost: this runs on every
+    frame of a face wearing glasses)."""
+    anchors = np.asarray(points, np.float64)[ANCHORS]
+    mean = anchors.mean(axis=0)
+    centred = anchors - mean
+    a = float((_ANCHORED * centred).sum()) / _ANCHOR_NORM
+    b = float((_ANCHORED[:, 0] * centred[:, 1] - _ANCHORED[:, 1] * centred[:, 0]).sum())
+    b /= _ANCHOR_NORM
+    linear = np.array([[a, -b], [b, a]])
+    return np.hstack([linear, (mean - linear @ _ANCHOR_MEAN)[:, None]])
 
 
 class GlassesModel:
@@ -142,6 +166,7 @@ class GlassesModel:
     Attributes:
         evidence: float32 `(BAND_H, BAND_W)` accumulated line strength, or None.
         frames: frames seen; evidence_frames: frames whose evidence was learned.
+        bare_learns: learns in a row (after the warm-up) that scored under `BARE_SCORE`.
         wearing: the track's decision (False until WARMUP frames are learned).
         score: the decision's measure (`WEAR_ON`), last measured.
         mask: float32 `(BAND_H, BAND_W)` canonical mask (1 = glasses), or None.
@@ -152,6 +177,7 @@ class GlassesModel:
         self.evidence: np.ndarray | None = None
         self.frames = 0
         self.evidence_frames = 0
+        self.bare_learns = 0
         self.wearing = False
         self.score = 0.0
         self.mask: np.ndarray | None = None
@@ -164,15 +190,20 @@ class GlassesModel:
         """Where the target's glasses are in `image` (uint8 RGB, a face box; landmarks
         `points` in its pixels): a sub-region of the box and its float32 share (1 = the
         glasses), or None when the track wears none. Learns the frame on the track's first
-        `WARMUP` frames and every `EVIDENCE_EVERY` frames after."""
-        affine = band_affine(points)
-        if self.frames < WARMUP or self.frames % EVIDENCE_EVERY == 0:
+        `WARMUP` frames and every `EVIDENCE_EVERY` frames after (`BARE_EVERY` while the
+        track is clearly bare)."""
+        every = BARE_EVERY if self.bare_learns >= BARE_LEARNS else EVIDENCE_EVERY
+        affine = None
+        if self.frames < WARMUP or self.frames % every == 0:
+            affine = band_affine(points)
             self._learn(image, points, affine)
         self.frames += 1
         step = 1.0 / FADE_FRAMES
         self.shown = float(np.clip(self.shown + (step if self.wearing else -step), 0.0, 1.0))
         if self.shown <= 0.0 or self.mask is None:
-            return None
+            return None  # most faces: no fit on the frames that learn nothing
+        if affine is None:
+            affine = band_affine(points)
         kept = _to_image(self.mask, affine, image.shape[:2])
         if kept is not None and self.shown < 1.0:
             kept[1][:] *= np.float32(self.shown)
@@ -222,6 +253,8 @@ class GlassesModel:
                 self.wearing = True
             elif self.score < WEAR_OFF:
                 self.wearing = False
+            bare = not self.wearing and self.score < BARE_SCORE
+            self.bare_learns = self.bare_learns + 1 if bare else 0
         if not self.wearing:
             return  # the last mask stays for the fade out
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
