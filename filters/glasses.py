@@ -199,7 +199,7 @@ class GlassesModel:
             self._learn(image, points, affine)
         self.frames += 1
         step = 1.0 / FADE_FRAMES
-        self.shown = float(np.clip(self.shown + (step if self.wearing else -step), 0.0, 1.0))
+        self.shown = min(max(self.shown + (step if self.wearing else -step), 0.0), 1.0)
         if self.shown <= 0.0 or self.mask is None:
             return None  # most faces: no fit on the frames that learn nothing
         if affine is None:
