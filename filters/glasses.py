@@ -74,11 +74,12 @@ _CANON = _canonical_points()
 # frame's evidence is noisy), then every EVIDENCE_EVERY frames.
 WARMUP = 4
 EVIDENCE_EVERY = 6
-# A track clearly bare, its score under BARE_SCORE on BARE_LEARNS learns in a row after the
-# warm-up (not wearing), learns only every BARE_EVERY frames (most faces: the evidence pass
-# costs about 1.4 ms at 720p); one score over it brings back EVIDENCE_EVERY. The 5 bare
-# clips of bench/swap_glasses.py score 0.7-1.6 after their first learns; the 3 decided
-# glasses clips over 4 on every learn, so they are decided at the same frames. A face
+# A track clearly bare, its score under BARE_SCORE on BARE_LEARNS learns in a row (the
+# warm-up's count; not wearing), learns only every BARE_EVERY frames (most faces: the
+# evidence pass costs about 1.4 ms at 720p); one score over it brings back EVIDENCE_EVERY.
+# The 5 bare clips of bench/swap_glasses.py score 0.7-1.6; the 3 decided glasses clips over
+# 4 on every learn, the 2 undecided over 2 in their warm-up, and the glasses drawn on the
+# bare clips over 2 from their second learn: all decided at the same frames. A face
 # putting glasses on mid-track is decided later: on tests/test_glasses_pace.py's at frame
 # 60, at frame 108 instead of 78.
 BARE_SCORE = 2.0
@@ -166,7 +167,7 @@ class GlassesModel:
     Attributes:
         evidence: float32 `(BAND_H, BAND_W)` accumulated line strength, or None.
         frames: frames seen; evidence_frames: frames whose evidence was learned.
-        bare_learns: learns in a row (after the warm-up) that scored under `BARE_SCORE`.
+        bare_learns: learns in a row that scored under `BARE_SCORE` (not wearing).
         wearing: the track's decision (False until WARMUP frames are learned).
         score: the decision's measure (`WEAR_ON`), last measured.
         mask: float32 `(BAND_H, BAND_W)` canonical mask (1 = glasses), or None.
@@ -253,8 +254,8 @@ class GlassesModel:
                 self.wearing = True
             elif self.score < WEAR_OFF:
                 self.wearing = False
-            bare = not self.wearing and self.score < BARE_SCORE
-            self.bare_learns = self.bare_learns + 1 if bare else 0
+        bare = not self.wearing and self.score < BARE_SCORE
+        self.bare_learns = self.bare_learns + 1 if bare else 0
         if not self.wearing:
             return  # the last mask stays for the fade out
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
