@@ -50,6 +50,9 @@ STRIPS, MARGIN = 12, 0.02
 SUBSAMPLE = (6, 2)
 _HALF = len(BROWS) // 2
 _BOTH_EYES = np.stack(EYES)
+_NEAR, _FAR = (int(round(w * ROWS)) for w in WINDOW)  # WINDOW in profile rows
+_WINDOW_KERNEL = np.ones((_FAR - _NEAR + 1, 1), np.uint8)
+_STRIP_MIDDLES = np.arange(STRIPS) + 0.5
 
 
 def upright(target: np.ndarray) -> np.ndarray:
@@ -92,7 +95,7 @@ def brow_profiles(
     luma = cv2.resize(
         cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), (STRIPS, rows), interpolation=cv2.INTER_AREA
     )
-    centres = x0 + (np.arange(STRIPS) + 0.5) * (x1 - x0) / STRIPS
+    centres = x0 + _STRIP_MIDDLES * (x1 - x0) / STRIPS
     order = np.argsort(brows[:, 0])
     at = np.interp(centres, brows[order, 0], brows[order, 1])
     return luma.astype(np.float32), centres, (at - y0) * rows / (y1 - y0)
@@ -109,9 +112,9 @@ def band_tops(luma: np.ndarray, at: np.ndarray) -> np.ndarray:
     strip's top lies within `AGREE` of it: a brow is wider than a strip, a wrinkle's dark
     end or a lock of hair at the temple is often not."""
     rows = len(luma)
-    near, far = (int(round(w * ROWS)) for w in WINDOW)
+    near, far = _NEAR, _FAR
     # windows[r]: the brightest of rows r .. r + far - near.
-    windows = cv2.dilate(luma, np.ones((far - near + 1, 1), np.uint8), anchor=(0, 0))
+    windows = cv2.dilate(luma, _WINDOW_KERNEL, anchor=(0, 0))
     # Only the rows with both windows inside the profile can be a band (the others' skin
     # is missing): the skin above row far + i is windows[i], below it windows[far + near + i].
     inner = luma[far : rows - far]
