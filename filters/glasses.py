@@ -25,7 +25,8 @@ temples. Each face track keeps a `GlassesModel`:
   masks), softened, kept in the canonical band and warped onto the frame by each frame's
   similarity (the lenses' interior is not kept: the source's eyes show through).
 
-Per frame only the similarity fit and one small warp run (the evidence every few frames).
+Per frame only the similarity fit and one small warp run, on faces wearing glasses (the
+evidence every few frames; on a clearly bare face only the evidence, and more rarely).
 
 Example:
     >>> import numpy as np
