@@ -122,10 +122,13 @@ ARM_Y = (-0.32, 0.12)
 # (bare faces' lower lashes, lids and eye bags lie within MIN_BELOW; frown lines, the
 # nose's sides and strands of hair cross the bridge, but not both at once); it wears
 # glasses when the score passes WEAR_ON, and stops when it falls under WEAR_OFF. Measured
-# on 21 bare and 5 glasses clips (docs/SWAP.md, *The target's glasses*).
+# on 21 bare and 5 glasses clips (docs/SWAP.md, *The target's glasses*). WEAR_OFF lies
+# under the bare clips' highest (1.9; they never reach WEAR_ON, so it never applies to
+# them): liveportrait/d9's glasses, worn all through its 587 frames, score down to 2.03 as
+# the head moves, and at 2.6 they were dropped for frames 258-479 and from 582.
 LEVEL_PERCENTILE = 25
 CURVE_MIN = 2.0
-WEAR_ON, WEAR_OFF = 3.5, 2.6
+WEAR_ON, WEAR_OFF = 3.5, 1.5
 # Frames over which the kept glasses fade in or out when the decision changes.
 FADE_FRAMES = 4
 
