@@ -29,6 +29,13 @@ def polygon_mask(polygon: np.ndarray, shape: tuple[int, int], offset=(0.0, 0.0))
     return mask
 
 
+def grown_polygon(polygon: np.ndarray, margin: float) -> np.ndarray:
+    """`polygon` with each point moved `margin` px away from its centroid."""
+    out = polygon - polygon.mean(axis=0)
+    out *= 1.0 + margin / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+    return out + polygon.mean(axis=0)
+
+
 def feather(mask: np.ndarray, width: float) -> np.ndarray:
     """float32 alpha from a uint8 mask: distance inside the mask / `width`, clipped to 1."""
     # The 3x3 approximate L2 distance is within a few percent of exact: plenty for a ramp.

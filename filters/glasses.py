@@ -43,6 +43,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from facestream.filters.blend import grown_polygon
 from facestream.models.landmarks import LEFT_EYE, MEAN_SHAPE, RIGHT_EYE
 
 # The canonical band: eye distances (between the eye centres) from the eyes' midpoint,
@@ -274,7 +275,9 @@ class GlassesModel:
         _rows(evidence, (l_hi, BAND_W), ARM_Y, level, canvas)
         # The eyes' own opening and lashes are never glasses.
         for eye in self._eyes:
-            cv2.fillPoly(canvas, [np.round(_grown(eye, EYE_MARGIN * SCALE)).astype(np.int32)], 0)
+            cv2.fillPoly(
+                canvas, [np.round(grown_polygon(eye, EYE_MARGIN * SCALE)).astype(np.int32)], 0
+            )
         soft = canvas.astype(np.float32) * np.float32(1.0 / 255.0)
         self.mask = cv2.GaussianBlur(soft, (0, 0), 0.8)
 
@@ -310,13 +313,6 @@ def _apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ affine[:, :2].T + affine[:, 2]
 
 
-def _grown(polygon: np.ndarray, margin: float) -> np.ndarray:
-    """`polygon` with each point moved `margin` px away from its centroid."""
-    out = polygon - polygon.mean(axis=0)
-    out *= 1.0 + margin / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
-    return out + polygon.mean(axis=0)
-
-
 def _rim(
     evidence: np.ndarray, eye: np.ndarray, midline: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -325,7 +321,7 @@ def _rim(
     strength per direction (`_DIRECTIONS`)."""
     centre = eye.mean(axis=0)
     # The eye's own reach per direction: the largest projection of its grown outline.
-    reach = (_grown(eye, EYE_MARGIN * SCALE) - centre) @ _DIRECTIONS.T
+    reach = (grown_polygon(eye, EYE_MARGIN * SCALE) - centre) @ _DIRECTIONS.T
     inner = np.maximum(reach.max(axis=0), np.where(_DOWN, MIN_BELOW, MIN_RADIUS) * SCALE)
     vertical = np.where(_DIRECTIONS[:, 1] < 0, RIM_REACH[1], RIM_REACH[2])
     outer = 1.0 / np.hypot(

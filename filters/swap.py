@@ -21,7 +21,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from facestream.filters.blend import alpha_blend, feather, laplacian_blend, polygon_mask
+from facestream.filters.blend import (
+    alpha_blend,
+    feather,
+    grown_polygon,
+    laplacian_blend,
+    polygon_mask,
+)
 from facestream.filters.brows import BrowTrack, lift_brows, upright
 from facestream.filters.colour import (
     feature_polygons,
@@ -668,7 +674,7 @@ def _kept_target_alpha(
         grow = (CLOSED_EYE_MARGIN + CLOSED_EYE_RAMP) * size
         # Its own, wider ramp: the target's lids fade into the source's skin around them.
         regions += [
-            (_grown(points[eye], grow), float(share), CLOSED_EYE_RAMP * size)
+            (grown_polygon(points[eye], grow), float(share), CLOSED_EYE_RAMP * size)
             for (eye, _), share in zip(EYE_OPENINGS, kept_lids(closed), strict=True)
             if share > 0.0
         ]
@@ -695,13 +701,6 @@ def _kept_target_alpha(
         part = alpha[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
         np.maximum(part, one, out=part)
     return (slice(y0, y1), slice(x0, x1)), alpha
-
-
-def _grown(polygon: np.ndarray, margin: float) -> np.ndarray:
-    """`polygon` with each point moved `margin` px away from its centroid."""
-    out = polygon - polygon.mean(axis=0)
-    out *= 1.0 + margin / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
-    return out + polygon.mean(axis=0)
 
 
 class SwapStage:
