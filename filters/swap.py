@@ -572,12 +572,13 @@ def composite_face(
             # cost more than the arithmetic; the channel read strided costs 1.3x).
             np.multiply(alpha, cv2.extractChannel(fg_skin, 3), out=alpha)
             alpha *= np.float32(1.0 / 255.0)
+    in_box = target - np.array(offset, np.float32)  # the target's points in bg's pixels
     if options.occlusion and state is not None and options.mask != "hull":
-        occluded = state.occlusion.occlusion(bg, target - np.array(offset, np.float32), confidence)
+        occluded = state.occlusion.occlusion(bg, in_box, confidence)
         if occluded is not None:
             alpha *= 1.0 - occluded  # the target's occluder stays in front
     if options.keep_glasses and state is not None and options.mask != "hull":
-        glasses = state.glasses.glasses(bg, target - np.array(offset, np.float32))
+        glasses = state.glasses.glasses(bg, in_box)
         if glasses is not None:
             region, kept = glasses
             alpha[region] *= 1.0 - kept  # the target's glasses stay on the face
