@@ -562,10 +562,13 @@ def composite_face(
         # The triangulation covers the face outline; the hull's concave extra has no source.
         alpha = ((polygon_mask(hull, shape, offset) > 0) & warp.valid).astype(np.float32)
     else:
-        # The smoothed outline lies inside the triangulated area, so alpha is 0 wherever
-        # the warp has no source pixel.
         assert outline is not None
         mask = face_mask(outline, covers, points, shape, offset)
+        # Where the outline bends inward (a jaw point of a turned face pulled in) its
+        # smoothing reaches past the triangles, where the warp has no source pixel (it
+        # samples the texture's corner: a sharp wedge of the source's background). Cut
+        # there before feathering, so alpha is 0 wherever the warp has no source pixel.
+        np.multiply(mask, warp.valid, out=mask)
         alpha = feather(mask, width)
         if options.mask == "face":
             # The source's hair over the face (in place: temporaries the size of the box
