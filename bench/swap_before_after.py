@@ -17,7 +17,10 @@ and the same landmarks:
   print the mean luma of the output under the beard, before and after, over it;
 - ``fringe``: the source's hair of any colour over its forehead and temples is left out of
   the mask down to the brows (`filters/enroll.py`, `upper_hair`); these rows show the
-  source's face, with what the swap leaves out in green (after), before the target.
+  source's face, with what the swap leaves out in green (after), before the target;
+- ``light``: enrollment paints light hair over the source's cheeks and temples over from its
+  skin too, told by its strands (`filters/enroll.py`, `light_hair`); these rows show the
+  source's face, with what is painted over in green, before the target.
 
 Landmarks: the engine with the shipped weights, tracked from 20 frames before the frame
 shown; one `TrackState` per column. ``demo`` as a clip is the demo's carphone clip, as a
@@ -49,7 +52,7 @@ from facestream.stream.cli_demo import demo_clip, demo_source
 from facestream.stream.live_chain import EngineLandmarks
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-CHANGES = ("teeth", "lighting", "hair", "skin", "fringe")
+CHANGES = ("teeth", "lighting", "hair", "skin", "fringe", "light")
 CELL = 200
 _REAL = {
     "teeth": enroll.lip_texture,
@@ -57,6 +60,7 @@ _REAL = {
     "hair": enroll.hair_texture,
     "skin": colour.skin_weight,
     "fringe": swap.upper_hair,
+    "light": enroll.light_hair,
 }
 
 
@@ -68,6 +72,8 @@ def switch(change: str, on: bool) -> None:
         enroll.hair_texture = _REAL["hair"] if on else _unpainted
     elif change == "fringe":
         swap.upper_hair = _REAL["fringe"] if on else _no_hair
+    elif change == "light":
+        enroll.light_hair = _REAL["light"] if on else _no_hair
     elif change == "skin":
         # Both names: swap.py imports it too.
         colour.skin_weight = swap.skin_weight = _REAL["skin"] if on else _all_skin
@@ -179,7 +185,7 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
         centre, half = centre + (0, 0.25 * (hi - lo)[1]), 0.55 * half
     x0, y0 = np.maximum(centre - half, 0).astype(int)
     x1, y1 = (centre + half).astype(int)
-    tiles = [source_tile(sources[0], change) for _ in range(change in ("hair", "fringe"))]
+    tiles = [source_tile(sources[0], change) for _ in range(change in ("hair", "fringe", "light"))]
     for img in (image, *outs):
         crop = img[y0:y1, x0:x1]
         shrink = crop.shape[1] > CELL
@@ -193,11 +199,14 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
 
 
 def source_tile(source: enroll.SourceFace, change: str) -> np.ndarray:
-    """The source's face with the pixels `hair_texture` paints over (``hair``) or the swap
-    leaves out (``fringe``: `hair_free` under 0.5) in green."""
+    """The source's face with the pixels `hair_texture` paints over (``hair``: dark hair,
+    ``light``: light hair) or the swap leaves out (``fringe``: `hair_free` under 0.5) in
+    green."""
     face = source.image.copy()
     if change == "hair":
         hair = enroll.dark_hair(face, source.points)
+    elif change == "light":
+        hair = _REAL["light"](face, source.points)
     else:
         hair = swap.hair_free(face, source.points) < 0.5
     face[hair] = face[hair] // 3 + np.array([0, 160, 0], np.uint8)

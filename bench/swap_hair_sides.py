@@ -1,12 +1,17 @@
 """How much of each source face's sides (cheeks, temples, jaw: the outline less the inner
-features and the forehead band) enrollment paints over as dark hair (`hair_texture`) and
-`hair_free` then leaves out (saturated locks), against two simpler rules measured in the
-same run: the forehead's Lab distance (over `HAIR_LAB_NEAR`) and chroma alone (over
-`HAIR_CHROMA_NEAR` above the cheek skin's). Landmarks from the engine, as at enrollment::
+features and the forehead band) enrollment paints over as hair (`hair_texture`: dark hair,
+and light hair told by its strands, `light_hair`) and `hair_free` then leaves out
+(saturated locks), against two simpler rules measured in the same run: the forehead's Lab
+distance (over `HAIR_LAB_NEAR`) and chroma alone (over `HAIR_CHROMA_NEAR` above the cheek
+skin's). Landmarks from the engine, as at enrollment::
 
     .venv/bin/python bench/swap_hair_sides.py [--sheet /tmp/hair_sides.png]
 
-`--sheet` renders each source with the painted pixels in blue and the left-out ones in
+*found* is the share of the sides painted or left out; *before* is the same without
+`light_hair` (the code before it), in the same run. The summary compares the sources with
+light hair over the sides (`LIGHT`, picked by looking) with those whose sides are bare
+(`BARE`): there anything found is a false positive. `--sheet` renders each source with the
+dark-hair pixels painted in blue, the light-hair ones in orange and the left-out ones in
 green, to look at.
 """
 
@@ -51,6 +56,26 @@ SOURCES = [
     "deepface/img24.jpg",
     "deepface/img59.jpg",
     "deepface/img41.jpg",
+    # Light hair (blonde, light brown, grey, red) over the cheeks or temples, inside the
+    # outline; then bare faces with shading, stubble, earrings or hair just beside the face.
+    *(f"deepface/img{i}.jpg" for i in (9, 22, 23, 28, 48, 49, 54, 55)),
+    "deca/image02246.jpg",
+    *(f"deepface/img{i}.jpg" for i in (13, 17, 18, 21, 29, 32, 34, 36, 61)),
+    "face_recognition/biden2.jpg",
+]
+# Sources with light hair over the sides, and with bare sides (by looking at the sheet).
+LIGHT = [
+    *(f"deepface/img{i}.jpg" for i in (3, 8, 9, 22, 23, 28, 48, 49, 53, 54, 55, 56)),
+    "face_recognition/img1.jpg",
+    "face_recognition/img2.jpg",
+    "deca/image02246.jpg",
+]
+BARE = [
+    *(f"deepface/img{i}.jpg" for i in (6, 30, 35, 1, 2, 4, 5, 10, 15, 20, 45, 50, 16, 59, 41)),
+    *(f"deepface/img{i}.jpg" for i in (13, 17, 18, 21, 29, 32, 34, 36, 61)),
+    "face_recognition/obama.jpg",
+    "face_recognition/lin-manuel-miranda.jpg",
+    "face_recognition/biden2.jpg",
 ]
 
 
@@ -70,6 +95,25 @@ def _unpainted(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.nd
     return image, np.zeros(image.shape[:2], bool)
 
 
+def _no_light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.zeros(image.shape[:2], bool)
+
+
+def found(
+    image: np.ndarray, points: np.ndarray, light: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(painted, `hair_free` of the painted texture, painted or left out), with or without
+    `light_hair`."""
+    real = enroll.light_hair
+    enroll.light_hair = real if light else _no_light_hair
+    try:
+        image, painted = enroll.hair_texture(image, points)
+    finally:
+        enroll.light_hair = real
+    kept = swap.hair_free(image, points)
+    return painted, kept, painted | (kept < 0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sheet", type=Path, help="render the left-out pixels to this PNG")
@@ -77,9 +121,10 @@ def main() -> None:
     landmarks = EngineLandmarks()
     print(
         f"{'source':42s} {'sides px':>8s} {'Lab>12':>7s} {'chroma':>7s} {'painted':>7s}"
-        f" {'hair_free<0.5':>13s}"
+        f" {'light':>7s} {'hair_free<0.5':>13s} {'found before':>12s} {'found':>7s}"
     )
     cells = []
+    shares: dict[str, tuple[float, float]] = {}
     painting = enroll.hair_texture
     for name in SOURCES:
         # Enrolled unpainted, painted here: the mask is what is measured.
@@ -94,21 +139,34 @@ def main() -> None:
         image, points = source.image, source.points
         sides = enroll.face_sides(points, image.shape[:2])
         dist, excess = simple_rules(image, points)
-        image, painted = painting(image, points)
-        kept = swap.hair_free(image, points)
+        dark, _, before = found(image, points, light=False)
+        painted, kept, after = found(image, points, light=True)
+        light = painted & ~dark
+        shares[name] = (float(np.mean(before[sides])), float(np.mean(after[sides])))
         print(
             f"{name:42s} {int(sides.sum()):8d} {np.mean(dist[sides] > swap.HAIR_LAB_NEAR):7.3f}"
             f" {np.mean(excess[sides] > swap.HAIR_CHROMA_NEAR):7.3f}"
-            f" {np.mean(painted[sides]):7.3f} {np.mean(kept[sides] < 0.5):13.3f}"
+            f" {np.mean(dark[sides]):7.3f} {np.mean(light[sides]):7.3f}"
+            f" {np.mean(kept[sides] < 0.5):13.3f} {shares[name][0]:12.3f} {shares[name][1]:7.3f}"
         )
         if args.sheet:
             shown = source.image * kept[..., None] + (1.0 - kept[..., None]) * np.array(
                 [0, 255, 0], np.float32
             )
-            shown[painted] = 0.4 * shown[painted] + np.array([0, 60, 150], np.float32)
+            shown[dark] = 0.4 * shown[dark] + np.array([0, 60, 150], np.float32)
+            shown[light] = 0.4 * shown[light] + np.array([150, 90, 0], np.float32)
             cell = cv2.resize(shown.astype(np.uint8), (240, 300), interpolation=cv2.INTER_AREA)
             cv2.putText(cell, name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
             cells.append(cell)
+    for group, names in (("light hair over the sides", LIGHT), ("bare sides", BARE)):
+        values = np.array([shares[n] for n in names if n in shares])
+        if len(values):
+            print(
+                f"{group} ({len(values)} sources): share of the sides found, mean before"
+                f" {values[:, 0].mean():.3f} after {values[:, 1].mean():.3f}; median before"
+                f" {np.median(values[:, 0]):.3f} after {np.median(values[:, 1]):.3f}; max"
+                f" before {values[:, 0].max():.3f} after {values[:, 1].max():.3f}"
+            )
     if args.sheet and cells:
         cells += [np.zeros_like(cells[0])] * (-len(cells) % 5)
         rows = [np.hstack(cells[i : i + 5]) for i in range(0, len(cells), 5)]

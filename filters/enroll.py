@@ -4,7 +4,8 @@
 given (the engine, or MediaPipe-derived points during development), rejects photos a swap
 cannot use with one clear sentence (`SourceFaceError`), keeps the best-posed face, and
 stores a texture crop (teeth between the lips painted over in lip colour, `lip_texture`;
-dark hair over the cheeks and temples painted over from skin, `hair_texture`), its
+dark hair, and light hair told by its strands, over the cheeks and temples painted over
+from skin, `hair_texture`), its
 landmarks, its canonical identity shape and the share of its forehead under hair
 (`upper_hair`, which the swap leaves out; a warning when it is most of it). The warnings
 (a soft photo, a fringe) go to the log; `source_warnings` gives their sentences.
@@ -126,6 +127,28 @@ BROW_TAIL = 0.2  # eye distances the brows' body is carried on past their outer 
 # 0.38-0.97 on the 7 fringes down to the brows, at most 0.28 on the others: partial
 # fringes, hair at the temples).
 FRINGE_WARN = 0.35
+# Light hair (blonde, light brown, grey) over the face sides (`light_hair`, docs/SWAP.md
+# *Light hair over the cheeks and temples*): near the skin's colour and lightness, so told
+# by its strands. A pixel is a candidate when it is off the skin's colour (`skin_distance`,
+# blurred over STRAND_SCALE eye distances) by LIGHT_OFF and its strand score passes
+# STRAND_FINE: the coherent energy of the fine detail (luma less its blur over
+# STRAND_SCALE; the structure tensor's sqrt(l1 - l2)) over the gradient of that blur plus
+# the cheeks' median fine energy. The face's edge against the background is a coarse step,
+# high in both and low in the score; parallel strands are fine detail only. A region of
+# candidates is hair when it enters from beside the face (as dark hair does), covers
+# MIN_LOCK of the sides deeper than LOCK_DEPTH inside the outline (hair just beside the
+# face bleeds into the blurred scores along its edge), does not reach the chin (under the
+# mouth, CHIN_INSET inside its corners: a beard), and over it the strand score averages
+# STRAND_REGION and the orientation's coherence over ALIGN_SCALE STRAND_ALIGN (strands run
+# parallel; pores, stubble, wrinkles, shading and earrings do not). It is then grown
+# through the candidates like dark hair (`grow_lock`) and by LIGHT_EDGE (the strands' soft
+# edges). Measured on 92 stills (bench/swap_hair_sides.py): regions of hair average a
+# score of 2.0-4.8 and a coherence of 0.71-0.94; shaded sides, stubble and make-up 1.5-2.3
+# and 0.48-0.75, the face's edge 0.9 coherent but thin.
+LIGHT_OFF, STRAND_FINE = 3.0, 1.2
+STRAND_REGION, STRAND_ALIGN = 2.0, 0.7
+STRAND_SCALE, ALIGN_SCALE, CHIN_INSET = 0.03, 0.08, 0.1
+LIGHT_EDGE, LOCK_DEPTH = 0.03, 0.05
 
 
 class SourceFaceError(ValueError):
@@ -412,6 +435,87 @@ def upper_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return entering[labels] & (face > 0)
 
 
+def strand_score(light: np.ndarray, eyes: float, cheeks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per pixel of `light` (float32 luma; `cheeks` a bool mask of bare skin): the strand
+    score (fine detail's coherent energy over the coarse gradient plus the cheeks' fine
+    energy, see `LIGHT_OFF`) and the fine detail's gradient (x, y)."""
+    scale = max(STRAND_SCALE * eyes, 1.0)
+    coarse = cv2.GaussianBlur(light, (0, 0), scale)
+    fx, fy = sobel(light - coarse)
+    xx, yy, xy = (cv2.GaussianBlur(g, (0, 0), max(scale, 1.5)) for g in (fx * fx, fy * fy, fx * fy))
+    fine = np.sqrt(np.sqrt((xx - yy) ** 2 + 4.0 * xy**2))  # sqrt(l1 - l2)
+    cx, cy = sobel(coarse)
+    step = np.sqrt(cv2.GaussianBlur(cx * cx + cy * cy, (0, 0), max(scale, 1.5)))
+    return fine / (step + max(float(np.median(fine[cheeks])), 1e-3)), fx, fy
+
+
+def sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 3x3 Sobel gradient (x, y) of a float32 image."""
+    return cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
+
+
+def coherence(gx: np.ndarray, gy: np.ndarray, sigma: float) -> np.ndarray:
+    """How parallel the gradient (`gx`, `gy`) runs over `sigma` px: (l1 - l2) / (l1 + l2)
+    of its structure tensor, 0 (no direction) to 1 (one)."""
+    xx, yy, xy = (cv2.GaussianBlur(g, (0, 0), sigma) for g in (gx * gx, gy * gy, gx * gy))
+    return np.sqrt((xx - yy) ** 2 + 4.0 * xy**2) / (xx + yy + 1e-6)
+
+
+def light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """bool mask of hair of any shade over the face sides (`face_sides`) of `image` (uint8
+    RGB), told by its strands: blonde, light brown and grey locks (see `LIGHT_OFF`)."""
+    h, w = image.shape[:2]
+    eyes = eye_distance(points)
+    # Only the face and the ring beside it are looked at (a third of the crop's area).
+    pad = (OUTSIDE_RING + 3 * ALIGN_SCALE) * eyes
+    x0, y0 = np.maximum(np.floor(points.min(axis=0) - pad), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(points.max(axis=0) + pad), (w, h)).astype(int)
+    found = np.zeros((h, w), bool)
+    found[y0:y1, x0:x1] = _light_hair(image[y0:y1, x0:x1], points - (x0, y0))
+    return found
+
+
+def _light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    eyes = eye_distance(points)
+    cheeks = polygon_mask(cv2.convexHull(points[CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
+    if not cheeks.any():
+        return np.zeros((h, w), bool)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), (h, w))
+    sides = face_sides(points, (h, w))
+    outside = beside_face(points, face)
+    light = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    score, fx, fy = strand_score(light, eyes, cheeks)
+    scale = max(STRAND_SCALE * eyes, 1.0)
+    off = cv2.GaussianBlur(skin_distance(image, points), (0, 0), scale) > LIGHT_OFF
+    candidate = off & (score > STRAND_FINE)
+    seeds = (candidate & (sides | outside)).astype(np.uint8)
+    count, labels = cv2.connectedComponents(cv2.morphologyEx(seeds, cv2.MORPH_OPEN, disc(scale)))
+    sizes = np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
+    strands = np.bincount(labels.ravel(), score.ravel(), count) / sizes
+    parallel = coherence(fx, fy, max(ALIGN_SCALE * eyes, 3.0))
+    aligned = np.bincount(labels.ravel(), parallel.ravel(), count) / sizes
+    hair = (strands >= STRAND_REGION) & (aligned >= STRAND_ALIGN)
+    # Over MIN_LOCK of the sides deeper than the blur's reach from the outline: hair just
+    # beside the face bleeds into the scores along its edge.
+    depth = cv2.distanceTransform(face, cv2.DIST_L2, 3)
+    deep = sides & (depth > LOCK_DEPTH * eyes)
+    hair &= np.bincount(labels[deep], minlength=count) > MIN_LOCK * max(int(sides.sum()), 1)
+    # A region reaching the chin (under the mouth, inside its corners) is a beard.
+    chin = np.zeros((h, w), bool)
+    inset = CHIN_INSET * eyes
+    left, right = int(points[LIPS, 0].min() + inset), int(points[LIPS, 0].max() - inset)
+    chin[int(points[LIPS, 1].max() + inset) :, max(left, 0) : max(right, 0)] = True
+    hair[np.unique(labels[chin & (face > 0)])] = False
+    entering = np.zeros(count, bool)
+    entering[np.unique(labels[outside])] = True
+    hair[0] = False
+    # Grown through the candidates into the margin round the features (strands run on to
+    # the outer eye corner and the brow's tail), then over the strands' soft edges.
+    grown = grow_lock((hair & entering)[labels] & sides, candidate, points)
+    return (cv2.dilate(grown.astype(np.uint8), disc(LIGHT_EDGE * eyes)) > 0) & (face > 0)
+
+
 def forehead(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """bool mask of the forehead from the brows' body (`brows_and_eyes`) up to the mid-
     forehead row: what the swap's default mask takes above the brows."""
@@ -457,18 +561,22 @@ def fill_from(image: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def hair_texture(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`image` (uint8 RGB) with dark hair over its face sides (`dark_hair`) painted over
-    from the skin around it, and the bool mask of the pixels replaced.
+    """`image` (uint8 RGB) with hair over its face sides (`dark_hair`, and `light_hair`:
+    blonde, light brown, grey) painted over from the skin around it, and the bool mask of
+    the pixels replaced.
 
     The swap's mask reaches the source's temples and cheeks, so a lock of the source's
     hair there would be pasted onto the target's bare skin. The skin it covers is filled
     smoothly from the face's other skin (not the hair, the features or the background).
     """
-    hair = dark_hair(image, points)
+    hair = dark_hair(image, points) | light_hair(image, points)
     if not hair.any():
         return image, hair
     face = polygon_mask(points[OUTLINE].astype(np.float32), image.shape[:2]) > 0
+    # Skin only: hair left over the forehead and temples (the swap leaves it out) would tint
+    # the fill.
     known = face & ~hair & (features_mask(points, image.shape[:2]) == 0)
+    known &= skin_distance(image, points) <= HAIR_OFF
     painted = image.copy()
     painted[hair] = np.clip(fill_from(image, known)[hair] + 0.5, 0, 255).astype(np.uint8)
     return painted, hair
@@ -547,7 +655,7 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     local = (points - (x0, y0)).astype(np.float32)
     # The source's teeth would be drawn over the target's lips (see lip_texture).
     crop, _ = lip_texture(np.ascontiguousarray(image[y0:y1, x0:x1]), local)
-    # And its dark hair over the cheeks and temples onto the target's skin (hair_texture).
+    # And its hair over the cheeks and temples onto the target's skin (hair_texture).
     crop, _ = hair_texture(crop, local)
     identity = to_canonical(local, fit_similarity(local, MEAN_SHAPE))
     upper = forehead(local, crop.shape[:2])
