@@ -176,11 +176,23 @@ class BrowTrack:
 
     A lift found follows at once in part (`RISE` of the way a frame: a raised brow must be
     covered within a few frames), and falls back slowly (`FALL`): a frame where the band
-    is missed (motion blur) does not drop the cover."""
+    is missed (motion blur) does not drop the cover.
+
+    While the brows are where their points say (the last search found nothing), the search
+    runs every other frame (`due`): a skipped frame counts as a search that found nothing,
+    so a brow raised then is covered from the next frame."""
 
     RISE = 0.6
     FALL = 0.15
     lift: np.ndarray | None = None
+    resting: bool = False  # the last search found nothing: the next frame skips it
+
+    def due(self) -> bool:
+        """Whether this frame's brows are searched (every other frame while resting)."""
+        if self.resting:
+            self.resting = False
+            return False
+        return True
 
     def update(self, lift: np.ndarray) -> np.ndarray:
         """Fold this frame's lift (face sizes) in and return the track's."""
@@ -191,6 +203,11 @@ class BrowTrack:
             self.lift = self.lift + rate * (lift - self.lift)
         return self.lift
 
+    def searched(self, lift: np.ndarray) -> np.ndarray:
+        """`update` with a searched frame's lift; the next frame rests if it found none."""
+        self.resting = not lift.any()
+        return self.update(lift)
+
 
 def lift_brows(
     image: np.ndarray, target: np.ndarray, size: float, track: BrowTrack | None = None
@@ -199,9 +216,12 @@ def lift_brows(
     real brows found in `image` (`find_lift`), smoothed over `track`; the other points as
     they are. The mask's top is drawn from these (`swap.face_polygon`, `swap.brow_cover`)."""
     rotation = upright(target)
-    lift = find_lift(image, target, size, rotation)
-    if track is not None:
-        lift = track.update(lift)
+    if track is None:
+        lift = find_lift(image, target, size, rotation)
+    elif track.due():
+        lift = track.searched(find_lift(image, target, size, rotation))
+    else:
+        lift = track.update(np.zeros(len(BROWS), np.float32))  # as a search finding none
     if not lift.any():
         return target
     out = target.astype(np.float32, copy=True)

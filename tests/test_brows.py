@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+import facestream.filters.brows as brows
 import facestream.filters.swap as swap
 from facestream.filters.blend import polygon_mask
 from facestream.filters.brows import BrowTrack, lift_brows, upright
@@ -154,3 +155,28 @@ def test_the_lifted_row_stays_under_the_drawn_forehead_outline(monkeypatch):
     # The check can fail: without the ceiling the row rose past the outline.
     monkeypatch.setattr(swap, "OUTLINE_MARGIN", -np.inf)
     assert not inside[row()[:, 1], row()[:, 0]].all()
+
+
+def test_the_search_runs_every_other_frame_while_it_finds_nothing(monkeypatch):
+    """After a search that finds no brow over its points the next frame is not searched
+    and counts as such a search; a brow found is searched for on every frame."""
+    points = placed()
+    size = face_size(points)
+    calls = []
+
+    def find(image, target, size, rotation):  # the 4th to the 7th search find a brow
+        calls.append(len(calls))
+        return np.full(len(BROWS), 0.1 if 3 <= calls[-1] < 7 else 0.0, np.float32)
+
+    monkeypatch.setattr(brows, "find_lift", find)
+    track, image = BrowTrack(), np.zeros((520, 420, 3), np.uint8)
+    lifts = []
+    for _ in range(20):
+        lifted = lift_brows(image, points, size, track)
+        lifts.append(float((points - lifted)[BROWS, 1].min() / size))
+    # Searched on frames 0, 2, 4 (nothing), 6 to 9 (the brow), 10 (nothing), 12, ... 18.
+    assert len(calls) == 3 + 4 + 5
+    assert lifts[:6] == [0.0] * 6 and lifts[6] > 0.05 and lifts[9] > lifts[6]
+    # From frame 10 on every frame falls back by FALL, searched or not.
+    falls = np.array(lifts[10:]) / np.array(lifts[9:-1])
+    assert np.allclose(falls, 1.0 - BrowTrack.FALL, atol=1e-4)
