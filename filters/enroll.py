@@ -510,9 +510,12 @@ def _light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     entering = np.zeros(count, bool)
     entering[np.unique(labels[outside])] = True
     hair[0] = False
+    locks = (hair & entering)[labels] & sides
+    if not locks.any():
+        return locks
     # Grown through the candidates into the margin round the features (strands run on to
     # the outer eye corner and the brow's tail), then over the strands' soft edges.
-    grown = grow_lock((hair & entering)[labels] & sides, candidate, points)
+    grown = grow_lock(locks, candidate, points)
     return (cv2.dilate(grown.astype(np.uint8), disc(LIGHT_EDGE * eyes)) > 0) & (face > 0)
 
 
