@@ -271,6 +271,8 @@ class TrackState:
         colour: exponential moving average of the colour matrix: the face's statistics
             change with expression and motion, and re-fitting them from scratch each frame
             makes the whole face flicker in tone.
+        colour_frames: frames composited so far (the statistics are re-measured on every
+            `COLOUR_EVERY`-th).
         sharpness: the blur strength matching the source's fine detail to the target's.
         occlusion: the target's own face seen so far, to find what is in front of it.
         blinks: each eye's open level, to tell when the target's eyes close (`gaze.py`).
@@ -280,6 +282,7 @@ class TrackState:
 
     identity: IdentityEstimate = field(default_factory=IdentityEstimate)
     colour: np.ndarray | None = None
+    colour_frames: int = 0
     sharpness: SharpnessMatch = field(default_factory=SharpnessMatch)
     occlusion: OcclusionModel = field(default_factory=OcclusionModel)
     blinks: Blinks = field(default_factory=Blinks)
@@ -333,17 +336,22 @@ class TrackState:
         return self.shown
 
     def smooth_colour(self, matrix: np.ndarray) -> np.ndarray:
-        """Fold this frame's colour matrix into the average and return the average."""
+        """Fold a measured colour matrix into the average and return the average (the past
+        weighs `COLOUR_MEMORY` per frame, over the `COLOUR_EVERY` frames since the last)."""
         if self.colour is None:
             self.colour = matrix
         else:
-            self.colour = COLOUR_MEMORY * self.colour + (1.0 - COLOUR_MEMORY) * matrix
+            memory = COLOUR_MEMORY**COLOUR_EVERY
+            self.colour = memory * self.colour + (1.0 - memory) * matrix
         return self.colour
 
 
 # Weight of the past in the colour average: a time constant of about 4 frames, so lighting
 # changes are followed within a fraction of a second.
 COLOUR_MEMORY = 0.75
+# The colour statistics (about 0.4 ms a face at 720p) are measured on every other frame of a
+# track and the average held between: the same time constant, within a grey level mostly.
+COLOUR_EVERY = 2
 # A face's `frontality` (near over far cheek, 1 frontal) under TURNED_OFF fades the swap out,
 # over TURNED_ON back in. Set by looking (docs/SWAP.md, "Faces turned away"): at 0.31
 # (spectre/OzA6...) the swap holds; at 0.14-0.16 (spectre/QoT0..., the audience of
@@ -601,8 +609,14 @@ def composite_face(
         weight[region] *= 1.0 - kept
     if options.colour != "none":
         if options.colour == "stats":
-            matrix = stats_matrix(fg, bg, weight, weight)
-            matrix = matrix if state is None else state.smooth_colour(matrix)
+            if state is None:
+                matrix = stats_matrix(fg, bg, weight, weight)
+            elif state.colour is None or state.colour_frames % COLOUR_EVERY == 0:
+                matrix = state.smooth_colour(stats_matrix(fg, bg, weight, weight))
+            else:
+                matrix = state.colour
+            if state is not None:
+                state.colour_frames += 1
             cv2.transform(fg, matrix, dst=fg)  # per pixel, so in place: one array fewer
             # The matrix is one for the whole face; the light's fall-off across it is not.
             # The light from skin only: not the target's nor the source's features.

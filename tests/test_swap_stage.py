@@ -9,10 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
+import facestream.filters.swap as swap_module
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import enroll_source, frontality
 from facestream.filters.swap import (
     BLUR_PAD,
+    COLOUR_EVERY,
+    COLOUR_MEMORY,
     FORGET_AFTER_FRAMES,
     TURN_FADE_FRAMES,
     TURNED_OFF,
@@ -187,6 +190,34 @@ def test_colour_average_follows_a_lighting_change_within_a_few_frames():
     values = [float(state.smooth_colour(bright)[0, 0]) for _ in range(10)]
     assert 0 < values[0] < 0.5  # one frame does not jump
     assert values[-1] > 0.9  # ten frames later it has followed
+
+
+def test_a_colour_measure_weighs_the_past_as_the_frames_since_the_last():
+    state = TrackState()
+    state.smooth_colour(np.zeros((3, 4), np.float32))
+    after = state.smooth_colour(np.ones((3, 4), np.float32))
+    assert np.allclose(after, 1.0 - COLOUR_MEMORY**COLOUR_EVERY)
+
+
+def test_the_colour_is_measured_every_other_frame_and_held_between(monkeypatch, source):
+    measured = []
+    real = swap_module.stats_matrix
+
+    def counting(*args):
+        measured.append(real(*args))
+        return measured[-1]
+
+    monkeypatch.setattr(swap_module, "stats_matrix", counting)
+    state, points = TrackState(), face_points(200, 140, 80)
+    held = []
+    for k in range(6):  # a new target frame each time: the statistics change
+        composite_face(texture(360, 480, 2 + k), points, source, SwapOptions(), state)
+        held.append(state.colour.copy())
+    assert len(measured) == 3  # frames 0, 2, 4
+    assert all(np.array_equal(held[k], held[k + 1]) for k in (0, 2, 4))
+    assert not np.array_equal(held[1], held[2])
+    composite_face(texture(360, 480, 2), points, source, SwapOptions())  # no track: each call
+    assert len(measured) == 4
 
 
 def test_stage_forgets_tracks_unseen_for_long(source):
