@@ -124,7 +124,7 @@ def main() -> None:
         f" {'light':>7s} {'hair_free<0.5':>13s} {'found before':>12s} {'found':>7s}"
     )
     cells = []
-    shares: dict[str, tuple[float, float]] = {}
+    shares: dict[str, tuple[float, float, float]] = {}
     painting = enroll.hair_texture
     for name in SOURCES:
         # Enrolled unpainted, painted here: the mask is what is measured.
@@ -142,7 +142,11 @@ def main() -> None:
         dark, _, before = found(image, points, light=False)
         painted, kept, after = found(image, points, light=True)
         light = painted & ~dark
-        shares[name] = (float(np.mean(before[sides])), float(np.mean(after[sides])))
+        shares[name] = (
+            float(np.mean(before[sides])),
+            float(np.mean(after[sides])),
+            float(np.mean(light[sides])),
+        )
         print(
             f"{name:42s} {int(sides.sum()):8d} {np.mean(dist[sides] > swap.HAIR_LAB_NEAR):7.3f}"
             f" {np.mean(excess[sides] > swap.HAIR_CHROMA_NEAR):7.3f}"
@@ -165,7 +169,9 @@ def main() -> None:
                 f"{group} ({len(values)} sources): share of the sides found, mean before"
                 f" {values[:, 0].mean():.3f} after {values[:, 1].mean():.3f}; median before"
                 f" {np.median(values[:, 0]):.3f} after {np.median(values[:, 1]):.3f}; max"
-                f" before {values[:, 0].max():.3f} after {values[:, 1].max():.3f}"
+                f" before {values[:, 0].max():.3f} after {values[:, 1].max():.3f}; painted as"
+                f" light hair: mean {values[:, 2].mean():.3f}, max {values[:, 2].max():.3f},"
+                f" on {int(np.sum(values[:, 2] > 0.005))} sources"
             )
     if args.sheet and cells:
         cells += [np.zeros_like(cells[0])] * (-len(cells) % 5)
