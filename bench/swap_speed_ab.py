@@ -3,9 +3,10 @@
 Back-to-back runs on this shared 2-core machine drift by more than a speed pass saves, so
 both revisions' `facestream.filters` are loaded in the same process (each from a
 `git archive` of the revision, or the working tree for `work`) and `composite_face` (one
-face, default options, one core) runs over the speed clip's frames in turns: median CPU ms
-per face of each, and their difference. `--compare` instead composites every frame once
-with each and prints how far the outputs differ (max and mean absolute difference)::
+face, default options, one core) runs over the speed clip's frames in turns: median and
+mean CPU ms per face of each, and their differences. `--compare` instead composites every
+frame once with each and prints how far the outputs differ (max and mean absolute
+difference)::
 
     .venv/bin/python bench/swap_speed_ab.py OLD_REV [NEW_REV|work] [--reps 8]
     .venv/bin/python bench/swap_speed_ab.py OLD_REV work --compare [--clip PATH]
@@ -79,9 +80,12 @@ def run(
     return times, outputs
 
 
-def compare(peers: dict, frames: list, points: list, clip: Path) -> None:
+Peers = dict[str, tuple[ModuleType, object]]  # revision: its swap module, its enrolled source
+
+
+def compare(peers: Peers, frames: list, points: list, clip: Path) -> None:
     """Print how far the two revisions' outputs differ over the clip."""
-    old, new = (run(*peer, frames, points, keep=True)[1] for peer in peers.values())
+    old, new = (run(swap, source, frames, points, True)[1] for swap, source in peers.values())
     diff = np.stack([cv2.absdiff(a, b) for a, b in zip(old, new, strict=True)])
     print(
         f"{clip.name}, {len(frames)} frames: max abs diff {diff.max()}, mean"
@@ -89,19 +93,24 @@ def compare(peers: dict, frames: list, points: list, clip: Path) -> None:
     )
 
 
-def time_peers(peers: dict, frames: list, points: list, reps: int, clip: Path) -> None:
-    """Print each revision's median CPU ms per face, the clip run `reps` times in turns."""
+def time_peers(peers: Peers, frames: list, points: list, reps: int, clip: Path) -> None:
+    """Print each revision's median and mean CPU ms per face, the clip run `reps` times in
+    turns."""
     times: dict[str, list[float]] = {rev: [] for rev in peers}
     for _ in range(reps):
-        for rev, peer in peers.items():
-            times[rev] += run(*peer, frames, points)[0][2:]  # the first two warm up
+        for rev, (swap, source) in peers.items():
+            times[rev] += run(swap, source, frames, points)[0][2:]  # the first two warm up
+    # The mean too: steps that run on every other frame of a track (the brow search, the
+    # colour statistics) make the per-face times two-humped, and a median then falls on
+    # whichever hump is larger.
     medians = {rev: statistics.median(t) for rev, t in times.items()}
-    print(f"{clip.name}: composite_face, default options, CPU ms per face (median)")
+    means = {rev: statistics.fmean(t) for rev, t in times.items()}
+    print(f"{clip.name}: composite_face, default options, CPU ms per face (median, mean)")
     for rev, median in medians.items():
-        print(f"{rev:12s} {median:6.3f}  ({len(times[rev])} faces)")
+        print(f"{rev:12s} {median:6.3f} {means[rev]:6.3f}  ({len(times[rev])} faces)")
     if len(medians) == 2:  # the same revision twice is one peer
-        old, new = medians.values()
-        print(f"new - old    {new - old:+6.3f}")
+        (old, new), (old_mean, new_mean) = medians.values(), means.values()
+        print(f"new - old    {new - old:+6.3f} {new_mean - old_mean:+6.3f}")
 
 
 def main() -> None:
