@@ -18,9 +18,9 @@ and the same landmarks:
 - ``fringe``: the source's hair of any colour over its forehead and temples is left out of
   the mask down to the brows (`filters/enroll.py`, `upper_hair`); these rows show the
   source's face, with what the swap leaves out in green (after), before the target;
-- ``light``: enrollment paints light hair over the source's cheeks and temples over from its
-  skin too, told by its strands (`filters/enroll.py`, `light_hair`); these rows show the
-  source's face, with what is painted over in green, before the target.
+- ``light``: enrollment finds light hair over the source's cheeks and temples by its
+  strands (`filters/enroll.py`, `light_hair`) and the swap leaves it out of the mask; these
+  rows show the source's face, with that hair in green, before the target.
 
 Landmarks: the engine with the shipped weights, tracked from 20 frames before the frame
 shown; one `TrackState` per column. ``demo`` as a clip is the demo's carphone clip, as a
@@ -199,9 +199,8 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
 
 
 def source_tile(source: enroll.SourceFace, change: str) -> np.ndarray:
-    """The source's face with the pixels `hair_texture` paints over (``hair``: dark hair,
-    ``light``: light hair) or the swap leaves out (``fringe``: `hair_free` under 0.5) in
-    green."""
+    """The source's face with the pixels `hair_texture` paints over (``hair``) or the swap
+    leaves out (``fringe``: `hair_free` under 0.5; ``light``: `light_hair`) in green."""
     face = source.image.copy()
     if change == "hair":
         hair = enroll.dark_hair(face, source.points)

@@ -1,9 +1,9 @@
 """How much of each source face's sides (cheeks, temples, jaw: the outline less the inner
-features and the forehead band) enrollment paints over as hair (`hair_texture`: dark hair,
-and light hair told by its strands, `light_hair`) and `hair_free` then leaves out
-(saturated locks), against two simpler rules measured in the same run: the forehead's Lab
-distance (over `HAIR_LAB_NEAR`) and chroma alone (over `HAIR_CHROMA_NEAR` above the cheek
-skin's). Landmarks from the engine, as at enrollment::
+features and the forehead band) enrollment paints over as dark hair (`hair_texture`) and
+the swap then leaves out (`hair_free`: saturated locks, and light hair told by its strands
+at enrollment, `light_hair`), against two simpler rules measured in the same run: the
+forehead's Lab distance (over `HAIR_LAB_NEAR`) and chroma alone (over `HAIR_CHROMA_NEAR`
+above the cheek skin's). Landmarks from the engine, as at enrollment::
 
     .venv/bin/python bench/swap_hair_sides.py [--sheet /tmp/hair_sides.png]
 
@@ -11,8 +11,8 @@ skin's). Landmarks from the engine, as at enrollment::
 `light_hair` (the code before it), in the same run. The summary compares the sources with
 light hair over the sides (`LIGHT`, picked by looking) with those whose sides are bare
 (`BARE`): there anything found is a false positive. `--sheet` renders each source with the
-dark-hair pixels painted in blue, the light-hair ones in orange and the left-out ones in
-green, to look at.
+painted pixels in blue and the left-out ones in green, light hair's tinted orange, to look
+at.
 """
 
 from __future__ import annotations
@@ -95,23 +95,15 @@ def _unpainted(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.nd
     return image, np.zeros(image.shape[:2], bool)
 
 
-def _no_light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return np.zeros(image.shape[:2], bool)
-
-
 def found(
     image: np.ndarray, points: np.ndarray, light: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(painted, `hair_free` of the painted texture, painted or left out), with or without
-    `light_hair`."""
-    real = enroll.light_hair
-    enroll.light_hair = real if light else _no_light_hair
-    try:
-        image, painted = enroll.hair_texture(image, points)
-    finally:
-        enroll.light_hair = real
-    kept = swap.hair_free(image, points)
-    return painted, kept, painted | (kept < 0.5)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(painted, light hair, `hair_free` of the painted texture, painted or left out), with
+    or without `light_hair`, as enrollment and the swap do."""
+    image, painted = enroll.hair_texture(image, points)
+    hair = enroll.light_hair(image, points) if light else np.zeros(image.shape[:2], bool)
+    kept = swap.hair_free(image, points, hair.astype(np.float32) if hair.any() else None)
+    return painted, hair, kept, painted | (kept < 0.5)
 
 
 def main() -> None:
@@ -139,9 +131,8 @@ def main() -> None:
         image, points = source.image, source.points
         sides = enroll.face_sides(points, image.shape[:2])
         dist, excess = simple_rules(image, points)
-        dark, _, before = found(image, points, light=False)
-        painted, kept, after = found(image, points, light=True)
-        light = painted & ~dark
+        _, _, _, before = found(image, points, light=False)
+        dark, light, kept, after = found(image, points, light=True)
         shares[name] = (
             float(np.mean(before[sides])),
             float(np.mean(after[sides])),
@@ -158,7 +149,7 @@ def main() -> None:
                 [0, 255, 0], np.float32
             )
             shown[dark] = 0.4 * shown[dark] + np.array([0, 60, 150], np.float32)
-            shown[light] = 0.4 * shown[light] + np.array([150, 90, 0], np.float32)
+            shown[light] = 0.7 * shown[light] + np.array([75, 45, 0], np.float32)
             cell = cv2.resize(shown.astype(np.uint8), (240, 300), interpolation=cv2.INTER_AREA)
             cv2.putText(cell, name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
             cells.append(cell)
@@ -169,7 +160,7 @@ def main() -> None:
                 f"{group} ({len(values)} sources): share of the sides found, mean before"
                 f" {values[:, 0].mean():.3f} after {values[:, 1].mean():.3f}; median before"
                 f" {np.median(values[:, 0]):.3f} after {np.median(values[:, 1]):.3f}; max"
-                f" before {values[:, 0].max():.3f} after {values[:, 1].max():.3f}; painted as"
+                f" before {values[:, 0].max():.3f} after {values[:, 1].max():.3f}; left out as"
                 f" light hair: mean {values[:, 2].mean():.3f}, max {values[:, 2].max():.3f},"
                 f" on {int(np.sum(values[:, 2] > 0.005))} sources"
             )

@@ -4,10 +4,11 @@
 given (the engine, or MediaPipe-derived points during development), rejects photos a swap
 cannot use with one clear sentence (`SourceFaceError`), keeps the best-posed face, and
 stores a texture crop (teeth between the lips painted over in lip colour, `lip_texture`;
-dark hair, and light hair told by its strands, over the cheeks and temples painted over
-from skin, `hair_texture`), its
-landmarks, its canonical identity shape and the share of its forehead under hair
-(`upper_hair`, which the swap leaves out; a warning when it is most of it). The warnings
+dark hair over the cheeks and temples painted over from skin, `hair_texture`), its
+landmarks, its canonical identity shape, where light hair lies over its cheeks and
+temples (`light_hair`, told by its strands; the swap leaves it out) and the share of its
+forehead under hair (`upper_hair`, which the swap leaves out; a warning when it is most
+of it). The warnings
 (a soft photo, a fringe) go to the log; `source_warnings` gives their sentences.
 
 Example:
@@ -143,8 +144,8 @@ FRINGE_WARN = 0.35
 # parallel; pores, stubble, wrinkles, shading and earrings do not). It is then grown
 # through the candidates like dark hair (`grow_lock`) and by LIGHT_EDGE (the strands' soft
 # edges). Measured on 92 stills (bench/swap_hair_sides.py): regions of hair average a
-# score of 2.0-4.8 and a coherence of 0.71-0.94; shaded sides, stubble and make-up 1.5-2.3
-# and 0.48-0.75, the face's edge 0.9 coherent but thin.
+# score of 2.0-4.8 and a coherence of 0.71-0.94; on bare sides (shading, stubble, make-up,
+# the face's edge) 1.4-2.3 and 0.48-0.88, earrings up to 6 but 0.59-0.71.
 LIGHT_OFF, STRAND_FINE = 3.0, 1.2
 STRAND_REGION, STRAND_ALIGN = 2.0, 0.7
 STRAND_SCALE, ALIGN_SCALE, CHIN_INSET = 0.03, 0.08, 0.1
@@ -177,6 +178,10 @@ class SourceFace:
             face samples a level near its own size instead of aliasing a large one.
         forehead_hair: share of the forehead (brows to forehead row) under the photo's
             hair (`upper_hair`); the swap shows the target's own forehead there.
+        light_hair: float32 masks (1 = hair) of the light hair over the face sides
+            (`light_hair`), one per texture level; empty when there is none. Found on
+            the full photo once (its strands vanish at the smaller levels), left out of
+            the mask by the swap so the target's own cheek shows there.
     """
 
     image: np.ndarray
@@ -189,6 +194,7 @@ class SourceFace:
     pyramid: tuple[np.ndarray, ...] = ()
     forehead_hair: float = 0.0
     detail: float = 0.0
+    light_hair: tuple[np.ndarray, ...] = ()
 
     def level_for(self, target_eye_distance: float) -> tuple[np.ndarray, np.ndarray]:
         """The smallest texture level still at least as large as the target face, and the
@@ -200,6 +206,14 @@ class SourceFace:
         # pyrDown maps pixel centres x -> (x + 0.5) / 2 - 0.5.
         scale = 2.0**-k
         return self.pyramid[k], ((self.points + 0.5) * scale - 0.5).astype(np.float32)
+
+    def light_hair_at(self, texture: np.ndarray) -> np.ndarray | None:
+        """The `light_hair` mask of the texture level `texture` (one `level_for` gave), or
+        None when there is no light hair."""
+        if not self.light_hair:
+            return None
+        levels = self.pyramid or (self.image,)
+        return next((m for t, m in zip(levels, self.light_hair, strict=True) if t is texture), None)
 
 
 def eye_distance(points: np.ndarray) -> float:
@@ -564,22 +578,18 @@ def fill_from(image: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def hair_texture(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`image` (uint8 RGB) with hair over its face sides (`dark_hair`, and `light_hair`:
-    blonde, light brown, grey) painted over from the skin around it, and the bool mask of
-    the pixels replaced.
+    """`image` (uint8 RGB) with dark hair over its face sides (`dark_hair`) painted over
+    from the skin around it, and the bool mask of the pixels replaced.
 
     The swap's mask reaches the source's temples and cheeks, so a lock of the source's
     hair there would be pasted onto the target's bare skin. The skin it covers is filled
     smoothly from the face's other skin (not the hair, the features or the background).
     """
-    hair = dark_hair(image, points) | light_hair(image, points)
+    hair = dark_hair(image, points)
     if not hair.any():
         return image, hair
     face = polygon_mask(points[OUTLINE].astype(np.float32), image.shape[:2]) > 0
-    # Skin only: hair left over the forehead and temples (the swap leaves it out) would tint
-    # the fill.
     known = face & ~hair & (features_mask(points, image.shape[:2]) == 0)
-    known &= skin_distance(image, points) <= HAIR_OFF
     painted = image.copy()
     painted[hair] = np.clip(fill_from(image, known)[hair] + 0.5, 0, 255).astype(np.uint8)
     return painted, hair
@@ -658,17 +668,31 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
     local = (points - (x0, y0)).astype(np.float32)
     # The source's teeth would be drawn over the target's lips (see lip_texture).
     crop, _ = lip_texture(np.ascontiguousarray(image[y0:y1, x0:x1]), local)
-    # And its hair over the cheeks and temples onto the target's skin (hair_texture).
+    # And its dark hair over the cheeks and temples onto the target's skin (hair_texture).
     crop, _ = hair_texture(crop, local)
+    # Light hair there is left out by the swap; its strands are told on the full photo.
+    light = light_hair(crop, local)
     identity = to_canonical(local, fit_similarity(local, MEAN_SHAPE))
     upper = forehead(local, crop.shape[:2])
     fringe = float(upper_hair(crop, local)[upper].mean()) if upper.any() else 0.0
     pyramid = [crop]
+    lights: list[np.ndarray] = [light.astype(np.float32)]
     while min(pyramid[-1].shape[:2]) >= 2 * MIN_LEVEL_SIZE:
         pyramid.append(cv2.pyrDown(pyramid[-1]))
+        lights.append(cv2.pyrDown(lights[-1]))
     mouth = mouth_openness(points)
     return SourceFace(
-        crop, local, identity, path, eyes, front, mouth, tuple(pyramid), fringe, detail
+        crop,
+        local,
+        identity,
+        path,
+        eyes,
+        front,
+        mouth,
+        tuple(pyramid),
+        fringe,
+        detail,
+        tuple(lights) if light.any() else (),
     )
 
 

@@ -410,9 +410,12 @@ LOCK_SEED = 0.04
 UPPER_EDGE = 0.03  # eye distances: the growth and blur of `upper_hair`'s edge
 
 
-def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
+def hair_free(
+    texture: np.ndarray, points: np.ndarray, light_hair: np.ndarray | None = None
+) -> np.ndarray:
     """float32 map over `texture` (uint8 RGB, landmarks `points`): 0 where the source's
-    hair covers its face (a fringe down to the brows, a lock over a cheek or temple), 1
+    hair covers its face (a fringe down to the brows, a lock over a cheek or temple; and
+    `light_hair`, float32, where it is 1: found on the full photo at enrollment), 1
     elsewhere.
 
     Where this map is 0 the target's own skin shows instead of the source's hair: the
@@ -434,6 +437,8 @@ def hair_free(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     out = np.where(band, skin_like, 1.0).astype(np.float32)
     sides = face_sides(points, (h, w))
     out = np.minimum(out, _side_hair_free(lab, tone, skin_like, cheeks, points, sides, eyes))
+    if light_hair is not None:
+        out = np.minimum(out, 1.0 - light_hair)
     # Hair of any colour over the forehead and temples, down to the brows (`upper_hair`),
     # grown by its edge's blur: blurred at its edge, a fringe ending at the brows stayed
     # half in, a dark line along them.
@@ -495,14 +500,16 @@ def _side_hair_free(
 _SKIN_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def texture_with_skin(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
+def texture_with_skin(
+    texture: np.ndarray, points: np.ndarray, light_hair: np.ndarray | None = None
+) -> np.ndarray:
     """`texture` as RGBA whose alpha is `hair_free` (0-255), so one remap warps both;
     computed once per texture level (the cache holds the texture, so its id stays unique)."""
     cached = _SKIN_CACHE.get(id(texture))
     if cached is None or cached[0] is not texture:
         if len(_SKIN_CACHE) > 64:
             _SKIN_CACHE.clear()
-        alpha = np.round(hair_free(texture, points) * 255.0).astype(np.uint8)
+        alpha = np.round(hair_free(texture, points, light_hair) * 255.0).astype(np.uint8)
         cached = (texture, np.dstack([texture, alpha]))
         _SKIN_CACHE[id(texture)] = cached
     return cached[1]
@@ -569,7 +576,7 @@ def composite_face(
     warp = (gaze_warp if options.follow_gaze else build_warp_map)(
         source_points, drawn, _TRIANGLES, box
     )
-    fg_skin = remap(texture_with_skin(texture, source_points), warp)
+    fg_skin = remap(texture_with_skin(texture, source_points, source.light_hair_at(texture)), warp)
     fg = cv2.cvtColor(fg_skin, cv2.COLOR_RGBA2RGB)
     bg = image[y0:y1, x0:x1]
     if options.mask == "hull":

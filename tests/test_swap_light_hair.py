@@ -1,7 +1,7 @@
 """Light hair (blonde, light brown, grey) over the source's cheeks and temples is found by
-its strands (`light_hair`) and painted over from its skin at enrollment (`hair_texture`),
-so the swap does not paste it onto the target; bare skin, a shaded side, contour make-up
-and a light beard are left as they are."""
+its strands at enrollment (`light_hair`, on the full photo) and left out of the mask by the
+swap (`hair_free`), so the target's own cheek shows there; bare skin, a shaded side,
+contour make-up and a light beard are left as they are."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from test_swap_hair import SHAPE, SKIN, face_photo, placed
 
 import facestream.filters.enroll as enroll
+import facestream.filters.swap as swap
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import NOSE, OUTLINE, enroll_source, eye_distance
 from facestream.filters.swap import SwapOptions, TrackState, composite_face
@@ -56,34 +57,48 @@ def no_light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.zeros(image.shape[:2], bool)
 
 
-def test_a_light_lock_over_the_cheek_is_painted_over_in_skin(monkeypatch):
+def test_a_light_lock_over_the_cheek_is_found_and_left_out():
     points = placed()
     image, y, cheek = with_light_lock(points)
     # The premise: the lock is about as light as the skin there, so darkness cannot tell it.
     luma = [0.299, 0.587, 0.114]
     assert abs(image[y, cheek - 2 : cheek + 2].astype(float) @ luma - SKIN @ luma).min() < 30
-    painted, replaced = enroll.hair_texture(image, points)
-    assert replaced[y, cheek]
-    assert np.abs(painted[y, cheek].astype(float) - SKIN).max() < 15
+    hair = enroll.light_hair(image, points)
     sides = enroll.face_sides(points, SHAPE)
     lock = sides.copy()
     lock[:, int(points[NOSE, 0].min() - 0.35 * eye_distance(points)) :] = False
     lock[: int(points[list(enroll.EYES[0]), 1].max()) + 5] = False
     lock[int(points[enroll.LIPS, 1].mean()) - 5 :] = False
-    assert replaced[lock].mean() > 0.9  # the lock's part over the sides, whole
-    # The bare image-right side and the rest of the face are untouched.
-    assert (painted[~replaced] == image[~replaced]).all()
-    assert not replaced[:, int(points[NOSE, 0].mean()) :].any()
-    # The check can fail: dark hair's rule alone does not see a light lock.
-    monkeypatch.setattr(enroll, "light_hair", no_light_hair)
+    assert hair[lock].mean() > 0.9  # the lock's part over the sides, whole
+    assert not hair[:, int(points[NOSE, 0].mean()) :].any()  # the bare image-right side
+    kept = swap.hair_free(image, points, hair.astype(np.float32))
+    assert kept[y, cheek] < 0.05 and np.mean(kept[lock] < 0.5) > 0.9
+    # The check can fail: neither dark hair's rule nor the saturated locks' sees it.
     assert not enroll.hair_texture(image, points)[1].any()
+    assert np.mean(swap.hair_free(image, points)[lock] < 0.5) < 0.05
+
+
+def test_enrollment_keeps_the_light_hair_mask_for_every_texture_level(tmp_path: Path):
+    points = placed()
+    image, y, cheek = with_light_lock(points)
+    path = tmp_path / "lock.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    source = enroll_source(path, lambda _: [points])
+    assert len(source.light_hair) == len(source.pyramid) >= 2
+    for level, texture in enumerate(source.pyramid):
+        mask = source.light_hair_at(texture)
+        assert mask is not None and mask.shape == texture.shape[:2]
+        assert mask[round((y + 0.5) / 2**level - 0.5), round((cheek + 0.5) / 2**level - 0.5)] > 0.5
+    assert source.light_hair_at(source.image.copy()) is None  # not one of its levels
+    bare, _ = framed(points, seed=1)
+    cv2.imwrite(str(path), cv2.cvtColor(bare, cv2.COLOR_RGB2BGR))
+    assert enroll_source(path, lambda _: [points]).light_hair == ()
 
 
 def test_a_bare_face_framed_by_light_hair_is_left_alone():
     points = placed()
     image, _ = framed(points, seed=1)
-    painted, replaced = enroll.hair_texture(image, points)
-    assert not replaced.any() and painted is image
+    assert not enroll.light_hair(image, points).any()
 
 
 def test_shading_and_contour_make_up_on_the_sides_are_left_alone():
@@ -112,7 +127,7 @@ def test_a_light_beard_is_not_taken_for_hair():
     assert not enroll.light_hair(image, points).any()
 
 
-def test_the_swap_pastes_skin_where_the_source_had_a_light_lock(tmp_path: Path, monkeypatch):
+def test_the_swap_shows_the_target_where_the_source_had_a_light_lock(tmp_path: Path, monkeypatch):
     points = placed()
     image, y, cheek = with_light_lock(points)
     path = tmp_path / "lock.png"
@@ -132,13 +147,14 @@ def test_the_swap_pastes_skin_where_the_source_had_a_light_lock(tmp_path: Path, 
     assert pasted() <= 3
     # The check can fail: without `light_hair` the lock's strands come through.
     monkeypatch.setattr(enroll, "light_hair", no_light_hair)
+    monkeypatch.setattr(swap, "_SKIN_CACHE", {})
     assert pasted() >= 10
 
 
 @pytest.mark.data
 def test_real_light_hair_is_found_and_bare_sides_left_alone(shared_data):
     """deepface img3 (blonde hair falling over both temples and a cheek) and img55 (light
-    brown over a cheek) are painted over a good part of their sides; bare sides of the
+    brown over a cheek) are found over a good part of their sides; bare sides of the
     quality sources and a bearded face next to nothing (measured 0.277, 0.164; 0.000)."""
     from facestream.models.hrnet import default_weights_path
     from facestream.stream.live_chain import EngineLandmarks
