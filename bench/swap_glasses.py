@@ -27,10 +27,17 @@ clip (the glasses clips and two bare ones).
 evidence pass every few frames included), on a 720p and a 1080p clip with drawn glasses
 (`SPEED_CLIPS`) and on the real glasses clips.
 
+(d) `--scores`: instead of (a)-(c), the decision on every talking-head clip (`HEAD_DIRS`):
+per clip the track's score and its two cues (the lower rims and the bridge, over the
+band's level) on each learn after the warm-up, min-max, and the share of frames decided
+"glasses". The model sees only the frames the swap draws (`TrackState.fade_for_turn`, as
+in `facestream swap`: a face turned away teaches it nothing).
+
 Landmarks: the engine tracking each clip, Kalman-smoothed as in the live path. Medians
 over the frames after a track's first `SKIP` (the decision's warm-up and fade-in)::
 
     nice -n 10 .venv/bin/python bench/swap_glasses.py [--frames 90] [--sheet PNG]
+    nice -n 10 .venv/bin/python bench/swap_glasses.py --scores [--frames 120]
 """
 
 from __future__ import annotations
@@ -115,6 +122,7 @@ GLASSES_CLIPS = (
     "retalking/5",
     "spectre/0Fi83BHQsMA_00002",
 )
+HEAD_DIRS = ("liveportrait", "retalking", "sadtalker", "spectre")
 SHEET_BARE = ("liveportrait/d18", "sadtalker/WDA_KatieHill_000")
 SPEED_CLIPS = ("liveportrait/s32", "spectre/W036_level_3_happy_007")  # 1280x720, 1920x1080
 SAME_LEVELS = 12  # an output pixel within this of the target shows the target
@@ -288,12 +296,62 @@ def sheet_rows(name: str, frames, points, runs) -> list[np.ndarray]:
     return rows
 
 
+def decision(name: str, count: int) -> tuple[list[tuple[float, ...]], float]:
+    """(d) on one clip: (score, lower rims, bridge, closed) on each learn after the warm-up, and
+    the share of the drawn frames decided "glasses"."""
+    from facestream.filters.glasses import WARMUP, GlassesModel
+    from facestream.filters.swap import SwapOptions, TrackState, patch_box
+
+    frames, points = tracked(name, count)
+    state, model = TrackState(), GlassesModel()
+    learns, wearing = [], []
+    for image, p in zip(frames, points, strict=True):
+        if p is None or state.fade_for_turn(p) <= 0.0:
+            continue  # the swap draws nothing, so its glasses step does not run
+        x0, y0, x1, y1 = patch_box(p, SwapOptions())
+        x0, y0 = max(x0, 0), max(y0, 0)
+        before = model.evidence_frames
+        model.glasses(np.ascontiguousarray(image[y0:y1, x0:x1]), p - np.float32([x0, y0]))
+        if model.evidence_frames > before and model.evidence_frames >= WARMUP:
+            learns.append((model.score, model.lower, model.bridge, model.closed))
+        wearing.append(model.wearing)
+    return learns, float(np.mean(wearing)) if wearing else 0.0
+
+
+def print_scores(count: int) -> None:
+    """(d): the decision's score and cues on every talking-head clip."""
+    names = sorted(
+        f"{folder}/{path.stem}"
+        for folder in HEAD_DIRS
+        for path in (DATA / "videos" / folder).glob("*.mp4")
+    )
+    print(f"(d) decision on {len(names)} talking-head clips, {count} frames, learns after warm-up")
+    print(
+        f"{'clip':34} {'glasses':7} {'learns':>6} {'score':>11} {'lower':>11} {'bridge':>11} "
+        f"{'closed':>11}"
+    )
+    for name in names:
+        learns, decided = decision(name, count)
+        if not learns:
+            print(f"{name:34} {'yes' if name in GLASSES_CLIPS else 'no':7} {0:6d}")
+            continue
+        cols = [f"{min(v):5.2f}-{max(v):<5.2f}" for v in zip(*learns, strict=True)]
+        print(
+            f"{name:34} {'yes' if name in GLASSES_CLIPS else 'no':7} {len(learns):6d} "
+            f"{cols[0]:>11} {cols[1]:>11} {cols[2]:>11} {cols[3]:>11}  decided {decided:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--sheet", type=Path, help="write the PNG grid here")
+    parser.add_argument("--scores", action="store_true", help="(d) only: every clip's decision")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if args.scores:
+        print_scores(args.frames)
+        return
     from facestream.filters.enroll import enroll_source
     from facestream.stream.live_chain import EngineLandmarks
 

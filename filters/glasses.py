@@ -19,7 +19,9 @@ temples. Each face track keeps a `GlassesModel`:
 - the decision, per track with hysteresis: the lower rims' and the bridge's strength over
   the band's usual level (skin texture) say whether the target wears glasses (a bare
   face's brows, lids and lashes make strong upper "rims", but neither a lower rim well
-  below the eye nor a bar across the nose); a face without them is left exactly as
+  below the eye nor a bar across the nose), or, where the bridge is lost in the blur
+  (thick frames on a small face), both lower rims closed: strong in nearly every
+  direction below the eye and clear of the lids; a face without them is left exactly as
   before;
 - the mask: the evidence's own pixels along those curves (so thick frames give thick
   masks), softened, kept in the canonical band and warped onto the frame by each frame's
@@ -76,9 +78,10 @@ _CANON = _canonical_points()
 # frame's evidence is noisy), then every EVIDENCE_EVERY frames.
 WARMUP = 4
 EVIDENCE_EVERY = 6
-# A track clearly bare, its score under BARE_SCORE on BARE_LEARNS learns in a row (the
-# warm-up's count; not wearing), learns only every BARE_EVERY frames (most faces: the
-# evidence pass costs about 1.4 ms at 720p); one score over it brings back EVIDENCE_EVERY.
+# A track clearly bare, its score under BARE_SCORE and its lower rims not closed (under
+# CLOSED_OFF) on BARE_LEARNS learns in a row (the warm-up's count; not wearing), learns
+# only every BARE_EVERY frames (most faces: the evidence pass costs about 1.4 ms at
+# 720p); one learn otherwise brings back EVIDENCE_EVERY.
 # The 5 bare clips of bench/swap_glasses.py score 0.7-1.6; the 3 decided glasses clips over
 # 4 on every learn, the 2 undecided over 2 in their warm-up, and the glasses drawn on the
 # bare clips over 2 from their second learn: all decided at the same frames. A face
@@ -104,6 +107,7 @@ ANGLES = 64
 EYE_MARGIN = 0.07
 MIN_RADIUS = 0.18
 MIN_BELOW = 0.2  # the lower rim's least distance (lower lashes and lids lie within it)
+CLEAR = 0.05  # a rim this far past the eye's own reach is clear of its lids and lashes
 RIM_REACH = (0.62, 0.4, 0.56)  # horizontal, up and down semi-axes
 RADII = int(RIM_REACH[0] * SCALE) + 1
 SMOOTH = 9  # directions (or columns) in the median along a curve
@@ -130,6 +134,19 @@ ARM_Y = (-0.32, 0.12)
 LEVEL_PERCENTILE = 25
 CURVE_MIN = 2.0
 WEAR_ON, WEAR_OFF = 3.5, 1.5
+# A second way to wear them: both lower rims closed, `closed` (the least share, over the
+# two eyes, of the lower rim's directions that pass CURVE_MIN and lie CLEAR of the lids)
+# over CLOSED_ON with the lower rims' strength over CLOSED_LOWER; it stops under
+# CLOSED_OFF (and the score under WEAR_OFF). Thick frames on a small face turned a little
+# (spectre/0Fi83: 224 px, about 40 px between the eyes) blur their bridge into the brows'
+# shadow (half its strength 1.6-2.2, against bare faces' up to 4.5 with frown lines or hair)
+# and their lower rims lie at 3.1-3.7, inside the bare faces' range (up to 4.0: lashes on
+# the lids); but no bare face's lower rim is both counted and clear of the lids all along:
+# over every frame of 24 bare talking-head clips `closed` reaches 0.52 (spectre/M026), the
+# glasses of d19, retalking/5 and 0Fi83 0.86-1.0 (d9 0.62-1.0, decided by its score), d12's
+# clear plastic 0.14-0.67 (`bench/swap_glasses.py --scores`, docs/BENCHMARKS.md).
+CLOSED_ON, CLOSED_OFF = 0.85, 0.6
+CLOSED_LOWER = 2.5
 # Frames over which the kept glasses fade in or out when the decision changes.
 FADE_FRAMES = 4
 
@@ -175,6 +192,10 @@ class GlassesModel:
         bare_learns: learns in a row that scored under `BARE_SCORE` (not wearing).
         wearing: the track's decision (False until WARMUP frames are learned).
         score: the decision's measure (`WEAR_ON`), last measured.
+        lower, bridge: its two cues, last measured: the lower rims' median strength and
+            the bridge's, over the band's usual level.
+        closed: the least share of a lower rim's directions that count and lie clear of
+            the lids (`CLOSED_ON`), last measured.
         mask: float32 `(BAND_H, BAND_W)` canonical mask (1 = glasses), or None.
         shown: the mask's share shown now (fades with the decision).
     """
@@ -186,6 +207,9 @@ class GlassesModel:
         self.bare_learns = 0
         self.wearing = False
         self.score = 0.0
+        self.lower = 0.0
+        self.bridge = 0.0
+        self.closed = 0.0
         self.mask: np.ndarray | None = None
         self.shown = 0.0
         self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
@@ -251,21 +275,27 @@ class GlassesModel:
         level = max(float(np.percentile(evidence, LEVEL_PERCENTILE)), 0.5)
         midline = float(self._eyes[:, :, 0].mean())
         rims = [_rim(evidence, eye, midline) for eye in self._eyes]
-        down = float(np.median(np.concatenate([strength[_DOWN] for _, _, strength in rims])))
+        down = float(np.median(np.concatenate([strength[_DOWN] for _, _, strength, _ in rims])))
+        self.closed = min(
+            float(np.mean(((strength >= CURVE_MIN * level) & clear)[_DOWN]))
+            for _, _, strength, clear in rims
+        )
         bridge = _rows(evidence, _columns(BRIDGE_X), BRIDGE_Y, level)
-        self.score = min(down, 0.5 * bridge) / level
+        self.lower, self.bridge = down / level, bridge / level
+        self.score = min(self.lower, 0.5 * self.bridge)
+        rimmed = self.closed > CLOSED_ON and self.lower > CLOSED_LOWER
         if self.evidence_frames >= WARMUP:
-            if self.score > WEAR_ON:
+            if self.score > WEAR_ON or rimmed:
                 self.wearing = True
-            elif self.score < WEAR_OFF:
+            elif self.score < WEAR_OFF and self.closed < CLOSED_OFF:
                 self.wearing = False
-        bare = not self.wearing and self.score < BARE_SCORE
+        bare = not self.wearing and self.score < BARE_SCORE and self.closed < CLOSED_OFF
         self.bare_learns = self.bare_learns + 1 if bare else 0
         if not self.wearing:
             return  # the last mask stays for the fade out
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
         spans = []
-        for centre, radius, strength in rims:
+        for centre, radius, strength, _ in rims:
             _draw_rim(canvas, evidence, centre, radius, strength, level)
             xs = centre[0] + _DIRECTIONS[:, 0] * radius
             spans.append((int(np.floor(xs.min())), int(np.ceil(xs.max()))))
@@ -315,10 +345,11 @@ def _apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def _rim(
     evidence: np.ndarray, eye: np.ndarray, midline: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The rim around one eye (canonical polygon `eye`), on its side of the column
     `midline` (the other lens lies past it): the eye's centre, and the rim's radius and
-    strength per direction (`_DIRECTIONS`)."""
+    strength per direction (`_DIRECTIONS`), and whether it lies clear of the eye's own
+    reach (by `CLEAR` eye distances: not the lids' and lashes' line)."""
     centre = eye.mean(axis=0)
     # The eye's own reach per direction: the largest projection of its grown outline.
     reach = (grown_polygon(eye, EYE_MARGIN * SCALE) - centre) @ _DIRECTIONS.T
@@ -342,7 +373,7 @@ def _rim(
     radius = np.clip(radius, inner, outer)
     rows = np.arange(ANGLES)
     strength = polar[rows, np.round(radius).astype(int).clip(0, RADII - 1)]
-    return centre, radius, strength
+    return centre, radius, strength, radius >= inner + CLEAR * SCALE
 
 
 def _draw_rim(
