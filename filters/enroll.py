@@ -213,7 +213,10 @@ class SourceFace:
         if not self.light_hair:
             return None
         levels = self.pyramid or (self.image,)
-        return next((m for t, m in zip(levels, self.light_hair, strict=True) if t is texture), None)
+        # Not strict: a copy with other texture levels (dataclasses.replace) matches none.
+        return next(
+            (m for t, m in zip(levels, self.light_hair, strict=False) if t is texture), None
+        )
 
 
 def eye_distance(points: np.ndarray) -> float:
@@ -341,18 +344,28 @@ def beside_face(points: np.ndarray, face: np.ndarray) -> np.ndarray:
     return ring
 
 
+def side_masks(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """What the side-hair rules look at in `image` (uint8 RGB): its lightness (Lab L,
+    float32), the cheeks' hull (bool), the face outline (uint8), the face sides
+    (`face_sides`) and the ring beside the face (`beside_face`); None without cheeks."""
+    h, w = image.shape[:2]
+    cheeks = polygon_mask(cv2.convexHull(points[CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
+    if not cheeks.any():
+        return None
+    face = polygon_mask(points[OUTLINE].astype(np.float32), (h, w))
+    light = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    return light, cheeks, face, face_sides(points, (h, w)), beside_face(points, face)
+
+
 def dark_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """bool mask of dark (black, dark brown) hair over the face sides (`face_sides`) of
     `image` (uint8 RGB); see `HAIR_DARK` for the rule."""
     h, w = image.shape[:2]
     eyes = eye_distance(points)
-    light = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
-    cheeks = polygon_mask(cv2.convexHull(points[CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
-    if not cheeks.any():
+    masks = side_masks(image, points)
+    if masks is None:
         return np.zeros((h, w), bool)
-    face = polygon_mask(points[OUTLINE].astype(np.float32), (h, w))
-    sides = face_sides(points, (h, w))
-    outside = beside_face(points, face)
+    light, cheeks, face, sides, outside = masks
     # Under the mouth, between its corners: a dark region reaching there is a beard.
     chin = np.zeros((h, w), bool)
     x0, x1 = np.round(points[LIPS, 0].min()), np.round(points[LIPS, 0].max())
@@ -485,20 +498,16 @@ def light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     x0, y0 = np.maximum(np.floor(points.min(axis=0) - pad), 0).astype(int)
     x1, y1 = np.minimum(np.ceil(points.max(axis=0) + pad), (w, h)).astype(int)
     found = np.zeros((h, w), bool)
-    found[y0:y1, x0:x1] = _light_hair(image[y0:y1, x0:x1], points - (x0, y0))
+    found[y0:y1, x0:x1] = _light_hair(image[y0:y1, x0:x1], points - (x0, y0), eyes)
     return found
 
 
-def _light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _light_hair(image: np.ndarray, points: np.ndarray, eyes: float) -> np.ndarray:
     h, w = image.shape[:2]
-    eyes = eye_distance(points)
-    cheeks = polygon_mask(cv2.convexHull(points[CHEEKS].astype(np.float32))[:, 0], (h, w)) > 0
-    if not cheeks.any():
+    masks = side_masks(image, points)
+    if masks is None:
         return np.zeros((h, w), bool)
-    face = polygon_mask(points[OUTLINE].astype(np.float32), (h, w))
-    sides = face_sides(points, (h, w))
-    outside = beside_face(points, face)
-    light = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    light, cheeks, face, sides, outside = masks
     score, fx, fy = strand_score(light, eyes, cheeks)
     scale = max(STRAND_SCALE * eyes, 1.0)
     off = cv2.GaussianBlur(skin_distance(image, points), (0, 0), scale) > LIGHT_OFF
