@@ -75,9 +75,24 @@ SIDE_PIXELS = 3
 # SHIFT_FLOOR or more where the landmarks put it (`_moved_readings`; on 13 clips' readings
 # the open eyes read closing 3.2 % -> 1.9 % of the time, and no closed eye was lost).
 READ_SHIFT, SHIFT_GAIN, SHIFT_FLOOR = 6, 1.6, 0.02
+# The landmark model's upper lids stop short of a wide-open eye (on the iris's top or in the
+# white, liveportrait/d10) and lie on the lash line of a made-up photo (deepface/img7):
+# `locate_irises` and `source_lids` put them on the white's upper edge. In each patch column
+# the white (two rows of LID_WHITE of its luma or more) is looked for from the landmarks'
+# lid down LID_DOWN rows, and followed up, at most LID_ROOM rows above the lid (0.25 of the
+# eye's width), to the first row darker than LID_DARK of it (lashes, the lid's shadow); a
+# column with neither says nothing. The three upper lid points move together by the median
+# over the columns that tell, when LID_COLUMNS or more do (moved each by the columns near
+# it, the lid came out wavy and bent the source's lash line).
+LID_ROOM, LID_DOWN, LID_WHITE, LID_DARK, LID_COLUMNS = 12, 6, 0.8, 0.6, 3
+# Only an eye with white beside its iris (the sclera reading; open eyes on the talking-head
+# clips 0.1-0.6) is searched: a closed eye's "white" is lid skin below its lash line.
+LID_SCLERA = 0.1
 
 
-def locate_irises(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def locate_irises(
+    image: np.ndarray, points: np.ndarray, lids: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """`points` with each iris centre moved, along its eye's corner-to-corner axis, to the
     darkest iris-wide stretch of the eye opening in `image` (uint8 RGB, the target's own
     pixels), where one is clear; and what the pixels show of each eye's opening, a row
@@ -96,27 +111,52 @@ def locate_irises(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np
     white on one side of its iris at least, a closed one a lash line along its whole width
     (`Blinks` turns both into closedness). Both are read a little up or down instead where
     the landmarks' opening has slipped off the eye (`_moved_readings`).
+
+    With `lids`, each upper lid point whose landmark lies in the white of the eye is moved
+    up to where the white ends (`_lid_lift`): the model's lids stop short of a wide-open
+    eye, and the source's eye was drawn half shut there. The readings and the iris search
+    use the landmarks' own opening.
     """
     out = points.copy()
     readings = np.zeros((len(EYE_OPENINGS), 2))
     for k, (eye, iris) in enumerate(EYE_OPENINGS):
-        found, readings[k] = _read_eye(image, points, eye, iris)
+        found, readings[k], lift = _read_eye(image, points, eye, iris, lids)
         if found is not None:
             out[iris] = found
+        if lift is not None:
+            out[eye[1:4]] += lift.astype(points.dtype)
     return out, readings
 
 
+_SOURCE_EYES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def source_eyes(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The source's `points` (in `texture`'s pixels) with its irises and upper lids where
+    its pixels show them (`locate_irises`), found once per texture level: on a made-up
+    photo the landmarks' lids lie on the lash line, and the warp drew the lashes and liner
+    inside the target's eye opening (moved sideways with a glance: a dark smear)."""
+    cached = _SOURCE_EYES.get(id(texture))
+    if cached is None or cached[0] is not texture:
+        if len(_SOURCE_EYES) > 64:
+            _SOURCE_EYES.clear()
+        cached = (texture, locate_irises(texture, points)[0])
+        _SOURCE_EYES[id(texture)] = cached
+    return cached[1]
+
+
 def _read_eye(
-    image: np.ndarray, points: np.ndarray, eye: np.ndarray, iris: int
-) -> tuple[np.ndarray | None, tuple[float, float]]:
+    image: np.ndarray, points: np.ndarray, eye: np.ndarray, iris: int, lids: bool
+) -> tuple[np.ndarray | None, tuple[float, float], np.ndarray | None]:
     """The iris centre moved along the corner-to-corner axis to where the pixels show the
-    iris, or None, and the eye's openness and sclera reading (see `locate_irises`)."""
+    iris, or None; the eye's openness and sclera reading (see `locate_irises`); and, with
+    `lids`, the move of the upper lid's points (2,) in image pixels, or None."""
     a = points[eye[0]].astype(np.float64)
     axis = points[eye[len(eye) // 2]].astype(np.float64) - a
     width = math.hypot(*axis)
     opening = points[eye].astype(np.float32)
     if width < 6.0:
-        return None, (0.0, 0.0)
+        return None, (0.0, 0.0), None
     area = cv2.contourArea(opening) / width**2
     across = np.array([-axis[1], axis[0]]) / width * (0.5 * width / PATCH_H)
     # Patch (i, j) -> image: a + i / PATCH_W * axis + (j - PATCH_H / 2) * across; warped
@@ -127,17 +167,20 @@ def _read_eye(
             [axis[1] / PATCH_W, across[1], a[1] - across[1] * PATCH_H / 2],
         ]
     )
+    # LID_ROOM rows above (the lid search) and READ_SHIFT below (`_moved_readings`).
+    above = LID_ROOM if lids else READ_SHIFT
     taller = to_image.copy()
-    taller[:, 2] -= across * READ_SHIFT
+    taller[:, 2] -= across * above
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    size = (PATCH_W, PATCH_H + 2 * READ_SHIFT)
-    tall = cv2.cvtColor(cv2.warpAffine(image, taller, size, flags=flags), cv2.COLOR_RGB2GRAY)
-    tall = tall.astype(np.float32)
+    size = (PATCH_W, above + PATCH_H + READ_SHIFT)
+    full = cv2.cvtColor(cv2.warpAffine(image, taller, size, flags=flags), cv2.COLOR_RGB2GRAY)
+    full = full.astype(np.float32)
+    tall = full[above - READ_SHIFT :]
     to_patch = cv2.invertAffineTransform(to_image)
     inside = polygon_mask(cv2.transform(opening[None], to_patch)[0], (PATCH_H, PATCH_W)) > 0
     total = int(np.count_nonzero(inside))
     if total < 20:
-        return None, (0.0, 0.0)
+        return None, (0.0, 0.0), None
     white = _white(tall[READ_SHIFT : READ_SHIFT + PATCH_H], inside, total)
     # Darkness below the white of the eye, per column and summed over an iris's width.
     dark_tall = np.subtract(np.float32(white), tall)
@@ -147,12 +190,18 @@ def _read_eye(
     counts = inside.sum(axis=0).astype(np.float32)
     count = np.convolve(counts, _IRIS_SPAN, mode="same")
     score, i, darkness, readings = _readings(area, columns, counts, count, white)
+    lift = None
+    if lids and area >= EYE_OPEN and readings[SCLERA] >= LID_SCLERA:
+        ends = to_patch[0, :2] @ points[[eye[1], eye[3]]].T + to_patch[0, 2]
+        rows = _lid_lift(full, inside, white, i, (float(ends.min()), float(ends.max())))
+        if rows is not None:
+            lift = -rows * across
     if readings[OPENNESS] >= SHIFT_FLOOR:
         readings = _moved_readings(readings, darkness, tall, dark_tall, inside, area, counts, count)
     if area < EYE_OPEN or darkness < IRIS_DARKNESS:
-        return None, readings
+        return None, readings, lift
     if darkness < IRIS_CONTRAST * columns.sum() / total:
-        return None, readings
+        return None, readings, lift
     offset = 0.0
     if 0 < i < PATCH_W - 1:  # the parabola through the peak and its neighbours
         left, peak, right = score[i - 1], score[i], score[i + 1]
@@ -160,7 +209,47 @@ def _read_eye(
         offset = 0.5 * (left - right) / curve if curve < 0 else 0.0
     found = (i + offset) / PATCH_W  # patch column i samples the axis at i / PATCH_W
     now = float((points[iris] - a) @ axis / (axis @ axis))
-    return (points[iris] + (found - now) * axis).astype(points.dtype), readings
+    return (points[iris] + (found - now) * axis).astype(points.dtype), readings, lift
+
+
+def _lid_lift(
+    full: np.ndarray, inside: np.ndarray, white: float, iris: int, ends: tuple[float, float]
+) -> float | None:
+    """How many patch rows the landmarks' upper lid points lie below the eye's real upper
+    lid (negative: above it), or None where too few columns tell.
+
+    The points move together, so between a corner and the nearest lid point (patch
+    columns `ends`) the lid moves in proportion: each column's move is scaled back to the
+    points' before the median (columns under a third of the way from a corner say nothing).
+
+    `full` is the patch with LID_ROOM rows above the opening's window. In each column the
+    white of the eye is looked for at the landmarks' lid or up to LID_DOWN rows below it
+    (a lid point on the lash line), and followed up to its first dark row: the lid's edge.
+    The iris-wide stretch centred on patch column `iris` says nothing (an iris's pale ring
+    or catch-light is no white of the eye)."""
+    has = inside.any(axis=0)
+    has[max(iris - len(_IRIS_SPAN) // 2, 0) : iris + len(_IRIS_SPAN) // 2 + 1] = False
+    top = np.where(has, inside.argmax(axis=0), 0) + LID_ROOM  # the lid's row in `full`
+    bright = full >= LID_WHITE * white
+    dark = full < LID_DARK * white
+    lifts = np.full(PATCH_W, np.nan)
+    for i in np.flatnonzero(has):
+        # Two white rows in a row: a lone bright pixel is a catch-light or a lash's gap.
+        column = bright[top[i] : top[i] + LID_DOWN + 1, i]
+        seed = np.flatnonzero(column[:-1] & column[1:])
+        if not len(seed):
+            continue
+        start = top[i] + seed[0]
+        above = np.flatnonzero(dark[:start, i])
+        if len(above):
+            lifts[i] = top[i] - above[-1] - 1  # rows from the landmarks' lid to the edge
+    cols = np.arange(PATCH_W, dtype=np.float64)
+    share = np.minimum(cols / max(ends[0], 1.0), (PATCH_W - cols) / max(PATCH_W - ends[1], 1.0))
+    share = np.minimum(share, 1.0)
+    said = ~np.isnan(lifts) & (share >= 1.0 / 3.0)
+    if np.count_nonzero(said) < LID_COLUMNS:
+        return None
+    return float(np.median(lifts[said] / share[said]))
 
 
 def _readings(

@@ -54,7 +54,14 @@ from facestream.filters.enroll import (
     grow_lock,
     upper_hair,
 )
-from facestream.filters.gaze import Blinks, closing_lids, gaze_warp, kept_lids, locate_irises
+from facestream.filters.gaze import (
+    Blinks,
+    closing_lids,
+    gaze_warp,
+    kept_lids,
+    locate_irises,
+    source_eyes,
+)
 from facestream.filters.glasses import GlassesModel
 from facestream.filters.occlusion import OcclusionModel
 from facestream.filters.overlay import OVERLAY_KINDS, OverlayKind, draw_overlay
@@ -106,6 +113,9 @@ class SwapOptions:
         follow_blinks: where the target's eye closes (its iris and sclera's contrast gone
             from the opening), its own lids show there, faded in by closedness (`gaze.py`);
             with `follow_gaze` only.
+        open_lids: the upper lids go up to where the white of the target's eye ends (the
+            landmarks' lids stop short of a wide-open eye, `gaze.locate_irises`); with
+            `follow_gaze` only.
         shape_strength: 0 draws the source texture on the target's own face shape, 1 on the
             source's identity shape (target pose and expression kept either way; the lips
             always keep the target's shape, `shape.IDENTITY_REGIONS`). The default 0.4 keeps
@@ -134,6 +144,7 @@ class SwapOptions:
     keep_eyes: bool = False
     follow_gaze: bool = True
     follow_blinks: bool = True
+    open_lids: bool = True
     shape_strength: float = 0.4
     match_sharpness: bool = True
     feather: float = 0.06
@@ -537,7 +548,7 @@ def composite_face(
     closed = None
     if options.follow_gaze:
         # The landmarks' irises may not follow gaze, nor their lids close in a blink.
-        target, readings = locate_irises(image, target)
+        target, readings = locate_irises(image, target, options.open_lids)
         if options.follow_blinks:
             blinks = state.blinks if state is not None else None
             closed = (Blinks() if blinks is None else blinks).update(readings)
@@ -573,9 +584,12 @@ def composite_face(
     texture, source_points = source.level_for(eye_distance(target))
     # A closing eye is drawn closing: its upper lid moved down in the warp (`closing_lids`).
     drawn = points if closed is None or options.keep_eyes else closing_lids(points, closed)
-    warp = (gaze_warp if options.follow_gaze else build_warp_map)(
-        source_points, drawn, _TRIANGLES, box
-    )
+    if options.follow_gaze:
+        # The source's lids and irises where its pixels show them (`gaze.source_eyes`).
+        eyes = source_eyes(texture, source_points) if options.open_lids else source_points
+        warp = gaze_warp(eyes, drawn, _TRIANGLES, box)
+    else:
+        warp = build_warp_map(source_points, drawn, _TRIANGLES, box)
     fg_skin = remap(texture_with_skin(texture, source_points, source.light_hair_at(texture)), warp)
     fg = cv2.cvtColor(fg_skin, cv2.COLOR_RGBA2RGB)
     bg = image[y0:y1, x0:x1]

@@ -377,3 +377,64 @@ def test_a_half_closed_eye_shows_no_iris_through_the_lid(source, monkeypatch):
     luma = cv2.cvtColor(output, cv2.COLOR_RGB2GRAY)[band].astype(int)
     lids = int(cv2.cvtColor(np.uint8([[LIDS]]), cv2.COLOR_RGB2GRAY)[0, 0])
     assert luma.min() >= lids - 20
+
+
+LASH_LINE = (35, 25, 25)
+
+
+def wide_eyes(points: np.ndarray, raise_by: float) -> np.ndarray:
+    """A target frame whose real eye openings reach `raise_by` eye widths above the upper
+    lid points of `points` (negative: stop short of them), under a dark lash line, with a
+    dark iris in the middle: as a wide-open eye the landmark model's lids stop short of."""
+    image = skin(360, 480, 2)
+    real = points.copy()
+    for eye, _ in EYE_OPENINGS:
+        real[eye[1:4], 1] -= raise_by * eye_width(points, eye)
+        lid = np.round(real[eye[:5]]).astype(np.int32)
+        cv2.polylines(image, [lid - (0, 2)], False, LASH_LINE, 4)
+    draw_eyes(image, real, iris=True)
+    return image
+
+
+@pytest.mark.parametrize("raise_by", [0.12, -0.06])
+def test_the_upper_lids_go_to_where_the_white_of_the_eye_ends(raise_by):
+    """The model's lids stop short of a wide-open eye (d10), and lie on the lash line of a
+    made-up photo (img7): the upper lid points go to the white's upper edge."""
+    points = face_points(250, 110, 60)
+    found, _ = locate_irises(wide_eyes(points, raise_by), points)
+    for eye, _ in EYE_OPENINGS:
+        moved = points[eye[1:4]] - found[eye[1:4]]
+        width = eye_width(points, eye)
+        # Within about a pixel (0.04 of this 39-pixel eye).
+        assert np.all(np.abs(moved[:, 1] / width - raise_by) < 0.04), moved / width
+        assert np.array_equal(found[eye[[0, 4, 5, 6, 7]]], points[eye[[0, 4, 5, 6, 7]]])
+    unmoved, _ = locate_irises(wide_eyes(points, raise_by), points, lids=False)
+    for eye, _ in EYE_OPENINGS:
+        assert np.array_equal(unmoved[eye], points[eye])
+
+
+def test_lids_on_the_white_or_over_a_closed_eye_stay():
+    points = face_points(250, 110, 60)
+    for image in (wide_eyes(points, 0.0), lashed(points), blinked(points)):
+        found, _ = locate_irises(image, points)
+        for eye, _ in EYE_OPENINGS:
+            assert np.abs(found[eye] - points[eye]).max() < 0.04 * eye_width(points, eye)
+
+
+def test_a_wide_open_target_eye_is_drawn_wide_open(source):
+    """Between the landmarks' upper lid and the target's real one the output shows the
+    source's eye (white and iris), not the skin above its lid (a sleepy eye)."""
+    points = face_points(250, 110, 60)
+    band = np.zeros((360, 480), np.uint8)
+    for eye, _ in EYE_OPENINGS:
+        real = points[eye].copy()
+        real[1:4, 1] -= 0.12 * eye_width(points, eye)
+        band |= polygon_mask(real, band.shape) & ~polygon_mask(points[eye], band.shape)
+    band = cv2.erode(band, np.ones((3, 3), np.uint8)) > 0
+    skin_like = {}
+    for lids in (True, False):
+        output = wide_eyes(points, 0.12)
+        composite_face(output, points, source, SwapOptions(open_lids=lids), TrackState())
+        distance = np.abs(output[band].astype(int) - SKIN).sum(axis=1)
+        skin_like[lids] = float(np.mean(distance < 60))
+    assert skin_like[True] < 0.25 < 0.75 < skin_like[False], skin_like
