@@ -149,12 +149,36 @@ CLOSED_ON, CLOSED_OFF = 0.85, 0.6
 CLOSED_LOWER = 2.5
 # Frames over which the kept glasses fade in or out when the decision changes.
 FADE_FRAMES = 4
+# The kept rims: each lens's rim fitted as one closed curve, a superellipse (an ellipse at
+# exponent 2, a rounded rectangle at 4) in a box around the eye, whose edges and exponent
+# maximise the mean evidence along it (clipped at FIT_CAP times the band's level, so a
+# glint does not pull it), the eye grown by FIT_MARGIN eye distances inside it; sampled
+# at LENS_SAMPLES points. Drawn with the rim's measured width, wholly where it counts
+# along WHOLE of its length once gaps up to GAP samples are closed, else only its runs of
+# at least MIN_RUN samples (the lower rim of thick frames whose top is lost in the brows'
+# shadow): a broken rim looks worse than none. Carried over redraws (each new fit moves
+# the curve by FIT_RATE of the way), so it does not jump.
+LENS_SAMPLES = 96
+EXPONENTS = (2.0, 3.0, 4.0)
+FIT_CAP = 6.0
+FIT_PERCENTILE = 30
+FIT_MARGIN = 0.02
+FIT_ROUNDS = 3
+FIT_RATE = 0.5
+WHOLE = 0.8
+GAP = 12
+MIN_RUN = 24
+MIN_PIECE = 6  # columns: the least piece of a bridge or arm drawn
+PROFILE = 8  # canonical px either side of the curve where the rim's width is measured
+SNAP = 3  # px from the fitted curve within which each sample's rim is sought
+RIM_SPREAD = 2.0  # px the evidence's spread adds to its width (it is dilated by a pixel)
 
 _LINE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LINE_KERNEL, LINE_KERNEL))
 _SPREAD = np.ones((3, 3), np.uint8)
 _THETA = np.linspace(0.0, 2.0 * np.pi, ANGLES, endpoint=False)
 _DIRECTIONS = np.stack([np.cos(_THETA), np.sin(_THETA)], axis=1)
 _DOWN = _DIRECTIONS[:, 1] > 0.5  # the lower rim's directions (y down)
+_LENS_T = np.linspace(0.0, 2.0 * np.pi, LENS_SAMPLES, endpoint=False)
 
 
 def _columns(x: tuple[float, float]) -> tuple[int, int]:
@@ -213,6 +237,7 @@ class GlassesModel:
         self.mask: np.ndarray | None = None
         self.shown = 0.0
         self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
+        self._lenses: np.ndarray | None = None  # the rims' fitted pair (`_fit_lenses`)
 
     def glasses(
         self, image: np.ndarray, points: np.ndarray
@@ -294,20 +319,21 @@ class GlassesModel:
         if not self.wearing:
             return  # the last mask stays for the fade out
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
-        spans = []
-        for centre, radius, strength, _ in rims:
-            _draw_rim(canvas, evidence, centre, radius, strength, level)
-            xs = centre[0] + _DIRECTIONS[:, 0] * radius
-            spans.append((int(np.floor(xs.min())), int(np.ceil(xs.max()))))
-        (r_lo, r_hi), (l_lo, l_hi) = sorted(spans)
+        start = _rims_pair(self._eyes, rims, midline) if self._lenses is None else self._lenses
+        fitted = _fit_lenses(evidence, self._eyes, midline, level, start)
+        self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
+        boxes = _lens_boxes(self._lenses, midline)
+        for lens in boxes:
+            _draw_lens(canvas, evidence, lens, level)
+        (r_lo, r_hi), (l_lo, l_hi) = sorted(
+            (int(np.floor(lens[0])), int(np.ceil(lens[1]))) for lens in boxes
+        )
         _rows(evidence, (r_hi, l_lo), BRIDGE_Y, level, canvas)
         _rows(evidence, (0, r_lo), ARM_Y, level, canvas)
         _rows(evidence, (l_hi, BAND_W), ARM_Y, level, canvas)
-        # The eyes' own opening and lashes are never glasses.
+        # The eyes' own openings are never glasses (the rims lie outside them).
         for eye in self._eyes:
-            cv2.fillPoly(
-                canvas, [np.round(grown_polygon(eye, EYE_MARGIN * SCALE)).astype(np.int32)], 0
-            )
+            cv2.fillPoly(canvas, [np.round(eye).astype(np.int32)], 0)
         soft = canvas.astype(np.float32) * np.float32(1.0 / 255.0)
         self.mask = cv2.GaussianBlur(soft, (0, 0), 0.8)
 
@@ -376,35 +402,169 @@ def _rim(
     return centre, radius, strength, radius >= inner + CLEAR * SCALE
 
 
-def _draw_rim(
-    canvas: np.ndarray,
-    evidence: np.ndarray,
-    centre: np.ndarray,
-    radius: np.ndarray,
-    strength: np.ndarray,
-    level: float,
-) -> None:
-    """Draws on `canvas` (255) a rim (`_rim`) where it counts."""
-    counted = strength >= CURVE_MIN * level
-    # Each pixel of the rim's box by its direction and distance from the eye centre: near
-    # the curve (the curve itself, and within RIM_HALF where the evidence is strong).
-    reach = float(radius.max()) + RIM_HALF * SCALE + 2.0  # the box the curve's pixels lie in
-    x0, x1 = (np.clip(centre[0] + np.array([-1, 1]) * reach, 0, BAND_W)).astype(int)
-    y0, y1 = (np.clip(centre[1] + np.array([-1, 1]) * reach, 0, BAND_H)).astype(int)
-    dy, dx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    dx -= np.float32(centre[0])
-    dy -= np.float32(centre[1])
-    distance, at = cv2.cartToPolar(dx, dy)  # OpenCV's: several times numpy's
-    at *= np.float32(ANGLES / (2.0 * np.pi))
-    low = at.astype(np.int32) % ANGLES
-    share = at - low
-    curve = radius.astype(np.float32)
-    off = np.abs(distance - (curve[low] + share * (curve[(low + 1) % ANGLES] - curve[low])))
-    nearest = np.where(share < 0.5, low, (low + 1) % ANGLES)
-    floor = np.maximum(RIM_SHARE * strength, CURVE_MIN * level).astype(np.float32)[nearest]
-    strong = (off <= RIM_HALF * SCALE) & (evidence[y0:y1, x0:x1] >= floor)
-    on = (strong | (off <= 0.7)) & counted[nearest]
-    canvas[y0:y1, x0:x1][on] = 255
+def _rims_pair(eyes: np.ndarray, rims: list, midline: float) -> np.ndarray:
+    """A first pair of lenses (`_lens_boxes`): the mean extents of the rims' curves (`_rim`)."""
+    extents = []
+    for eye, (_, radius, _, _) in zip(eyes, rims, strict=True):
+        points = eye.mean(axis=0) + _DIRECTIONS * radius[:, None]
+        across = np.abs(points[:, 0] - midline)
+        extents.append([across.max(), across.min(), points[:, 1].min(), points[:, 1].max()])
+    return np.array([*np.mean(extents, axis=0), EXPONENTS[0]])
+
+
+def _lens_boxes(pair: np.ndarray, midline: float) -> np.ndarray:
+    """The two lenses' boxes (`_lens_curve`, right eye first) of a mirrored pair `pair`:
+    outer and inner edge's distance from the column `midline`, top, bottom, exponent."""
+    outer, inner, top, bottom, exponent = pair
+    return np.array(
+        [
+            [midline - outer, midline - inner, top, bottom, exponent],
+            [midline + inner, midline + outer, top, bottom, exponent],
+        ]
+    )
+
+
+def _lens_curve(lenses: np.ndarray) -> np.ndarray:
+    """`(K, LENS_SAMPLES, 2)` points of the superellipses in the boxes `lenses` `(K, 5)`:
+    left, right, top, bottom (canonical px) and exponent."""
+    lenses = np.atleast_2d(lenses)
+    mid = 0.5 * (lenses[:, [0, 2]] + lenses[:, [1, 3]])
+    half = 0.5 * (lenses[:, [1, 3]] - lenses[:, [0, 2]])
+    power = 2.0 / lenses[:, 4:5]
+    cos, sin = np.cos(_LENS_T), np.sin(_LENS_T)
+    x = mid[:, :1] + half[:, :1] * np.sign(cos) * np.abs(cos) ** power
+    y = mid[:, 1:] + half[:, 1:] * np.sign(sin) * np.abs(sin) ** power
+    return np.stack([x, y], axis=2)
+
+
+def _along(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`image` (float32) sampled at `points` `(..., 2)` (bilinear, 0 outside)."""
+    flat = points.reshape(-1, points.shape[-2], 2).astype(np.float32)
+    out = cv2.remap(image, flat[..., 0], flat[..., 1], cv2.INTER_LINEAR, borderValue=0.0)
+    return out.reshape(points.shape[:-1])
+
+
+def _fit_lenses(
+    evidence: np.ndarray, eyes: np.ndarray, midline: float, level: float, start: np.ndarray
+) -> np.ndarray:
+    """The rims as a pair of closed curves mirrored about `midline` (`_lens_boxes`: in the
+    head-fixed band the lenses are alike, and one lens's clear side holds up the other's
+    faint one), holding the eyes: the pair with the most evidence along both curves, by
+    coordinate ascent from `start` (each parameter over its whole range in turn, with every
+    exponent)."""
+    grown = [grown_polygon(eye, FIT_MARGIN * SCALE) for eye in eyes]
+    centres = eyes.mean(axis=1)
+    across = [np.abs(g[:, 0] - midline) for g in grown]
+    reach = np.array(RIM_REACH) * SCALE
+    lo = np.array(
+        [
+            max(a.max() for a in across),
+            1.0,
+            float(centres[:, 1].min()) - reach[1],
+            max(max(g[:, 1].max() for g in grown), float(centres[:, 1].max()) + MIN_BELOW * SCALE),
+        ]
+    )
+    hi = np.array(
+        [
+            float(np.abs(centres[:, 0] - midline).min()) + reach[0],
+            min(a.min() for a in across),
+            min(g[:, 1].min() for g in grown),
+            float(centres[:, 1].max()) + reach[2],
+        ]
+    )
+    hi = np.maximum(hi, lo)
+    clipped = np.clip(evidence * np.float32(1.0 / level), 0.0, FIT_CAP)
+    pair = np.asarray(start, np.float64).copy()
+    pair[:4] = np.clip(pair[:4], lo, hi)
+    for _ in range(FIT_ROUNDS):
+        for edge in range(4):
+            values = np.arange(lo[edge], hi[edge] + 0.5)
+            candidates = np.repeat(pair[None], len(values) * len(EXPONENTS), axis=0)
+            candidates[:, edge] = np.tile(values, len(EXPONENTS))
+            candidates[:, 4] = np.repeat(EXPONENTS, len(values))
+            held = np.ones(len(candidates), bool)
+            along = []
+            for side in range(2):
+                boxes = _lens_boxes(candidates.T, midline)[side].T
+                along.append(_along(clipped, _lens_curve(boxes)))
+                held &= _encloses(boxes, grown[side])
+            both = np.concatenate(along, axis=1)
+            score = np.percentile(both, FIT_PERCENTILE, axis=1) + 0.1 * both.mean(axis=1)
+            score[~held] = -1.0
+            pair = candidates[int(score.argmax())]
+    return pair
+
+
+def _encloses(lenses: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Whether each superellipse (`_lens_curve`) holds every point of `polygon`."""
+    mid = 0.5 * (lenses[:, [0, 2]] + lenses[:, [1, 3]])
+    half = np.maximum(0.5 * (lenses[:, [1, 3]] - lenses[:, [0, 2]]), 1e-6)
+    scaled = np.abs(polygon[None] - mid[:, None]) / half[:, None]
+    return ((scaled ** lenses[:, None, 4:5]).sum(axis=2) <= 1.0).all(axis=1)
+
+
+def _draw_lens(canvas: np.ndarray, evidence: np.ndarray, lens: np.ndarray, level: float) -> None:
+    """Draws on `canvas` (255) a lens's rim (`_fit_lens`) with its measured width: whole
+    where it counts along most of its length, else only its long runs."""
+    points = _lens_curve(lens)[0]
+    tangent = np.roll(points, -1, axis=0) - np.roll(points, 1, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
+    offsets = np.arange(-PROFILE, PROFILE + 1, dtype=np.float64)
+    profile = _along(evidence, points[:, None] + normal[:, None] * offsets[None, :, None])
+    counted = profile[:, PROFILE - 2 : PROFILE + 3].max(axis=1) >= CURVE_MIN * level
+    kept = _whole(counted)
+    if not kept.any():
+        return
+    # Where the rim lies across the curve: each sample's peak within SNAP px, smoothed
+    # along the curve (the superellipse only nears the frame's own shape). Its width: the
+    # profiles, each moved onto its own peak, averaged; where that stays over half its
+    # height above its foot.
+    near = profile[:, PROFILE - SNAP : PROFILE + SNAP + 1].argmax(axis=1) - SNAP
+    ring = np.concatenate([near[-(SMOOTH // 2) :], near, near[: SMOOTH // 2]])
+    shift = np.median(np.lib.stride_tricks.sliding_window_view(ring, SMOOTH), axis=1)
+    rows = np.flatnonzero(counted)
+    columns = np.clip(PROFILE + near[rows, None] + np.arange(-PROFILE, PROFILE + 1), 0, 2 * PROFILE)
+    mean = profile[rows[:, None], columns].mean(axis=0)
+    half = 0.5 * (mean[PROFILE] + mean.min())
+    low = high = PROFILE
+    while low > 0 and mean[low - 1] >= half:
+        low -= 1
+    while high < 2 * PROFILE and mean[high + 1] >= half:
+        high += 1
+    width = int(np.clip(round(high - low + 1 - RIM_SPREAD), 1, LINE_KERNEL))
+    curve = points + normal * shift[:, None]
+    for run in _runs(kept):
+        line = np.round(curve[run] * 16).astype(np.int32)  # 4 fractional bits
+        closed = len(run) == LENS_SAMPLES
+        cv2.polylines(canvas, [line], closed, 255, width, cv2.LINE_AA, 4)
+
+
+def _whole(counted: np.ndarray) -> np.ndarray:
+    """Which samples of a closed rim to draw: its counted samples (`counted`) with gaps up
+    to GAP closed and runs under MIN_RUN dropped; all of them once that is WHOLE."""
+    kept = _fill(_fill(counted, False, GAP), True, MIN_RUN - 1)
+    return np.ones_like(kept) if kept.mean() >= WHOLE else kept
+
+
+def _fill(flags: np.ndarray, value: bool, longest: int) -> np.ndarray:
+    """`flags` (a ring) with its runs of `value` up to `longest` long flipped."""
+    out = flags.copy()
+    for run in _runs(flags == value):
+        if len(run) <= longest:
+            out[run] = not value
+    return out
+
+
+def _runs(flags: np.ndarray) -> list[np.ndarray]:
+    """The runs of True of the ring `flags`, each as its indices in order."""
+    if flags.all():
+        return [np.arange(len(flags))]
+    first = int(np.argmin(flags))  # a False: no run wraps past it
+    order = (np.arange(len(flags)) + first) % len(flags)
+    rolled = flags[order]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rolled.astype(np.int8), [0]])))
+    return [order[a:b] for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _rows(
@@ -431,9 +591,11 @@ def _rows(
     if canvas is None:
         return float(np.median(strength))
     # As a rim's (`_draw_rim`): near the row, strong, and the row itself, where it counts.
+    # Pieces under MIN_PIECE columns are left out (a broken arm looks worse than none).
+    counted = _fill(np.append(strength >= CURVE_MIN * level, False), True, MIN_PIECE - 1)[:-1]
     off = np.abs(np.arange(y1 - y0)[:, None] - row)
     strong = (off <= RIM_HALF * SCALE) & (part >= RIM_SHARE * strength)
-    canvas[y0:y1, x0:x1][(strong | (off == 0)) & (strength >= CURVE_MIN * level)] = 255
+    canvas[y0:y1, x0:x1][(strong | (off == 0)) & counted] = 255
     return float(np.median(strength))
 
 
