@@ -70,7 +70,16 @@ CONFIGS = {
     "now": Config(SwapOptions(), nme=False),
 }
 CUES = ("openness", "now")
+# `--lids`: the upper lids where the landmarks put them (`open_lids=False`) against now, on
+# these clips (d10's wide-eyed faces first; the rest have closed eyes as well).
+LID_CONFIGS = {
+    "off": CONFIGS["off"],
+    "lids off": Config(SwapOptions(open_lids=False), nme=False),
+    "now": CONFIGS["now"],
+}
+LID_CLIPS = ["videos/liveportrait/d10.mp4", *CLIPS[:4]]
 CLOSED, OPEN = 0.08, 0.2  # Face Mesh openness: a closed eye, an open one
+WIDE = 0.4  # and a wide-open one (d10's surprise: 0.45-0.55)
 # Luma levels: a change in an open eye's region counted as visible (the colour statistics
 # leave out a kept closed eye, so the face's tone moves by a level or two after a blink).
 VISIBLE = 16
@@ -183,20 +192,29 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=len(CLIPS))
     parser.add_argument("--render", type=Path, help="PNG of eye crops: target, then each way")
     parser.add_argument("--timing", action="store_true", help="only the cost per face")
+    parser.add_argument(
+        "--lids",
+        action="store_true",
+        help="the upper lids where the landmarks put them against now (`open_lids`), on "
+        "LID_CLIPS, with the wide-open eyes apart",
+    )
     args = parser.parse_args()
+    configs, cues = (LID_CONFIGS, ("lids off", "now")) if args.lids else (CONFIGS, CUES)
+    clips = LID_CLIPS if args.lids else CLIPS
     engine = LandmarkEngine("hrnet128_lite", num_threads=1)
     landmark_fn = EngineLandmarks(engine)
     if args.timing:
         timing(engine, enroll_source(DATA / SOURCES[0], landmark_fn))
         return
     sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES[: args.sources]}
-    names = ["target", *CONFIGS]
+    names = ["target", *configs]
     closed: dict[str, dict[str, list[float]]] = {}  # per clip
     opened: dict[str, list[float]] = {name: [] for name in names}
-    changed: dict[str, list[bool]] = {cue: [] for cue in CUES}
+    wide: dict[str, list[float]] = {name: [] for name in names}
+    changed: dict[str, list[bool]] = {cue: [] for cue in cues}
     rows: list[np.ndarray] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for clip in CLIPS[: args.clips]:
+        for clip in clips[: args.clips]:
             frames, faces = load_clip(DATA / clip, args.frames)
             with av.open(str(DATA / clip)) as c:
                 fps = float(c.streams.video[0].average_rate or 25)
@@ -209,7 +227,7 @@ def main() -> None:
             shut = closed.setdefault(clip, {name: [] for name in names})
             for name_s, source in sources.items():
                 outputs, seen = {}, {}
-                for name, config in CONFIGS.items():
+                for name, config in configs.items():
                     with openness_only() if name == "openness" else nullcontext():
                         outputs[name], _, _ = run_pair(frames, raw, smooth, source, config)
                     video = Path(tmp) / "out.mp4"
@@ -223,26 +241,29 @@ def main() -> None:
                     }
                 for t, p in enumerate(judged):
                     target = target_open[t]
-                    if p is None or target is None or not all(t in seen[n] for n in CONFIGS):
+                    if p is None or target is None or not all(t in seen[n] for n in configs):
                         continue
                     for k, (eye, _) in enumerate(EYE_OPENINGS):
                         row = shut if target[k] < CLOSED else opened if target[k] > OPEN else None
                         if row is None:
                             continue
                         row["target"].append(target[k])
-                        for name in CONFIGS:
+                        for name in configs:
                             row[name].append(seen[name][t][k])
+                        if target[k] > WIDE:
+                            for name in names:
+                                wide[name].append(row[name][-1])
                         if row is opened:
                             box = eye_box(p, eye)
                             off = outputs["off"][t][box].astype(int)
-                            for cue in CUES:
+                            for cue in cues:
                                 moved = int(np.abs(outputs[cue][t][box] - off).max())
                                 changed[cue].append(moved > VISIBLE)
                 if args.render and name_s == next(iter(sources)):
                     for t in picked(target_open):
                         points = judged[t]
                         assert points is not None  # picked frames have a judged face
-                        images = [frames[t]] + [outputs[name][t] for name in CONFIGS]
+                        images = [frames[t]] + [outputs[name][t] for name in configs]
                         crops = [eyes_crop(im, points) for im in images]
                         rows.append(np.concatenate(crops, axis=1))
                 medians = "  ".join(f"{n} {np.median(shut[n] or [np.nan]):.3f}" for n in names)
@@ -256,9 +277,10 @@ def main() -> None:
     for label, row in (
         (f"all closed (< {CLOSED}), {len(every['target'])} eyes", every),
         (f"open (> {OPEN}), {len(opened['target'])} eyes", opened),
+        (f"wide open (> {WIDE}), {len(wide['target'])} eyes", wide),
     ):
-        print(f"{label:34s}" + "".join(f" {np.median(row[n]):8.3f}" for n in names))
-    for cue in CUES:
+        print(f"{label:34s}" + "".join(f" {np.median(row[n] or [np.nan]):8.3f}" for n in names))
+    for cue in cues:
         share = np.mean(changed[cue])
         print(f"open eyes changed by over {VISIBLE} levels against off, {cue}: {share:.1%}")
     if args.render and rows:

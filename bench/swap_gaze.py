@@ -72,6 +72,13 @@ CONFIGS = {
     # The same on the raw points: what the smoother's lag through a quick glance costs.
     "after, unsmoothed": Config(SwapOptions(), use_smoothed=False, nme=False),
 }
+# `--lids`: the unsmoothed way replaced by the upper lids where the landmarks put them
+# (`open_lids=False`, before the lid search of `gaze.locate_irises` and `gaze.source_eyes`).
+LID_CONFIGS = {
+    "before": CONFIGS["before"],
+    "after, lids off": Config(SwapOptions(open_lids=False), nme=False),
+    "after": CONFIGS["after"],
+}
 SIDEWAYS = 0.1  # eye widths from the clip's median share: a glance
 CELL = 400  # width of one rendered crop
 
@@ -124,10 +131,17 @@ def main() -> None:
         help="what the swaps are drawn on: MediaPipe Face Mesh, or the product's HRNet-128 "
         "engine (tracked, as `facestream swap`); Face Mesh judges the gaze either way",
     )
+    parser.add_argument(
+        "--lids",
+        action="store_true",
+        help="compare with the upper lids where the landmarks put them (`open_lids=False`) "
+        "instead of the unsmoothed points",
+    )
     args = parser.parse_args()
+    configs = LID_CONFIGS if args.lids else CONFIGS
     engine, landmark_fn = landmarks_from(args.landmarks)
     sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES}
-    errors = {name: {"sideways": [], "all": [], "followed": []} for name in CONFIGS}
+    errors = {name: {"sideways": [], "all": [], "followed": []} for name in configs}
     rows: list[list[np.ndarray]] = []
     frames_seen = sideways_seen = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +164,7 @@ def main() -> None:
             sideways_seen += len(sideways)
             for j, (name_s, source) in enumerate(sources.items()):
                 outputs = {}
-                for name, config in CONFIGS.items():
+                for name, config in configs.items():
                     outputs[name], _, drawn = run_pair(frames, raw, smooth, source, config)
                     video = Path(tmp) / "out.mp4"
                     write_video(video, outputs[name], round(fps))

@@ -77,13 +77,14 @@ SIDE_PIXELS = 3
 READ_SHIFT, SHIFT_GAIN, SHIFT_FLOOR = 6, 1.6, 0.02
 # The landmark model's upper lids stop short of a wide-open eye (on the iris's top or in the
 # white, liveportrait/d10) and lie on the lash line of a made-up photo (deepface/img7):
-# `locate_irises` and `source_lids` put them on the white's upper edge. In each patch column
+# `locate_irises` and `source_eyes` put them on the white's upper edge. In each patch column
 # the white (two rows of LID_WHITE of its luma or more) is looked for from the landmarks'
-# lid down LID_DOWN rows, and followed up, at most LID_ROOM rows above the lid (0.25 of the
-# eye's width), to the first row darker than LID_DARK of it (lashes, the lid's shadow); a
-# column with neither says nothing. The three upper lid points move together by the median
-# over the columns that tell, when LID_COLUMNS or more do (moved each by the columns near
-# it, the lid came out wavy and bent the source's lash line).
+# lid down LID_DOWN rows and followed up, at most LID_ROOM rows above the lid (0.25 of the
+# eye's width), to where the luma falls half way to the darkest row there, if that is
+# darker than LID_DARK of the white (lashes, the lid's shadow); a column with neither says
+# nothing. The three upper lid points move together by the median over the columns that
+# tell, when LID_COLUMNS or more do (moved each by the columns near it, the lid came out
+# wavy and bent the source's lash line).
 LID_ROOM, LID_DOWN, LID_WHITE, LID_DARK, LID_COLUMNS = 12, 6, 0.8, 0.6, 3
 # Only an eye with white beside its iris (the sclera reading; open eyes on the talking-head
 # clips 0.1-0.6) is searched: a closed eye's "white" is lid skin below its lash line.
@@ -220,7 +221,8 @@ def _lid_lift(
 
     The points move together, so between a corner and the nearest lid point (patch
     columns `ends`) the lid moves in proportion: each column's move is scaled back to the
-    points' before the median (columns under a third of the way from a corner say nothing).
+    points' before the median (columns under three quarters of the way from a corner say
+    nothing), and the result kept within LID_DOWN below and LID_ROOM above.
 
     `full` is the patch with LID_ROOM rows above the opening's window. In each column the
     white of the eye is looked for at the landmarks' lid or up to LID_DOWN rows below it
@@ -231,7 +233,7 @@ def _lid_lift(
     has[max(iris - len(_IRIS_SPAN) // 2, 0) : iris + len(_IRIS_SPAN) // 2 + 1] = False
     top = np.where(has, inside.argmax(axis=0), 0) + LID_ROOM  # the lid's row in `full`
     bright = full >= LID_WHITE * white
-    dark = full < LID_DARK * white
+    dark = LID_DARK * white
     lifts = np.full(PATCH_W, np.nan)
     for i in np.flatnonzero(has):
         # Two white rows in a row: a lone bright pixel is a catch-light or a lash's gap.
@@ -240,16 +242,20 @@ def _lid_lift(
         if not len(seed):
             continue
         start = top[i] + seed[0]
-        above = np.flatnonzero(dark[:start, i])
-        if len(above):
-            lifts[i] = top[i] - above[-1] - 1  # rows from the landmarks' lid to the edge
+        reach = max(top[i] - LID_ROOM, 0)
+        span = full[reach:start, i]
+        if len(span) and span.min() < dark:
+            # The edge where the luma crosses half way from the white to the darkest row
+            # above: a blurred lash line's pale fringe is not the eye's white.
+            above = np.flatnonzero(span < 0.5 * (full[start, i] + span.min()))
+            lifts[i] = top[i] - reach - above[-1] - 1  # rows from the landmarks' lid to the edge
     cols = np.arange(PATCH_W, dtype=np.float64)
     share = np.minimum(cols / max(ends[0], 1.0), (PATCH_W - cols) / max(PATCH_W - ends[1], 1.0))
     share = np.minimum(share, 1.0)
-    said = ~np.isnan(lifts) & (share >= 1.0 / 3.0)
+    said = ~np.isnan(lifts) & (share >= 0.75)
     if np.count_nonzero(said) < LID_COLUMNS:
         return None
-    return float(np.median(lifts[said] / share[said]))
+    return float(np.clip(np.median(lifts[said] / share[said]), -LID_DOWN, LID_ROOM))
 
 
 def _readings(
