@@ -12,12 +12,16 @@ thick rims, dark and metallic), are swapped with `keep_glasses=False` (the code 
 - kept / rims: pixels kept (alpha under half of the old one) over the drawn rims' pixels
   in the swapped region (over 1: the mask is wider than the rims, a halo of the target's
   skin around them, which the false keep above leaves out);
+- runs, longest: how whole each drawn lens rim is kept, along its middle
+  (`pieces_on_ring`): the kept runs around it (1 = whole or one arc; more = broken),
+  and the longest run's share of its length; means over frames and both rims;
 
 and on the same clips with no glasses drawn, the share of the swapped region kept at
 all (alpha under half of the old one), median and worst frame.
 
 (b) The real glasses clips (`GLASSES_CLIPS`): the share of frames whose track decided
-"glasses", the kept mask's share of the swapped region, and the rims' edge energy: the
+"glasses", the kept mask's share of the swapped region, its pieces (`pieces`: mean and
+worst frame; whole glasses are 1 to 3, broken ones more), and the rims' edge energy: the
 luma gradient of the output over the input's on the pixels the new code keeps (1 = as
 sharp as in the input; where the old code pasted the source over them it is the
 source's skin). `--sheet` renders input, old, new and the kept mask at several times per
@@ -38,6 +42,9 @@ over the frames after a track's first `SKIP` (the decision's warm-up and fade-in
 
     nice -n 10 .venv/bin/python bench/swap_glasses.py [--frames 90] [--sheet PNG]
     nice -n 10 .venv/bin/python bench/swap_glasses.py --scores [--frames 120]
+
+`--glasses FILE` measures another version of `filters/glasses.py` in its place (before
+and after: `git show REV:filters/glasses.py > /tmp/glasses_before.py`).
 """
 
 from __future__ import annotations
@@ -77,13 +84,8 @@ def draw_glasses(
     distance = float(np.linalg.norm(across))
     u = across / max(distance, 1e-6)
     v = np.array([-u[1], u[0]])  # down the face
-    a, b = LENS_AXES[0] * distance, LENS_AXES[1] * distance
-    t = np.linspace(0.0, 2.0 * np.pi, 96, endpoint=False)
-    lines = []
-    for eye in (right, left):
-        centre = eye + LENS_DROP * distance * v
-        ring = centre + np.outer(a * np.cos(t), u) + np.outer(b * np.sin(t), v)
-        lines.append((ring, True))
+    a = LENS_AXES[0] * distance
+    lines = [(ring, True) for ring in lens_rings(points)]
     inner_r = right + LENS_DROP * distance * v + a * u
     inner_l = left + LENS_DROP * distance * v - a * u
     arch = 0.5 * (inner_r + inner_l) - 0.06 * distance * v
@@ -106,6 +108,49 @@ def draw_glasses(
     return np.clip(drawn + 0.5, 0, 255).astype(np.uint8), cover
 
 
+def lens_rings(points: np.ndarray) -> list[np.ndarray]:
+    """The drawn lenses' rims (`draw_glasses`), right eye first: `RING_SAMPLES` points each
+    along the rim's middle, in order."""
+    right = 0.5 * (points[36] + points[39])
+    left = 0.5 * (points[42] + points[45])
+    distance = float(np.linalg.norm(left - right))
+    u = (left - right) / max(distance, 1e-6)
+    v = np.array([-u[1], u[0]])
+    a, b = LENS_AXES[0] * distance, LENS_AXES[1] * distance
+    t = np.linspace(0.0, 2.0 * np.pi, RING_SAMPLES, endpoint=False)
+    return [
+        eye + LENS_DROP * distance * v + np.outer(a * np.cos(t), u) + np.outer(b * np.sin(t), v)
+        for eye in (right, left)
+    ]
+
+
+def pieces_on_ring(kept_mask: np.ndarray, ring: np.ndarray) -> tuple[int, float]:
+    """How whole a rim is kept: the runs of kept samples along `ring` (a closed rim's
+    middle; 1 = whole or one arc, 0 = nothing), and the longest run's share of the ring.
+    A sample is kept where any pixel within one of it is."""
+    grown = cv2.dilate(kept_mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    h, w = grown.shape
+    xy = np.round(ring).astype(int)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    flags = np.zeros(len(ring), bool)
+    flags[inside] = grown[xy[inside, 1], xy[inside, 0]] > 0
+    if flags.all():
+        return 1, 1.0
+    if not flags.any():
+        return 0, 0.0
+    rolled = np.roll(flags, -int(np.argmin(flags)))  # starts on a gap: no run wraps
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rolled.astype(np.int8), [0]])))
+    lengths = edges[1::2] - edges[::2]
+    return len(lengths), float(lengths.max()) / len(ring)
+
+
+def pieces(kept_mask: np.ndarray) -> int:
+    """The kept mask's pieces (8-connected, at least `PIECE_PX` pixels): 1 to 3 for whole
+    glasses (the arms may part from the rims at the face's sides), more when broken."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(kept_mask.astype(np.uint8), 8)
+    return int((stats[1:count, cv2.CC_STAT_AREA] >= PIECE_PX).sum())
+
+
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SOURCE = "stills/deepface/img6.jpg"
 BARE_CLIPS = (
@@ -126,8 +171,11 @@ HEAD_DIRS = ("liveportrait", "retalking", "sadtalker", "spectre")
 SHEET_BARE = ("liveportrait/d18", "sadtalker/WDA_KatieHill_000")
 SPEED_CLIPS = ("liveportrait/s32", "spectre/W036_level_3_happy_007")  # 1280x720, 1920x1080
 SAME_LEVELS = 12  # an output pixel within this of the target shows the target
+WHOLENESS = ("runs", "longest")  # averaged over the frames, not medians
 SKIP = 8  # the decision's warm-up (glasses.WARMUP) and fade-in (glasses.FADE_FRAMES)
 TILE = 200  # px per picture of the sheet
+RING_SAMPLES = 96  # points along each drawn rim
+PIECE_PX = 5  # the least piece of a kept mask counted
 
 
 def tracked(name: str, count: int) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
@@ -189,6 +237,8 @@ def ground_truth(frames, points, source, style) -> dict[str, list[float]]:
         "recall": [],
         "false keep": [],
         "kept / rims": [],
+        "runs": [],
+        "longest": [],
     }
     for t in range(SKIP, len(frames)):
         old, new, (image, cover), p = runs[0][t], runs[1][t], drawn[t], points[t]
@@ -206,6 +256,10 @@ def ground_truth(frames, points, source, style) -> dict[str, list[float]]:
         mask = kept(old[1], new[1])
         scores["false keep"].append(float(mask[others].mean()))
         scores["kept / rims"].append(float(mask.sum()) / float(rims.sum()))
+        for ring in lens_rings(p):
+            count, longest = pieces_on_ring(mask, ring)
+            scores["runs"].append(float(count))
+            scores["longest"].append(longest)
     return scores
 
 
@@ -227,7 +281,7 @@ def luma_gradient(image: np.ndarray) -> np.ndarray:
 def real_clip(frames, points, source) -> tuple[dict[str, float], list]:
     """(b) on one real glasses clip: the figures, and the runs for the sheet."""
     old, new = (composite(frames, points, source, keep) for keep in (False, True))
-    wearing, shares, edges_old, edges_new = [], [], [], []
+    wearing, shares, edges_old, edges_new, parts = [], [], [], [], []
     for t in range(SKIP, len(frames)):
         o, n = old[t], new[t]
         if o is None or n is None:
@@ -238,6 +292,7 @@ def real_clip(frames, points, source) -> tuple[dict[str, float], list]:
         shares.append(float(mask[region].mean()))
         if mask.sum() < 20:
             continue
+        parts.append(float(pieces(mask)))
         base = luma_gradient(frames[t])[mask].mean()
         edges_old.append(float(luma_gradient(o[0])[mask].mean() / max(base, 1e-6)))
         edges_new.append(float(luma_gradient(n[0])[mask].mean() / max(base, 1e-6)))
@@ -246,12 +301,18 @@ def real_clip(frames, points, source) -> tuple[dict[str, float], list]:
         "kept share": median(shares),
         "edges old": median(edges_old),
         "edges new": median(edges_new),
+        "pieces": mean(parts),
+        "pieces max": max(parts, default=float("nan")),
     }
     return figures, [old, new]
 
 
 def median(values: list[float]) -> float:
     return float(np.median(values)) if values else float("nan")
+
+
+def mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
 
 
 def speed(frames, points, styled: bool) -> list[float]:
@@ -342,12 +403,33 @@ def print_scores(count: int) -> None:
         )
 
 
+def substitute_glasses(path: Path) -> None:
+    """Loads `path` as `facestream.filters.glasses` before anything imports it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("facestream.filters.glasses", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{path}: not a Python file.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["facestream.filters.glasses"] = module
+    spec.loader.exec_module(module)
+    print(f"glasses.py: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--sheet", type=Path, help="write the PNG grid here")
     parser.add_argument("--scores", action="store_true", help="(d) only: every clip's decision")
+    parser.add_argument(
+        "--glasses",
+        type=Path,
+        help="measure this file in place of filters/glasses.py (an older version: "
+        "`git show REV:filters/glasses.py > FILE`, for a before/after)",
+    )
     args = parser.parse_args()
+    if args.glasses:
+        substitute_glasses(args.glasses)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if args.scores:
         print_scores(args.frames)
@@ -361,7 +443,7 @@ def main() -> None:
     print(f"(a) glasses drawn on bare clips, {args.frames} frames, medians after frame {SKIP}")
     print(
         f"{'clip':34} {'style':14} {'old recall':>10} {'recall':>7} {'false keep':>10} "
-        f"{'kept / rims':>11}"
+        f"{'kept / rims':>11} {'runs':>5} {'longest':>7}"
     )
     totals: dict[str, dict[str, list[float]]] = {}
     clean_all: list[float] = []
@@ -370,11 +452,13 @@ def main() -> None:
         for style in STYLES:
             scores = ground_truth(frames, points, source, style)
             for key, values in scores.items():
-                totals.setdefault(style[0], {}).setdefault(key, []).append(median(values))
+                average = mean if key in WHOLENESS else median
+                totals.setdefault(style[0], {}).setdefault(key, []).append(average(values))
             print(
                 f"{name:34} {style[0]:14} {median(scores['old recall']):10.3f} "
                 f"{median(scores['recall']):7.3f} {median(scores['false keep']):10.4f} "
-                f"{median(scores['kept / rims']):11.2f}"
+                f"{median(scores['kept / rims']):11.2f} {mean(scores['runs']):5.2f} "
+                f"{mean(scores['longest']):7.3f}"
             )
         clean = clean_keeps(frames, points, source)
         clean_all += clean
@@ -386,18 +470,23 @@ def main() -> None:
         print(
             f"{'mean over clips':34} {style_name:14} {np.mean(per_key['old recall']):10.3f} "
             f"{np.mean(per_key['recall']):7.3f} {np.mean(per_key['false keep']):10.4f} "
-            f"{np.nanmean(per_key['kept / rims']):11.2f}"
+            f"{np.nanmean(per_key['kept / rims']):11.2f} {np.nanmean(per_key['runs']):5.2f} "
+            f"{np.nanmean(per_key['longest']):7.3f}"
         )
     print(f"no glasses, all frames: kept median {median(clean_all):.5f} worst {max(clean_all):.5f}")
     print("(b) real glasses clips")
-    print(f"{'clip':34} {'glasses':>8} {'kept':>7} {'edges old':>9} {'edges new':>9}")
+    print(
+        f"{'clip':34} {'glasses':>8} {'kept':>7} {'edges old':>9} {'edges new':>9} "
+        f"{'pieces':>6} {'max':>4}"
+    )
     timings: list[float] = []
     for name in GLASSES_CLIPS:
         frames, points = tracked(name, args.frames)
         figures, runs = real_clip(frames, points, source)
         print(
             f"{name:34} {figures['glasses frames']:8.2f} {figures['kept share']:7.4f} "
-            f"{figures['edges old']:9.3f} {figures['edges new']:9.3f}"
+            f"{figures['edges old']:9.3f} {figures['edges new']:9.3f} "
+            f"{figures['pieces']:6.2f} {figures['pieces max']:4.0f}"
         )
         timings += speed(frames, points, styled=False)
         if args.sheet:

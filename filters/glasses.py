@@ -23,9 +23,13 @@ temples. Each face track keeps a `GlassesModel`:
   (thick frames on a small face), both lower rims closed: strong in nearly every
   direction below the eye and clear of the lids; a face without them is left exactly as
   before;
-- the mask: the evidence's own pixels along those curves (so thick frames give thick
-  masks), softened, kept in the canonical band and warped onto the frame by each frame's
-  similarity (the lenses' interior is not kept: the source's eyes show through).
+- the mask: the two rims fitted as one mirrored pair of closed smooth curves (rounded
+  rectangles to ellipses) with the most evidence along them, each point moved onto its
+  rim, drawn whole with the rims' measured width where they count along most of their
+  length (else only their long runs: a broken rim looks worse than none), with the bridge
+  and the arms (their short pieces left out); softened, kept in the canonical band and
+  warped onto the frame by each frame's similarity (the lenses' interior is not kept: the
+  source's eyes show through).
 
 Per frame only the similarity fit and one small warp run, on faces wearing glasses (the
 evidence every few frames; on a clearly bare face only the evidence, and more rarely).
@@ -450,8 +454,8 @@ def _fit_lenses(
     """The rims as a pair of closed curves mirrored about `midline` (`_lens_boxes`: in the
     head-fixed band the lenses are alike, and one lens's clear side holds up the other's
     faint one), holding the eyes: the pair with the most evidence along both curves, by
-    coordinate ascent from `start` (each parameter over its whole range in turn, with every
-    exponent)."""
+    coordinate ascent from `start` (each parameter over its whole range in turn, with
+    every exponent)."""
     grown = [grown_polygon(eye, FIT_MARGIN * SCALE) for eye in eyes]
     centres = eyes.mean(axis=1)
     across = [np.abs(g[:, 0] - midline) for g in grown]
