@@ -503,8 +503,10 @@ def _side_hair_free(
     seeded = np.bincount(grown[seeds], minlength=count)
     locks = seeded >= LOCK_SEED * max(int(sides.sum()), 1)
     locks[0] = False
-    # And, like dark hair (`enroll.dark_hair`), into the margin by the outer eye corner.
-    lock = grow_lock(locks[grown], ramp < 1.0, points) | seeds
+    # Only so far from the lock, like dark hair (`enroll.dark_hair`), and into the margin
+    # by the outer eye corner: the shaded rim of the jaw is as far off the cheeks' lit
+    # tone, and a whole region of it joined to a lock left out the jaw's rim all round.
+    lock = grow_lock(locks[grown] & seeds, ramp < 1.0, points) | seeds
     return np.where(lock, ramp, 1.0).astype(np.float32)
 
 

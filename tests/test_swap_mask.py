@@ -124,3 +124,29 @@ def test_a_side_lit_bare_face_framed_by_red_hair_has_nothing_left_out():
     below_brows = face.copy()
     below_brows[: int(points[BROWS, 1].max()) + 10] = False
     assert skin[below_brows].min() > 0.99
+
+
+def test_a_locks_growth_stops_short_of_the_shaded_jaw_rim():
+    """A saturated lock takes along the same hair in shadow (off the cheeks' tone), but the
+    shaded rim of the jaw is off that tone too: joined to a lock, the whole rim round the
+    chin was left out (deepface img55, img22, img48)."""
+    points = placed(260.0, 70.0, 100.0)
+    hair = auburn_hair((480, 400))
+    image = skin_face(points, hair, seed=2).astype(np.float32)
+    eyes = eye_distance(points)
+    face = polygon_mask(points[OUTLINE].astype(np.float32), (480, 400))
+    y = int(points[NOSE, 1].mean())
+    # The jaw's rim in shade, 0.12 eye distances wide, from the lock's row down and round.
+    rim = (cv2.distanceTransform(face, cv2.DIST_L2, 3) < 0.12 * eyes) & (face > 0)
+    rim[: y + 20] = False
+    image[rim] *= 0.65
+    lock_end = int(points[NOSE, 0].min() - 0.3 * eyes)
+    image[y - 20 : y + 20, :lock_end] = hair[y - 20 : y + 20, :lock_end]
+    skin = hair_free(image.astype(np.uint8), points)
+    left = np.flatnonzero(face[y])[0]
+    assert skin[y, int(left + 0.15 * eyes)] < 0.1  # the lock is left out
+    # The rim under the chin and up the far side is kept (the old growth left it out).
+    chin = int(points[OUTLINE, 1].max() - 0.05 * eyes)
+    assert skin[chin, int(points[NOSE, 0].mean())] > 0.9
+    right = np.flatnonzero(face[y + 40])[-1]
+    assert skin[y + 40, int(right - 0.05 * eyes)] > 0.9
