@@ -438,3 +438,30 @@ def test_a_wide_open_target_eye_is_drawn_wide_open(source):
         distance = np.abs(output[band].astype(int) - SKIN).sum(axis=1)
         skin_like[lids] = float(np.mean(distance < 60))
     assert skin_like[True] < 0.25 < 0.75 < skin_like[False], skin_like
+
+
+@pytest.mark.data
+def test_the_lids_of_d10s_wide_open_eyes_go_up(shared_data):
+    """liveportrait/d10, frames 100 (surprise, white above the irises) and 268 (a hard
+    glance, brows raised): the shipped model's upper lids lie on the irises' tops or in the
+    white, and the search moves them up to the lash line."""
+    import av
+
+    from facestream.models.engine import LandmarkEngine
+
+    engine = LandmarkEngine("hrnet128_lite", device="cpu", num_threads=1)
+    lifts = {}
+    with av.open(str(shared_data / "videos" / "liveportrait" / "d10.mp4")) as clip:
+        for i, frame in enumerate(clip.decode(video=0)):
+            if i in (100, 268):
+                image = frame.to_ndarray(format="rgb24")
+                engine.reset()
+                points = engine.track(image)[0].points
+                found, _ = locate_irises(image, points)
+                lifts[i] = [
+                    float(points[eye[2], 1] - found[eye[2], 1]) / eye_width(points, eye)
+                    for eye, _ in EYE_OPENINGS
+                ]
+            if i >= 268:
+                break
+    assert min(lifts[100]) > 0.1 and min(lifts[268]) > 0.04, lifts
