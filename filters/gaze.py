@@ -229,33 +229,36 @@ def _lid_lift(
     (a lid point on the lash line), and followed up to its first dark row: the lid's edge.
     The iris-wide stretch centred on patch column `iris` says nothing (an iris's pale ring
     or catch-light is no white of the eye)."""
-    has = inside.any(axis=0)
-    has[max(iris - len(_IRIS_SPAN) // 2, 0) : iris + len(_IRIS_SPAN) // 2 + 1] = False
-    top = np.where(has, inside.argmax(axis=0), 0) + LID_ROOM  # the lid's row in `full`
-    bright = full >= LID_WHITE * white
-    dark = LID_DARK * white
-    lifts = np.full(PATCH_W, np.nan)
-    for i in np.flatnonzero(has):
-        # Two white rows in a row: a lone bright pixel is a catch-light or a lash's gap.
-        column = bright[top[i] : top[i] + LID_DOWN + 1, i]
-        seed = np.flatnonzero(column[:-1] & column[1:])
-        if not len(seed):
-            continue
-        start = top[i] + seed[0]
-        reach = max(top[i] - LID_ROOM, 0)
-        span = full[reach:start, i]
-        if len(span) and span.min() < dark:
-            # The edge where the luma crosses half way from the white to the darkest row
-            # above: a blurred lash line's pale fringe is not the eye's white.
-            above = np.flatnonzero(span < 0.5 * (full[start, i] + span.min()))
-            lifts[i] = top[i] - reach - above[-1] - 1  # rows from the landmarks' lid to the edge
-    cols = np.arange(PATCH_W, dtype=np.float64)
+    # The columns that can tell: in the opening, three quarters of the way from a corner
+    # to the lid points or more, and outside the iris-wide stretch.
+    cols = np.arange(PATCH_W)
     share = np.minimum(cols / max(ends[0], 1.0), (PATCH_W - cols) / max(PATCH_W - ends[1], 1.0))
-    share = np.minimum(share, 1.0)
-    said = ~np.isnan(lifts) & (share >= 0.75)
-    if np.count_nonzero(said) < LID_COLUMNS:
+    near = inside.any(axis=0) & (share >= 0.75)
+    near[max(iris - len(_IRIS_SPAN) // 2, 0) : iris + len(_IRIS_SPAN) // 2 + 1] = False
+    cols = np.flatnonzero(near)
+    if len(cols) < LID_COLUMNS:
         return None
-    return float(np.clip(np.median(lifts[said] / share[said]), -LID_DOWN, LID_ROOM))
+    top = inside[:, cols].argmax(axis=0) + LID_ROOM  # the lid's row in `full`
+    # The white: the first of two bright rows in a row from the lid down LID_DOWN rows (a
+    # lone bright pixel is a catch-light or a gap in the lashes).
+    down = full[top[:, None] + np.arange(LID_DOWN + 1), cols[:, None]] >= LID_WHITE * white
+    pairs = down[:, :-1] & down[:, 1:]
+    start = top + pairs.argmax(axis=1)
+    # The LID_ROOM + LID_DOWN rows above it, less those over LID_ROOM above the lid.
+    rows = start[:, None] - np.arange(LID_ROOM + LID_DOWN, 0, -1)
+    span = full[np.maximum(rows, 0), cols[:, None]]
+    span[rows < top[:, None] - LID_ROOM] = np.inf
+    darkest = span.min(axis=1)
+    tell = pairs.any(axis=1) & (darkest < LID_DARK * white)
+    if np.count_nonzero(tell) < LID_COLUMNS:
+        return None
+    # The edge where the luma crosses half way from the white to the darkest row above: a
+    # blurred lash line's pale fringe is not the eye's white.
+    below = span < 0.5 * (full[start, cols] + darkest)[:, None]
+    last = start - 1 - below[:, ::-1].argmax(axis=1)  # the lowest row below half way
+    lifts = np.sort((top - last - 1)[tell] / np.minimum(share[cols[tell]], 1.0))
+    median = 0.5 * (lifts[(len(lifts) - 1) // 2] + lifts[len(lifts) // 2])  # np.median's cost
+    return float(min(max(median, -LID_DOWN), LID_ROOM))
 
 
 def _readings(
