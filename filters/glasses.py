@@ -176,6 +176,10 @@ MIN_PIECE = 6  # columns: the least piece of a bridge or arm drawn
 PROFILE = 8  # canonical px either side of the curve where the rim's width is measured
 SNAP = 3  # px from the fitted curve within which each sample's rim is sought
 RIM_SPREAD = 2.0  # px the evidence's spread adds to its width (it is dilated by a pixel)
+# The least width drawn (px): a 1 px line, softened and warped, falls under half alpha in
+# places (a gold wire drawn on liveportrait/d0, measured 1-2 px wide: 0.59 of it kept, in
+# 3 runs a rim; at 2 px all of it, in one run, 3.5 times its area; at 3 px 5 times).
+MIN_WIDTH = 2.0
 
 _LINE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LINE_KERNEL, LINE_KERNEL))
 _SPREAD = np.ones((3, 3), np.uint8)
@@ -241,7 +245,10 @@ class GlassesModel:
         self.mask: np.ndarray | None = None
         self.shown = 0.0
         self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
-        self._lenses: np.ndarray | None = None  # the rims' fitted pair (`_fit_lenses`)
+        self._lenses: np.ndarray | None = None
+        self._widths: np.ndarray | None = (
+            None  # the rims' measured widths (`_trace`)  # the rims' fitted pair (`_fit_lenses`)
+        )
 
     def glasses(
         self, image: np.ndarray, points: np.ndarray
@@ -327,8 +334,15 @@ class GlassesModel:
         fitted = _fit_lenses(evidence, self._eyes, midline, level, start)
         self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
         boxes = _lens_boxes(self._lenses, midline)
-        for lens in boxes:
-            _draw_lens(canvas, evidence, lens, level)
+        traced = [_trace(evidence, lens, level) for lens in boxes]
+        widths = np.array([width for _, _, width in traced])
+        if self._widths is not None:  # steady: each measure moves it by FIT_RATE
+            widths = np.where(
+                widths > 0, self._widths + FIT_RATE * (widths - self._widths), self._widths
+            )
+        self._widths = widths
+        for (curve, kept, _), width in zip(traced, widths, strict=True):
+            _draw_curve(canvas, curve, kept, width)
         (r_lo, r_hi), (l_lo, l_hi) = sorted(
             (int(np.floor(lens[0])), int(np.ceil(lens[1]))) for lens in boxes
         )
@@ -507,9 +521,12 @@ def _encloses(lenses: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return ((scaled ** lenses[:, None, 4:5]).sum(axis=2) <= 1.0).all(axis=1)
 
 
-def _draw_lens(canvas: np.ndarray, evidence: np.ndarray, lens: np.ndarray, level: float) -> None:
-    """Draws on `canvas` (255) a lens's rim (`_fit_lens`) with its measured width: whole
-    where it counts along most of its length, else only its long runs."""
+def _trace(
+    evidence: np.ndarray, lens: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """A lens's rim (`_fit_lenses`) as drawn: its curve `(LENS_SAMPLES, 2)`, each point
+    moved onto the rim; which points to draw (`_whole`); and the rim's measured width (px,
+    0 where it counts nowhere)."""
     points = _lens_curve(lens)[0]
     tangent = np.roll(points, -1, axis=0) - np.roll(points, 1, axis=0)
     normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
@@ -517,16 +534,21 @@ def _draw_lens(canvas: np.ndarray, evidence: np.ndarray, lens: np.ndarray, level
     offsets = np.arange(-PROFILE, PROFILE + 1, dtype=np.float64)
     profile = _along(evidence, points[:, None] + normal[:, None] * offsets[None, :, None])
     counted = profile[:, PROFILE - 2 : PROFILE + 3].max(axis=1) >= CURVE_MIN * level
-    kept = _whole(counted)
-    if not kept.any():
-        return
-    # Where the rim lies across the curve: each sample's peak within SNAP px, smoothed
-    # along the curve (the superellipse only nears the frame's own shape). Its width: the
-    # profiles, each moved onto its own peak, averaged; where that stays over half its
-    # height above its foot.
+    # Where the rim lies across the curve: each sample's peak within SNAP px (to a
+    # fraction of a pixel: the parabola through it), smoothed along the curve (the
+    # superellipse only nears the frame's own shape).
     near = profile[:, PROFILE - SNAP : PROFILE + SNAP + 1].argmax(axis=1) - SNAP
-    ring = np.concatenate([near[-(SMOOTH // 2) :], near, near[: SMOOTH // 2]])
+    at = np.arange(len(points))
+    before, peak, after = (profile[at, PROFILE + near + k] for k in (-1, 0, 1))
+    bend = before - 2.0 * peak + after
+    sub = near + np.where(bend < 0, 0.5 * (before - after) / np.minimum(bend, -1e-6), 0.0)
+    ring = np.concatenate([sub[-(SMOOTH // 2) :], sub, sub[: SMOOTH // 2]])
     shift = np.median(np.lib.stride_tricks.sliding_window_view(ring, SMOOTH), axis=1)
+    curve = points + normal * shift[:, None]
+    if not counted.any():
+        return curve, counted, 0.0
+    # Its width: the profiles, each moved onto its own peak, averaged; where that stays
+    # over half its height above its foot.
     rows = np.flatnonzero(counted)
     columns = np.clip(PROFILE + near[rows, None] + np.arange(-PROFILE, PROFILE + 1), 0, 2 * PROFILE)
     mean = profile[rows[:, None], columns].mean(axis=0)
@@ -536,12 +558,15 @@ def _draw_lens(canvas: np.ndarray, evidence: np.ndarray, lens: np.ndarray, level
         low -= 1
     while high < 2 * PROFILE and mean[high + 1] >= half:
         high += 1
-    width = int(np.clip(round(high - low + 1 - RIM_SPREAD), 1, LINE_KERNEL))
-    curve = points + normal * shift[:, None]
+    return curve, _whole(counted), float(high - low + 1 - RIM_SPREAD)
+
+
+def _draw_curve(canvas: np.ndarray, curve: np.ndarray, kept: np.ndarray, width: float) -> None:
+    """Draws on `canvas` (255) the `kept` runs of a closed `curve`, `width` px wide."""
+    thickness = int(round(np.clip(width, MIN_WIDTH, LINE_KERNEL)))
     for run in _runs(kept):
         line = np.round(curve[run] * 16).astype(np.int32)  # 4 fractional bits
-        closed = len(run) == LENS_SAMPLES
-        cv2.polylines(canvas, [line], closed, 255, width, cv2.LINE_AA, 4)
+        cv2.polylines(canvas, [line], len(run) == len(curve), 255, thickness, cv2.LINE_AA, 4)
 
 
 def _whole(counted: np.ndarray) -> np.ndarray:
