@@ -20,7 +20,12 @@ and the same landmarks:
   source's face, with what the swap leaves out in green (after), before the target;
 - ``light``: enrollment finds light hair over the source's cheeks and temples by its
   strands (`filters/enroll.py`, `light_hair`) and the swap leaves it out of the mask; these
-  rows show the source's face, with that hair in green, before the target.
+  rows show the source's face, with that hair in green, before the target;
+- ``strands``: a lock falling across the source's forehead is found by its strands
+  (`filters/enroll.py`, `forehead_strands`) and left out, and a saturated lock over the
+  sides grows only so far from the lock (`filters/swap.py`, `_side_hair_free`), no longer
+  over the shaded jaw rim joined to it; these rows show the source's face, with what the
+  swap leaves out (`hair_free` under 0.5) in green, before the target.
 
 Landmarks: the engine with the shipped weights, tracked from 20 frames before the frame
 shown; one `TrackState` per column. ``demo`` as a clip is the demo's carphone clip, as a
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,9 +57,14 @@ from facestream.filters.swap import SwapOptions, TrackState
 from facestream.stream.cli_demo import demo_clip, demo_source
 from facestream.stream.live_chain import EngineLandmarks
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from swap_hair_sides import whole_regions  # noqa: E402
+from swap_upper_hair import no_strands  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-CHANGES = ("teeth", "lighting", "hair", "skin", "fringe", "light")
+CHANGES = ("teeth", "lighting", "hair", "skin", "fringe", "light", "strands")
 CELL = 200
+SOURCE_TILES = ("hair", "fringe", "light", "strands")  # rows that show the source too
 _REAL = {
     "teeth": enroll.lip_texture,
     "lighting": swap.match_lighting,
@@ -61,6 +72,8 @@ _REAL = {
     "skin": colour.skin_weight,
     "fringe": swap.upper_hair,
     "light": enroll.light_hair,
+    "strands": enroll.forehead_strands,
+    "grow": swap.grow_lock,
 }
 
 
@@ -74,6 +87,9 @@ def switch(change: str, on: bool) -> None:
         swap.upper_hair = _REAL["fringe"] if on else _no_hair
     elif change == "light":
         enroll.light_hair = _REAL["light"] if on else _no_hair
+    elif change == "strands":
+        enroll.forehead_strands = _REAL["strands"] if on else no_strands
+        swap.grow_lock = _REAL["grow"] if on else whole_regions  # the old growth
     elif change == "skin":
         # Both names: swap.py imports it too.
         colour.skin_weight = swap.skin_weight = _REAL["skin"] if on else _all_skin
@@ -185,7 +201,8 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
         centre, half = centre + (0, 0.25 * (hi - lo)[1]), 0.55 * half
     x0, y0 = np.maximum(centre - half, 0).astype(int)
     x1, y1 = (centre + half).astype(int)
-    tiles = [source_tile(sources[0], change) for _ in range(change in ("hair", "fringe", "light"))]
+    shown_source = sources[1] if change == "strands" else sources[0]
+    tiles = [source_tile(shown_source, change) for _ in range(change in SOURCE_TILES)]
     for img in (image, *outs):
         crop = img[y0:y1, x0:x1]
         shrink = crop.shape[1] > CELL
@@ -200,12 +217,16 @@ def row(change: str, spec: str, landmarks: EngineLandmarks, folder: Path) -> np.
 
 def source_tile(source: enroll.SourceFace, change: str) -> np.ndarray:
     """The source's face with the pixels `hair_texture` paints over (``hair``) or the swap
-    leaves out (``fringe``: `hair_free` under 0.5; ``light``: `light_hair`) in green."""
+    leaves out (``fringe``, ``strands``: `hair_free` under 0.5; ``light``: `light_hair`)
+    in green."""
     face = source.image.copy()
     if change == "hair":
         hair = enroll.dark_hair(face, source.points)
     elif change == "light":
         hair = _REAL["light"](face, source.points)
+    elif change == "strands":
+        light = source.light_hair[0] if source.light_hair else None
+        hair = swap.hair_free(face, source.points, light) < 0.5
     else:
         hair = swap.hair_free(face, source.points) < 0.5
     face[hair] = face[hair] // 3 + np.array([0, 160, 0], np.uint8)

@@ -7,12 +7,14 @@ above the cheek skin's). Landmarks from the engine, as at enrollment::
 
     .venv/bin/python bench/swap_hair_sides.py [--sheet /tmp/hair_sides.png]
 
-*found* is the share of the sides painted or left out; *before* is the same without
-`light_hair` (the code before it), in the same run. The summary compares the sources with
-light hair over the sides (`LIGHT`, picked by looking) with those whose sides are bare
-(`BARE`): there anything found is a false positive. `--sheet` renders each source with the
-painted pixels in blue and the left-out ones in green, light hair's tinted orange, to look
-at.
+*found* is the share of the sides painted or left out; *no light* is the same without
+`light_hair`, *old growth* with a saturated lock grown over the whole region of the sides
+joined to it (`whole_regions`, as `_side_hair_free` did before), both in the same run.
+*lock* is the share of the forehead (`forehead`) where `forehead_strands` finds a lock
+falling across it. The summary compares the sources with light hair over the sides
+(`LIGHT`, picked by looking) with those whose sides are bare (`BARE`): there anything
+found is a false positive. `--sheet` renders each source with the painted pixels in blue
+and the left-out ones in green, light hair's tinted orange, to look at.
 """
 
 from __future__ import annotations
@@ -91,18 +93,42 @@ def simple_rules(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.
     return np.linalg.norm(diff, axis=-1), chroma - np.hypot(tone[1] - 128.0, tone[2] - 128.0)
 
 
+def forehead_lock(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """bool mask of a lock falling across the forehead (`forehead_strands`) of `image`."""
+    masks = enroll.side_masks(image, points)
+    if masks is None:
+        return np.zeros(image.shape[:2], bool)
+    light, cheeks, face, _, _ = masks
+    score, fx, fy = enroll.strand_score(light, enroll.eye_distance(points), cheeks)
+    return enroll.forehead_strands(score, fx, fy, points, face)
+
+
 def _unpainted(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image, np.zeros(image.shape[:2], bool)
 
 
+def whole_regions(lock: np.ndarray, through: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`grow_lock` as `swap._side_hair_free` used it before: from every region of
+    `through` over the face sides that `lock` touches, whole."""
+    sides = enroll.face_sides(points, lock.shape)
+    count, labels = cv2.connectedComponents((through & sides).astype(np.uint8))
+    touched = np.zeros(count, bool)
+    touched[np.unique(labels[lock])] = True
+    touched[0] = False
+    return enroll.grow_lock(touched[labels] | lock, through, points)
+
+
 def found(
-    image: np.ndarray, points: np.ndarray, light: bool
+    image: np.ndarray, points: np.ndarray, light: bool, old_growth: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(painted, light hair, `hair_free` of the painted texture, painted or left out), with
-    or without `light_hair`, as enrollment and the swap do."""
+    or without `light_hair`, as enrollment and the swap do (with the old growth of
+    saturated locks, `whole_regions`, if `old_growth`)."""
     image, painted = enroll.hair_texture(image, points)
+    swap.grow_lock = whole_regions if old_growth else enroll.grow_lock
     hair = enroll.light_hair(image, points) if light else np.zeros(image.shape[:2], bool)
     kept = swap.hair_free(image, points, hair.astype(np.float32) if hair.any() else None)
+    swap.grow_lock = enroll.grow_lock
     return painted, hair, kept, painted | (kept < 0.5)
 
 
@@ -113,10 +139,11 @@ def main() -> None:
     landmarks = EngineLandmarks()
     print(
         f"{'source':42s} {'sides px':>8s} {'Lab>12':>7s} {'chroma':>7s} {'painted':>7s}"
-        f" {'light':>7s} {'hair_free<0.5':>13s} {'found before':>12s} {'found':>7s}"
+        f" {'light':>7s} {'lock':>6s} {'hair_free<0.5':>13s} {'no light':>8s} {'old growth':>10s}"
+        f" {'found':>7s}"
     )
     cells = []
-    shares: dict[str, tuple[float, float, float]] = {}
+    shares: dict[str, tuple[float, ...]] = {}
     painting = enroll.hair_texture
     for name in SOURCES:
         # Enrolled unpainted, painted here: the mask is what is measured.
@@ -132,17 +159,23 @@ def main() -> None:
         sides = enroll.face_sides(points, image.shape[:2])
         dist, excess = simple_rules(image, points)
         _, _, _, before = found(image, points, light=False)
+        _, _, _, grown = found(image, points, light=True, old_growth=True)
         dark, light, kept, after = found(image, points, light=True)
+        upper = enroll.forehead(points, image.shape[:2])
+        lock = forehead_lock(image, points)
         shares[name] = (
             float(np.mean(before[sides])),
             float(np.mean(after[sides])),
             float(np.mean(light[sides])),
+            float(np.mean(grown[sides])),
+            float(np.mean(lock[upper])),
         )
         print(
             f"{name:42s} {int(sides.sum()):8d} {np.mean(dist[sides] > swap.HAIR_LAB_NEAR):7.3f}"
             f" {np.mean(excess[sides] > swap.HAIR_CHROMA_NEAR):7.3f}"
-            f" {np.mean(dark[sides]):7.3f} {np.mean(light[sides]):7.3f}"
-            f" {np.mean(kept[sides] < 0.5):13.3f} {shares[name][0]:12.3f} {shares[name][1]:7.3f}"
+            f" {np.mean(dark[sides]):7.3f} {np.mean(light[sides]):7.3f} {shares[name][4]:6.3f}"
+            f" {np.mean(kept[sides] < 0.5):13.3f} {shares[name][0]:8.3f} {shares[name][3]:10.3f}"
+            f" {shares[name][1]:7.3f}"
         )
         if args.sheet:
             shown = source.image * kept[..., None] + (1.0 - kept[..., None]) * np.array(
@@ -157,12 +190,15 @@ def main() -> None:
         values = np.array([shares[n] for n in names if n in shares])
         if len(values):
             print(
-                f"{group} ({len(values)} sources): share of the sides found, mean before"
-                f" {values[:, 0].mean():.3f} after {values[:, 1].mean():.3f}; median before"
-                f" {np.median(values[:, 0]):.3f} after {np.median(values[:, 1]):.3f}; max"
-                f" before {values[:, 0].max():.3f} after {values[:, 1].max():.3f}; left out as"
-                f" light hair: mean {values[:, 2].mean():.3f}, max {values[:, 2].max():.3f},"
-                f" on {int(np.sum(values[:, 2] > 0.005))} sources"
+                f"{group} ({len(values)} sources): share of the sides found, mean no light"
+                f" {values[:, 0].mean():.3f} old growth {values[:, 3].mean():.3f} found"
+                f" {values[:, 1].mean():.3f}; median {np.median(values[:, 0]):.3f}"
+                f" {np.median(values[:, 3]):.3f} {np.median(values[:, 1]):.3f}; max"
+                f" {values[:, 0].max():.3f} {values[:, 3].max():.3f} {values[:, 1].max():.3f};"
+                f" left out as light hair: mean {values[:, 2].mean():.3f}, max"
+                f" {values[:, 2].max():.3f}, on {int(np.sum(values[:, 2] > 0.005))} sources;"
+                f" a lock across the forehead on {int(np.sum(values[:, 4] > 0.005))} sources"
+                f" (max {values[:, 4].max():.3f} of it)"
             )
     if args.sheet and cells:
         cells += [np.zeros_like(cells[0])] * (-len(cells) % 5)

@@ -1,6 +1,8 @@
 """How much of the source's hair over its forehead and temples the swap still pastes, and
-how much brow and bare skin it leaves out, before (`hair_free` without `upper_hair`) and
-after, in the same run. Landmarks from the engine, as at enrollment::
+how much brow and bare skin it leaves out, before (`hair_free` without `upper_hair` and
+without light hair), with `upper_hair` and the light hair of the sides (`light_hair`
+without `forehead_strands`) and after (with a lock across the forehead too), in the same
+run. Landmarks from the engine, as at enrollment::
 
     .venv/bin/python bench/swap_upper_hair.py [--sheet /tmp/upper_hair.png]
 
@@ -16,12 +18,13 @@ default mask: the jaw closed over the forehead row) and above the brows:
 - brows: the share of the brows' body left out, on each kind of source.
 
 `--sheet` renders each source with what is left out in green (after) and what was left out
-before in blue outline.
+without `forehead_strands` in blue outline.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -52,6 +55,9 @@ HAIRY = [
     "deepface/img53.jpg",
     "deepface/img3.jpg",
     "codeformer/Hepburn01.jpg",
+    # Blonde and light brown locks falling across the forehead to a brow.
+    "deepface/img55.jpg",
+    "deepface/img54.jpg",
 ]
 # Bare foreheads and temples: short hair clear of the face, bald heads, grey hair above.
 BARE = [
@@ -96,14 +102,29 @@ def _no_upper_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.zeros(image.shape[:2], bool)
 
 
+def no_strands(score: np.ndarray, *_: object) -> np.ndarray:
+    """`forehead_strands` finding nothing (the code before it)."""
+    return np.zeros(score.shape, bool)
+
+
+def _with(strands: Callable, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 `light_hair` of `image` with `strands` as its `forehead_strands`."""
+    real = enroll.forehead_strands
+    enroll.forehead_strands = strands
+    try:
+        return enroll.light_hair(image, points).astype(np.float32)
+    finally:
+        enroll.forehead_strands = real
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sheet", type=Path, help="render what is left out to this PNG")
     args = parser.parse_args()
     landmarks = EngineLandmarks()
     print(
-        f"{'source':40s} {'kind':5s} {'px':>6s} {'pasted before':>13s} {'after':>6s}"
-        f" {'brows out before':>16s} {'after':>6s}"
+        f"{'source':40s} {'kind':5s} {'px':>6s} {'pasted before':>13s} {'upper':>6s}"
+        f" {'after':>6s} {'brows out before':>16s} {'upper':>6s} {'after':>6s}"
     )
     totals: dict[str, list[tuple[float, float]]] = {k: [] for k in ("hair", "bare", "hb", "bb")}
     cells = []
@@ -119,20 +140,25 @@ def main() -> None:
         swap.upper_hair = _no_upper_hair
         before = swap.hair_free(image, points)
         swap.upper_hair = real
-        after = swap.hair_free(image, points)
+        maps = [before]
+        for strands in (no_strands, enroll.forehead_strands):
+            light = _with(strands, image, points)
+            maps.append(swap.hair_free(image, points, light if light.any() else None))
         hairy = name in HAIRY
         measured = hair if hairy else upper
         if hairy:  # hair pasted: hair_free 0.5 or more
-            shares = (np.mean(before[hair] >= 0.5), np.mean(after[hair] >= 0.5))
+            shares = tuple(float(np.mean(m[hair] >= 0.5)) for m in maps)
         else:  # bare skin left out
-            shares = (np.mean(before[upper] < 0.5), np.mean(after[upper] < 0.5))
-        out_brows = (np.mean(before[brows] < 0.5), np.mean(after[brows] < 0.5))
+            shares = tuple(float(np.mean(m[upper] < 0.5)) for m in maps)
+        out_brows = tuple(float(np.mean(m[brows] < 0.5)) for m in maps)
         totals["hair" if hairy else "bare"].append(shares)
         totals["hb" if hairy else "bb"].append(out_brows)
         print(
             f"{name:40s} {'hair' if hairy else 'bare':5s} {int(measured.sum()):6d}"
-            f" {shares[0]:13.3f} {shares[1]:6.3f} {out_brows[0]:16.3f} {out_brows[1]:6.3f}"
+            f" {shares[0]:13.3f} {shares[1]:6.3f} {shares[2]:6.3f} {out_brows[0]:16.3f}"
+            f" {out_brows[1]:6.3f} {out_brows[2]:6.3f}"
         )
+        before, after = maps[1], maps[2]
         if args.sheet:
             cells.append(_cell(name, image, hair if hairy else upper, before, after))
     for kind, what in (
@@ -145,7 +171,7 @@ def main() -> None:
         if len(values):
             print(
                 f"mean over {len(values)} sources, {what}: before {values[:, 0].mean():.3f},"
-                f" after {values[:, 1].mean():.3f}"
+                f" upper {values[:, 1].mean():.3f}, after {values[:, 2].mean():.3f}"
             )
     if args.sheet and cells:
         cells += [np.zeros_like(cells[0])] * (-len(cells) % 6)

@@ -150,6 +150,16 @@ LIGHT_OFF, STRAND_FINE = 3.0, 1.2
 STRAND_REGION, STRAND_ALIGN = 2.0, 0.7
 STRAND_SCALE, ALIGN_SCALE, CHIN_INSET = 0.03, 0.08, 0.1
 LIGHT_EDGE, LOCK_DEPTH = 0.03, 0.05
+# A lock falling across the forehead (`forehead_strands`, docs/SWAP.md *A lock across the
+# forehead and brow*): above the eyes, the same strand candidates whose fine detail's main
+# gradient lies within acos(STRAND_STEEP) of the eye line (strands steeper than 45 degrees;
+# the forehead's wrinkles and the brows' hairs run along it, a brow's tail slants less), in
+# regions joined to the ring beside or above the face, covering MIN_LOCK of the forehead
+# (`forehead`) deeper than LOCK_DEPTH inside the outline, averaging STRAND_REGION and
+# STRAND_ALIGN as on the sides. Grown from that deep part through the candidates up to
+# HAIR_REACH (over a brow where the lock crosses it), and by LIGHT_EDGE.
+STRAND_STEEP = 0.7
+LOCK_WIDTH = 0.08
 
 
 class SourceFaceError(ValueError):
@@ -509,6 +519,7 @@ def _light_hair(image: np.ndarray, points: np.ndarray, eyes: float) -> np.ndarra
         return np.zeros((h, w), bool)
     light, cheeks, face, sides, outside = masks
     score, fx, fy = strand_score(light, eyes, cheeks)
+    across = forehead_strands(score, fx, fy, points, face)
     scale = max(STRAND_SCALE * eyes, 1.0)
     off = cv2.GaussianBlur(skin_distance(image, points), (0, 0), scale) > LIGHT_OFF
     candidate = off & (score > STRAND_FINE)
@@ -535,11 +546,65 @@ def _light_hair(image: np.ndarray, points: np.ndarray, eyes: float) -> np.ndarra
     hair[0] = False
     locks = (hair & entering)[labels] & sides
     if not locks.any():
-        return locks
+        return across
     # Grown through the candidates into the margin round the features (strands run on to
     # the outer eye corner and the brow's tail), then over the strands' soft edges.
     grown = grow_lock(locks, candidate, points)
-    return (cv2.dilate(grown.astype(np.uint8), disc(LIGHT_EDGE * eyes)) > 0) & (face > 0)
+    edge = cv2.dilate(grown.astype(np.uint8), disc(LIGHT_EDGE * eyes)) > 0
+    return (edge & (face > 0)) | across
+
+
+def forehead_strands(
+    score: np.ndarray, fx: np.ndarray, fy: np.ndarray, points: np.ndarray, face: np.ndarray
+) -> np.ndarray:
+    """bool mask of a lock of hair falling across the forehead, told by its strands (see
+    `STRAND_STEEP`), from the strand score and fine gradient of `strand_score` and the
+    face outline `face` (uint8)."""
+    h, w = score.shape
+    eyes = eye_distance(points)
+    ring = (cv2.dilate(face, disc(OUTSIDE_RING * eyes)) > 0) & (face == 0)
+    brows, eye_mask = brows_and_eyes(points, (h, w))
+    zone = ((face > 0) | ring) & (eye_mask == 0)
+    zone[int(min(points[e, 1].min() for e in EYES)) :] = False
+    sigma = max(ALIGN_SCALE * eyes, 3.0)
+    xx, yy, xy = (cv2.GaussianBlur(g, (0, 0), sigma) for g in (fx * fx, fy * fy, fx * fy))
+    parallel = np.sqrt((xx - yy) ** 2 + 4.0 * xy**2) / (xx + yy + 1e-6)
+    # Strands fall from the hairline, steeper than the eye line: the fine detail's main
+    # gradient runs along it. Wrinkles and the brows' own hairs run along it.
+    line = points[list(EYES[1])].mean(axis=0) - points[list(EYES[0])].mean(axis=0)
+    roll = float(np.arctan2(line[1], line[0]))
+    steep = np.abs(np.cos(0.5 * np.arctan2(2.0 * xy, xx - yy) - roll)) > STRAND_STEEP
+    candidate = zone & (score > STRAND_FINE) & steep
+    # Opened wider than the blurred scores of one edge (a shadow line, the outline against
+    # the hair beside it): a lock is several strands wide.
+    opened = cv2.morphologyEx(
+        (candidate & (brows == 0)).astype(np.uint8), cv2.MORPH_OPEN, disc(LOCK_WIDTH * eyes)
+    )
+    count, labels = cv2.connectedComponents(opened)
+    sizes = np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
+    strands = np.bincount(labels.ravel(), score.ravel(), count) / sizes
+    aligned = np.bincount(labels.ravel(), parallel.ravel(), count) / sizes
+    # Over MIN_LOCK of the forehead deeper than the blur's reach from the outline, as on
+    # the sides: hair beside the face bleeds into the scores along its edge.
+    deep = cv2.distanceTransform(face, cv2.DIST_L2, 3) > LOCK_DEPTH * eyes
+    upper = forehead(points, (h, w))
+    covers = np.bincount(labels[upper & deep], minlength=count) > MIN_LOCK * max(
+        int(upper.sum()), 1
+    )
+    hair = (strands >= STRAND_REGION) & (aligned >= STRAND_ALIGN) & covers
+    hair[np.setdiff1d(np.arange(count), np.unique(labels[ring]))] = False
+    hair[0] = False
+    lock = hair[labels]
+    if not lock.any():
+        return lock
+    # Its deep part, grown through the strands up to HAIR_REACH: back to the outline where
+    # the lock enters, and on where it crosses a brow (the brows' own hairs run along the
+    # eye line), but not along the strip of blurred scores by the outline.
+    through = (candidate & (face > 0)).astype(np.uint8)
+    grown = (lock & deep).astype(np.uint8)
+    for _ in range(max(2, int(HAIR_REACH * eyes))):
+        grown |= cv2.dilate(grown, np.ones((3, 3), np.uint8)) & through
+    return (cv2.dilate(grown, disc(LIGHT_EDGE * eyes)) > 0) & (face > 0) & (eye_mask == 0)
 
 
 def forehead(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
