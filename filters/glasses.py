@@ -168,6 +168,7 @@ FIT_CAP = 6.0
 FIT_PERCENTILE = 30
 FIT_MARGIN = 0.02
 FIT_ROUNDS = 3
+FIT_STEP = 4.0  # px: how far a track's later fits look from its last (one round)
 FIT_RATE = 0.5
 WHOLE = 0.8
 GAP = 12
@@ -331,7 +332,8 @@ class GlassesModel:
             return  # the last mask stays for the fade out
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
         start = _rims_pair(self._eyes, rims, midline) if self._lenses is None else self._lenses
-        fitted = _fit_lenses(evidence, self._eyes, midline, level, start)
+        refine = self._lenses is not None
+        fitted = _fit_lenses(evidence, self._eyes, midline, level, start, refine)
         self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
         boxes = _lens_boxes(self._lenses, midline)
         traced = [_trace(evidence, lens, level) for lens in boxes]
@@ -463,13 +465,19 @@ def _along(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def _fit_lenses(
-    evidence: np.ndarray, eyes: np.ndarray, midline: float, level: float, start: np.ndarray
+    evidence: np.ndarray,
+    eyes: np.ndarray,
+    midline: float,
+    level: float,
+    start: np.ndarray,
+    refine: bool,
 ) -> np.ndarray:
     """The rims as a pair of closed curves mirrored about `midline` (`_lens_boxes`: in the
     head-fixed band the lenses are alike, and one lens's clear side holds up the other's
     faint one), holding the eyes: the pair with the most evidence along both curves, by
     coordinate ascent from `start` (each parameter over its whole range in turn, with
-    every exponent)."""
+    every exponent, by 2 px, then refined; when `refine`, once, by 1 px within FIT_STEP
+    of `start`)."""
     grown = [grown_polygon(eye, FIT_MARGIN * SCALE) for eye in eyes]
     centres = eyes.mean(axis=1)
     across = [np.abs(g[:, 0] - midline) for g in grown]
@@ -494,9 +502,13 @@ def _fit_lenses(
     clipped = np.clip(evidence * np.float32(1.0 / level), 0.0, FIT_CAP)
     pair = np.asarray(start, np.float64).copy()
     pair[:4] = np.clip(pair[:4], lo, hi)
-    for _ in range(FIT_ROUNDS):
+    if refine:
+        lo, hi = np.maximum(lo, pair[:4] - FIT_STEP), np.minimum(hi, pair[:4] + FIT_STEP)
+    kth = int(FIT_PERCENTILE / 100 * (2 * LENS_SAMPLES - 1))
+    step = 1.0 if refine else 2.0  # px: a first fit's whole ranges, coarser
+    for _ in range(1 if refine else FIT_ROUNDS):
         for edge in range(4):
-            values = np.arange(lo[edge], hi[edge] + 0.5)
+            values = np.arange(lo[edge], hi[edge] + 0.5 * step, step)
             candidates = np.repeat(pair[None], len(values) * len(EXPONENTS), axis=0)
             candidates[:, edge] = np.tile(values, len(EXPONENTS))
             candidates[:, 4] = np.repeat(EXPONENTS, len(values))
@@ -507,10 +519,10 @@ def _fit_lenses(
                 along.append(_along(clipped, _lens_curve(boxes)))
                 held &= _encloses(boxes, grown[side])
             both = np.concatenate(along, axis=1)
-            score = np.percentile(both, FIT_PERCENTILE, axis=1) + 0.1 * both.mean(axis=1)
+            score = np.partition(both, kth, axis=1)[:, kth] + 0.1 * both.mean(axis=1)
             score[~held] = -1.0
             pair = candidates[int(score.argmax())]
-    return pair
+    return pair if refine else _fit_lenses(evidence, eyes, midline, level, pair, True)
 
 
 def _encloses(lenses: np.ndarray, polygon: np.ndarray) -> np.ndarray:
