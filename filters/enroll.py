@@ -6,10 +6,10 @@ cannot use with one clear sentence (`SourceFaceError`), keeps the best-posed fac
 stores a texture crop (teeth between the lips painted over in lip colour, `lip_texture`;
 dark hair over the cheeks and temples painted over from skin, `hair_texture`), its
 landmarks, its canonical identity shape, where light hair lies over its cheeks and
-temples (`light_hair`, told by its strands; the swap leaves it out) and the share of its
-forehead under hair (`upper_hair`, which the swap leaves out; a warning when it is most
-of it). The warnings
-(a soft photo, a fringe) go to the log; `source_warnings` gives their sentences.
+temples or falls across its forehead (`light_hair`, told by its strands; the swap leaves it
+out) and the share of its forehead under hair (`upper_hair`, which the swap leaves out; a
+warning when it is most of it). The warnings (a soft photo, a fringe) go to the log;
+`source_warnings` gives their sentences.
 
 Example:
     >>> source = enroll_source(["me.jpg"], landmark_fn)  # doctest: +SKIP
@@ -151,12 +151,14 @@ STRAND_REGION, STRAND_ALIGN = 2.0, 0.7
 STRAND_SCALE, ALIGN_SCALE, CHIN_INSET = 0.03, 0.08, 0.1
 LIGHT_EDGE, LOCK_DEPTH = 0.03, 0.05
 # A lock falling across the forehead (`forehead_strands`, docs/SWAP.md *A lock across the
-# forehead and brow*): above the eyes, the same strand candidates whose fine detail's main
+# forehead and brow, and the jaw's rim*): above the eyes, the same strand candidates whose fine detail's main
 # gradient lies within acos(STRAND_STEEP) of the eye line (strands steeper than 45 degrees;
 # the forehead's wrinkles and the brows' hairs run along it, a brow's tail slants less), in
-# regions joined to the ring beside or above the face, covering MIN_LOCK of the forehead
-# (`forehead`) deeper than LOCK_DEPTH inside the outline, averaging STRAND_REGION and
-# STRAND_ALIGN as on the sides. Grown from that deep part through the candidates up to
+# regions joined to the ring beside or above the face, opened by LOCK_WIDTH eye distances
+# (a lock is several strands wide; one edge's blurred scores, a shadow line or the outline
+# against the hair beside it, make a strip about 0.1 wide), covering MIN_LOCK of the
+# forehead (`forehead`) deeper than LOCK_DEPTH inside the outline, averaging STRAND_REGION
+# and STRAND_ALIGN as on the sides. Grown from that deep part through the candidates up to
 # HAIR_REACH (over a brow where the lock crosses it), and by LIGHT_EDGE.
 STRAND_STEEP = 0.7
 LOCK_WIDTH = 0.08
@@ -188,10 +190,11 @@ class SourceFace:
             face samples a level near its own size instead of aliasing a large one.
         forehead_hair: share of the forehead (brows to forehead row) under the photo's
             hair (`upper_hair`); the swap shows the target's own forehead there.
-        light_hair: float32 masks (1 = hair) of the light hair over the face sides
-            (`light_hair`), one per texture level; empty when there is none. Found on
-            the full photo once (its strands vanish at the smaller levels), left out of
-            the mask by the swap so the target's own cheek shows there.
+        light_hair: float32 masks (1 = hair) of the light hair over the face sides and
+            across the forehead (`light_hair`), one per texture level; empty when there is
+            none. Found on the full photo once (its strands vanish at the smaller levels),
+            left out of the mask by the swap so the target's own cheek or forehead shows
+            there.
     """
 
     image: np.ndarray
@@ -500,7 +503,8 @@ def coherence(gx: np.ndarray, gy: np.ndarray, sigma: float) -> np.ndarray:
 
 def light_hair(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """bool mask of hair of any shade over the face sides (`face_sides`) of `image` (uint8
-    RGB), told by its strands: blonde, light brown and grey locks (see `LIGHT_OFF`)."""
+    RGB), told by its strands: blonde, light brown and grey locks (see `LIGHT_OFF`); and a
+    lock falling across the forehead and over a brow (`forehead_strands`)."""
     h, w = image.shape[:2]
     eyes = eye_distance(points)
     # Only the face and the ring beside it are looked at (a third of the crop's area).
@@ -575,8 +579,6 @@ def forehead_strands(
     roll = float(np.arctan2(line[1], line[0]))
     steep = np.abs(np.cos(0.5 * np.arctan2(2.0 * xy, xx - yy) - roll)) > STRAND_STEEP
     candidate = zone & (score > STRAND_FINE) & steep
-    # Opened wider than the blurred scores of one edge (a shadow line, the outline against
-    # the hair beside it): a lock is several strands wide.
     opened = cv2.morphologyEx(
         (candidate & (brows == 0)).astype(np.uint8), cv2.MORPH_OPEN, disc(LOCK_WIDTH * eyes)
     )
