@@ -151,15 +151,16 @@ STRAND_REGION, STRAND_ALIGN = 2.0, 0.7
 STRAND_SCALE, ALIGN_SCALE, CHIN_INSET = 0.03, 0.08, 0.1
 LIGHT_EDGE, LOCK_DEPTH = 0.03, 0.05
 # A lock falling across the forehead (`forehead_strands`, docs/SWAP.md *A lock across the
-# forehead and brow, and the jaw's rim*): above the eyes, the same strand candidates whose fine detail's main
-# gradient lies within acos(STRAND_STEEP) of the eye line (strands steeper than 45 degrees;
-# the forehead's wrinkles and the brows' hairs run along it, a brow's tail slants less), in
-# regions joined to the ring beside or above the face, opened by LOCK_WIDTH eye distances
-# (a lock is several strands wide; one edge's blurred scores, a shadow line or the outline
-# against the hair beside it, make a strip about 0.1 wide), covering MIN_LOCK of the
-# forehead (`forehead`) deeper than LOCK_DEPTH inside the outline, averaging STRAND_REGION
-# and STRAND_ALIGN as on the sides. Grown from that deep part through the candidates up to
-# HAIR_REACH (over a brow where the lock crosses it), and by LIGHT_EDGE.
+# forehead and brow, and the jaw's rim*): above the eyes, the same strand candidates whose
+# fine detail's main gradient lies within acos(STRAND_STEEP) of the eye line (strands
+# steeper than 45 degrees; the forehead's wrinkles and the brows' hairs run along it, a
+# brow's tail slants less), in regions joined to the ring beside or above the face, opened
+# by LOCK_WIDTH eye distances (a lock is several strands wide; one edge's blurred scores, a
+# shadow line or the outline against the hair beside it, make a strip about 0.1 wide),
+# covering MIN_LOCK of the forehead (`forehead`) deeper than LOCK_DEPTH inside the outline,
+# averaging STRAND_REGION and STRAND_ALIGN as on the sides. Grown from that deep part
+# through the candidates up to HAIR_REACH (over a brow where the lock crosses it) and by
+# LIGHT_EDGE, the eyes (grown by EYE_MARGIN) kept out.
 STRAND_STEEP = 0.7
 LOCK_WIDTH = 0.08
 
