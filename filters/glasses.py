@@ -176,7 +176,10 @@ MIN_RUN = 24
 MIN_PIECE = 6  # columns: the least piece of a bridge or arm drawn
 PROFILE = 8  # canonical px either side of the curve where the rim's width is measured
 SNAP = 3  # px from the fitted curve within which each sample's rim is sought
-RIM_SPREAD = 2.0  # px the evidence's spread adds to its width (it is dilated by a pixel)
+# Px added to a rim's width in one frame: the band places it a pixel apart from frame to
+# frame, and a mask just the rim's width loses its edges to that and to the softening. At
+# 2 the lenses' inside was kept next to drawn thin rims (tests/test_glasses.py).
+RIM_PLACEMENT = 1.0
 # The least width drawn (px): a 1 px line, softened and warped, falls under half alpha in
 # places (a gold wire drawn on liveportrait/d0, measured 1-2 px wide: 0.59 of it kept, in
 # 3 runs a rim; at 2 px all of it, in one run, 3.5 times its area; at 3 px 5 times).
@@ -290,6 +293,7 @@ class GlassesModel:
         # Spread by a pixel: the affine places a rim a pixel or two apart from frame to frame
         # (the glasses sit in front of the eyes; a turn shifts them), and the mean of
         # sharp lines so misplaced would fade.
+        sharp = line
         line = cv2.dilate(line, _SPREAD).astype(np.float32)
         # Pixels past the box edge are not evidence (their neighbours are the border).
         valid = cv2.erode(seen, _LINE) == 255
@@ -303,10 +307,11 @@ class GlassesModel:
             self.evidence += np.float32(rate) * (line - self.evidence) * valid
             self._eyes += rate * (eyes - self._eyes)
         self.evidence_frames += 1
-        self._redraw()
+        self._redraw(sharp)
 
-    def _redraw(self) -> None:
-        """The decision and the canonical mask from the evidence so far."""
+    def _redraw(self, sharp: np.ndarray) -> None:
+        """The decision and the canonical mask from the evidence so far (`sharp`: this
+        frame's lines, where the rims' widths are measured)."""
         assert self.evidence is not None and self._eyes is not None
         evidence = self.evidence
         level = max(float(np.percentile(evidence, LEVEL_PERCENTILE)), 0.5)
@@ -336,7 +341,7 @@ class GlassesModel:
         fitted = _fit_lenses(evidence, self._eyes, midline, level, start, refine)
         self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
         boxes = _lens_boxes(self._lenses, midline)
-        traced = [_trace(evidence, lens, level) for lens in boxes]
+        traced = [_trace(evidence, lens, level, sharp) for lens in boxes]
         widths = np.array([width for _, _, width in traced])
         if self._widths is not None:  # steady: each measure moves it by FIT_RATE
             widths = np.where(
@@ -534,11 +539,12 @@ def _encloses(lenses: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 
 def _trace(
-    evidence: np.ndarray, lens: np.ndarray, level: float
+    evidence: np.ndarray, lens: np.ndarray, level: float, sharp: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """A lens's rim (`_fit_lenses`) as drawn: its curve `(LENS_SAMPLES, 2)`, each point
-    moved onto the rim; which points to draw (`_whole`); and the rim's measured width (px,
-    0 where it counts nowhere)."""
+    moved onto the rim; which points to draw (`_whole`); and the width to draw it (px, 0
+    where it counts nowhere): its width in this frame's lines `sharp`, and a pixel each
+    side."""
     points = _lens_curve(lens)[0]
     tangent = np.roll(points, -1, axis=0) - np.roll(points, 1, axis=0)
     normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
@@ -559,18 +565,22 @@ def _trace(
     curve = points + normal * shift[:, None]
     if not counted.any():
         return curve, counted, 0.0
-    # Its width: the profiles, each moved onto its own peak, averaged; where that stays
-    # over half its height above its foot.
+    # Its width, in one frame's lines (the evidence is the mean of many, each placed a
+    # pixel or two apart: its rims are 2-3 times as wide): the profiles across the curve,
+    # each moved onto its own peak, averaged; where that stays over half its height
+    # above its foot.
+    lines = _along(sharp, curve[:, None] + normal[:, None] * offsets[None, :, None])
     rows = np.flatnonzero(counted)
-    columns = np.clip(PROFILE + near[rows, None] + np.arange(-PROFILE, PROFILE + 1), 0, 2 * PROFILE)
-    mean = profile[rows[:, None], columns].mean(axis=0)
+    near = lines[rows, PROFILE - SNAP : PROFILE + SNAP + 1].argmax(axis=1) - SNAP
+    columns = np.clip(PROFILE + near[:, None] + np.arange(-PROFILE, PROFILE + 1), 0, 2 * PROFILE)
+    mean = lines[rows[:, None], columns].mean(axis=0)
     half = 0.5 * (mean[PROFILE] + mean.min())
     low = high = PROFILE
     while low > 0 and mean[low - 1] >= half:
         low -= 1
     while high < 2 * PROFILE and mean[high + 1] >= half:
         high += 1
-    return curve, _whole(counted), float(high - low + 1 - RIM_SPREAD)
+    return curve, _whole(counted), float(high - low + 1 + RIM_PLACEMENT)
 
 
 def _draw_curve(canvas: np.ndarray, curve: np.ndarray, kept: np.ndarray, width: float) -> None:
