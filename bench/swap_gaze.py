@@ -141,7 +141,9 @@ def main() -> None:
     configs = LID_CONFIGS if args.lids else CONFIGS
     engine, landmark_fn = landmarks_from(args.landmarks)
     sources = {s: enroll_source(DATA / s, landmark_fn) for s in SOURCES}
-    errors = {name: {"sideways": [], "all": [], "followed": []} for name in configs}
+    errors: dict[str, dict[str, list[float]]] = {
+        name: {"sideways": [], "all": [], "followed": []} for name in configs
+    }
     rows: list[list[np.ndarray]] = []
     frames_seen = sideways_seen = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -189,9 +191,11 @@ def main() -> None:
                 )
                 if args.render and k < 3 and j == k:
                     t = max(sideways, key=lambda i: abs(glance[i]))
+                    points = judged[t]
+                    assert points is not None  # a sideways frame has the judge's points
                     rows.append(
                         [
-                            upper_face(img, judged[t])
+                            upper_face(img, points)
                             for img in (frames[t], outputs["before"][t], outputs["after"][t])
                         ]
                     )
