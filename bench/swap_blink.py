@@ -78,11 +78,26 @@ LID_CONFIGS = {
     "now": CONFIGS["now"],
 }
 LID_CLIPS = ["videos/liveportrait/d10.mp4", *CLIPS[:4]]
+# `--lone`: one eye's fall counted as a blink without the other's (`Blinks.LONE` 0) against
+# now, on the blink clips (d0's hard glances among them) and d19 (a narrowing eye).
+LONE_CONFIGS = {"off": CONFIGS["off"], "lone": CONFIGS["now"], "now": CONFIGS["now"]}
+LONE_CLIPS = [*CLIPS, "videos/liveportrait/d19.mp4"]
 CLOSED, OPEN = 0.08, 0.2  # Face Mesh openness: a closed eye, an open one
 WIDE = 0.4  # and a wide-open one (d10's surprise: 0.45-0.55)
 # Luma levels: a change in an open eye's region counted as visible (the colour statistics
 # leave out a kept closed eye, so the face's tone moves by a level or two after a blink).
 VISIBLE = 16
+
+
+@contextmanager
+def lone_falls() -> Iterator[None]:
+    """`Blinks` before `LONE`: one eye's fall alone counted as the eyes' joint one."""
+    saved = Blinks.LONE
+    Blinks.LONE = 0.0
+    try:
+        yield
+    finally:
+        Blinks.LONE = saved
 
 
 @contextmanager
@@ -198,9 +213,17 @@ def main() -> None:
         help="the upper lids where the landmarks put them against now (`open_lids`), on "
         "LID_CLIPS, with the wide-open eyes apart",
     )
+    parser.add_argument(
+        "--lone",
+        action="store_true",
+        help="one eye's fall alone counted as a blink (`Blinks.LONE` 0) against now, on LONE_CLIPS",
+    )
     args = parser.parse_args()
     configs, cues = (LID_CONFIGS, ("lids off", "now")) if args.lids else (CONFIGS, CUES)
     clips = LID_CLIPS if args.lids else CLIPS
+    if args.lone:
+        configs, cues, clips = LONE_CONFIGS, ("lone", "now"), LONE_CLIPS
+    wrappers = {"openness": openness_only, "lone": lone_falls}
     engine = LandmarkEngine("hrnet128_lite", num_threads=1)
     landmark_fn = EngineLandmarks(engine)
     if args.timing:
@@ -228,7 +251,7 @@ def main() -> None:
             for name_s, source in sources.items():
                 outputs, seen = {}, {}
                 for name, config in configs.items():
-                    with openness_only() if name == "openness" else nullcontext():
+                    with wrappers.get(name, nullcontext)():
                         outputs[name], _, _ = run_pair(frames, raw, smooth, source, config)
                     video = Path(tmp) / "out.mp4"
                     write_video(video, outputs[name], round(fps))

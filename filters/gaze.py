@@ -335,6 +335,8 @@ class Blinks:
       deviations, summed: an eye that barely changes while open shows a shallow blink as a
       large fall, one that varies a lot needs a larger one. Mean and variance learn (`RATE`
       a frame) from frames that fall by under `UNUSUAL` only, so a blink does not teach them.
+      One eye falling alone (a wink, or a hard glance narrowing one eye) needs up to `LONE`
+      deviations more.
 
     Without a track (a fresh `Blinks`) only an eye with nothing to see (readings well under
     `OPEN_FLOOR`) reads closed. The thresholds were chosen on 13 LivePortrait clips against
@@ -353,6 +355,7 @@ class Blinks:
     # MIN_READING count as MIN_READING; SPREAD is added to the running standard deviation
     # (of the logarithm), so a steady eye's noise does not read as a blink.
     FALL_OPEN, FALL_CLOSED = 11.0, 13.0
+    LONE = 6.0
     UNUSUAL = 5.0
     RATE = 0.05
     SPREAD = 0.07
@@ -376,7 +379,12 @@ class Blinks:
         learn = np.where(fall < self.UNUSUAL, self.RATE, 0.0)[:, None]
         self.mean += learn * (logs - self.mean)
         self.var += learn * ((logs - self.mean) ** 2 - self.var)
-        unlike = (fall - self.FALL_OPEN) / (self.FALL_CLOSED - self.FALL_OPEN)
+        # A fall in one eye alone counts only past up to LONE deviations more (the other
+        # eye's fall, as a share of FALL_OPEN, takes it back): a hard glance narrows one
+        # eye's readings far more than the other's (liveportrait/d0: 11-14 against 3-4, the
+        # target's own eye faded in over the source's), a wink falls by more (d3: 18-26).
+        lone = self.LONE * np.clip(1.0 - fall[::-1] / self.FALL_OPEN, 0.0, 1.0)
+        unlike = (fall - lone - self.FALL_OPEN) / (self.FALL_CLOSED - self.FALL_OPEN)
         return np.maximum(closedness(readings, self.level).max(axis=1), np.clip(unlike, 0.0, 1.0))
 
 

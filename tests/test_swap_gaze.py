@@ -465,3 +465,68 @@ def test_the_lids_of_d10s_wide_open_eyes_go_up(shared_data):
             if i >= 268:
                 break
     assert min(lifts[100]) > 0.1 and min(lifts[268]) > 0.04, lifts
+
+
+def open_track(rng: np.random.Generator) -> Blinks:
+    """A track that saw both eyes open for 2 s: readings (0.115, 0.47) and (0.11, 0.44),
+    which vary by 8 % from frame to frame (as liveportrait/d0's open eyes: a glance then
+    falls by 11-14 deviations)."""
+    blinks = Blinks()
+    for _ in range(50):
+        blinks.update(np.array([[0.115, 0.47], [0.11, 0.44]]) * rng.normal(1.0, 0.08, (2, 2)))
+    return blinks
+
+
+@pytest.mark.parametrize(
+    ("shares", "closed"),
+    [
+        # d0 frame 24: a hard glance to the corner, one eye's readings at half their level
+        # (the iris pushed into the corner, little white beside it), the other's at 3/4.
+        (((0.52, 0.45), (0.78, 0.78)), (False, False)),
+        # d3: a wink, the closed eye's white gone, the other eye as it was.
+        (((0.47, 0.21), (0.95, 0.95)), (True, False)),
+        # d9: a blink under heavy lashes, both eyes' readings at half their level.
+        (((0.5, 0.45), (0.55, 0.45)), (True, True)),
+    ],
+)
+def test_one_eye_narrowed_by_a_glance_is_not_a_blink(shares, closed):
+    """A fall of one eye's readings alone, as far as a glance narrows it, is no blink; a
+    wink falls further, and both eyes falling together is a blink."""
+    rng = np.random.default_rng(8)
+    blinks = open_track(rng)
+    readings = np.array([[0.115, 0.47], [0.11, 0.44]]) * np.array(shares)
+    for _ in range(3):
+        result = blinks.update(readings)
+        assert np.array_equal(result >= 0.5, closed) and np.all((result == 0) | (result >= 0.5))
+
+
+@pytest.mark.data
+def test_d0s_hard_glance_is_not_a_blink(shared_data):
+    """liveportrait/d0 frames 20-25 (a hard glance to the picture's left, narrow eyes), on
+    the engine's points through the file path's fixed-lag smoother, as `facestream swap`:
+    the picture-left eye's readings fall to half their level, the other's to 3/4, and the
+    target's own eye was faded in over the source's (a ghost eye)."""
+    import av
+
+    from facestream.filters.smoothing import make_smoother_factory
+    from facestream.models.engine import LandmarkEngine
+
+    engine = LandmarkEngine("hrnet128_lite", device="cpu", num_threads=1)
+    smoother = make_smoother_factory("fixed-lag")()
+    frames: list[np.ndarray] = []
+    smoothed: dict[int, np.ndarray] = {}
+    with av.open(str(shared_data / "videos" / "liveportrait" / "d0.mp4")) as clip:
+        for i, frame in enumerate(clip.decode(video=0)):
+            if i > 30:
+                break
+            frames.append(frame.to_ndarray(format="rgb24"))
+            face = engine.track(frames[-1])[0]
+            results = [smoother.update(face.points, face.confidence, i / 25.0)]
+            for result in results + (list(smoother.flush()) if i == 30 else []):
+                if result is not None:
+                    smoothed[round(result.t * 25.0)] = np.asarray(result.points, np.float32)
+    blinks = Blinks()
+    closed = {}
+    for i in range(26):
+        closed[i] = blinks.update(locate_irises(frames[i], smoothed[i])[1])
+    assert all(np.all(closed[i] == 0.0) for i in range(15, 26)), closed
