@@ -218,6 +218,12 @@ def main() -> None:
         action="store_true",
         help="one eye's fall alone counted as a blink (`Blinks.LONE` 0) against now, on LONE_CLIPS",
     )
+    parser.add_argument(
+        "--smoothing",
+        default="kalman",
+        choices=("kalman", "fixed-lag"),
+        help="the live path's smoother (default) or `facestream swap`'s on a file",
+    )
     args = parser.parse_args()
     configs, cues = (LID_CONFIGS, ("lids off", "now")) if args.lids else (CONFIGS, CUES)
     clips = LID_CLIPS if args.lids else CLIPS
@@ -246,7 +252,7 @@ def main() -> None:
             engine.reset()
             tracked = [engine.track(frame) for frame in frames]
             raw = [f[0].points if f else None for f in tracked]
-            smooth = smoothed(tracked, fps)
+            smooth = smoothed(tracked, fps, args.smoothing)
             shut = closed.setdefault(clip, {name: [] for name in names})
             for name_s, source in sources.items():
                 outputs, seen = {}, {}

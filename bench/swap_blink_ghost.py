@@ -13,9 +13,11 @@ the lash line) is compared with the target's frame there, its lid skin: the mean
 the output minus
 the target's (a see-through iris is darker), and the mean (blue - red) of the output minus
 the target's (a blue iris is bluer); the medians over eyes, and the share of eyes 20 or
-more levels darker than the target::
+more levels darker than the target. With `--lone`, `old` is instead the defaults with one
+eye's fall alone counted as a blink (`gaze.Blinks.LONE` 0, before a glance stopped being
+one)::
 
-    nice -n 10 .venv/bin/python bench/swap_blink_ghost.py [--frames 150] [--render PNG]
+    nice -n 10 .venv/bin/python bench/swap_blink_ghost.py [--frames 150] [--render PNG] [--lone]
 """
 
 from __future__ import annotations
@@ -53,10 +55,13 @@ def under_lid(points: np.ndarray, judged: np.ndarray, eye: np.ndarray, shape) ->
     return cv2.erode(polygon_mask(band, shape), np.ones((5, 5), np.uint8)) > 0
 
 
-def run(frames, smooth, source, old: bool):
-    """Outputs, drawn points and each face's closedness per frame."""
-    saved = gaze.LID_TRAVEL, gaze.KEEP_FROM
-    if old:
+def run(frames, smooth, source, old: bool, lone: bool = False):
+    """Outputs, drawn points and each face's closedness per frame (`old`: the old lids, or
+    with `lone` the old joint fall)."""
+    saved = gaze.LID_TRAVEL, gaze.KEEP_FROM, gaze.Blinks.LONE
+    if old and lone:
+        gaze.Blinks.LONE = 0.0
+    elif old:
         gaze.LID_TRAVEL, gaze.KEEP_FROM = 0.0, 1e-9
     seen: list[np.ndarray] = []
     update = gaze.Blinks.update
@@ -77,7 +82,7 @@ def run(frames, smooth, source, old: bool):
             closed.append(seen[-1] if res is not None else None)
     finally:
         gaze.Blinks.update = update  # type: ignore[method-assign]
-        gaze.LID_TRAVEL, gaze.KEEP_FROM = saved
+        gaze.LID_TRAVEL, gaze.KEEP_FROM, gaze.Blinks.LONE = saved
     return outputs, drawn, closed
 
 
@@ -86,6 +91,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--sources", type=int, default=len(SOURCES))
     parser.add_argument("--render", type=Path, help="PNG of eye crops: target, old, now")
+    parser.add_argument("--lone", action="store_true", help="old: Blinks.LONE 0, not the lids")
+    parser.add_argument(
+        "--smoothing",
+        default="kalman",
+        choices=("kalman", "fixed-lag"),
+        help="the live path's smoother (default) or `facestream swap`'s on a file",
+    )
     args = parser.parse_args()
     engine = LandmarkEngine("hrnet128_lite", num_threads=1)
     sources = {s: enroll_source(DATA / s, EngineLandmarks(engine)) for s in SOURCES[: args.sources]}
@@ -98,9 +110,12 @@ def main() -> None:
         with av.open(str(DATA / clip)) as c:
             fps = float(c.streams.video[0].average_rate or 25)
         engine.reset()
-        smooth = smoothed([engine.track(frame) for frame in frames], fps)
+        smooth = smoothed([engine.track(frame) for frame in frames], fps, args.smoothing)
         for k, source in enumerate(sources.values()):
-            runs = {name: run(frames, smooth, source, name == "old") for name in ("old", "now")}
+            runs = {
+                name: run(frames, smooth, source, name == "old", args.lone)
+                for name in ("old", "now")
+            }
             shown = 0
             for t, (points, closed) in enumerate(zip(*runs["now"][1:], strict=True)):
                 lids = judged[t]
