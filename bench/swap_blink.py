@@ -204,7 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--sources", type=int, default=len(SOURCES))
-    parser.add_argument("--clips", type=int, default=len(CLIPS))
+    parser.add_argument("--clips", type=int, help="the first CLIPS clips (default all)")
     parser.add_argument("--render", type=Path, help="PNG of eye crops: target, then each way")
     parser.add_argument("--timing", action="store_true", help="only the cost per face")
     parser.add_argument(
