@@ -48,6 +48,15 @@ ROWS = 100  # profile rows per face size
 # MARGIN outside their outer ends; samples per strip and per row.
 STRIPS, MARGIN = 12, 0.02
 SUBSAMPLE = (6, 2)
+# A raised brow's top lies in the mask's feather where the mask stops under the drawn
+# forehead outline (the source texture ends there): `clear_raised` lightens the target's
+# pixels from the brow points up to TOP_MARGIN over its highest lift to the skin around
+# them, a grey closing CLOSING wide (a brow is 0.03 to 0.06 thick), fading in over FADE.
+TOP_MARGIN, CLOSING, FADE = 0.04, 0.1, 0.02
+# Only for a brow lifted that far (its highest point, face sizes), in full from the second:
+# one lifted less lies well inside the mask (clearance 0.11 over it), and its own dark band
+# stays the target's as before; the ramp keeps the track's rise and fall free of a step.
+CLEAR_FROM = (0.04, 0.08)
 _HALF = len(BROWS) // 2
 _BOTH_EYES = np.stack(EYES)
 _NEAR, _FAR = (int(round(w * ROWS)) for w in WINDOW)  # WINDOW in profile rows
@@ -207,6 +216,53 @@ class BrowTrack:
         """`update` with a searched frame's lift; the next frame rests if it found none."""
         self.resting = not lift.any()
         return self.update(lift)
+
+
+def clear_raised(image: np.ndarray, target: np.ndarray, lifted: np.ndarray, size: float) -> None:
+    """Lighten, in place in `image` (uint8 RGB, the target's pixels), the dark band of a
+    brow raised above its points `target` (128, 2) to `lifted` (`lift_brows`) to the skin
+    around it: from the points up to `TOP_MARGIN` over the brow's highest lifted one, for
+    a brow lifted more than `CLEAR_FROM`.
+
+    The mask's top stays under the drawn forehead outline (`swap.OUTLINE_MARGIN`), and its
+    feather fades out over the top of a brow raised that far: half the target's brow showed
+    there as a thin line. A grey closing (`CLOSING` of the face size) takes out a dark band
+    narrower than it and nothing else: only pixels darker than their surroundings change,
+    and the hair at the temple, wider than the kernel, stays."""
+    down = upright(target)[1]  # the upright frame's y axis in the image
+    strips, shares = [], []
+    for brow in (BROWS[:_HALF], BROWS[_HALF:]):
+        lift = float(((target[brow] - lifted[brow]) @ down).max())  # px
+        share = (lift / size - CLEAR_FROM[0]) / (CLEAR_FROM[1] - CLEAR_FROM[0])
+        if share <= 0.0:
+            continue
+        shares.append(min(share, 1.0))
+        # Every point as far as the brow's highest: the strips at its tail, by the temple's
+        # hair, find less, and its top there stayed under a thin line (d10, frame 371).
+        line = target[brow][np.argsort(target[brow, 0])]
+        high = line - (lift + TOP_MARGIN * size) * down
+        strips.append(np.vstack([high, line[::-1]]))
+    if not strips:
+        return
+    corners = np.concatenate(strips)
+    pad = int(CLOSING * size) + 2
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - pad, 0)
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + pad + 1
+    crop = image[y0:y1, x0:x1]
+    if crop.size == 0:
+        return
+    region = np.zeros(crop.shape[:2], np.uint8)
+    for strip, share in zip(strips, shares, strict=True):
+        cv2.fillPoly(region, [np.round(strip - (x0, y0)).astype(np.int32)], int(255 * share))
+    width = max(int(round(CLOSING * size)) | 1, 3)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
+    closed = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    # The closing's flat plateaus smoothed, and the region's edge faded in: no step.
+    sigma = max(FADE * size, 1.0)
+    closed = cv2.GaussianBlur(closed, (0, 0), sigma)
+    weight = cv2.GaussianBlur(region.astype(np.float32) / 255.0, (0, 0), sigma)[..., None]
+    lighter = np.maximum(closed.astype(np.float32) - crop, 0.0)  # darken nothing
+    crop[...] = np.clip(crop + weight * lighter + 0.5, 0, 255).astype(np.uint8)
 
 
 def lift_brows(

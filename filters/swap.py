@@ -29,7 +29,7 @@ from facestream.filters.blend import (
     laplacian_blend,
     polygon_mask,
 )
-from facestream.filters.brows import BrowTrack, lift_brows, upright
+from facestream.filters.brows import BrowTrack, clear_raised, lift_brows, upright
 from facestream.filters.colour import (
     feature_polygons,
     grown_hull,
@@ -631,6 +631,9 @@ def composite_face(
         region, kept = keep
         alpha[region] *= 1.0 - kept
         keep = None
+    if brows is not target:
+        # A raised brow's top lies in the feather under the drawn forehead outline.
+        clear_raised(bg, target - offset, brows - offset, size)
     # Statistics over face skin only: the mouth interior and kept eyes would skew them.
     weight = alpha
     if keep is not None:
