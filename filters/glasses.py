@@ -170,6 +170,15 @@ FIT_MARGIN = 0.02
 FIT_ROUNDS = 3
 FIT_STEP = 4.0  # px: how far a track's later fits look from its last (one round)
 FIT_RATE = 0.5
+# A faint top rim under a strong lid crease (liveportrait/d19): the fit takes the crease,
+# whose evidence is several times the rim's. Where the bridge is clear (over CLIMB_BRIDGE
+# times the band's level: it alone would decide the pair is worn), the fitted top is raised
+# while both curves count along as much of their length, less CLIMB_LOSS (`_climb`): the
+# outer of the two. d19's bridge lies at 8.9-11 and its tops rose 0.17-0.19 eye distances
+# onto the rims; spectre/0Fi83's thick frames, whose top rims do lie at the lids, have a
+# blurred bridge (2.6-3.2): unchanged.
+CLIMB_BRIDGE = 2.0 * WEAR_ON
+CLIMB_LOSS = 0.02
 WHOLE = 0.8
 GAP = 12
 MIN_RUN = 24
@@ -338,7 +347,8 @@ class GlassesModel:
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
         start = _rims_pair(self._eyes, rims, midline) if self._lenses is None else self._lenses
         refine = self._lenses is not None
-        fitted = _fit_lenses(evidence, self._eyes, midline, level, start, refine)
+        climb = self.bridge >= CLIMB_BRIDGE
+        fitted = _fit_lenses(evidence, self._eyes, midline, level, start, refine, climb)
         self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
         boxes = _lens_boxes(self._lenses, midline)
         traced = [_trace(evidence, lens, level, sharp) for lens in boxes]
@@ -476,13 +486,14 @@ def _fit_lenses(
     level: float,
     start: np.ndarray,
     refine: bool,
+    climb: bool = False,
 ) -> np.ndarray:
     """The rims as a pair of closed curves mirrored about `midline` (`_lens_boxes`: in the
     head-fixed band the lenses are alike, and one lens's clear side holds up the other's
     faint one), holding the eyes: the pair with the most evidence along both curves, by
     coordinate ascent from `start` (each parameter over its whole range in turn, with
     every exponent, by 2 px, then refined; when `refine`, once, by 1 px within FIT_STEP
-    of `start`)."""
+    of `start`); when `climb`, its top raised as far as it counts (`_climb`)."""
     grown = [grown_polygon(eye, FIT_MARGIN * SCALE) for eye in eyes]
     centres = eyes.mean(axis=1)
     across = [np.abs(g[:, 0] - midline) for g in grown]
@@ -527,7 +538,37 @@ def _fit_lenses(
             score = np.partition(both, kth, axis=1)[:, kth] + 0.1 * both.mean(axis=1)
             score[~held] = -1.0
             pair = candidates[int(score.argmax())]
-    return pair if refine else _fit_lenses(evidence, eyes, midline, level, pair, True)
+    if climb:
+        pair = _climb(clipped, grown, midline, pair, lo[2])
+    return pair if refine else _fit_lenses(evidence, eyes, midline, level, pair, True, climb)
+
+
+def _climb(
+    clipped: np.ndarray, grown: list, midline: float, pair: np.ndarray, least: float
+) -> np.ndarray:
+    """`pair` with its top raised by whole pixels (down to `least`) while both curves still
+    count (`CURVE_MIN`, over `clipped`: the evidence over the band's level) along as much
+    of their length as the fitted pair's, less CLIMB_LOSS, and WHOLE of it: the outer of
+    a faint top rim and a strong lid crease under it (a rim fitted on its own line loses
+    its sides at once when raised)."""
+
+    def counted(candidate: np.ndarray) -> float:
+        return float(
+            (_along(clipped, _lens_curve(_lens_boxes(candidate, midline))) >= CURVE_MIN).mean()
+        )
+
+    least_share = max(counted(pair) - CLIMB_LOSS, WHOLE)
+    out = pair.copy()
+    while out[2] - 1.0 >= least:
+        raised = out.copy()
+        raised[2] -= 1.0
+        boxes = _lens_boxes(raised, midline)
+        if counted(raised) < least_share or not all(
+            _encloses(boxes[side : side + 1], grown[side])[0] for side in range(2)
+        ):
+            break
+        out = raised
+    return out
 
 
 def _encloses(lenses: np.ndarray, polygon: np.ndarray) -> np.ndarray:
