@@ -57,6 +57,7 @@ TOP_MARGIN, CLOSING, FADE = 0.04, 0.1, 0.02
 # one lifted less lies well inside the mask (clearance 0.11 over it), and its own dark band
 # stays the target's as before; the ramp keeps the track's rise and fall free of a step.
 CLEAR_FROM = (0.04, 0.08)
+CLOSING_PX = 7  # the closing's kernel at the scale it runs at (px)
 _HALF = len(BROWS) // 2
 _BOTH_EYES = np.stack(EYES)
 _NEAR, _FAR = (int(round(w * ROWS)) for w in WINDOW)  # WINDOW in profile rows
@@ -254,15 +255,30 @@ def clear_raised(image: np.ndarray, target: np.ndarray, lifted: np.ndarray, size
     region = np.zeros(crop.shape[:2], np.uint8)
     for strip, share in zip(strips, shares, strict=True):
         cv2.fillPoly(region, [np.round(strip - (x0, y0)).astype(np.int32)], int(255 * share))
-    width = max(int(round(CLOSING * size)) | 1, 3)
+    # Coarser, the closing's kernel `CLOSING_PX` wide: the result is smoothed anyway, and
+    # a kernel 0.1 face sizes wide at full scale cost 2.4 ms on a face of 250 px (0.45 now).
+    scale = max(int(CLOSING * size / CLOSING_PX), 1)
+    small = (max(crop.shape[1] // scale, 1), max(crop.shape[0] // scale, 1))
+    width = max(int(round(CLOSING * size / scale)) | 1, 3)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
-    closed = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    closed = cv2.morphologyEx(
+        cv2.resize(crop, small, interpolation=cv2.INTER_AREA),
+        cv2.MORPH_CLOSE,
+        kernel,
+        borderType=cv2.BORDER_REPLICATE,
+    )
+    weight = cv2.resize(region, small, interpolation=cv2.INTER_AREA)
     # The closing's flat plateaus smoothed, and the region's edge faded in: no step.
-    sigma = max(FADE * size, 1.0)
+    sigma = max(FADE * size / scale, 0.5)
     closed = cv2.GaussianBlur(closed, (0, 0), sigma)
-    weight = cv2.GaussianBlur(region.astype(np.float32) / 255.0, (0, 0), sigma)[..., None]
-    lighter = np.maximum(closed.astype(np.float32) - crop, 0.0)  # darken nothing
-    crop[...] = np.clip(crop + weight * lighter + 0.5, 0, 255).astype(np.uint8)
+    weight = cv2.GaussianBlur(weight, (0, 0), sigma)
+    full = (crop.shape[1], crop.shape[0])
+    closed = cv2.resize(closed, full, interpolation=cv2.INTER_LINEAR)
+    weight = cv2.cvtColor(
+        cv2.resize(weight, full, interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2RGB
+    )
+    lighter = cv2.subtract(closed, crop)  # saturating: darken nothing
+    crop[...] = cv2.add(crop, cv2.multiply(lighter, weight, scale=1.0 / 255.0))
 
 
 def lift_brows(
