@@ -172,12 +172,16 @@ FIT_STEP = 4.0  # px: how far a track's later fits look from its last (one round
 FIT_RATE = 0.5
 # A faint top rim under a strong lid crease (liveportrait/d19): the fit takes the crease,
 # whose evidence is several times the rim's. Where the bridge is clear (over CLIMB_BRIDGE
-# times the band's level: it alone would decide the pair is worn), the fitted top is raised
-# while both curves count along as much of their length, less CLIMB_LOSS (`_climb`): the
-# outer of the two. d19's bridge lies at 8.9-11 and its tops rose 0.17-0.19 eye distances
-# onto the rims; spectre/0Fi83's thick frames, whose top rims do lie at the lids, have a
-# blurred bridge (2.6-3.2): unchanged.
+# times the band's level: it alone would decide the pair is worn) and the fitted top lies
+# at the lids (within CREASE eye distances of the eyes' top), the track's fitted tops are
+# from then on raised while both curves count along as much of their length, less
+# CLIMB_LOSS (`_climb`): the outer of the two. d19's bridge lies at 8.9-11, its fitted top
+# 0.05 over the eyes, and its tops rose 0.17-0.19 eye distances onto the rims. Not raised:
+# spectre/0Fi83's thick frames, whose top rims do lie at the lids (0.05 over the eyes), with
+# a blurred bridge (2.6-3.2); glasses drawn on 5 bare clips, whose top rims lie 0.15-0.2
+# over the eyes (raised, they left their rims for the brows above: recall 0.95 -> 0.83).
 CLIMB_BRIDGE = 2.0 * WEAR_ON
+CREASE = 0.1
 CLIMB_LOSS = 0.02
 WHOLE = 0.8
 GAP = 12
@@ -259,6 +263,7 @@ class GlassesModel:
         self.shown = 0.0
         self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
         self._lenses: np.ndarray | None = None
+        self._climbs = False  # the fitted tops are raised (`CREASE`)
         self._widths: np.ndarray | None = (
             None  # the rims' measured widths (`_trace`)  # the rims' fitted pair (`_fit_lenses`)
         )
@@ -347,8 +352,12 @@ class GlassesModel:
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
         start = _rims_pair(self._eyes, rims, midline) if self._lenses is None else self._lenses
         refine = self._lenses is not None
-        climb = self.bridge >= CLIMB_BRIDGE
-        fitted = _fit_lenses(evidence, self._eyes, midline, level, start, refine, climb)
+        eyes = self._eyes
+        fitted = _fit_lenses(evidence, eyes, midline, level, start, refine, self._climbs)
+        lids = float(eyes[:, :, 1].min()) - CREASE * SCALE
+        if not self._climbs and self.bridge >= CLIMB_BRIDGE and fitted[2] > lids:
+            self._climbs = True  # a top at the lids under a clear bridge: a crease
+            fitted = _fit_lenses(evidence, eyes, midline, level, fitted, True, True)
         self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
         boxes = _lens_boxes(self._lenses, midline)
         traced = [_trace(evidence, lens, level, sharp) for lens in boxes]
