@@ -24,7 +24,9 @@ frame; every `--every`-th frame from `--first` on is measured. Four columns in o
 - ``no brow search``: the shipped code but the mask's top drawn from the brow points as
   the landmarks put them (no `brows.lift_brows`; ``switched back`` has none either);
 - ``before``: that, and the mask's top row free to rise past the drawn forehead outline
-  (no `swap.OUTLINE_MARGIN` ceiling): the code before the search.
+  (no `swap.OUTLINE_MARGIN` ceiling): the code before the search;
+- ``no clearing``: the shipped code but a raised brow's top left in the target's pixels
+  under the mask's feather (no `brows.clear_raised`): the code before it.
 
 Two leaks are measured per variant: ``brows``, along the brows where the landmarks put
 them (above); and ``brow zone``, over the band above them up to `ZONE` of the face size
@@ -94,7 +96,15 @@ EXPRESSIVE = (
     "liveportrait/d14.mp4:deepface/img1.jpg",
     "liveportrait/d3.mp4:deepface/img1.jpg",
 )
-VARIANTS = ("switched back", "mask", "after", "after, no lighting", "no brow search", "before")
+VARIANTS = (
+    "switched back",
+    "mask",
+    "after",
+    "after, no lighting",
+    "no brow search",
+    "before",
+    "no clearing",
+)
 AS_IMPORTED = "as imported"
 # The painted-out band: the brow points' polyline, this thick and shifted down by this
 # (face sizes): the points lie along the brow's upper half.
@@ -112,6 +122,7 @@ _REAL = {
     "features": getattr(swap, "feature_polygons", None),
     "lift": getattr(swap, "lift_brows", None),
     "margin": getattr(swap, "OUTLINE_MARGIN", None),
+    "clear": getattr(swap, "clear_raised", None),
 }
 
 
@@ -172,6 +183,8 @@ def set_variant(name: str) -> None:
     swap.lift_brows = _REAL["lift"] if searched else _no_lift
     if _REAL["margin"] is not None:  # no ceiling: the row lifted past the drawn outline
         swap.OUTLINE_MARGIN = -np.inf if name == "before" else _REAL["margin"]
+    if _REAL["clear"] is not None:
+        swap.clear_raised = _no_clear if name == "no clearing" else _REAL["clear"]
     switch("lighting", name != "after, no lighting")
 
 
@@ -181,6 +194,10 @@ def _no_cover(points: np.ndarray, target: np.ndarray, clearance: float) -> list[
 
 def _no_features(points: np.ndarray, size: float) -> list[np.ndarray]:
     return []
+
+
+def _no_clear(image: np.ndarray, target: np.ndarray, lifted: np.ndarray, size: float) -> None:
+    return None
 
 
 def _no_lift(image: np.ndarray, target: np.ndarray, size: float, track: object) -> np.ndarray:
@@ -459,7 +476,7 @@ def main() -> None:
             rows.append(crops)
     cells = [f"{median(table[v, m]):.3f}" for m in METRICS for v in variants]
     print("| all frames, median | " + " | ".join(cells) + " |")
-    for peer in ("switched back", "no brow search", "before"):
+    for peer in ("switched back", "no brow search", "before", "no clearing"):
         if peer in variants and "after" in variants:
             for m in METRICS:
                 after, then = median(table["after", m]), median(table[peer, m])
