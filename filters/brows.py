@@ -52,7 +52,7 @@ SUBSAMPLE = (6, 2)
 # forehead outline (the source texture ends there): `clear_raised` lightens the target's
 # pixels from the brow points up to TOP_MARGIN over its highest lift to the skin around
 # them, a grey closing CLOSING wide (a brow is 0.03 to 0.06 thick), fading in over FADE.
-TOP_MARGIN, CLOSING, FADE = 0.04, 0.1, 0.02
+TOP_MARGIN, CLOSING, FADE = 0.06, 0.1, 0.02
 # Only for a brow lifted that far (its highest point, face sizes), in full from the second:
 # one lifted less lies well inside the mask (clearance 0.11 over it), and its own dark band
 # stays the target's as before; the ramp keeps the track's rise and fall free of a step.
