@@ -173,15 +173,18 @@ FIT_RATE = 0.5
 # A faint top rim under a strong lid crease (liveportrait/d19): the fit takes the crease,
 # whose evidence is several times the rim's. Where the bridge is clear (over CLIMB_BRIDGE
 # times the band's level: it alone would decide the pair is worn) and the fitted top lies
-# at the lids (within CREASE eye distances of the eyes' top), the track's fitted tops are
-# from then on raised while both curves count along as much of their length, less
-# CLIMB_LOSS (`_climb`): the outer of the two. d19's bridge lies at 8.9-11, its fitted top
-# 0.05 over the eyes, and its tops rose 0.17-0.19 eye distances onto the rims. Not raised:
-# spectre/0Fi83's thick frames, whose top rims do lie at the lids (0.05 over the eyes), with
-# a blurred bridge (2.6-3.2); glasses drawn on 5 bare clips, whose top rims lie 0.15-0.2
-# over the eyes (raised, they left their rims for the brows above: recall 0.95 -> 0.83).
+# at the lids (within CREASE eye distances of the eyes' top) on CREASE_LEARNS learns in a
+# row, the track's fitted tops are from then on raised while both curves count along as
+# much of their length, less CLIMB_LOSS (`_climb`): the outer of the two. d19's bridge
+# lies at 8.9-11, its fitted top 0.03-0.054 over the eyes, and its tops rose 0.17-0.19 eye
+# distances onto the rims. Not raised: spectre/0Fi83's thick frames, whose top rims do
+# lie at the lids (0.05 over the eyes), with a blurred bridge (2.6-3.2); glasses drawn on
+# 5 bare clips, whose top rims lie 0.14-0.18 over the eyes (raised, they left their rims
+# for the brows above: recall 0.95 -> 0.83), thick black ones 0.05-0.13 (their first fits
+# 0.065, once 0.05: at 0.1 and at once, KatieHill's were raised into her brows).
 CLIMB_BRIDGE = 2.0 * WEAR_ON
-CREASE = 0.1
+CREASE = 0.06
+CREASE_LEARNS = 4
 CLIMB_LOSS = 0.02
 WHOLE = 0.8
 GAP = 12
@@ -264,6 +267,7 @@ class GlassesModel:
         self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
         self._lenses: np.ndarray | None = None
         self._climbs = False  # the fitted tops are raised (`CREASE`)
+        self._lid_tops = 0  # fits in a row whose top lay at the lids under a clear bridge
         self._widths: np.ndarray | None = (
             None  # the rims' measured widths (`_trace`)  # the rims' fitted pair (`_fit_lenses`)
         )
@@ -355,7 +359,9 @@ class GlassesModel:
         eyes = self._eyes
         fitted = _fit_lenses(evidence, eyes, midline, level, start, refine, self._climbs)
         lids = float(eyes[:, :, 1].min()) - CREASE * SCALE
-        if not self._climbs and self.bridge >= CLIMB_BRIDGE and fitted[2] > lids:
+        at_lids = self.bridge >= CLIMB_BRIDGE and fitted[2] > lids
+        self._lid_tops = self._lid_tops + 1 if at_lids else 0
+        if not self._climbs and self._lid_tops >= CREASE_LEARNS:
             self._climbs = True  # a top at the lids under a clear bridge: a crease
             fitted = _fit_lenses(evidence, eyes, midline, level, fitted, True, True)
         self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
