@@ -173,15 +173,16 @@ FIT_RATE = 0.5
 # A faint top rim under a strong lid crease (liveportrait/d19): the fit takes the crease,
 # whose evidence is several times the rim's. Where the bridge is clear (over CLIMB_BRIDGE
 # times the band's level: it alone would decide the pair is worn) and the fitted top lies
-# at the lids (within CREASE eye distances of the eyes' top) on CREASE_LEARNS learns in a
-# row, the track's fitted tops are from then on raised while both curves count along as
-# much of their length, less CLIMB_LOSS (`_climb`): the outer of the two. d19's bridge
-# lies at 8.9-11, its fitted top 0.03-0.054 over the eyes, and its tops rose 0.17-0.19 eye
-# distances onto the rims. Not raised: spectre/0Fi83's thick frames, whose top rims do
-# lie at the lids (0.05 over the eyes), with a blurred bridge (2.6-3.2); glasses drawn on
-# 5 bare clips, whose top rims lie 0.14-0.18 over the eyes (raised, they left their rims
-# for the brows above: recall 0.95 -> 0.83), thick black ones 0.05-0.13 (their first fits
-# 0.065, once 0.05: at 0.1 and at once, KatieHill's were raised into her brows).
+# at the lids (within CREASE eye distances of the eyes' top) on CREASE_LEARNS learns more
+# than not (the count never below 0), the track's fitted tops are from then on raised
+# while both curves count along as much of their length, less CLIMB_LOSS (`_climb`): the
+# outer of the two. d19's bridge lies at 8.9-11, its fitted top 0.03-0.07 over the eyes,
+# and its tops rose 0.17-0.2 eye distances onto the rims (from its 5th learn on). Not
+# raised: spectre/0Fi83's thick frames, whose top rims do lie at the lids (0.05 over the
+# eyes), with a blurred bridge (2.6-3.2); glasses drawn on 5 bare clips, whose top rims
+# lie 0.14-0.18 over the eyes (raised, they left their rims for the brows above: recall
+# 0.95 -> 0.83), thick black ones 0.05-0.13 (their first fits 0.065, once 0.05: at 0.1
+# and at once, KatieHill's were raised into her brows).
 CLIMB_BRIDGE = 2.0 * WEAR_ON
 CREASE = 0.06
 CREASE_LEARNS = 4
@@ -267,7 +268,7 @@ class GlassesModel:
         self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
         self._lenses: np.ndarray | None = None
         self._climbs = False  # the fitted tops are raised (`CREASE`)
-        self._lid_tops = 0  # fits in a row whose top lay at the lids under a clear bridge
+        self._lid_tops = 0  # fits whose top lay at the lids under a clear bridge, less others
         self._widths: np.ndarray | None = (
             None  # the rims' measured widths (`_trace`)  # the rims' fitted pair (`_fit_lenses`)
         )
@@ -360,10 +361,10 @@ class GlassesModel:
         fitted = _fit_lenses(evidence, eyes, midline, level, start, refine, self._climbs)
         lids = float(eyes[:, :, 1].min()) - CREASE * SCALE
         at_lids = self.bridge >= CLIMB_BRIDGE and fitted[2] > lids
-        self._lid_tops = self._lid_tops + 1 if at_lids else 0
+        self._lid_tops = max(self._lid_tops + (1 if at_lids else -1), 0)
         if not self._climbs and self._lid_tops >= CREASE_LEARNS:
             self._climbs = True  # a top at the lids under a clear bridge: a crease
-            fitted = _fit_lenses(evidence, eyes, midline, level, fitted, True, True)
+            fitted = self._lenses = _fit_lenses(evidence, eyes, midline, level, fitted, True, True)
         self._lenses = fitted if self._lenses is None else start + FIT_RATE * (fitted - start)
         boxes = _lens_boxes(self._lenses, midline)
         traced = [_trace(evidence, lens, level, sharp) for lens in boxes]
@@ -533,6 +534,7 @@ def _fit_lenses(
     clipped = np.clip(evidence * np.float32(1.0 / level), 0.0, FIT_CAP)
     pair = np.asarray(start, np.float64).copy()
     pair[:4] = np.clip(pair[:4], lo, hi)
+    highest = float(lo[2])  # a climb is not held within FIT_STEP
     if refine:
         lo, hi = np.maximum(lo, pair[:4] - FIT_STEP), np.minimum(hi, pair[:4] + FIT_STEP)
     kth = int(FIT_PERCENTILE / 100 * (2 * LENS_SAMPLES - 1))
@@ -554,7 +556,7 @@ def _fit_lenses(
             score[~held] = -1.0
             pair = candidates[int(score.argmax())]
     if climb:
-        pair = _climb(clipped, grown, midline, pair, lo[2])
+        pair = _climb(clipped, grown, midline, pair, highest)
     return pair if refine else _fit_lenses(evidence, eyes, midline, level, pair, True, climb)
 
 
