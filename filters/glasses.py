@@ -561,7 +561,7 @@ def _fit_lenses(
 
 
 def _climb(
-    clipped: np.ndarray, grown: list, midline: float, pair: np.ndarray, least: float
+    clipped: np.ndarray, grown: list[np.ndarray], midline: float, pair: np.ndarray, least: float
 ) -> np.ndarray:
     """`pair` with its top raised by whole pixels (down to `least`) while both curves still
     count (`CURVE_MIN`, over `clipped`: the evidence over the band's level) along as much
