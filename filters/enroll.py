@@ -233,6 +233,26 @@ class SourceFace:
         )
 
 
+class PerTexture:
+    """Values computed once per source texture level (an array of `SourceFace.pyramid`)
+    and kept while it lives: the cache holds the texture, so its id stays unique."""
+
+    LIMIT = 64  # textures kept before the cache starts over (a few sources' levels)
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[np.ndarray, Any]] = {}
+
+    def get(self, texture: np.ndarray, compute: Callable[[], Any]) -> Any:
+        """The value for `texture`, from `compute()` the first time."""
+        kept = self._kept.get(id(texture))
+        if kept is None or kept[0] is not texture:
+            if len(self._kept) > self.LIMIT:
+                self._kept.clear()
+            kept = (texture, compute())
+            self._kept[id(texture)] = kept
+        return kept[1]
+
+
 def eye_distance(points: np.ndarray) -> float:
     """Pixels between the centres of the two eye polygons."""
     left = points[list(LEFT_EYE)].mean(axis=0)

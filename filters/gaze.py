@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from facestream.filters.blend import polygon_mask
+from facestream.filters.enroll import PerTexture
 from facestream.filters.shape import EYE_OPENINGS, eye_affines, irises_moved
 from facestream.filters.warp import Box, WarpMap, build_warp_map
 
@@ -129,7 +130,7 @@ def locate_irises(
     return out, readings
 
 
-_SOURCE_EYES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_SOURCE_EYES = PerTexture()
 
 
 def source_eyes(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -137,13 +138,7 @@ def source_eyes(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     its pixels show them (`locate_irises`), found once per texture level: on a made-up
     photo the landmarks' lids lie on the lash line, and the warp drew the lashes and liner
     inside the target's eye opening (moved sideways with a glance: a dark smear)."""
-    cached = _SOURCE_EYES.get(id(texture))
-    if cached is None or cached[0] is not texture:
-        if len(_SOURCE_EYES) > 64:
-            _SOURCE_EYES.clear()
-        cached = (texture, locate_irises(texture, points)[0])
-        _SOURCE_EYES[id(texture)] = cached
-    return cached[1]
+    return _SOURCE_EYES.get(texture, lambda: locate_irises(texture, points)[0])
 
 
 def _read_eye(

@@ -44,6 +44,7 @@ from facestream.filters.enroll import (
     EYES,
     FOREHEAD_ROW,
     OUTLINE,
+    PerTexture,
     SourceFace,
     beside_face,
     disc,
@@ -510,22 +511,20 @@ def _side_hair_free(
     return np.where(lock, ramp, 1.0).astype(np.float32)
 
 
-_SKIN_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_WITH_SKIN = PerTexture()
 
 
 def texture_with_skin(
     texture: np.ndarray, points: np.ndarray, light_hair: np.ndarray | None = None
 ) -> np.ndarray:
     """`texture` as RGBA whose alpha is `hair_free` (0-255), so one remap warps both;
-    computed once per texture level (the cache holds the texture, so its id stays unique)."""
-    cached = _SKIN_CACHE.get(id(texture))
-    if cached is None or cached[0] is not texture:
-        if len(_SKIN_CACHE) > 64:
-            _SKIN_CACHE.clear()
+    computed once per texture level."""
+
+    def with_alpha() -> np.ndarray:
         alpha = np.round(hair_free(texture, points, light_hair) * 255.0).astype(np.uint8)
-        cached = (texture, np.dstack([texture, alpha]))
-        _SKIN_CACHE[id(texture)] = cached
-    return cached[1]
+        return np.dstack([texture, alpha])
+
+    return _WITH_SKIN.get(texture, with_alpha)
 
 
 def multiband(options: SwapOptions) -> bool:

@@ -200,7 +200,7 @@ def test_the_swap_shows_the_target_where_the_source_had_a_grey_fringe(tmp_path: 
     monkeypatch.setattr(swap, "upper_hair", lambda image, points: np.zeros(image.shape[:2], bool))
     # Its falling strands are a lock across the forehead too (`forehead_strands`): both off.
     monkeypatch.setattr(enroll, "forehead_strands", lambda score, *_: np.zeros(score.shape, bool))
-    monkeypatch.setattr(swap, "_SKIN_CACHE", {})
+    monkeypatch.setattr(swap, "_WITH_SKIN", enroll.PerTexture())
     assert off_target() >= 8
 
 

@@ -147,7 +147,7 @@ def test_the_swap_shows_the_target_where_the_source_had_a_light_lock(tmp_path: P
     assert pasted() <= 3
     # The check can fail: without `light_hair` the lock's strands come through.
     monkeypatch.setattr(enroll, "light_hair", no_light_hair)
-    monkeypatch.setattr(swap, "_SKIN_CACHE", {})
+    monkeypatch.setattr(swap, "_WITH_SKIN", enroll.PerTexture())
     assert pasted() >= 10
 
 
