@@ -128,6 +128,13 @@ BROW_TAIL = 0.2  # eye distances the brows' body is carried on past their outer 
 # 0.38-0.97 on the 7 fringes down to the brows, at most 0.28 on the others: partial
 # fringes, hair at the temples).
 FRINGE_WARN = 0.35
+# Something flat that is not skin over the face (`source_check.covered_share`: paint, a
+# sticker, an object), as a share of the face's inner skin: a photo over COVER_REFUSE is
+# refused, over COVER_WARN used with a warning and passed over for an uncovered one. On the
+# 92 stills that enroll otherwise (bench/source_check.py, docs/SWAP.md *Covered source
+# faces*): the three painted over with inpainting masks 0.36-0.46, the others at most 0.034
+# (clipped highlights).
+COVER_REFUSE, COVER_WARN = 0.15, 0.06
 # Light hair (blonde, light brown, grey) over the face sides (`light_hair`, docs/SWAP.md
 # *Light hair over the cheeks and temples*): near the skin's colour and lightness, so told
 # by its strands. A pixel is a candidate when it is off the skin's colour (`skin_distance`,
@@ -196,6 +203,8 @@ class SourceFace:
             none. Found on the full photo once (its strands vanish at the smaller levels),
             left out of the mask by the swap so the target's own cheek or forehead shows
             there.
+        covered: share of the face's inner skin under something flat that is not skin
+            (`source_check.covered_share`: paint, a sticker, an object).
     """
 
     image: np.ndarray
@@ -209,6 +218,7 @@ class SourceFace:
     forehead_hair: float = 0.0
     detail: float = 0.0
     light_hair: tuple[np.ndarray, ...] = ()
+    covered: float = 0.0
 
     def level_for(self, target_eye_distance: float) -> tuple[np.ndarray, np.ndarray]:
         """The smallest texture level still at least as large as the target face, and the
@@ -744,6 +754,11 @@ FRINGE_WARNING = (
     "forehead and eyes free swaps better."
 )
 
+COVERED_WARNING = (
+    "something flat that is not skin covers about %.0f%% of the face in the source photo %s: "
+    "the swap pastes it onto the target's face; a photo with the face uncovered swaps better."
+)
+
 
 def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> SourceFace:
     """Enroll the single face of one photo, or raise `SourceFaceError` saying why not."""
@@ -756,6 +771,17 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
             f"the face in the source photo {path} is blurred: it holds the detail of a face "
             f"about {detail:.0f} px between the eyes, at least {BLURRED_EYE_DISTANCE:.0f} "
             "needed; use a sharper photo."
+        )
+    # Here, not at the top: source_check builds on this module's masks.
+    from facestream.filters.source_check import covered_share
+
+    # Paint, a sticker or an object over the face would be pasted onto every target face.
+    covered = covered_share(image, points)
+    if covered > COVER_REFUSE:
+        raise PoorSourceFaceError(
+            f"something covers about {100 * covered:.0f}% of the face in the source photo "
+            f"{path} (flat and not skin: paint, a sticker, an object); use a photo with the "
+            "face uncovered."
         )
     h, w = image.shape[:2]
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -790,6 +816,7 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
         fringe,
         detail,
         tuple(lights) if light.any() else (),
+        covered,
     )
 
 
@@ -828,6 +855,7 @@ def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: Landmar
     best = max(
         usable,
         key=lambda s: (
+            s.covered <= COVER_WARN,
             s.mouth_open < CLOSED_MOUTH,
             s.detail >= SOFT_EYE_DISTANCE,
             round(s.frontality, 1),
@@ -848,6 +876,8 @@ def _warnings(source: SourceFace) -> list[tuple[str, tuple[Any, ...]]]:
         found.append((SOFT_SOURCE_WARNING, (source.path, source.detail, SOFT_EYE_DISTANCE)))
     if source.forehead_hair > FRINGE_WARN:
         found.append((FRINGE_WARNING, (100 * source.forehead_hair, source.path)))
+    if source.covered > COVER_WARN:
+        found.append((COVERED_WARNING, (100 * source.covered, source.path)))
     return found
 
 

@@ -1,0 +1,104 @@
+"""What a source photo shows over its face that the swap would paste as it is.
+
+Enrollment (`enroll.enroll_photo`) asks this module about one photo and its 128 points:
+
+- `covered_share`: how much of the face's inner skin (the outline less the brows, eyes,
+  nose and lips) is hidden under something flat that is not skin: paint, a sticker, a
+  flat object. The swap would paste it over every target face (an inpainting mask's
+  white scribble came out as a flat pink blob over half the face).
+
+Pure functions of an RGB uint8 image and its `(128, 2)` landmarks, so they run once per
+photo and can be measured over a set of stills (`bench/source_check.py`).
+
+Example:
+    >>> import numpy as np
+    >>> from facestream.models.landmarks import MEAN_SHAPE
+    >>> points = np.asarray(MEAN_SHAPE, np.float32) * 300 + 20
+    >>> rng = np.random.default_rng(0)
+    >>> photo = np.clip(rng.normal((200, 160, 140), 6, (340, 340, 3)), 0, 255).astype(np.uint8)
+    >>> covered_share(photo, points) < 0.01  # bare textured skin
+    True
+    >>> photo[:, 150:] = 255  # white paint over the right half
+    >>> covered_share(photo, points) > 0.3
+    True
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facestream.filters.blend import polygon_mask
+from facestream.filters.enroll import CHEEKS, OUTLINE, disc, eye_distance, features_mask
+
+# A covered pixel (`covered_share`) is flat: the standard deviation of its luma (pixel
+# noise averaged out over NOISE_SCALE eye distances: a real object's surface is grainy)
+# over TEXTURE_SCALE eye distances is under FLAT times the skin's typical one, at least
+# FLAT_FLOOR grey levels (paint measures 0-0.5, cheeks 3-20 on the stills). It lies FAR
+# from the skin's colour (Lab distance over the skin's own robust spread per channel, at
+# least SPREAD_FLOOR: a grey-scale photo has none in colour) or is clipped white. It is
+# not darker than DARK of the skin's lightness: dark flat regions are hair with crushed
+# shadows or the shaded side of a face (the hair rules and the colour match handle those;
+# a black object is missed with them). Regions narrower than MIN_PATCH eye distances (a
+# highlight's clipped core, a glint) are not counted.
+TEXTURE_SCALE = 0.03
+NOISE_SCALE = 0.01
+FLAT, FLAT_FLOOR = 0.3, 1.0
+FAR, SPREAD_FLOOR = 4.0, 2.0
+DARK = 0.5
+CLIPPED = 245.0  # Lab L (0-255): clipped white, counted however near the skin's colour
+MIN_PATCH = 0.03
+
+
+def inner_skin(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool mask of the face outline less its inner features (`enroll.features_mask`):
+    where a face shows its own skin."""
+    face = polygon_mask(points[OUTLINE].astype(np.float32), shape) > 0
+    return face & (features_mask(points, shape) == 0)
+
+
+def covered_share(image: np.ndarray, points: np.ndarray) -> float:
+    """Share (0..1) of the inner skin (`inner_skin`) of the face with landmarks `points`
+    in `image` (uint8 RGB) under something flat that is not skin (see `FLAT`)."""
+    eyes = eye_distance(points)
+    h, w = image.shape[:2]
+    # Only the face's box is looked at.
+    x0, y0 = np.maximum(np.floor(points.min(axis=0) - 2), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(points.max(axis=0) + 2), (w, h)).astype(int)
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    local = points - (x0, y0)
+    shape = crop.shape[:2]
+    region = inner_skin(local, shape)
+    if not region.any():
+        return 0.0
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    light = lab[..., 0]
+    # Pixel noise is averaged out first: a real object's surface is grainy, not flat.
+    fine = cv2.GaussianBlur(light, (0, 0), max(NOISE_SCALE * eyes, 1.0))
+    sigma = max(TEXTURE_SCALE * eyes, 1.5)
+    mean = cv2.GaussianBlur(fine, (0, 0), sigma)
+    texture = np.sqrt(np.maximum(cv2.GaussianBlur(fine * fine, (0, 0), sigma) - mean**2, 0.0))
+    # The skin is read from the cheeks away from flat pixels: paint over the cheeks, and
+    # its edges' blurred texture, must not count as skin (nor widen its spread, as a
+    # covariance would); half the cheeks may be painted.
+    hull = cv2.convexHull(local[CHEEKS].astype(np.float32))[:, 0]
+    cheeks = (polygon_mask(hull, shape) > 0) & region
+    near_flat = cv2.dilate((texture < FLAT_FLOOR).astype(np.uint8), disc(3.0 * sigma))
+    skin = cheeks & (near_flat == 0)
+    if skin.sum() < 16:
+        skin = cheeks
+    if skin.sum() < 16:
+        return 0.0
+    samples = lab[skin]
+    centre = np.median(samples, axis=0)
+    spread = 1.4826 * np.median(np.abs(samples - centre), axis=0) + SPREAD_FLOOR
+    # Clipped white holds nothing of a face whatever its colour distance (white paint on
+    # a pale black-and-white photo lies within the skin's own spread of grey).
+    far = np.sqrt((((lab - centre) / spread) ** 2).sum(axis=-1)) > FAR
+    far |= light >= CLIPPED
+    flat = texture < max(FLAT * float(np.median(texture[skin])), FLAT_FLOOR)
+    covered = (flat & far & (light >= DARK * centre[0]) & region).astype(np.uint8)
+    covered = cv2.morphologyEx(covered, cv2.MORPH_OPEN, disc(MIN_PATCH * eyes))
+    # Grown over its own rim, whose texture the window blurs with the skin's beside it.
+    rim = cv2.dilate(covered, disc(2.0 * sigma)) > 0
+    return float((rim & far & region)[region].mean())

@@ -1,0 +1,101 @@
+"""Source photos the swap should not use as they are: a covered face (refused or warned,
+and passed over for a clean photo of the set)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from test_swap_enroll import face, face_photo, write
+
+from facestream.filters.enroll import (
+    COVER_REFUSE,
+    COVER_WARN,
+    PoorSourceFaceError,
+    enroll_source,
+    eye_distance,
+)
+from facestream.filters.source_check import covered_share, inner_skin
+
+COVERED = (
+    r"^something covers about \d+% of the face in the source photo .*\.png \(flat and not "
+    r"skin: paint, a sticker, an object\); use a photo with the face uncovered\.$"
+)
+
+
+def painted(image: np.ndarray, points: np.ndarray, colour, radius: float, noise: float = 0.0):
+    """`image` with a flat disc of `colour` (plus grain of `noise` grey levels) over the
+    right cheek and eye, `radius` eye distances wide."""
+    out = image.astype(np.float32)
+    eyes = eye_distance(points)
+    blob = np.zeros(image.shape[:2], np.uint8)
+    centre = points.mean(axis=0) + (0.45 * eyes, 0.1 * eyes)
+    cv2.circle(blob, tuple(int(v) for v in centre), int(radius * eyes), 1, -1)
+    grain = np.random.default_rng(2).normal(0.0, noise, image.shape)
+    out[blob > 0] = (np.asarray(colour, np.float32) + grain)[blob > 0]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), blob > 0
+
+
+@pytest.mark.parametrize(
+    ("colour", "noise"), [((255, 255, 255), 0.0), ((60, 90, 200), 4.0), ((230, 60, 60), 2.0)]
+)
+def test_a_flat_blob_over_the_face_is_measured(colour, noise):
+    points = face(300, 60, 80)
+    clean = face_photo(points)
+    assert covered_share(clean, points) < 0.01
+    image, blob = painted(clean, points, colour, 0.7, noise)
+    truth = blob[inner_skin(points, blob.shape)].mean()
+    assert 0.8 * truth < covered_share(image, points) < 1.1 * truth
+
+
+def test_a_covered_face_is_refused_and_a_clean_one_is_not(tmp_path, warnings):
+    points = face(300, 60, 80)
+    clean = face_photo(points)
+    path = write(tmp_path / "clean.png", clean)
+    src = enroll_source(path, lambda img: [points])
+    assert src.covered < 0.01 and "covers" not in warnings.text
+    covered = write(tmp_path / "covered.png", painted(clean, points, (255, 255, 255), 0.7)[0])
+    with pytest.raises(PoorSourceFaceError, match=COVERED):
+        enroll_source(covered, lambda img: [points])
+
+
+def test_a_small_patch_is_used_with_a_warning_and_loses_to_a_clean_photo(tmp_path, warnings):
+    points = face(300, 60, 80)
+    clean = face_photo(points)
+    patch = write(tmp_path / "patch.png", painted(clean, points, (60, 90, 200), 0.45)[0])
+    src = enroll_source(patch, lambda img: [points])
+    assert COVER_WARN < src.covered < COVER_REFUSE
+    assert "something flat that is not skin covers about" in warnings.text
+    # A clean photo of the set wins, although the patched one is larger.
+    small = face(260, 60, 80)
+    path = write(tmp_path / "clean.png", face_photo(small, seed=1))
+    faces = iter([points, small])
+    assert enroll_source([patch, path], lambda img: [next(faces)]).path == path
+
+
+@pytest.mark.data
+def test_the_painted_stills_are_refused_and_clean_ones_are_not(shared_data):
+    """codeformer's three faces with an inpainting mask's white scribble over half the face
+    are refused (measured 0.36-0.46 covered); black-and-white, very dark, very pale,
+    bearded and bespectacled faces are not covered (0.00-0.03)."""
+    from facestream.models.hrnet import default_weights_path
+    from facestream.stream.live_chain import EngineLandmarks
+
+    if not default_weights_path("hrnet128_lite").is_file():
+        pytest.skip("needs the shipped hrnet128_lite weights")
+    landmarks = EngineLandmarks(weights="default")
+    stills = shared_data / "stills"
+    for name in ("00108.jpg", "00169.jpg", "00664.jpg"):
+        with pytest.raises(PoorSourceFaceError, match="covers about"):
+            enroll_source(stills / "codeformer" / name, landmarks)
+    clean = [
+        "codeformer/Hepburn01.jpg",
+        "codeformer/Einstein01.jpg",
+        "deepface/img24.jpg",
+        "deca/image02246.jpg",
+        "deca/image00302.jpg",
+        "face_recognition/lin-manuel-miranda.jpg",
+        "facedetect_deb/grace_hopper_512x512.jpg",
+    ]
+    for name in clean:
+        assert enroll_source(stills / name, landmarks).covered < COVER_WARN, name
