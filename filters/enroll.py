@@ -8,7 +8,9 @@ dark hair over the cheeks and temples painted over from skin, `hair_texture`), i
 landmarks, its canonical identity shape, where light hair lies over its cheeks and
 temples or falls across its forehead (`light_hair`, told by its strands; the swap leaves it
 out) and the share of its forehead under hair (`upper_hair`, which the swap leaves out; a
-warning when it is most of it). The warnings (a soft photo, a fringe) go to the log;
+warning when it is most of it). A face mostly covered by something flat that is not skin
+is refused, and what `source_check` sees over the face (a smaller cover, glasses) is
+warned about. The warnings (a soft photo, a fringe, a cover, glasses) go to the log;
 `source_warnings` gives their sentences.
 
 Example:
@@ -135,6 +137,13 @@ FRINGE_WARN = 0.35
 # faces*): the three painted over with inpainting masks 0.36-0.46, the others at most 0.034
 # (clipped highlights).
 COVER_REFUSE, COVER_WARN = 0.15, 0.06
+# Glasses on the source (`source_check.glasses_contrast`: grey levels by which the weakest
+# of the bridge and the two lower rims stands out): over GLASSES_BARS the photo is taken
+# to show glasses, used with a warning and passed over for a photo without. On the 92
+# stills: the three pairs it sees 58-93 (grace_hopper's amber frames, deepface img24,
+# ultralight 5), bare faces at most 32 (eye bags and a crease at the nose's root); the
+# soft old print Solvay_conference_1927_2_16's thin frames measure 14 (missed).
+GLASSES_BARS = 45.0
 # Light hair (blonde, light brown, grey) over the face sides (`light_hair`, docs/SWAP.md
 # *Light hair over the cheeks and temples*): near the skin's colour and lightness, so told
 # by its strands. A pixel is a candidate when it is off the skin's colour (`skin_distance`,
@@ -205,6 +214,8 @@ class SourceFace:
             there.
         covered: share of the face's inner skin under something flat that is not skin
             (`source_check.covered_share`: paint, a sticker, an object).
+        glasses: grey levels by which the bars of a pair of glasses stand out
+            (`source_check.glasses_contrast`; over `GLASSES_BARS`: wearing glasses).
     """
 
     image: np.ndarray
@@ -219,6 +230,7 @@ class SourceFace:
     detail: float = 0.0
     light_hair: tuple[np.ndarray, ...] = ()
     covered: float = 0.0
+    glasses: float = 0.0
 
     def level_for(self, target_eye_distance: float) -> tuple[np.ndarray, np.ndarray]:
         """The smallest texture level still at least as large as the target face, and the
@@ -759,6 +771,12 @@ COVERED_WARNING = (
     "the swap pastes it onto the target's face; a photo with the face uncovered swaps better."
 )
 
+GLASSES_WARNING = (
+    "the face in the source photo %s wears glasses: the swap draws them on the target's "
+    "face, bent with its expression (and over the target's own glasses, if any); a photo "
+    "without glasses swaps better."
+)
+
 
 def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> SourceFace:
     """Enroll the single face of one photo, or raise `SourceFaceError` saying why not."""
@@ -773,7 +791,7 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
             "needed; use a sharper photo."
         )
     # Here, not at the top: source_check builds on this module's masks.
-    from facestream.filters.source_check import covered_share
+    from facestream.filters.source_check import covered_share, glasses_contrast
 
     # Paint, a sticker or an object over the face would be pasted onto every target face.
     covered = covered_share(image, points)
@@ -817,15 +835,18 @@ def enroll_photo(path: Path, image: np.ndarray, landmark_fn: LandmarkFn) -> Sour
         detail,
         tuple(lights) if light.any() else (),
         covered,
+        glasses_contrast(image, points),
     )
 
 
 def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: LandmarkFn) -> SourceFace:
     """Enroll a source face from one or several photos of the same person.
 
-    Every photo must be readable and show exactly one face; among those large, sharp and
-    frontal enough, a closed mouth is preferred (an open source mouth would stretch its
-    teeth over the target's lips), then a sharp face over a soft one (`SOFT_EYE_DISTANCE`),
+    Every photo must be readable and show exactly one face; among those large, sharp,
+    frontal and uncovered enough, a face with nothing flat over it (`COVER_WARN`) is
+    preferred, then one without glasses (`GLASSES_BARS`), then a closed mouth (an open
+    source mouth would stretch its teeth over the target's lips), then a sharp face over a
+    soft one (`SOFT_EYE_DISTANCE`),
     then the most frontal, then the one holding the most detail, then the largest.
 
     Args:
@@ -856,6 +877,7 @@ def enroll_source(paths: Sequence[Path | str] | Path | str, landmark_fn: Landmar
         usable,
         key=lambda s: (
             s.covered <= COVER_WARN,
+            s.glasses <= GLASSES_BARS,
             s.mouth_open < CLOSED_MOUTH,
             s.detail >= SOFT_EYE_DISTANCE,
             round(s.frontality, 1),
@@ -878,6 +900,8 @@ def _warnings(source: SourceFace) -> list[tuple[str, tuple[Any, ...]]]:
         found.append((FRINGE_WARNING, (100 * source.forehead_hair, source.path)))
     if source.covered > COVER_WARN:
         found.append((COVERED_WARNING, (100 * source.covered, source.path)))
+    if source.glasses > GLASSES_BARS:
+        found.append((GLASSES_WARNING, (source.path,)))
     return found
 
 

@@ -6,6 +6,9 @@ Enrollment (`enroll.enroll_photo`) asks this module about one photo and its 128 
   nose and lips) is hidden under something flat that is not skin: paint, a sticker, a
   flat object. The swap would paste it over every target face (an inpainting mask's
   white scribble came out as a flat pink blob over half the face).
+- `glasses_contrast`: how clearly the photo shows the three bars a pair of glasses draws
+  across a face (the bridge over the nose, the lower rim under each eye). The swap would
+  paste the source's glasses onto the target and bend them with its expression.
 
 Pure functions of an RGB uint8 image and its `(128, 2)` landmarks, so they run once per
 photo and can be measured over a set of stills (`bench/source_check.py`).
@@ -30,6 +33,7 @@ import numpy as np
 
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import CHEEKS, OUTLINE, disc, eye_distance, features_mask
+from facestream.filters.glasses import BAND_X, BAND_Y, CHROMA_GAIN, SCALE, _band, band_affine
 
 # A covered pixel (`covered_share`) is flat: the standard deviation of its luma (pixel
 # noise averaged out over NOISE_SCALE eye distances: a real object's surface is grainy)
@@ -102,3 +106,43 @@ def covered_share(image: np.ndarray, points: np.ndarray) -> float:
     # Grown over its own rim, whose texture the window blurs with the skin's beside it.
     rim = cv2.dilate(covered, disc(2.0 * sigma)) > 0
     return float((rim & far & region)[region].mean())
+
+
+# Glasses (`glasses_contrast`), in the canonical band over the eyes of `glasses.py` (eye
+# distances from the eyes' midpoint, x right, y down): the bridge is sought over the nose
+# (BRIDGE_X) between the brows and the eyes' lower lids (BRIDGE_Y), each lower rim under
+# its eye (the eye centres lie at x = -0.5 and 0.5; RIM_X either side) past the lids
+# and eye bags' crease (RIM_Y). Each is a bar across the rows: the rows averaged over the
+# window's width (so vertical lines, the nose's sides and frown lines, average out), and
+# the bar is what a closing or opening over BAR_ROWS canonical px (0.26 eye distances:
+# thick frames) takes away, in luma or in chroma times `glasses.CHROMA_GAIN`.
+BRIDGE_X, BRIDGE_Y = (-0.1, 0.1), (-0.4, 0.15)
+RIM_X, RIM_Y = 0.2, (0.22, 0.6)
+BAR_ROWS = 21
+_BAR = np.ones((BAR_ROWS, 1), np.uint8)
+
+
+def glasses_contrast(image: np.ndarray, points: np.ndarray) -> float:
+    """Grey levels by which the weakest of the three bars glasses draw across a face (the
+    bridge over the nose and the two lower rims, see `BRIDGE_X`) stands out in `image`
+    (uint8 RGB, landmarks `points`); 0 where the band over the eyes leaves the photo."""
+    sampled = _band(image, band_affine(points))
+    if sampled is None:
+        return 0.0
+    band, seen = sampled
+    windows = [(BRIDGE_X, BRIDGE_Y)] + [((c - RIM_X, c + RIM_X), RIM_Y) for c in (-0.5, 0.5)]
+    bars = []
+    for x, y in windows:
+        c0, c1 = (int(round((v - BAND_X[0]) * SCALE)) for v in x)
+        r0, r1 = (int(round((v - BAND_Y[0]) * SCALE)) for v in y)
+        # Rows reaching past the photo's edge read as a bar against the black beyond it.
+        reach = (BAR_ROWS // 2, BAR_ROWS // 2)
+        if not seen[max(r0 - reach[0], 0) : r1 + reach[1], c0:c1].all():
+            return 0.0
+        rows = np.ascontiguousarray(band[:, c0:c1].astype(np.float32).mean(axis=1)[:, None])
+        bar = np.maximum(
+            cv2.morphologyEx(rows, cv2.MORPH_BLACKHAT, _BAR),
+            cv2.morphologyEx(rows, cv2.MORPH_TOPHAT, _BAR),
+        )[r0:r1, 0]
+        bars.append(float(np.max(np.maximum(bar[:, 0], CHROMA_GAIN * bar[:, 1:].max(axis=1)))))
+    return min(bars)
