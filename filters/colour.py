@@ -2,9 +2,9 @@
 
 Two methods, both restricted to face pixels so background and hair do not leak in:
 
-- `stats_transfer`: the source's mean colour taken to the target's by per-channel gains
-  and its luma contrast scaled toward the target's; linear, hence one colour matrix per
-  frame.
+- `stats_transfer`: the source's mean colour taken to the target's (luma by a gain, chroma
+  along the skin colour, the chroma off it scaled down with the skin's), its luma contrast
+  scaled toward the target's; linear, hence one colour matrix per frame.
 - `lowfreq_transfer`: the target's low frequencies (its lighting and shading) with the
   source's high frequencies (its features): `src - blur(src) + blur(tgt)`, with blurs
   normalised by the blurred mask so the border does not darken.
@@ -32,6 +32,17 @@ STATS_STRIDE = 3  # statistics from every 3rd pixel in x and y: 9x cheaper, same
 # and the swapped face pink and 8 Lab units off the target's skin. The bounds only guard
 # against a near-black channel (no face, a failed mask).
 GAIN_MIN, GAIN_MAX = 0.15, 6.0
+# A source pixel's chroma off its skin colour (lips, creases, highlights, stubble) is
+# scaled like the skin's own chroma from the source's to the target's, and like the spread
+# of that chroma, never up and, for the spread, not under CHROMA_FLOOR (the lips keep some
+# colour on a flat, beauty-filtered target). Per-channel gains instead scaled it up with
+# the channel: a dark, warm source onto pale, pink skin (blue x1.6) turned its highlights a
+# bluish white (halos above the brows and on the cheeks) and its stubble grey, and an
+# elderly source's red creases stayed as red on a neutral face (docs/SWAP.md, *Far skin
+# tones*).
+CHROMA_FLOOR = 0.4
+# Luma contrast is scaled toward the target's within these bounds.
+CONTRAST_MIN, CONTRAST_MAX = 0.6, 1.6
 
 
 # RGB -> luma/chroma (BT.601 YCbCr without offsets). Linear, so scaling luma alone is one
@@ -48,20 +59,51 @@ def transfer_matrix(
 ) -> np.ndarray:
     """The `(3, 4)` RGB colour matrix moving source statistics onto the target's.
 
-    Two steps, both linear: per-channel gains take the source's mean colour to the target's
-    (von Kries, like a white balance: dark features stay dark and neutral, where an additive
-    chroma shift would tint brows and lashes blue or green), then luma contrast is scaled
-    around that mean toward the target's, within bounds (a flat-lit target must not flatten
-    the source to a mask, nor a hard-lit one burn it).
+    Linear in luma/chroma (BT.601 YCbCr): luma is multiplied by the ratio of the means, so
+    dark features stay dark; each pixel's chroma splits into the share that follows its
+    luma along the source's mean skin colour, which becomes the target's (like a white
+    balance: brows and lashes stay neutral, where an additive chroma shift would tint them
+    blue or green), and the rest, its deviation from that skin colour (lips, creases,
+    highlights), scaled down toward the target's (`chroma_scale`): neutral stays neutral,
+    where per-channel gains pushed it past the target's hue. Then luma contrast is scaled
+    around the mean toward the target's, within bounds (a flat-lit target must not
+    flatten the source to a mask, nor a hard-lit one burn it).
     """
-    gains = np.diag(np.clip(tgt_mean / np.maximum(src_mean, 1.0), GAIN_MIN, GAIN_MAX))
+    src_y, tgt_y = float(_YCC[0] @ src_mean), float(_YCC[0] @ tgt_mean)
+    gain = float(np.clip(tgt_y / max(src_y, 1.0), GAIN_MIN, GAIN_MAX))
+    keep = chroma_scale(src_mean, src_cov, tgt_mean, tgt_cov)
+    src_c, tgt_c = _YCC[1:] @ src_mean, _YCC[1:] @ tgt_mean
+    along = (tgt_c - keep * src_c) / max(src_y, 1.0)
+    ycc = np.array([[gain, 0.0, 0.0], [along[0], keep, 0.0], [along[1], 0.0, keep]])
+    linear = _YCC_INV @ ycc @ _YCC
     luma = _YCC[0]
-    balanced = gains @ src_cov @ gains
+    balanced = linear @ src_cov @ linear.T
     contrast = np.sqrt((luma @ tgt_cov @ luma) / max(luma @ balanced @ luma, 1e-6))
-    scale = _YCC_INV @ np.diag([np.clip(contrast, 0.6, 1.6), 1.0, 1.0]) @ _YCC
-    linear = scale @ gains
+    scale = _YCC_INV @ np.diag([np.clip(contrast, CONTRAST_MIN, CONTRAST_MAX), 1.0, 1.0]) @ _YCC
+    linear = scale @ linear
     offset = tgt_mean - scale @ tgt_mean
     return np.hstack([linear, offset[:, None]]).astype(np.float32)
+
+
+def chroma_scale(
+    src_mean: np.ndarray, src_cov: np.ndarray, tgt_mean: np.ndarray, tgt_cov: np.ndarray
+) -> float:
+    """How much of a source pixel's chroma deviation from its skin colour is kept: the
+    ratio of the target's to the source's, in mean chroma and in the deviations' spread
+    (not under `CHROMA_FLOOR`), at most 1."""
+    src_c, tgt_c = _YCC[1:] @ src_mean, _YCC[1:] @ tgt_mean
+    mean = float(np.linalg.norm(tgt_c)) / max(float(np.linalg.norm(src_c)), 1e-6)
+    spread = np.sqrt(
+        off_skin_variance(tgt_mean, tgt_cov) / max(off_skin_variance(src_mean, src_cov), 1e-6)
+    )
+    return min(mean, max(float(spread), CHROMA_FLOOR), 1.0)
+
+
+def off_skin_variance(mean: np.ndarray, cov: np.ndarray) -> float:
+    """Variance of the chroma (Cb, Cr) of pixels off the line through black and `mean`."""
+    c, y = _YCC[1:] @ mean, float(_YCC[0] @ mean)
+    off = _YCC[1:] - np.outer(c / max(y, 1.0), _YCC[0])
+    return float(np.trace(off @ cov @ off.T))
 
 
 # What of a face is skin for the colour statistics, the lighting match and the sharpness

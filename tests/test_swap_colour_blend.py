@@ -87,3 +87,71 @@ def test_pale_source_takes_a_warm_saturated_skin_tone_in_lab():
         return cv2.cvtColor(img, cv2.COLOR_RGB2LAB).reshape(-1, 3).mean(0) * [100 / 255, 1, 1]
 
     assert np.linalg.norm(lab(out) - lab(tgt)) < 2.0
+
+
+def lab_of(img: np.ndarray) -> np.ndarray:
+    """float CIE Lab, L in 0-100, a and b centred on 0."""
+    out = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(np.float64)
+    return out * [100 / 255, 1, 1] - [0, 128, 128]
+
+
+def skin_with(mean: tuple[int, int, int], marks: np.ndarray, colour: tuple, seed: int):
+    """A textured skin patch with `marks` (bool) painted `colour`, lightly blurred."""
+    img = noisy(mean, 6, seed).astype(np.float32)
+    img[marks] = colour
+    return np.clip(cv2.GaussianBlur(img, (3, 3), 0.8), 0, 255).astype(np.uint8)
+
+
+def test_dark_source_onto_a_flat_pale_target_keeps_highlights_on_the_skin_hue():
+    # Obama onto liveportrait/d14: a brown source (its highlights nearer white than its
+    # skin) onto flat, pale, pink skin. Per-channel gains (blue x1.6) turned the
+    # highlights a bluish white: pale halos above the brows and on the cheeks.
+    marks = np.zeros((64, 64), bool)
+    marks[10:16, 8:56] = True  # a highlight across the brow ridge
+    src = skin_with((190, 129, 103), marks, (235, 200, 185), 0)
+    tgt = noisy((209, 175, 161), 2, 1)
+    w = np.ones(src.shape[:2], np.float32)
+    out = lab_of(stats_transfer(src, tgt, w, w))
+    skin = lab_of(tgt).reshape(-1, 3).mean(0)
+    # The face's skin lands on the target's...
+    assert np.linalg.norm(np.median(out[~marks], 0) - skin) < 3.0
+    # ...and the highlight is a lighter shade of it, not another colour: its chroma (a, b)
+    # within 4 of the skin's (3.6), where the gains put it 21 away (a 0, b -7: bluish).
+    highlight = np.median(out[marks], 0)
+    assert highlight[0] > skin[0] + 3
+    assert np.linalg.norm(highlight[1:] - skin[1:]) < 4.0
+
+
+def test_faint_warm_creases_stay_faint_on_a_less_saturated_target():
+    # Grace Hopper onto spectre/M030: her creases, redder than her warm skin, came out
+    # as saturated red-orange lines on the target's more neutral skin.
+    marks = np.zeros((64, 64), bool)
+    marks[:, 20:22] = marks[:, 40:42] = marks[30:32, :] = True
+    src = skin_with((205, 150, 125), marks, (185, 115, 90), 0)
+    tgt = noisy((175, 140, 125), 4, 1)
+    w = np.ones(src.shape[:2], np.float32)
+
+    def crease_chroma(img: np.ndarray) -> float:
+        lab = lab_of(img)
+        return float(np.linalg.norm(np.median(lab[marks], 0)[1:] - np.median(lab[~marks], 0)[1:]))
+
+    before = crease_chroma(src)
+    after = crease_chroma(stats_transfer(src, tgt, w, w))
+    # Scaled down like the skin's own chroma toward the target's (0.62 of the source's
+    # here), never up: the gains kept them at full strength (1.0 of the source's).
+    assert after < 0.7 * before
+
+
+def test_a_grey_source_takes_the_target_skin_colour_and_keeps_dark_features_dark():
+    # A black and white photo has no chroma to scale: the skin takes the target's colour
+    # in proportion to its luma (dark features stay dark and nearly neutral).
+    marks = np.zeros((64, 64), bool)
+    marks[40:48, 20:44] = True
+    src = skin_with((150, 150, 150), marks, (60, 60, 60), 0)
+    tgt = noisy((200, 150, 120), 4, 1)
+    w = np.ones(src.shape[:2], np.float32)
+    out = lab_of(stats_transfer(src, tgt, w, w))
+    skin = lab_of(tgt).reshape(-1, 3).mean(0)
+    assert np.linalg.norm(np.median(out[~marks], 0) - skin) < 3.0
+    dark = np.median(out[marks], 0)
+    assert dark[0] < skin[0] - 15 and np.hypot(*dark[1:]) < np.hypot(*skin[1:])
