@@ -10,8 +10,8 @@ temples. Each face track keeps a `GlassesModel`:
   bridge onto the face's: glasses are rigid with the skull, not with the expression),
   where thin structures darker, brighter or of another colour than their surroundings
   (morphological black-hat and top-hat) are the candidate rims; accumulated over the
-  track's frames (every `EVIDENCE_EVERY` frames), so what stays is what is rigid with the
-  head;
+  track's frames (each of its first ones, then every `EVIDENCE_EVERY` frames), so what
+  stays is what is rigid with the head;
 - the rims: around each eye, per direction from its centre, the radius (past the eye's
   own opening and lashes) where the accumulated evidence is strongest, smoothed over the
   directions into one closed curve; the bridge across the nose between them and the arms
@@ -21,8 +21,10 @@ temples. Each face track keeps a `GlassesModel`:
   face's brows, lids and lashes make strong upper "rims", but neither a lower rim well
   below the eye nor a bar across the nose), or, where the bridge is lost in the blur
   (thick frames on a small face), both lower rims closed: strong in nearly every
-  direction below the eye and clear of the lids; a face without them is left exactly as
-  before;
+  direction below the eye and clear of the lids; taken after a few frames, or on a track's
+  first frame where both cues agree (the glasses are then kept from that frame, whole,
+  not faded in: a cut or a new face does not show them popping in); a face without them
+  is left exactly as before;
 - the mask: the two rims fitted as one mirrored pair of closed smooth curves (rounded
   rectangles to ellipses) with the most evidence along them, each point moved onto its
   rim, drawn whole with the rims' measured width where they count along most of their
@@ -32,7 +34,8 @@ temples. Each face track keeps a `GlassesModel`:
   source's eyes show through).
 
 Per frame only the similarity fit and one small warp run, on faces wearing glasses (the
-evidence every few frames; on a clearly bare face only the evidence, and more rarely).
+evidence and the fit on each of a track's first `YOUNG` frames, so they settle at once,
+then every few frames; on a clearly bare face only the evidence, and more rarely).
 
 Example:
     >>> import numpy as np
@@ -79,9 +82,17 @@ def _canonical_points() -> np.ndarray:
 _CANON = _canonical_points()
 
 # Evidence is taken on each of a track's first WARMUP frames (it decides after them: one
-# frame's evidence is noisy), then every EVIDENCE_EVERY frames.
+# frame's evidence is noisy, unless both cues already agree, `_redraw`), then every
+# EVIDENCE_EVERY frames.
 WARMUP = 4
 EVIDENCE_EVERY = 6
+# A track that wears glasses learns on each of its first YOUNG frames: its fit settles on
+# the first frames, not over its first learns EVIDENCE_EVERY apart, each moving it by
+# FIT_RATE (liveportrait/d19's tops climbed over the lid creases at frame 30, then moved 7,
+# 4, 2, 1 px a learn; now at frame 4, and under 2 px a frame from frame 6). The cost, 2-5
+# ms a learn with its fit, falls on these frames of glasses wearers only: a bare track
+# learns as before.
+YOUNG = 12
 # A track clearly bare, its score under BARE_SCORE and its lower rims not closed (under
 # CLOSED_OFF) on BARE_LEARNS learns in a row (the warm-up's count; not wearing), learns
 # only every BARE_EVERY frames (most faces: the evidence pass costs about 1.4 ms at
@@ -151,7 +162,9 @@ WEAR_ON, WEAR_OFF = 3.5, 1.5
 # clear plastic 0.14-0.67 (`bench/swap_glasses.py --scores`, docs/BENCHMARKS.md).
 CLOSED_ON, CLOSED_OFF = 0.85, 0.6
 CLOSED_LOWER = 2.5
-# Frames over which the kept glasses fade in or out when the decision changes.
+# Frames over which the kept glasses fade in or out when the decision changes (not when a
+# track decides it wears them within its first WARMUP frames: they were there all along,
+# and a fade-in showed the source's skin through the rims).
 FADE_FRAMES = 4
 # The kept rims: each lens's rim fitted as one closed curve, a superellipse (an ellipse at
 # exponent 2, a rounded rectangle at 4) in a box around the eye, whose edges and exponent
@@ -243,7 +256,8 @@ class GlassesModel:
         evidence: float32 `(BAND_H, BAND_W)` accumulated line strength, or None.
         frames: frames seen; evidence_frames: frames whose evidence was learned.
         bare_learns: learns in a row that scored under `BARE_SCORE` (not wearing).
-        wearing: the track's decision (False until WARMUP frames are learned).
+        wearing: the track's decision (False until WARMUP frames are learned, unless
+            both cues agree sooner).
         score: the decision's measure (`WEAR_ON`), last measured.
         lower, bridge: its two cues, last measured: the lower rims' median strength and
             the bridge's, over the band's usual level.
@@ -266,12 +280,10 @@ class GlassesModel:
         self.mask: np.ndarray | None = None
         self.shown = 0.0
         self._eyes: np.ndarray | None = None  # canonical eye polygons, running mean
-        self._lenses: np.ndarray | None = None
+        self._lenses: np.ndarray | None = None  # the rims' fitted pair (`_fit_lenses`)
         self._climbs = False  # the fitted tops are raised (`CREASE`)
         self._lid_tops = 0  # fits whose top lay at the lids under a clear bridge, less others
-        self._widths: np.ndarray | None = (
-            None  # the rims' measured widths (`_trace`)  # the rims' fitted pair (`_fit_lenses`)
-        )
+        self._widths: np.ndarray | None = None  # the rims' measured widths (`_trace`)
 
     def glasses(
         self, image: np.ndarray, points: np.ndarray
@@ -279,14 +291,17 @@ class GlassesModel:
         """Where the target's glasses are in `image` (uint8 RGB, a face box; landmarks
         `points` in its pixels): a sub-region of the box and its float32 share (1 = the
         glasses), or None when the track wears none. Learns the frame on the track's first
-        `WARMUP` frames and every `EVIDENCE_EVERY` frames after (`BARE_EVERY` while the
-        track is clearly bare)."""
+        `WARMUP` frames (its first `YOUNG` once it wears glasses) and every
+        `EVIDENCE_EVERY` frames after (`BARE_EVERY` while the track is clearly bare)."""
         every = BARE_EVERY if self.bare_learns >= BARE_LEARNS else EVIDENCE_EVERY
+        young = self.frames < WARMUP or (self.wearing and self.frames < YOUNG)
         affine = None
-        if self.frames < WARMUP or self.frames % every == 0:
+        if young or self.frames % every == 0:
             affine = band_affine(points)
             self._learn(image, points, affine)
         self.frames += 1
+        if self.wearing and self.frames <= WARMUP:
+            self.shown = 1.0  # worn from the track's start (`FADE_FRAMES`)
         step = 1.0 / FADE_FRAMES
         self.shown = min(max(self.shown + (step if self.wearing else -step), 0.0), 1.0)
         if self.shown <= 0.0 or self.mask is None:
@@ -345,7 +360,13 @@ class GlassesModel:
         self.lower, self.bridge = down / level, bridge / level
         self.score = min(self.lower, 0.5 * self.bridge)
         rimmed = self.closed > CLOSED_ON and self.lower > CLOSED_LOWER
-        if self.evidence_frames >= WARMUP:
+        if self.evidence_frames < WARMUP:
+            # Before the warm-up's end, only both cues at once: on a track's first learns no
+            # bare clip has either (scores up to 3.0, `closed` up to 0.48), the glasses of
+            # d9, d19 and retalking/5 both (6.0-10.7 and 0.86-1.0), so their rims are kept
+            # from the track's first frame.
+            self.wearing = self.wearing or (self.score > WEAR_ON and rimmed)
+        else:
             if self.score > WEAR_ON or rimmed:
                 self.wearing = True
             elif self.score < WEAR_OFF and self.closed < CLOSED_OFF:
