@@ -321,8 +321,9 @@ def match_lighting(
 ) -> np.ndarray:
     """`src` (uint8 RGB, already at the target's mean colour) relit like `tgt`: each channel
     multiplied by the ratio of the target's to its own, both blurred over the face
-    (`weight`) at `LIGHTING_SIGMA` x `size` px; the target's only over its skin
-    (`skin_weight`), filled in from the skin around where it is not. Neither blur reads
+    (`weight`) at `LIGHTING_SIGMA` x `size` px, each only over its skin (`skin_weight`),
+    filled in from the skin around where it is not: a source's dark glasses rims or deep
+    creases read as shade brightened the skin around them. Neither blur reads
     inside `features` (polygons in `src`'s pixels, `feature_polygons` of both faces'
     landmarks): a target's brows drawn higher than the source's, or its darker eyes, would
     darken the source's skin there like a shadow (a faint second pair of brows), and the
@@ -349,7 +350,9 @@ def match_lighting(
         cv2.resize(x, fine, interpolation=cv2.INTER_LINEAR).astype(np.float32) for x in (tgt, src)
     )
     lit = light_field(tgt_fine, skin_weight(tgt_fine, free), small, sigma / factor)
-    lit /= np.maximum(light_field(src_fine, free, small, sigma / factor), 1.0)
+    lit /= np.maximum(
+        light_field(src_fine, skin_weight(src_fine, free), small, sigma / factor), 1.0
+    )
     # Linear: stays within the bounds (cubic overshoots them).
     gain = cv2.resize(
         np.clip(lit, LIGHTING_MIN, LIGHTING_MAX), (w, h), interpolation=cv2.INTER_LINEAR

@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 
 from facestream.filters.blend import alpha_blend, feathered_mask, laplacian_blend
-from facestream.filters.colour import lowfreq_transfer, masked_mean_cov, stats_transfer
+from facestream.filters.colour import (
+    lowfreq_transfer,
+    masked_mean_cov,
+    match_lighting,
+    stats_transfer,
+)
 
 
-def noisy(mean: tuple[int, int, int], spread: float, seed: int) -> np.ndarray:
+def noisy(mean: tuple[int, int, int], spread: float, seed: int, side: int = 64) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    img = np.array(mean, np.float32) + rng.normal(0, spread, (64, 64, 3))
+    img = np.array(mean, np.float32) + rng.normal(0, spread, (side, side, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -155,3 +160,17 @@ def test_a_grey_source_takes_the_target_skin_colour_and_keeps_dark_features_dark
     assert np.linalg.norm(np.median(out[~marks], 0) - skin) < 3.0
     dark = np.median(out[marks], 0)
     assert dark[0] < skin[0] - 15 and np.hypot(*dark[1:]) < np.hypot(*skin[1:])
+
+
+def test_relighting_reads_the_source_light_from_its_skin_too():
+    # Grace Hopper's dark glasses rims and creases counted as shade in the source's light
+    # (the target's is read from its skin only), so the lighting match brightened the skin
+    # around them: her face came out 2-3 L lighter than the target's. Here the skin beside
+    # the band was brightened by 30 grey levels; read from skin, by under 2.
+    src = noisy((180, 140, 120), 3, 0, side=96)
+    src[40:52] = (45, 35, 30)  # a dark band across the face, not skin
+    tgt = noisy((180, 140, 120), 3, 1, side=96)
+    w = np.ones(src.shape[:2], np.float32)
+    out = match_lighting(src, tgt, w, size=64.0).astype(float)
+    skin = np.r_[28:38, 54:64]  # rows beside the band
+    assert abs(out[skin].mean() - src[skin].astype(float).mean()) < 3.0
