@@ -15,8 +15,11 @@ stretches on one side and is squeezed on the other. Only the opening moves (and 
 just above and below the lid points, where a photo's visible opening often ends), so an
 iris near a corner is cut by the lids, as a real one is, and never slides over skin. The
 shift runs along the eye's corner-to-corner axis only: sideways gaze is the iris moving
-between the corners, while looking up or down moves the lids with it (the lids already
-follow the target). A closing eye fades the shift out, so a blink is drawn as before.
+between the corners, and a target looking up or down moves its lids with it (the lids
+already follow the target). Where the source's iris sits between its own lids is drawn
+as in the photo, though: a source looking up makes every target look up (no reading of
+that place from the pixels has told it apart yet, docs/SWAP.md). A closing eye fades the
+shift out, so a blink is drawn as before.
 
 Example:
     >>> import numpy as np
