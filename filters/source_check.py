@@ -37,8 +37,10 @@ from facestream.filters.glasses import BAND_X, BAND_Y, CHROMA_GAIN, SCALE, _band
 
 # A covered pixel (`covered_share`) is flat: the standard deviation of its luma (pixel
 # noise averaged out over NOISE_SCALE eye distances: a real object's surface is grainy)
-# over TEXTURE_SCALE eye distances is under FLAT times the skin's typical one, at least
-# FLAT_FLOOR grey levels (paint measures 0-0.5, cheeks 3-20 on the stills). It lies FAR
+# over TEXTURE_SCALE eye distances is under FLAT times the skin's typical one (paint
+# measures 0-0.2, cheeks 3-20 on the stills), the skin read on the cheeks away from
+# pixels under FLAT_FLOOR grey levels, unless that leaves under MIN_SKIN of them (skin
+# as smooth as paint: a drawing, where nothing is then flat). It lies FAR
 # from the skin's colour (Lab distance over the skin's own robust spread per channel, at
 # least SPREAD_FLOOR: a grey-scale photo has none in colour) or is clipped white. It is
 # not darker than DARK of the skin's lightness: dark flat regions are hair with crushed
@@ -47,7 +49,7 @@ from facestream.filters.glasses import BAND_X, BAND_Y, CHROMA_GAIN, SCALE, _band
 # highlight's clipped core, a glint) are not counted.
 TEXTURE_SCALE = 0.03
 NOISE_SCALE = 0.01
-FLAT, FLAT_FLOOR = 0.3, 1.0
+FLAT, FLAT_FLOOR, MIN_SKIN = 0.3, 1.0, 0.2
 FAR, SPREAD_FLOOR = 4.0, 2.0
 DARK = 0.5
 CLIPPED = 245.0  # Lab L (0-255): clipped white, counted however near the skin's colour
@@ -82,17 +84,19 @@ def covered_share(image: np.ndarray, points: np.ndarray) -> float:
     sigma = max(TEXTURE_SCALE * eyes, 1.5)
     mean = cv2.GaussianBlur(fine, (0, 0), sigma)
     texture = np.sqrt(np.maximum(cv2.GaussianBlur(fine * fine, (0, 0), sigma) - mean**2, 0.0))
-    # The skin is read from the cheeks away from flat pixels: paint over the cheeks, and
-    # its edges' blurred texture, must not count as skin (nor widen its spread, as a
-    # covariance would); half the cheeks may be painted.
     hull = cv2.convexHull(local[CHEEKS].astype(np.float32))[:, 0]
     cheeks = (polygon_mask(hull, shape) > 0) & region
+    if cheeks.sum() < 16:
+        return 0.0
+    # The skin is read from the cheeks away from flat pixels: paint over the cheeks, and
+    # its edges' blurred texture, must not count as skin (nor widen its spread, as a
+    # covariance would); half the cheeks may be painted. Where hardly any cheek is left,
+    # the skin itself is as smooth as paint (a drawing) and all the cheeks are read.
     near_flat = cv2.dilate((texture < FLAT_FLOOR).astype(np.uint8), disc(3.0 * sigma))
     skin = cheeks & (near_flat == 0)
-    if skin.sum() < 16:
+    if skin.sum() < MIN_SKIN * cheeks.sum():
         skin = cheeks
-    if skin.sum() < 16:
-        return 0.0
+    flat = texture < FLAT * float(np.median(texture[skin]))
     samples = lab[skin]
     centre = np.median(samples, axis=0)
     spread = 1.4826 * np.median(np.abs(samples - centre), axis=0) + SPREAD_FLOOR
@@ -100,7 +104,6 @@ def covered_share(image: np.ndarray, points: np.ndarray) -> float:
     # a pale black-and-white photo lies within the skin's own spread of grey).
     far = np.sqrt((((lab - centre) / spread) ** 2).sum(axis=-1)) > FAR
     far |= light >= CLIPPED
-    flat = texture < max(FLAT * float(np.median(texture[skin])), FLAT_FLOOR)
     covered = (flat & far & (light >= DARK * centre[0]) & region).astype(np.uint8)
     covered = cv2.morphologyEx(covered, cv2.MORPH_OPEN, disc(MIN_PATCH * eyes))
     # Grown over its own rim, whose texture the window blurs with the skin's beside it.
