@@ -27,19 +27,19 @@ import numpy as np
 from facestream.models.landmarks import GROUPS, LEFT_EYE, NAMES, OUTER_MOUTH, RIGHT_EYE
 
 STATS_STRIDE = 3  # statistics from every 3rd pixel in x and y: 9x cheaper, same figures
-# Per-channel gain bounds. Wide on purpose: a pale, neutrally lit source photo onto a warm,
-# saturated video face needs a blue gain near 0.3; the former 0.4 floor left blue too high
-# and the swapped face pink and 8 Lab units off the target's skin. The bounds only guard
-# against a near-black channel (no face, a failed mask).
+# Luma gain bounds. Wide on purpose (they were per-channel gains' until the chroma was
+# taken along the skin colour: a pale, neutrally lit source photo onto a warm, saturated
+# video face needed a blue gain near 0.3, and a 0.4 floor left the face pink, 8 Lab units
+# off). The bounds only guard against a near-black face (no face, a failed mask).
 GAIN_MIN, GAIN_MAX = 0.15, 6.0
 # A source pixel's chroma off its skin colour (lips, creases, highlights, stubble) is
 # scaled like the skin's own chroma from the source's to the target's, and like the spread
 # of that chroma, never up and, for the spread, not under CHROMA_FLOOR (the lips keep some
-# colour on a flat, beauty-filtered target). Per-channel gains instead scaled it up with
-# the channel: a dark, warm source onto pale, pink skin (blue x1.6) turned its highlights a
-# bluish white (halos above the brows and on the cheeks) and its stubble grey, and an
-# elderly source's red creases stayed as red on a neutral face (docs/SWAP.md, *Far skin
-# tones*).
+# colour on a flat, beauty-filtered target). Per-channel gains instead moved it by the
+# skin's ratio, past neutral: a dark, warm source onto pale, pink skin (blue x1.6) turned
+# its highlights a bluish white (halos above the brows and on the cheeks) and its stubble
+# grey, and an elderly source's red creases stayed as red on a neutral face (docs/SWAP.md,
+# *Far skin tones*).
 CHROMA_FLOOR = 0.4
 # Luma contrast is scaled toward the target's within these bounds.
 CONTRAST_MIN, CONTRAST_MAX = 0.6, 1.6
