@@ -37,11 +37,31 @@ band's level) on each learn after the warm-up, min-max, and the share of frames 
 "glasses". The model sees only the frames the swap draws (`TrackState.fade_for_turn`, as
 in `facestream swap`: a face turned away teaches it nothing).
 
+(e) `--first BEFORE`: instead of (a)-(d), a track's first frames, `BEFORE` (an older
+`filters/glasses.py`) against the current module in one run, each `GlassesModel` fed the
+frames the swap draws from a track's start (the face's box, `fade_for_turn` as in (d)):
+
+- the real glasses clips: from which frame on the kept rims are whole on every frame
+  up to `FIRST`, and on which share of frames 0 to `FIRST` (`canonical_whole`: the shown
+  mask closes a ring around each eye); the rims' coverage over those frames (the share of
+  the track's fitted lens curves kept, within 3 canonical px; 0 where nothing is shown);
+  from which frame the fitted top lies within `TOP_SETTLED` eye distances of where it
+  lies on the last frame (liveportrait/d19's tops climbing over its lid creases);
+- glasses drawn on the bare clips (ground truth, `lens_rings`): from which frame on both
+  rims are kept whole (one run, its longest over 0.95 of the rim), on which share of
+  frames 0 to `FIRST`, and their coverage over those frames (the longest kept run's share
+  of each rim, `pieces_on_ring`);
+- every bare talking-head clip: the frames with anything kept (must be 0);
+- the cost: `GlassesModel.glasses` CPU ms a frame (thread time) on bare and on wearing
+  faces (the real glasses clips): median, mean over frames 0 to `FIRST`, worst.
+
 Landmarks: the engine tracking each clip, Kalman-smoothed as in the live path. Medians
 over the frames after a track's first `SKIP` (the decision's warm-up and fade-in)::
 
     nice -n 10 .venv/bin/python bench/swap_glasses.py [--frames 90] [--sheet PNG]
     nice -n 10 .venv/bin/python bench/swap_glasses.py --scores [--frames 120]
+    git show REV:filters/glasses.py > /tmp/glasses_before.py
+    nice -n 10 .venv/bin/python bench/swap_glasses.py --first /tmp/glasses_before.py
 
 `--glasses FILE` measures another version of `filters/glasses.py` in its place (before
 and after: `git show REV:filters/glasses.py > /tmp/glasses_before.py`).
@@ -176,6 +196,8 @@ SKIP = 8  # the decision's warm-up (glasses.WARMUP) and fade-in (glasses.FADE_FR
 TILE = 200  # px per picture of the sheet
 RING_SAMPLES = 96  # points along each drawn rim
 PIECE_PX = 5  # the least piece of a kept mask counted
+FIRST = 30  # (e): a track's first frames, 0 to FIRST
+TOP_SETTLED = 0.03  # (e): eye distances from the fitted top's last height
 
 
 def tracked(name: str, count: int) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
@@ -403,16 +425,162 @@ def print_scores(count: int) -> None:
         )
 
 
-def substitute_glasses(path: Path) -> None:
-    """Loads `path` as `facestream.filters.glasses` before anything imports it."""
+def load_glasses(path: Path, name: str = "glasses_before"):
+    """`path` (a version of `filters/glasses.py`) as a module of its own."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("facestream.filters.glasses", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"{path}: not a Python file.")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["facestream.filters.glasses"] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def canonical_whole(module, model) -> tuple[bool, float]:
+    """(e): whether the shown canonical mask of `model` (a `module.GlassesModel`) closes a
+    ring around each eye (its centre cut off from the band's edges: each rim whole, as
+    drawn, wherever the fit put it), and the share of its fitted lens curves kept (within
+    `module.SNAP` px: the drawn rims are moved onto the evidence's by up to that)."""
+    if model.mask is None or model._lenses is None or model._eyes is None:
+        return False, 0.0
+    shown = (model.mask * np.float32(model.shown) > 0.5).astype(np.uint8)
+    _, labels = cv2.connectedComponents(1 - shown, connectivity=4)
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    centres = np.round(model._eyes.mean(axis=1)).astype(int)
+    closed = not np.isin(labels[centres[:, 1], centres[:, 0]], edges).any()
+    reach = 2 * module.SNAP + 1
+    grown = cv2.dilate(shown, np.ones((reach, reach), np.uint8)) > 0
+    midline = float(model._eyes[:, :, 0].mean())
+    flags = []
+    for ring in module._lens_curve(module._lens_boxes(model._lenses, midline)):
+        xy = np.clip(np.round(ring).astype(int), 0, [grown.shape[1] - 1, grown.shape[0] - 1])
+        flags.append(grown[xy[:, 1], xy[:, 0]])
+    return closed, float(np.mean(flags))
+
+
+def first_run(module, frames, points, draw=None) -> list[dict]:
+    """(e): one track of `module.GlassesModel` over the frames the swap draws (`draw`:
+    glasses drawn first, `STYLES`' width and colour). Per frame: kept (anything shown),
+    whole and share (`canonical_whole`, or along the drawn rims when `draw`), the fitted
+    top's height over the eyes (eye distances), CPU ms."""
+    from facestream.filters.swap import SwapOptions, TrackState, patch_box
+
+    state, model, out = TrackState(), module.GlassesModel(), []
+    for image, p in zip(frames, points, strict=True):
+        if p is None or state.fade_for_turn(p) <= 0.0:
+            continue  # the swap draws nothing, so its glasses step does not run
+        if draw is not None:
+            image = draw_glasses(image, p, *draw)[0]
+        x0, y0, x1, y1 = patch_box(p, SwapOptions())
+        x0, y0 = max(x0, 0), max(y0, 0)
+        start = time.thread_time()
+        found = model.glasses(np.ascontiguousarray(image[y0:y1, x0:x1]), p - np.float32([x0, y0]))
+        ms = 1e3 * (time.thread_time() - start)
+        whole, share = canonical_whole(module, model) if found is not None else (False, 0.0)
+        if draw is not None and found is not None:
+            kept = np.zeros(image.shape[:2], bool)
+            (ys, xs), share_mask = found
+            kept[ys.start + y0 : ys.stop + y0, xs.start + x0 : xs.stop + x0] = share_mask > 0.5
+            rims = [pieces_on_ring(kept, ring) for ring in lens_rings(p)]
+            whole = all(runs == 1 and longest > 0.95 for runs, longest in rims)
+            share = float(np.mean([longest for _, longest in rims]))
+        top = float("nan")
+        if model._lenses is not None and model._eyes is not None:
+            top = (float(model._eyes[:, :, 1].min()) - model._lenses[2]) / module.SCALE
+        out.append(
+            {"kept": found is not None, "whole": whole, "share": share, "top": top, "ms": ms}
+        )
+    return out
+
+
+def whole_from(run: list[dict]) -> int | None:
+    """(e): the first frame from which the rims are whole on every frame up to FIRST."""
+    flags = [r["whole"] for r in run[: FIRST + 1]]
+    return next((t for t in range(len(flags)) if all(flags[t:])), None)
+
+
+def top_from(run: list[dict]) -> int | None:
+    """(e): the first frame from which the fitted top stays within TOP_SETTLED of its last."""
+    tops = np.array([r["top"] for r in run])
+    near = np.abs(tops - tops[-1]) <= TOP_SETTLED
+    return next((t for t in range(len(near)) if near[t:].all()), None)
+
+
+def first_figures(run: list[dict]) -> tuple[int | None, float, float]:
+    """(e): on frames 0 to FIRST, `whole_from`, the share of frames kept whole and the
+    rims' mean coverage."""
+    young = run[: FIRST + 1]
+    return (
+        whole_from(run),
+        float(np.mean([r["whole"] for r in young])),
+        float(np.mean([r["share"] for r in young])),
+    )
+
+
+def print_first(before_path: Path, count: int) -> None:
+    """(e): a track's first frames, `before_path`'s glasses.py against the current one."""
+    import facestream.filters.glasses as after
+
+    versions = (("before", load_glasses(before_path)), ("after", after))
+    print(f"(e) a track's first frames, frames 0-{FIRST}: {before_path} against {after.__file__}")
+    header = f"{'whole from':>10} {'whole':>5} {'coverage':>8}"
+    print(f"{'clip':34} {'':6} {header} {'top from':>8}  per frame (W whole, p kept)")
+    costs: dict[tuple[str, str], list[list[float]]] = {}
+    for name in GLASSES_CLIPS:
+        frames, points = tracked(name, count)
+        for label, module in versions:
+            run = first_run(module, frames, points)
+            costs.setdefault((label, "wearing"), []).append([r["ms"] for r in run])
+            start, whole, coverage = first_figures(run)
+            marks = "".join("W" if r["whole"] else "p" if r["kept"] else "." for r in run)
+            print(
+                f"{name:34} {label:6} {start!s:>10} {whole:5.2f} {coverage:8.3f} "
+                f"{top_from(run)!s:>8}  {marks[: FIRST + 1]}"
+            )
+    print(f"glasses drawn on {len(BARE_CLIPS)} bare clips (means; whole from: the worst clip)")
+    drawn: dict[tuple[str, str], list[tuple[int | None, float, float]]] = {}
+    bare_kept = {label: 0 for label, _ in versions}
+    names = sorted(
+        f"{folder}/{path.stem}"
+        for folder in HEAD_DIRS
+        for path in (DATA / "videos" / folder).glob("*.mp4")
+    )
+    for name in [n for n in names if n not in GLASSES_CLIPS]:
+        frames, points = tracked(name, count)
+        for label, module in versions:
+            run = first_run(module, frames, points)
+            bare_kept[label] += sum(r["kept"] for r in run)
+            costs.setdefault((label, "bare"), []).append([r["ms"] for r in run])
+            if name not in BARE_CLIPS:
+                continue
+            for style in STYLES:
+                styled = first_run(module, frames, points, style[1:])
+                drawn.setdefault((style[0], label), []).append(first_figures(styled))
+    order = [label for label, _ in versions]
+    for (style_name, label), values in sorted(drawn.items(), key=lambda i: order.index(i[0][1])):
+        starts = [start for start, _, _ in values]
+        worst = None if None in starts else max(starts)
+        whole, coverage = np.mean([v[1:] for v in values], axis=0)
+        print(
+            f"{style_name:34} {label:6} {worst!s:>10} {whole:5.2f} {coverage:8.3f}  "
+            f"per clip {starts}"
+        )
+    for label, _ in versions:
+        print(f"bare talking-head clips, frames with glasses kept: {label} {bare_kept[label]}")
+    print(f"GlassesModel.glasses CPU ms a frame: median / mean over frames 0-{FIRST} / worst")
+    for (label, kind), runs in sorted(costs.items(), key=lambda item: item[0][1]):
+        every = [ms for run in runs for ms in run]
+        young = [ms for run in runs for ms in run[: FIRST + 1]]
+        print(
+            f"{kind + ' faces':34} {label:6} {median(every):.3f} / {mean(young):.3f} / "
+            f"{max(every):.2f}"
+        )
+
+
+def substitute_glasses(path: Path) -> None:
+    """Loads `path` as `facestream.filters.glasses` before anything imports it."""
+    sys.modules["facestream.filters.glasses"] = load_glasses(path, "facestream.filters.glasses")
     print(f"glasses.py: {path}")
 
 
@@ -421,6 +589,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--sheet", type=Path, help="write the PNG grid here")
     parser.add_argument("--scores", action="store_true", help="(d) only: every clip's decision")
+    parser.add_argument(
+        "--first",
+        type=Path,
+        metavar="BEFORE",
+        help="(e) only: a track's first frames, this older glasses.py against the current one",
+    )
     parser.add_argument(
         "--glasses",
         type=Path,
@@ -433,6 +607,9 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if args.scores:
         print_scores(args.frames)
+        return
+    if args.first:
+        print_first(args.first, args.frames)
         return
     from facestream.filters.enroll import enroll_source
     from facestream.stream.live_chain import EngineLandmarks

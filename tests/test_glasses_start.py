@@ -17,10 +17,11 @@ import pytest
 from test_glasses import moving_face
 from test_glasses_whole import top_over_eyes
 
-from facestream.filters.glasses import GlassesModel, _lens_boxes, _lens_curve
+from facestream.filters import glasses
+from facestream.filters.glasses import GlassesModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from swap_glasses import draw_glasses, lens_rings, pieces_on_ring  # noqa: E402
+from swap_glasses import canonical_whole, draw_glasses, lens_rings, pieces_on_ring  # noqa: E402
 
 FRAMES = 16
 STYLES = {"thin dark": (0.03, (30, 25, 25)), "silver": (0.03, (215, 215, 210))}
@@ -63,19 +64,10 @@ def test_a_bridge_and_arms_alone_are_not_decided_on_the_first_frames():
         assert model.glasses(no_rims, points) is None, f"frame {t}: decided on one cue"
 
 
-def canonical_whole(model: GlassesModel) -> bool:
-    """Whether the kept mask holds each of the track's fitted lens curves all around
-    (within 2 canonical px: the drawn rims are moved onto the evidence's)."""
-    assert model.mask is not None and model._lenses is not None and model._eyes is not None
-    grown = cv2.dilate((model.mask * model.shown > 0.5).astype(np.uint8), np.ones((5, 5)))
-    midline = float(model._eyes[:, :, 0].mean())
-    rings = _lens_curve(_lens_boxes(model._lenses, midline))
-    return all(pieces_on_ring(grown > 0, ring) == (1, 1.0) for ring in rings)
-
-
 def first_frames(path: Path, count: int) -> list[tuple[bool, float]]:
-    """Per frame of a clip's first `count`: whether its glasses are kept whole
-    (`canonical_whole`), and the kept top's least height over the eyes (eye distances)."""
+    """Per frame of a clip's first `count`: whether its glasses are kept whole (the shown
+    mask closes a ring around each eye: `canonical_whole`), and the kept top's
+    least height over the eyes (eye distances)."""
     from facestream.models.engine import LandmarkEngine
     from facestream.models.hrnet import default_weights_path
 
@@ -86,7 +78,7 @@ def first_frames(path: Path, count: int) -> list[tuple[bool, float]]:
         for image in container.decode(video=0):
             rgb = image.to_ndarray(format="rgb24")
             found = model.glasses(rgb, engine.track(rgb)[0].points)
-            kept = found is not None and canonical_whole(model)
+            kept = found is not None and canonical_whole(glasses, model)[0]
             out.append((kept, min(top_over_eyes(model)) if kept else 0.0))
             if len(out) == count:
                 break
