@@ -34,7 +34,13 @@ def add_overwrite_flag(parser: argparse.ArgumentParser, help: str) -> None:
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     """Every option of a swap run but the input and output (``facestream batch`` shares them)."""
-    parser.add_argument("--source", type=Path, help="photo of the face to swap in")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        help="photo of the face to swap in; repeat with other photos of the same person "
+        "and the best one is used",
+    )
     parser.add_argument(
         "--only-like",
         type=Path,
@@ -111,8 +117,8 @@ def build_stages(args: argparse.Namespace) -> list[FrameStage]:
         if only_like is not None:
             raise UserError("--only-like chooses which faces to swap; give --source as well.")
         return []  # swap_file says so once the file is written
-    if args.source is not None:
-        _check_photo(args.source, "the source face")
+    for photo in args.source or ():
+        _check_photo(photo, "the source face")
     if only_like is not None:
         _check_photo(only_like, "the --only-like reference photo")
     threshold = getattr(args, "only_like_threshold", None)

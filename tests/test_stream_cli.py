@@ -255,6 +255,33 @@ def test_source_face_that_is_a_folder(make_video, tmp_path, capsys):
     assert code == 2 and f"the source face {tmp_path} is a folder, not a photo." in err
 
 
+def test_several_source_photos_reach_enrollment_together(make_video, tmp_path, capsys, monkeypatch):
+    import facestream.filters.enroll as enroll
+
+    photos = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for photo in photos:
+        photo.write_bytes(b"read by enrollment, stubbed here")
+    given = []
+
+    def record(paths, landmark_fn):
+        given.append(paths)
+        raise enroll.SourceFaceError("stopped after enrollment.")
+
+    monkeypatch.setattr(enroll, "enroll_source", record)
+    argv = ["swap", str(make_video()), str(tmp_path / "o.mp4")]
+    code, err = run_cli(capsys, *argv, "--source", str(photos[0]), "--source", str(photos[1]))
+    assert code == 2 and err == "facestream: error: stopped after enrollment.\n"
+    assert given == [photos]
+
+
+def test_each_source_photo_is_checked(make_video, tmp_path, capsys):
+    face = tmp_path / "face.jpg"
+    face.write_bytes(b"present")
+    argv = ["swap", str(make_video()), str(tmp_path / "o.mp4"), "--source", "nobody.jpg"]
+    code, err = run_cli(capsys, *argv, "--source", str(face))
+    assert code == 2 and err == "facestream: error: the source face nobody.jpg does not exist.\n"
+
+
 @pytest.mark.parametrize(
     ("flags", "sentence"),
     [
