@@ -174,3 +174,24 @@ def test_relighting_reads_the_source_light_from_its_skin_too():
     out = match_lighting(src, tgt, w, size=64.0).astype(float)
     skin = np.r_[28:38, 54:64]  # rows beside the band
     assert abs(out[skin].mean() - src[skin].astype(float).mean()) < 3.0
+
+
+def test_relighting_reads_the_light_at_the_border_in_full():
+    # A target shaded toward its outline (its jaw and temples turn from the light) under a
+    # source lit flat in its photo: weighed by the feather, the light at the border leaned
+    # on the face's middle and the source stayed lighter there than the target's skin
+    # around (4.6 grey levels more in the feather's outer half here, up to 8).
+    n, size, margin = 200, 150.0, 20
+    corners = np.array([[margin, margin], [n - margin, margin], [n - margin, n - margin]])
+    poly = np.vstack([corners, [[margin, n - margin]]]).astype(np.float32)
+    alpha = feathered_mask(poly, (n, n), width=0.06 * size)
+    yy, xx = np.mgrid[:n, :n]
+    depth = np.minimum.reduce([xx - margin, n - margin - xx, yy - margin, n - margin - yy])
+    shade = 1.0 - 0.35 * np.clip((30 - depth) / 30, 0, 1)
+    rng = np.random.default_rng(0)
+    skin = np.array([190, 150, 130])
+    tgt = np.clip(skin * shade[..., None] + rng.normal(0, 2, (n, n, 3)), 0, 255).astype(np.uint8)
+    src = np.clip(skin + rng.normal(0, 2, (n, n, 3)), 0, 255).astype(np.uint8)
+    feathered = match_lighting(src, tgt, alpha, size).astype(int)
+    plain = match_lighting(src, tgt, (alpha > 0).astype(np.float32), size).astype(int)
+    assert np.abs(feathered - plain)[alpha > 0].max() <= 1
