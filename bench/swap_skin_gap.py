@@ -30,6 +30,7 @@ against its skin around: a shaded neck or a darker hairline are no defect of the
 Medians over the measured frames per pair::
 
     nice -n 10 .venv/bin/python bench/swap_skin_gap.py [--frames 48] [--before REV]
+    nice -n 10 .venv/bin/python bench/swap_skin_gap.py --blend laplacian  # multi-band seam
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ from facestream.filters.enroll import SourceFace, enroll_source  # noqa: E402
 from facestream.filters.shape import face_size  # noqa: E402
 from facestream.filters.swap import SwapOptions, TrackState, composite_face  # noqa: E402
 from facestream.models.engine import LandmarkEngine  # noqa: E402
-from facestream.models.landmarks import FACE_OUTLINE  # noqa: E402
 from facestream.stream.live_chain import EngineLandmarks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,8 +103,6 @@ def measures(before: np.ndarray, after: np.ndarray, alpha: np.ndarray, points: n
     inner = core & (d_in <= band + 0.03 * size)
     # The target's face skin (under the mask, where it is the target's face) gives the
     # reference that tells its skin outside from hair and background.
-    outline = np.zeros(alpha.shape, np.uint8)
-    cv2.fillPoly(outline, [np.round(points[FACE_OUTLINE]).astype(np.int32)], 1)
     skin = np.median(t[core], axis=0)
     near = np.linalg.norm(t - skin, axis=-1) < SKIN_DE
     outer = (inside == 0) & (d_out <= band) & near
