@@ -93,6 +93,15 @@ LID_ROOM, LID_DOWN, LID_WHITE, LID_DARK, LID_COLUMNS = 12, 6, 0.8, 0.6, 3
 # Only an eye with white beside its iris (the sclera reading; open eyes on the talking-head
 # clips 0.1-0.6) is searched: a closed eye's "white" is lid skin below its lash line.
 LID_SCLERA = 0.1
+# An eye narrower than this many pixels (corner to corner) is not read at all: its iris
+# stays at its landmark, its lids where the landmarks put them, and its readings are NaN
+# (`Blinks` leaves it open). Its opening is 2-4 pixels tall, and the patch cannot tell iris,
+# white and lid apart: on the crowd clip facenet/video.mp4 (eyes 9-17 px) the readings jump
+# 4-5 times as much from frame to frame as on 45-55 px eyes, a face looking down read
+# closed on every other frame, and the target's own overexposed lid was kept inside the
+# source's dark eye make-up: a white disc with no iris (docs/SWAP.md). The eyes of the
+# talking-head clips measure 30-57 px.
+MIN_READ_WIDTH = 20.0
 
 
 def locate_irises(
@@ -121,6 +130,9 @@ def locate_irises(
     up to where the white ends (`_lid_lift`): the model's lids stop short of a wide-open
     eye, and the source's eye was drawn half shut there. The readings and the iris search
     use the landmarks' own opening.
+
+    An eye under `MIN_READ_WIDTH` pixels wide is not read: its points stay and its readings
+    are NaN (too few pixels to tell an iris from a lid).
     """
     out = points.copy()
     readings = np.zeros((len(EYE_OPENINGS), 2))
@@ -154,8 +166,8 @@ def _read_eye(
     axis = points[eye[len(eye) // 2]].astype(np.float64) - a
     width = math.hypot(*axis)
     opening = points[eye].astype(np.float32)
-    if width < 6.0:
-        return None, (0.0, 0.0), None
+    if width < MIN_READ_WIDTH:
+        return None, (math.nan, math.nan), None
     area = cv2.contourArea(opening) / width**2
     across = np.array([-axis[1], axis[0]]) / width * (0.5 * width / PATCH_H)
     # Patch (i, j) -> image: a + i / PATCH_W * axis + (j - PATCH_H / 2) * across; warped
@@ -337,7 +349,8 @@ class Blinks:
       deviations more.
 
     Without a track (a fresh `Blinks`) only an eye with nothing to see (readings well under
-    `OPEN_FLOOR`) reads closed. The thresholds were chosen on 13 LivePortrait clips against
+    `OPEN_FLOOR`) reads closed. An eye with no readings (NaN: too small to read) is open,
+    and its history stays as it was. The thresholds were chosen on 13 LivePortrait clips against
     Face Mesh's openness (docs/SWAP.md, *Blinks*).
     """
 
@@ -366,24 +379,33 @@ class Blinks:
 
     def update(self, readings: np.ndarray) -> np.ndarray:
         """Closedness of each eye this frame; `readings` from `locate_irises`."""
+        known = np.isfinite(readings).all(axis=1)
         logs = np.log(np.maximum(readings, self.MIN_READING))
         if self.level is None or self.mean is None or self.var is None:
-            self.level = readings.copy()
-            self.mean = logs.copy()
-            self.var = np.full_like(logs, self.SPREAD**2)
+            self.level = np.full_like(readings, np.nan)
+            self.mean = np.full_like(logs, np.nan)
+            self.var = np.full_like(logs, np.nan)
+        # An eye read for the first time starts its history (a track can begin too small).
+        fresh = known & np.isnan(self.level).any(axis=1)
+        self.level[fresh] = readings[fresh]
+        self.mean[fresh] = logs[fresh]
+        self.var[fresh] = self.SPREAD**2
         rate = np.where(readings > self.level, self.RISE, self.FALL)
-        self.level += rate * (readings - self.level)
+        level = self.level + rate * (readings - self.level)
+        self.level[known] = level[known]
         fall = ((self.mean - logs) / np.sqrt(self.var + self.SPREAD**2)).sum(axis=1)
-        learn = np.where(fall < self.UNUSUAL, self.RATE, 0.0)[:, None]
-        self.mean += learn * (logs - self.mean)
-        self.var += learn * ((logs - self.mean) ** 2 - self.var)
+        fall[~known] = 0.0  # an eye not read neither blinks nor takes the other's wink back
+        learn = np.where(known & (fall < self.UNUSUAL), self.RATE, 0.0)[:, None]
+        self.mean += learn * np.nan_to_num(logs - self.mean)
+        self.var += learn * np.nan_to_num((logs - self.mean) ** 2 - self.var)
         # A fall in one eye alone counts only past up to LONE deviations more (the other
         # eye's fall, as a share of FALL_OPEN, takes it back): a hard glance narrows one
         # eye's readings far more than the other's (liveportrait/d0: 11-14 against 3-4, the
         # target's own eye faded in over the source's), a wink falls by more (d3: 18-26).
         lone = self.LONE * np.clip(1.0 - fall[::-1] / self.FALL_OPEN, 0.0, 1.0)
         unlike = (fall - lone - self.FALL_OPEN) / (self.FALL_CLOSED - self.FALL_OPEN)
-        return np.maximum(closedness(readings, self.level).max(axis=1), np.clip(unlike, 0.0, 1.0))
+        closed = np.maximum(closedness(readings, self.level).max(axis=1), np.clip(unlike, 0, 1))
+        return np.where(known, closed, 0.0)
 
 
 def closedness(readings: np.ndarray, level: np.ndarray) -> np.ndarray:
