@@ -14,6 +14,7 @@ from facestream.filters.enroll import enroll_source
 from facestream.filters.gaze import (
     IRIS_RADIUS,
     LID_MARGIN,
+    MIN_READ_WIDTH,
     OPENNESS,
     Blinks,
     closedness,
@@ -530,3 +531,60 @@ def test_d0s_hard_glance_is_not_a_blink(shared_data):
     for i in range(26):
         closed[i] = blinks.update(locate_irises(frames[i], smoothed[i])[1])
     assert all(np.all(closed[i] == 0.0) for i in range(15, 26)), closed
+
+
+PALE_LIDS = (245, 238, 246)  # overexposed lid skin (facenet/video.mp4's young man)
+
+
+def pale_lids(points: np.ndarray) -> np.ndarray:
+    """A target frame whose eye openings hold only pale lid skin: an eye looking down, seen
+    from above, nearly closed, while `points` keep it open as the landmark model does."""
+    image = skin(360, 480, 2)
+    for eye, _ in EYE_OPENINGS:
+        image[polygon_mask(points[eye], image.shape[:2]) > 0] = PALE_LIDS
+    return image
+
+
+def test_an_eye_too_small_to_read_keeps_its_landmarks():
+    points = face_points(90, 190, 130, 0.2)  # eyes 14 px wide, the irises aside
+    found, readings = locate_irises(draw_target(points), face_points(90, 190, 130))
+    assert np.array_equal(found, face_points(90, 190, 130))
+    assert np.all(np.isnan(readings))
+    assert eye_width(points, EYE_OPENINGS[0][0]) < MIN_READ_WIDTH
+
+
+def test_an_eye_not_read_is_open_and_its_history_stays():
+    blinks = open_track(np.random.default_rng(8))
+    level = blinks.level.copy()
+    closed = blinks.update(np.array([[np.nan, np.nan], [0.01, 0.02]]))
+    assert closed[0] == 0.0 and closed[1] == 1.0  # the eye read, with nothing to see, closes
+    assert np.array_equal(blinks.level[0], level[0])
+    # A track that starts too small learns an eye's open level from its first reading.
+    fresh = Blinks()
+    assert np.all(fresh.update(np.full((2, 2), np.nan)) == 0.0)
+    assert np.all(fresh.update(np.array([[0.11, 0.45], [0.1, 0.4]])) == 0.0)
+    assert np.allclose(fresh.level, [[0.11, 0.45], [0.1, 0.4]])
+
+
+def test_a_small_eye_seen_from_above_is_no_white_disc(source):
+    """facenet/video.mp4: a small face (eyes 9-17 px) looking down. Its openings held only
+    pale lid skin, read as a closed eye, and the target's own lid was kept inside the
+    source's eye: a white disc with no iris. Too small to read, it is drawn as the source's
+    eye where the landmarks place it, as without the gaze step."""
+    points = face_points(90, 190, 130)
+    outputs = {}
+    for follow in (True, False):
+        state = TrackState()
+        for _ in range(5):  # the track saw the eyes open
+            composite_face(
+                draw_target(points), points, source, SwapOptions(follow_gaze=follow), state
+            )
+        outputs[follow] = pale_lids(points)
+        composite_face(outputs[follow], points, source, SwapOptions(follow_gaze=follow), state)
+    inside = openings(points, outputs[True].shape)
+    luma = cv2.cvtColor(outputs[True], cv2.COLOR_RGB2GRAY)[inside]
+    assert np.mean(luma >= 225) < 0.1 and luma.min() < 120  # the source's iris, no disc
+    # The same eye as without the gaze step, but for the source's iris and lids found in
+    # its own photo (`source_eyes`).
+    diff = np.abs(outputs[True][inside].astype(int) - outputs[False][inside])
+    assert diff.mean() <= 5 and diff.max() <= 16
