@@ -34,8 +34,7 @@ temples. Each face track keeps a `GlassesModel`:
   source's eyes show through).
 
 Per frame only the similarity fit and one small warp run, on faces wearing glasses (the
-evidence and the fit on each of a track's first `YOUNG` frames, so they settle at once,
-then every few frames; on a clearly bare face only the evidence, and more rarely).
+evidence every few frames; on a clearly bare face only the evidence, and more rarely).
 
 Example:
     >>> import numpy as np
@@ -86,13 +85,12 @@ _CANON = _canonical_points()
 # EVIDENCE_EVERY frames.
 WARMUP = 4
 EVIDENCE_EVERY = 6
-# A track that wears glasses learns on each of its first YOUNG frames: its fit settles on
-# the first frames, not over its first learns EVIDENCE_EVERY apart, each moving it by
-# FIT_RATE (liveportrait/d19's tops climbed over the lid creases at frame 30, then moved 7,
-# 4, 2, 1 px a learn; now at frame 4, and under 2 px a frame from frame 6). The cost, 2-5
-# ms a learn with its fit, falls on these frames of glasses wearers only: a bare track
-# learns as before.
-YOUNG = 12
+# A track decided within its warm-up is fitted on each of its frames, on the evidence so
+# far (1-3 frames: provisional), and afresh at the warm-up's end, as if first: its fit,
+# widths and lid count from then on are those of a track decided there (the climb's vote,
+# `CREASE_LEARNS`, is fragile: learning on each of a wearing track's first 12 frames made
+# liveportrait/d19's climb start at frame 3, 78, 8 and 54 with the file, Kalman, flow
+# and raw landmarks, against 18, 30, 30 and 18).
 # A track clearly bare, its score under BARE_SCORE and its lower rims not closed (under
 # CLOSED_OFF) on BARE_LEARNS learns in a row (the warm-up's count; not wearing), learns
 # only every BARE_EVERY frames (most faces: the evidence pass costs about 1.4 ms at
@@ -291,12 +289,11 @@ class GlassesModel:
         """Where the target's glasses are in `image` (uint8 RGB, a face box; landmarks
         `points` in its pixels): a sub-region of the box and its float32 share (1 = the
         glasses), or None when the track wears none. Learns the frame on the track's first
-        `WARMUP` frames (its first `YOUNG` once it wears glasses) and every
-        `EVIDENCE_EVERY` frames after (`BARE_EVERY` while the track is clearly bare)."""
+        `WARMUP` frames and every `EVIDENCE_EVERY` frames after (`BARE_EVERY` while the
+        track is clearly bare)."""
         every = BARE_EVERY if self.bare_learns >= BARE_LEARNS else EVIDENCE_EVERY
-        young = self.frames < WARMUP or (self.wearing and self.frames < YOUNG)
         affine = None
-        if young or self.frames % every == 0:
+        if self.frames < WARMUP or self.frames % every == 0:
             affine = band_affine(points)
             self._learn(image, points, affine)
         self.frames += 1
@@ -375,6 +372,8 @@ class GlassesModel:
         self.bare_learns = self.bare_learns + 1 if bare else 0
         if not self.wearing:
             return  # the last mask stays for the fade out
+        if self.evidence_frames == WARMUP:
+            self._lenses, self._widths, self._lid_tops = None, None, 0  # the fit afresh
         canvas = np.zeros((BAND_H, BAND_W), np.uint8)
         start = _rims_pair(self._eyes, rims, midline) if self._lenses is None else self._lenses
         refine = self._lenses is not None

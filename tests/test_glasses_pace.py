@@ -13,7 +13,6 @@ from facestream.filters.glasses import (
     BARE_LEARNS,
     EVIDENCE_EVERY,
     WARMUP,
-    YOUNG,
     GlassesModel,
 )
 
@@ -49,12 +48,3 @@ def test_glasses_put_on_mid_track_are_still_found_and_the_pace_comes_back():
     assert model.bare_learns == 0
     late = [t for t in learned if t > 100]
     assert late and set(np.diff(late)) == {EVIDENCE_EVERY}
-
-
-def test_a_track_wearing_glasses_learns_every_frame_only_while_young():
-    # Its fit settles on its first frames; then the usual pace (a bare track's warm-up is
-    # unchanged: the first test above).
-    model = GlassesModel()
-    learned = learned_frames(model, moving_face(40, seed=4), glasses_from=0)
-    assert model.wearing
-    assert learned == [t for t in range(40) if t < YOUNG or t % EVIDENCE_EVERY == 0]
