@@ -179,10 +179,12 @@ def main() -> None:
                             err[t] = float(np.abs(out - target[t]).mean())
                             if t in sideways:
                                 moved[t] = (float(out.mean()) - centre) / glance[t]
+                    # A clip with no glance in its first frames has no sideways figures.
                     side = [err[t] for t in err if t in sideways]
-                    errors[name]["sideways"].append(float(np.median(side)))
+                    errors[name]["sideways"].append(float(np.median(side)) if side else np.nan)
                     errors[name]["all"].append(float(np.median(list(err.values()))))
-                    errors[name]["followed"].append(float(np.median(list(moved.values()))))
+                    followed = float(np.median(list(moved.values()))) if moved else np.nan
+                    errors[name]["followed"].append(followed)
                 print(
                     f"{clip} <- {name_s}: sideways {len(sideways)}/{len(target)} frames, error"
                     f" before {errors['before']['sideways'][-1]:.3f}"
@@ -203,12 +205,13 @@ def main() -> None:
     print(
         f"\n{pairs} clip x source pairs, {frames_seen} target frames ({sideways_seen} sideways,"
         f" >= {SIDEWAYS} eye widths from the clip's median); means over pairs of per-pair medians"
+        " (the sideways ones over the pairs with a sideways frame)"
     )
     print(f"{'':18s} {'error, sideways':>16s} {'error, all':>11s} {'followed':>9s}")
     for name, e in errors.items():
         print(
-            f"{name:18s} {np.mean(e['sideways']):16.3f} {np.mean(e['all']):11.3f}"
-            f" {np.mean(e['followed']):9.2f}"
+            f"{name:18s} {np.nanmean(e['sideways']):16.3f} {np.mean(e['all']):11.3f}"
+            f" {np.nanmean(e['followed']):9.2f}"
         )
     print("error: |output's iris share - target's| along the eye corners, in eye widths")
     if args.render:
