@@ -95,12 +95,13 @@ LID_ROOM, LID_DOWN, LID_WHITE, LID_DARK, LID_COLUMNS = 12, 6, 0.8, 0.6, 3
 LID_SCLERA = 0.1
 # An eye narrower than this many pixels (corner to corner) is not read at all: its iris
 # stays at its landmark, its lids where the landmarks put them, and its readings are NaN
-# (`Blinks` leaves it open). Its opening is 2-4 pixels tall, and the patch cannot tell iris,
-# white and lid apart: on the crowd clip facenet/video.mp4 (eyes 9-17 px) the readings jump
-# 4-5 times as much from frame to frame as on 45-55 px eyes, a face looking down read
-# closed on every other frame, and the target's own overexposed lid was kept inside the
-# source's dark eye make-up: a white disc with no iris (docs/SWAP.md). The eyes of the
-# talking-head clips measure 30-57 px.
+# (`Blinks` leaves it open). On the crowd clip facenet/video.mp4 (eyes 9-17 px, blurred,
+# overexposed, a face looking down) the readings jumped 4-5 times as much from frame to
+# frame as on 45-57 px eyes, one eye read closed on every other frame, and the target's own
+# lid was kept inside the source's dark eye make-up: a white disc with no iris. Size is a
+# proxy: talking heads scaled down to 11-17 px eyes still read as at full size (iris,
+# blinks; docs/SWAP.md), and lose blinks and gaze following here. The talking-head clips'
+# eyes measure 30-57 px.
 MIN_READ_WIDTH = 20.0
 
 
