@@ -111,17 +111,22 @@ def test_glasses_are_warned_about_and_lose_to_a_bare_photo(tmp_path, warnings):
     assert enroll_source([worn, bare], lambda img: [next(faces)]).path == bare
 
 
-@pytest.mark.data
-def test_the_painted_stills_are_refused_and_clean_ones_are_not(shared_data):
-    """codeformer's three faces with an inpainting mask's white scribble over half the face
-    are refused (measured 0.36-0.46 covered); black-and-white, very dark, very pale,
-    bearded and bespectacled faces are not covered (0.00-0.03)."""
+@pytest.fixture(scope="module")
+def landmarks():
+    """The product's landmark engine, as enrollment uses it (shipped weights)."""
     from facestream.models.hrnet import default_weights_path
     from facestream.stream.live_chain import EngineLandmarks
 
     if not default_weights_path("hrnet128_lite").is_file():
         pytest.skip("needs the shipped hrnet128_lite weights")
-    landmarks = EngineLandmarks(weights="default")
+    return EngineLandmarks(weights="default")
+
+
+@pytest.mark.data
+def test_the_painted_stills_are_refused_and_clean_ones_are_not(shared_data, landmarks):
+    """codeformer's three faces with an inpainting mask's white scribble over half the face
+    are refused (measured 0.36-0.46 covered); black-and-white, very dark, very pale,
+    bearded and bespectacled faces are not covered (0.00-0.03)."""
     stills = shared_data / "stills"
     for name in ("00108.jpg", "00169.jpg", "00664.jpg"):
         with pytest.raises(PoorSourceFaceError, match="covers about"):
@@ -140,16 +145,10 @@ def test_the_painted_stills_are_refused_and_clean_ones_are_not(shared_data):
 
 
 @pytest.mark.data
-def test_real_glasses_are_seen(shared_data):
+def test_real_glasses_are_seen(shared_data, landmarks):
     """grace_hopper's amber frames, deepface img24's and ultralight 5's black ones pass
     `GLASSES_BARS` (measured 58-93); bare faces with eye bags, a crease at the nose's
     root, heavy eye make-up or a black-and-white print stay under it (at most 32)."""
-    from facestream.models.hrnet import default_weights_path
-    from facestream.stream.live_chain import EngineLandmarks
-
-    if not default_weights_path("hrnet128_lite").is_file():
-        pytest.skip("needs the shipped hrnet128_lite weights")
-    landmarks = EngineLandmarks(weights="default")
     stills = shared_data / "stills"
     for name in (
         "facedetect_deb/grace_hopper_512x512.jpg",
