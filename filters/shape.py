@@ -165,6 +165,7 @@ def reshape_to_source(
     strength: float = 1.0,
     regions: Mapping[str, float] | None = None,
     gaze: bool = True,
+    pose: Similarity | None = None,
 ) -> np.ndarray:
     """Target points redrawn on the source's identity shape, with the target's pose and
     expression.
@@ -183,9 +184,11 @@ def reshape_to_source(
             at call time, when None).
         gaze: the iris centres keep the target's place in the redrawn eye openings
             (`keep_gaze`); False moves them with the rest of the eyes.
+        pose: `fit_similarity(target, reference)` where the caller has it already.
     """
     weights = region_weights(IDENTITY_REGIONS if regions is None else regions)
-    pose = fit_similarity(target, reference)
+    if pose is None:
+        pose = fit_similarity(target, reference)
     canonical = to_canonical(target, pose)
     moved = canonical + strength * weights[:, None] * (source_identity - target_identity)
     out = to_frame(moved, pose)

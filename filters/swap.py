@@ -390,7 +390,9 @@ def draw_points(
     """The target's points moved onto the source's identity shape (or the target's own)."""
     if options.shape_strength <= 0 or state is None:
         return target
-    target_identity = state.identity.update(canonical(target))
+    # One pose fit for both (`canonical` and `reshape_to_source` fit the same one).
+    pose = fit_similarity(target, MEAN_SHAPE)
+    target_identity = state.identity.update(to_canonical(target, pose))
     return reshape_to_source(
         target,
         target_identity,
@@ -399,6 +401,7 @@ def draw_points(
         _pinned(options.keep_eyes),
         options.shape_strength,
         gaze=options.follow_gaze,
+        pose=pose,
     )
 
 
