@@ -38,9 +38,13 @@ def detail(image: np.ndarray, weight: np.ndarray) -> float:
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     high = cv2.absdiff(grey, cv2.GaussianBlur(grey, (0, 0), 1.5))[::STRIDE, ::STRIDE]
     inside = weight[::STRIDE, ::STRIDE] > 0.5
-    if not inside.any():
+    values = high[inside]
+    if values.size == 0:
         return 0.0
-    return float(np.median(high[inside]))
+    # The median by one partition, in place (np.median's checks and copy cost as much).
+    low, mid = (values.size - 1) // 2, values.size // 2
+    values.partition((low, mid))
+    return float((values[low] + values[mid]) * np.float32(0.5))
 
 
 class SharpnessMatch:
