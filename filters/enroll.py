@@ -277,8 +277,8 @@ class PerTexture:
 
 def eye_distance(points: np.ndarray) -> float:
     """Pixels between the centres of the two eye polygons."""
-    left = points[list(LEFT_EYE)].mean(axis=0)
-    right = points[list(RIGHT_EYE)].mean(axis=0)
+    left = points[EYES[0]].mean(axis=0)
+    right = points[EYES[1]].mean(axis=0)
     return float(np.linalg.norm(left - right))
 
 

@@ -397,8 +397,11 @@ class Blinks:
         fall = ((self.mean - logs) / np.sqrt(self.var + self.SPREAD**2)).sum(axis=1)
         fall[~known] = 0.0  # an eye not read neither blinks nor takes the other's wink back
         learn = np.where(known & (fall < self.UNUSUAL), self.RATE, 0.0)[:, None]
-        self.mean += learn * np.nan_to_num(logs - self.mean)
-        self.var += learn * np.nan_to_num((logs - self.mean) ** 2 - self.var)
+        # NaN (an eye never read) counts 0; `np.where` costs a third of `np.nan_to_num`.
+        step = logs - self.mean
+        self.mean += learn * np.where(np.isnan(step), 0.0, step)
+        step = (logs - self.mean) ** 2 - self.var
+        self.var += learn * np.where(np.isnan(step), 0.0, step)
         # A fall in one eye alone counts only past up to LONE deviations more (the other
         # eye's fall, as a share of FALL_OPEN, takes it back): a hard glance narrows one
         # eye's readings far more than the other's (liveportrait/d0: 11-14 against 3-4, the
