@@ -185,7 +185,10 @@ def smooth_closed(polygon: np.ndarray) -> np.ndarray:
     """A closed polygon with each vertex averaged 1-2-1 with its neighbours: removes the
     zig-zag of alternating jaw points without moving the outline by more than a pixel or
     two."""
-    return 0.25 * np.roll(polygon, 1, axis=0) + 0.5 * polygon + 0.25 * np.roll(polygon, -1, axis=0)
+    # The neighbours by slicing: `np.roll` costs 3x here, on every face and frame.
+    before = np.concatenate([polygon[-1:], polygon[:-1]])
+    after = np.concatenate([polygon[1:], polygon[:1]])
+    return 0.25 * before + 0.5 * polygon + 0.25 * after
 
 
 # The default mask's top edge stays this far above the target's own brows, past the feather
@@ -748,7 +751,8 @@ def _kept_target_alpha(
         # touching the box's edge must not read as "far from the edge": pad with zeros so
         # the distance transform sees the outside.
         mask = polygon_mask(poly, (by1 - by0, bx1 - bx0), (offset[0] + bx0, offset[1] + by0))
-        one = feather(np.pad(mask, 1), width)[1:-1, 1:-1]
+        padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)  # np.pad: 10x
+        one = feather(padded, width)[1:-1, 1:-1]
         if share < 1.0:
             one *= np.float32(share)
         part = alpha[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
