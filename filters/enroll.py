@@ -236,7 +236,7 @@ class SourceFace:
         """The smallest texture level still at least as large as the target face, and the
         landmarks in its pixels."""
         ratio = self.eye_distance / max(target_eye_distance, 1.0)
-        k = int(np.clip(np.floor(np.log2(max(ratio, 1.0))), 0, max(len(self.pyramid) - 1, 0)))
+        k = min(int(np.floor(np.log2(max(ratio, 1.0)))), max(len(self.pyramid) - 1, 0))
         if k == 0:
             return self.image, self.points
         # pyrDown maps pixel centres x -> (x + 0.5) / 2 - 0.5.
