@@ -24,7 +24,8 @@ def polygon_mask(polygon: np.ndarray, shape: tuple[int, int], offset=(0.0, 0.0))
     """uint8 `(h, w)` mask, 255 inside `polygon` (`(N, 2)` points, shifted by `-offset`)."""
     mask = np.zeros(shape, np.uint8)
     shift = 4
-    pts = np.round((np.asarray(polygon) - offset) * (1 << shift)).astype(np.int32)
+    # The array's own `round`: `np.round`'s wrapper costs 3x, on ~7 masks a face and frame.
+    pts = ((np.asarray(polygon) - offset) * (1 << shift)).round().astype(np.int32)
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_8, shift=shift)
     return mask
 

@@ -296,7 +296,7 @@ def feature_free(
     scale = np.array([fine[0] / shape[1], fine[1] / shape[0]], np.float32) * (1 << shift)
     # One polygon a call: polygons overlapping in one `fillPoly` leave their overlap out.
     for polygon in features:
-        corners = np.round(np.asarray(polygon, np.float32) * scale).astype(np.int32)
+        corners = (np.asarray(polygon, np.float32) * scale).round().astype(np.int32)
         cv2.fillConvexPoly(out, corners, 0.0, lineType=cv2.LINE_8, shift=shift)
     return out
 

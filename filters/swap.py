@@ -266,7 +266,7 @@ def face_mask(
     at = (offset[0] + int(x0), offset[1] + int(y0))
     cover = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for polygon in covers:
-        cv2.fillConvexPoly(cover, np.round(polygon - at).astype(np.int32), 255)
+        cv2.fillConvexPoly(cover, (polygon - at).round().astype(np.int32), 255)
     cover &= polygon_mask(points[OUTLINE], cover.shape, at)
     region = mask[y0:y1, x0:x1]
     np.bitwise_or(region, cover, out=region)

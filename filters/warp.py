@@ -94,7 +94,7 @@ def rasterise_triangle_ids(dst: np.ndarray, triangles: np.ndarray, box: Box) -> 
     inside = (corners.max(axis=1) >= 0).all(axis=1) & (
         corners.min(axis=1) < (x1 - x0, y1 - y0)
     ).all(axis=1)
-    verts = np.round(corners * (1 << shift)).astype(np.int32)
+    verts = (corners * (1 << shift)).round().astype(np.int32)
     fill = cv2.fillConvexPoly
     # Positional arguments and a plain loop over the rows: keywords or indexing each
     # triangle cost about as much as the fill itself here.
