@@ -12,7 +12,7 @@ Example:
     >>> dst = np.array([[0, 0], [9, 0], [0, 9], [9, 9]], np.float32)
     >>> m = build_warp_map(dst + 0.5, dst, tri, (0, 0, 10, 10))
     >>> bool(m.valid[5, 5]), float(m.map_x[5, 5])
-    (True, 4.5)
+    (True, 5.5)
 """
 
 from __future__ import annotations
