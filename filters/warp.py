@@ -90,20 +90,16 @@ def rasterise_triangle_ids(dst: np.ndarray, triangles: np.ndarray, box: Box) -> 
     shift = 4
     corners = dst[triangles] - (x0, y0)  # (T, 3, 2)
     # Triangles wholly outside the box draw nothing: skip their calls (the loop's cost is
-    # mostly per call). The compositor's box touches every triangle: then a plain loop.
+    # mostly per call).
     inside = (corners.max(axis=1) >= 0).all(axis=1) & (
         corners.min(axis=1) < (x1 - x0, y1 - y0)
     ).all(axis=1)
-    verts = (corners * (1 << shift)).round().astype(np.int32)
+    verts = (corners[inside] * (1 << shift)).round().astype(np.int32)
     fill = cv2.fillConvexPoly
     # Positional arguments and a plain loop over the rows: keywords or indexing each
     # triangle cost about as much as the fill itself here.
-    if inside.all():
-        for t, corner in enumerate(verts):
-            fill(ids, corner, t, cv2.LINE_8, shift)
-    else:
-        for t in np.flatnonzero(inside).tolist():
-            fill(ids, verts[t], t, cv2.LINE_8, shift)
+    for t, corner in zip(np.flatnonzero(inside).tolist(), verts, strict=True):
+        fill(ids, corner, t, cv2.LINE_8, shift)
     return ids
 
 
