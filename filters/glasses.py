@@ -312,7 +312,7 @@ class GlassesModel:
 
     def _learn(self, image: np.ndarray, points: np.ndarray, affine: np.ndarray) -> None:
         """Fold this frame's line evidence into the band, then re-decide and redraw."""
-        sampled = _band(image, affine)
+        sampled = band_pixels(image, affine)
         if sampled is None:
             return  # the band lies wholly outside the box
         band, seen = sampled
@@ -409,7 +409,7 @@ class GlassesModel:
         self.mask = cv2.GaussianBlur(soft, (0, 0), 0.8)
 
 
-def _band(image: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def band_pixels(image: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The YCrCb of `image` over the canonical band (uint8), and where the image covers it
     (255): only the band's part of the box is converted, shrunk first by the whole factor
     by which the face is larger than the band's scale (no aliasing of thin rims, and a

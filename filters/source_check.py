@@ -33,7 +33,7 @@ import numpy as np
 
 from facestream.filters.blend import polygon_mask
 from facestream.filters.enroll import CHEEKS, OUTLINE, disc, eye_distance, features_mask
-from facestream.filters.glasses import BAND_X, BAND_Y, CHROMA_GAIN, SCALE, _band, band_affine
+from facestream.filters.glasses import BAND_X, BAND_Y, CHROMA_GAIN, SCALE, band_affine, band_pixels
 
 # A covered pixel (`covered_share`) is flat: the standard deviation of its luma (pixel
 # noise averaged out over NOISE_SCALE eye distances: a real object's surface is grainy)
@@ -129,7 +129,7 @@ def glasses_contrast(image: np.ndarray, points: np.ndarray) -> float:
     """Grey levels by which the weakest of the three bars glasses draw across a face (the
     bridge over the nose and the two lower rims, see `BRIDGE_X`) stands out in `image`
     (uint8 RGB, landmarks `points`); 0 where the band over the eyes leaves the photo."""
-    sampled = _band(image, band_affine(points))
+    sampled = band_pixels(image, band_affine(points))
     if sampled is None:
         return 0.0
     band, seen = sampled
